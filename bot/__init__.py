@@ -1,0 +1,1 @@
+"""Composition root and adapters: CLI, Slack app, Kubernetes, registry, journal."""

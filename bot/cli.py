@@ -1,0 +1,43 @@
+"""The ``rollbot`` command line: one entry point, one module per group of verbs.
+
+Each verb is routed to the module that owns it and imported lazily, so that
+``rollbot sim`` does not pay for Slack and ``rollbot plan`` does not pay for aiohttp.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+# verb -> (module, function, one-line help). The function takes the remaining argv.
+VERBS: dict[str, tuple[str, str, str]] = {
+    "sim": ("sim.kube.main", "main", "serve the simulated Kubernetes cluster"),
+}
+
+USAGE = "usage: rollbot <command> [options]   (rollbot help for the list)"
+
+
+def _help() -> str:
+    width = max(len(v) for v in VERBS)
+    lines = ["rollbot: ChatOps releases to Kubernetes", "", "commands:"]
+    lines += [f"  {verb.ljust(width)}  {desc}" for verb, (_, _, desc) in VERBS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in {"help", "-h", "--help"}:
+        print(_help())
+        return 0
+    verb, rest = args[0], args[1:]
+    if verb not in VERBS:
+        print(f"rollbot: unknown command {verb!r}\n{USAGE}", file=sys.stderr)
+        return 2
+    module_name, func_name, _ = VERBS[verb]
+    func: Callable[[list[str]], int] = getattr(importlib.import_module(module_name), func_name)
+    return func(rest)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The Slack edge: parse, validate, authorize and enqueue. Never talks to Kubernetes."""
