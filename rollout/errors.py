@@ -1,0 +1,96 @@
+"""rollbot's error tree, so every layer speaks of failures in the domain's words.
+
+    RollbotError
+    ├── ConfigError            a wrong rollbot.yaml: names the key and the problem
+    ├── PreflightFailed        the rollout was refused; carries every problem at once
+    ├── PermissionDenied       who may not do what, and why
+    ├── RolloutConflict        another rollout of the app is active
+    ├── UnknownRollout         no rollout with that ID
+    ├── InvalidTransition      the action does not apply in the rollout's phase
+    ├── ClusterError           the Kubernetes API said no, or could not be reached
+    │   ├── TransientClusterError   worth retrying: 429, 5xx, dropped connections (carries delay)
+    │   ├── NotFound
+    │   ├── Forbidden
+    │   └── Conflict            resourceVersion or AlreadyExists
+    ├── RegistryError          the registry could not answer (auth, network, 5xx)
+    └── ChatError              Slack could not be reached after retries
+
+Adapters translate library exceptions into these; the engine decides on retries from the
+type alone, never from library details.
+"""
+
+from __future__ import annotations
+
+
+class RollbotError(Exception):
+    """Base of every error rollbot raises on purpose."""
+
+
+class ConfigError(RollbotError):
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+class PreflightFailed(RollbotError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = list(problems)
+
+
+class PermissionDenied(RollbotError):
+    def __init__(self, user: str, action: str, reason: str) -> None:
+        super().__init__(reason)
+        self.user = user
+        self.action = action
+        self.reason = reason
+
+
+class RolloutConflict(RollbotError):
+    def __init__(self, app: str, active_id: int) -> None:
+        super().__init__(f"rollout #{active_id} of {app} is still active")
+        self.app = app
+        self.active_id = active_id
+
+
+class UnknownRollout(RollbotError):
+    def __init__(self, rollout_id: int) -> None:
+        super().__init__(f"there is no rollout #{rollout_id}")
+        self.rollout_id = rollout_id
+
+
+class InvalidTransition(RollbotError):
+    """An action that does not apply to the rollout in its current phase."""
+
+
+class ClusterError(RollbotError):
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class TransientClusterError(ClusterError):
+    def __init__(self, message: str, *, status: int | None = None, delay: float = 1.0) -> None:
+        super().__init__(message, status=status)
+        self.delay = delay
+
+
+class NotFound(ClusterError):
+    pass
+
+
+class Forbidden(ClusterError):
+    pass
+
+
+class Conflict(ClusterError):
+    pass
+
+
+class RegistryError(RollbotError):
+    pass
+
+
+class ChatError(RollbotError):
+    pass

@@ -1,0 +1,219 @@
+"""The nouns of a release: a Rollout, its Targets, approvals, and the phase it is in.
+
+All values are frozen; a change is a new value made with a ``with_*`` method or
+``dataclasses.replace``. The journal stores exactly these fields, so anything the engine
+needs after a restart lives here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+
+
+class Strategy(StrEnum):
+    ROLLING = "rolling"
+    BLUE_GREEN = "blue-green"
+
+
+class Phase(StrEnum):
+    SCHEDULED = "scheduled"  # waiting for its `at=` start time
+    PREFLIGHT = "preflight"
+    PILOT = "pilot"  # updating the pilot tenants
+    STAGING = "staging"  # blue-green: new side created, waiting until it is ready and healthy
+    MONITORING = "monitoring"  # pilot monitor window (rolling) or post-switch window (blue-green)
+    AWAITING_APPROVAL = "awaiting-approval"
+    BATCH = "batch"  # updating batch `current_batch`
+    WAITING = "waiting"  # the pause between batches
+    PAUSED = "paused"  # stopped by a person or by a failure; `paused_from` says where
+    ROLLING_BACK = "rolling-back"
+    ROLLED_BACK = "rolled-back"
+    COMPLETED = "completed"
+    FAILED = "failed"  # refused at preflight, or stopped with nothing to roll back
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"  # the approval gate timed out
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_PHASES
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("-", " ")
+
+
+TERMINAL_PHASES = frozenset(
+    {Phase.ROLLED_BACK, Phase.COMPLETED, Phase.FAILED, Phase.CANCELLED, Phase.EXPIRED}
+)
+
+
+class TargetStatus(StrEnum):
+    PENDING = "pending"
+    UPDATING = "updating"  # intent recorded before the patch: a restart must check, not re-patch
+    UPDATED = "updated"  # rolled out and healthy
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    ROLLING_BACK = "rolling-back"  # intent recorded before the undo
+    ROLLED_BACK = "rolled-back"
+    ROLLBACK_FAILED = "rollback-failed"
+
+    @property
+    def changed(self) -> bool:
+        """True when the tenant may be running something other than its previous image."""
+        return self in {
+            TargetStatus.UPDATING,
+            TargetStatus.UPDATED,
+            TargetStatus.FAILED,
+            TargetStatus.ROLLING_BACK,
+            TargetStatus.ROLLBACK_FAILED,
+        }
+
+
+PILOT_BATCH = 0  # batch index of the pilot tenants; regular batches count from 1
+
+
+@dataclass(frozen=True)
+class Target:
+    """One tenant namespace (rolling) or one side (blue-green) and what happened to it."""
+
+    namespace: str
+    batch: int
+    status: TargetStatus = TargetStatus.PENDING
+    previous_image: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    attempts: int = 0
+    reason: str = ""
+
+    def with_status(
+        self, status: TargetStatus, *, at: datetime | None = None, reason: str = ""
+    ) -> Target:
+        started = self.started_at
+        finished = self.finished_at
+        if status in {TargetStatus.UPDATING, TargetStatus.ROLLING_BACK}:
+            started, finished = at or started, None
+        elif at is not None:
+            finished = at
+        return replace(self, status=status, started_at=started, finished_at=finished, reason=reason)
+
+
+@dataclass(frozen=True)
+class Approval:
+    user: str
+    decision: str  # "approve" | "reject"
+    at: datetime
+    gate: int  # the batch index the gate stands before
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The effective options of one rollout: app config overlaid with command options."""
+
+    batch_size: int = 5
+    batch_percent: int | None = None
+    waves: str = "fixed"  # "fixed" | "double"
+    wait_seconds: int = 60
+    pilot_count: int = 2
+    pilot_tenants: tuple[str, ...] = ()
+    pilot_monitor_seconds: int = 1800
+    monitor_seconds: int = 300  # blue-green post-switch window
+    rollout_timeout_seconds: int = 300
+    approval: bool = True
+    approvals_required: int = 1
+    four_eyes: bool = True
+    approval_timeout_seconds: int = 4 * 3600
+    auto_rollback: bool = False
+    error_rate: float = 0.05  # share, 0.05 == 5%
+    latency_factor: float | None = 2.0
+    remove_old_after_seconds: int | None = None  # blue-green: delete the old side after this
+
+
+@dataclass(frozen=True)
+class BlueGreen:
+    """What a blue-green rollout knows about its two sides."""
+
+    namespace: str
+    service: str
+    old_version: str | None = None
+    old_deployment: str | None = None
+    old_config_map: str | None = None
+    new_deployment: str = ""
+    new_config_map: str = ""
+    switched: bool = False
+    old_removed: bool = False
+
+
+@dataclass(frozen=True)
+class Rollout:
+    id: int
+    app: str
+    strategy: Strategy
+    version: str
+    image: str  # repository without the tag
+    requested_by: str
+    created_at: datetime
+    settings: Settings
+    phase: Phase = Phase.PREFLIGHT
+    targets: tuple[Target, ...] = ()
+    batch_count: int = 0  # regular batches, not counting the pilot batch
+    current_batch: int = PILOT_BATCH
+    deadline: datetime | None = None  # when the current wait, window or gate ends
+    start_at: datetime | None = None  # `at=`: a scheduled start
+    paused_from: Phase | None = None
+    approvals: tuple[Approval, ...] = ()
+    reason: str = ""  # why it is paused, failed, rolled back or cancelled
+    finished_at: datetime | None = None
+    blue_green: BlueGreen | None = None
+    rollback_of: tuple[str, ...] | None = None  # tenants= of a partial rollback
+    source: str = "cli"  # where it was requested: "slack" or "cli"
+    lock_version: int = 0  # bumped on every save; the store refuses stale writes
+
+    @property
+    def target_image(self) -> str:
+        return f"{self.image}:{self.version}"
+
+    @property
+    def active(self) -> bool:
+        return not self.phase.terminal
+
+    def target(self, namespace: str) -> Target:
+        for t in self.targets:
+            if t.namespace == namespace:
+                return t
+        raise KeyError(namespace)
+
+    def batch(self, index: int) -> tuple[Target, ...]:
+        return tuple(t for t in self.targets if t.batch == index)
+
+    def counts(self) -> dict[TargetStatus, int]:
+        out = dict.fromkeys(TargetStatus, 0)
+        for t in self.targets:
+            out[t.status] += 1
+        return out
+
+    def with_targets(self, changed: Iterable[Target]) -> Rollout:
+        by_ns = {t.namespace: t for t in changed}
+        return replace(self, targets=tuple(by_ns.get(t.namespace, t) for t in self.targets))
+
+    def with_phase(
+        self, phase: Phase, *, deadline: datetime | None = None, reason: str | None = None
+    ) -> Rollout:
+        return replace(
+            self, phase=phase, deadline=deadline, reason=self.reason if reason is None else reason
+        )
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """Who did what, when, and what came of it: every action and every refusal."""
+
+    at: datetime
+    user: str
+    action: str
+    outcome: str  # "ok" | "refused" | "failed"
+    rollout_id: int | None = None
+    detail: str = ""
+    source: str = "cli"
+    extra: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,158 @@
+"""The engine's view of the outside world: protocols that adapters in ``bot/`` implement.
+
+Everything here is synchronous on purpose: the Kubernetes client, sqlite-utils and the
+registry client block, so the engine runs them on worker threads and the Slack event loop
+never waits on them. Observations are plain frozen dataclasses so that verdicts in
+:mod:`rollout.health` can be computed without any client object in sight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+# --- what the cluster reports -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeploymentInfo:
+    """One Deployment as rollbot cares about it."""
+
+    namespace: str
+    name: str
+    image: str  # image of the named container, "" if the container is missing
+    containers: tuple[str, ...]
+    revision: int  # deployment.kubernetes.io/revision, 0 when unknown
+    generation: int
+    observed_generation: int
+    replicas: int
+    updated_replicas: int
+    ready_replicas: int
+    available_replicas: int
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+class RolloutOutcome(StrEnum):
+    COMPLETE = "complete"  # observedGeneration >= generation, updated == available == desired
+    TIMED_OUT = "timed-out"  # our own timeout elapsed first
+    DEADLINE_EXCEEDED = "deadline-exceeded"  # Progressing=False/ProgressDeadlineExceeded
+
+
+@dataclass(frozen=True)
+class RolloutStatus:
+    outcome: RolloutOutcome
+    message: str  # the last `rollout status`-style line, for humans
+
+
+@dataclass(frozen=True)
+class PodState:
+    name: str
+    phase: str  # Pending, Running, ...
+    ready: bool
+    restarts: int
+    reason: str = ""  # e.g. CrashLoopBackOff when a container is waiting
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One GET through the API server's pod proxy."""
+
+    pod: str
+    path: str
+    status: int  # HTTP status, 0 when the request itself failed
+    body: Mapping[str, object] | None  # parsed JSON body, None when not JSON
+    latency_ms: float
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class LogStats:
+    """Counts from pod logs, as the guide's auto-rollback script reads them."""
+
+    http_lines: int
+    error_lines: int
+    mean_latency_ms: float | None = None  # from response times in HTTP lines, when present
+
+
+@dataclass(frozen=True)
+class BlueGreenState:
+    """What is deployed for a blue-green app: the live version and every side present."""
+
+    live_version: str | None  # the Service selector's `version`
+    sides: Mapping[str, str]  # version -> deployment name
+
+
+# --- ports --------------------------------------------------------------------------------
+
+
+class Cluster(Protocol):
+    """Every Kubernetes call rollbot makes. Errors are from :mod:`rollout.errors`."""
+
+    def list_namespaces(self, selector: str) -> list[str]: ...
+
+    def namespaces_exist(self, names: Sequence[str]) -> dict[str, bool]: ...
+
+    def read_deployment(self, namespace: str, name: str, *, container: str) -> DeploymentInfo: ...
+
+    def set_image(self, namespace: str, name: str, *, container: str, image: str) -> int:
+        """Patch the container's image; returns the Deployment's new generation."""
+        ...
+
+    def wait_rollout(
+        self, namespace: str, name: str, *, timeout: float, min_generation: int = 0
+    ) -> RolloutStatus:
+        """Block (by watch) until the rollout completes, fails its deadline, or times out."""
+        ...
+
+    def undo(self, namespace: str, name: str) -> int:
+        """`kubectl rollout undo`: back to the previous revision; returns the new generation."""
+        ...
+
+    def pods(self, namespace: str, deployment: str) -> list[PodState]: ...
+
+    def probe(
+        self, namespace: str, deployment: str, *, port: int, path: str
+    ) -> list[ProbeResult]: ...
+
+    def log_stats(self, namespace: str, deployment: str, *, since_seconds: int) -> LogStats: ...
+
+    def can_i(self, *, verb: str, resource: str, namespace: str, group: str = "apps") -> bool: ...
+
+    # blue-green
+    def blue_green_state(
+        self, namespace: str, *, service: str, app_label: str
+    ) -> BlueGreenState: ...
+
+    def create_side(
+        self,
+        namespace: str,
+        *,
+        template_deployment: str,
+        name: str,
+        version: str,
+        image: str,
+        container: str,
+        config_map: str,
+        config_map_source: str | None,
+    ) -> None:
+        """Create ConfigMap `config_map` (data copied from `config_map_source` when given) and
+        Deployment `name` cloned from `template_deployment`, labelled app and version.
+        Idempotent: an existing side with the same image is left as it is."""
+        ...
+
+    def switch_service(self, namespace: str, service: str, *, version: str) -> None: ...
+
+    def delete_side(self, namespace: str, *, deployment: str, config_map: str | None) -> None: ...
+
+
+class Registry(Protocol):
+    def image_exists(self, image: str, tag: str) -> bool:
+        """True when image:tag is in the registry; RegistryError when it cannot tell."""
+        ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
