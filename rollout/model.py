@@ -217,3 +217,84 @@ class AuditEntry:
     detail: str = ""
     source: str = "cli"
     extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HealthSpec:
+    port: int = 3000
+    path: str = "/api/health"
+    ready_path: str = "/api/ready"
+    log_window_seconds: int = 300  # how far back error rates are read from pod logs
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """One entry of `apps:` in rollbot.yaml, validated, in the engine's terms."""
+
+    name: str
+    strategy: Strategy
+    image: str  # repository without tag
+    deployment: str
+    container: str
+    settings: Settings
+    deployers: tuple[str, ...] = ()
+    approvers: tuple[str, ...] = ()
+    # rolling
+    tenant_selector: str = "app.kubernetes.io/component=tenant"
+    tenant_order: tuple[str, ...] = ()  # optional explicit order; the rest follow by name
+    # blue-green
+    namespace: str = ""
+    service: str = ""
+    config_map: str = ""  # prefix: ConfigMaps are named <prefix>-<version>
+    app_label: str = ""  # value of the `app` label; defaults to `deployment`
+
+
+class EventKind(StrEnum):
+    STARTED = "started"
+    PLANNED = "planned"
+    PROGRESS = "progress"  # phase or counts changed; the parent message is re-rendered
+    BATCH_DONE = "batch-done"
+    AWAITING_APPROVAL = "awaiting-approval"
+    APPROVAL_RECORDED = "approval-recorded"  # one of several required approvals
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    FAILED = "failed"  # a tenant failed; the rollout paused with choices
+    ROLLING_BACK = "rolling-back"
+    ROLLED_BACK = "rolled-back"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    REFUSED = "refused"  # preflight refused the rollout
+    SWITCHED = "switched"  # blue-green: the Service now points at the new side
+    OLD_REMOVED = "old-removed"
+
+
+@dataclass(frozen=True)
+class RolloutEvent:
+    """Something people should hear about. `rollout` is the state right after it."""
+
+    kind: EventKind
+    rollout: Rollout
+    at: datetime
+    batch: int | None = None
+    user: str | None = None
+    detail: str = ""
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    """A request from a person or another process, queued for the rollout's driver.
+
+    `action` is one of approve, reject, pause, resume, cancel, rollback, retry, skip,
+    remove-old; `tenants` narrows a rollback."""
+
+    rollout_id: int
+    action: str
+    user: str
+    at: datetime
+    tenants: tuple[str, ...] | None = None
+    source: str = "cli"
+    id: int = 0

@@ -8,11 +8,13 @@ never waits on them. Observations are plain frozen dataclasses so that verdicts 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
+
+from rollout.model import AuditEntry, InboxItem, Rollout, RolloutEvent
 
 # --- what the cluster reports -------------------------------------------------------------
 
@@ -156,3 +158,50 @@ class Registry(Protocol):
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
+
+
+class Store(Protocol):
+    """The journal. Writes are atomic; `save` refuses a stale `lock_version`."""
+
+    def create_rollout(self, rollout: Rollout) -> Rollout:
+        """Assign an ID and store it. Raises RolloutConflict when the app has an active one."""
+        ...
+
+    def save(self, rollout: Rollout) -> Rollout:
+        """Store a new state; returns it with lock_version + 1."""
+        ...
+
+    def get(self, rollout_id: int) -> Rollout | None: ...
+
+    def list_rollouts(
+        self, *, app: str | None = None, active: bool | None = None, limit: int = 20
+    ) -> list[Rollout]: ...
+
+    def active_for_app(self, app: str) -> Rollout | None: ...
+
+    def record_audit(self, entry: AuditEntry) -> None: ...
+
+    def audit_log(self, *, rollout_id: int | None = None, limit: int = 100) -> list[AuditEntry]: ...
+
+    def enqueue(self, item: InboxItem) -> int:
+        """A request for the process that drives the rollout (approve, pause, ...)."""
+        ...
+
+    def take_inbox(self, rollout_id: int) -> list[InboxItem]:
+        """Pending requests for one rollout, oldest first; each is returned once."""
+        ...
+
+
+class Timers(Protocol):
+    """Fires callbacks at stored deadlines. Not durable by itself: the engine re-arms
+    every deadline from the journal at start-up."""
+
+    def arm(self, key: str, at: datetime, callback: Callable[[], None]) -> None: ...
+
+    def cancel(self, key: str) -> None: ...
+
+
+class Listener(Protocol):
+    """Hears rollout events (Slack, terminal, metrics). Must return quickly."""
+
+    def publish(self, event: RolloutEvent) -> None: ...
