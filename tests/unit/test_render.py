@@ -1,0 +1,214 @@
+"""Rendering: every message fits Slack's limits and says what happened, at any fleet size."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from handlers import render
+from rollout.model import (
+    PILOT_BATCH,
+    Approval,
+    Phase,
+    Rollout,
+    Settings,
+    Strategy,
+    Target,
+    TargetStatus,
+)
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+def fleet(n: int, *, batch_size: int = 5, pilots: int = 2) -> Rollout:
+    names = [f"tenant-isp-{i:04d}" for i in range(n)]
+    targets = [Target(namespace=ns, batch=PILOT_BATCH) for ns in names[:pilots]]
+    rest = names[pilots:]
+    for i in range(0, len(rest), batch_size):
+        targets += [
+            Target(namespace=ns, batch=i // batch_size + 1) for ns in rest[i : i + batch_size]
+        ]
+    return Rollout(
+        id=42,
+        app="isp",
+        strategy=Strategy.ROLLING,
+        version="v1.3.0",
+        image="registry.example/dotmac/isp-ops-app",
+        requested_by="U0ALICE",
+        created_at=NOW,
+        settings=Settings(batch_size=batch_size),
+        targets=tuple(targets),
+        batch_count=max(t.batch for t in targets),
+        phase=Phase.BATCH,
+        current_batch=1,
+    )
+
+
+def assert_fits(message: render.Message) -> None:
+    assert len(message.blocks) <= render.MAX_BLOCKS
+    for block in message.blocks:
+        text = block.get("text", {}).get("text", "")
+        assert len(text) <= render.MAX_SECTION_CHARS
+        for element in block.get("elements", []):
+            assert (
+                len(element.get("text", "") if isinstance(element.get("text"), str) else "") <= 3000
+            )
+    assert message.text
+
+
+def section_texts(message: render.Message) -> str:
+    parts: list[str] = []
+    for block in message.blocks:
+        if block["type"] == "section":
+            parts.append(block["text"]["text"])
+        elif block["type"] == "context":
+            parts.extend(e["text"] for e in block["elements"])
+    return "\n".join(parts)
+
+
+def buttons(message: render.Message) -> list[dict[str, Any]]:
+    return [e for b in message.blocks if b["type"] == "actions" for e in b["elements"]]
+
+
+@pytest.mark.parametrize("n", [1, 30, 1000])
+def test_plan_fits_and_never_drops_tenants_silently(n: int) -> None:
+    rollout = fleet(n)
+    pilots = [t.namespace for t in rollout.batch(PILOT_BATCH)]
+    batches = [[t.namespace for t in rollout.batch(i)] for i in range(1, rollout.batch_count + 1)]
+    message = render.plan_message(rollout, pilots=pilots, batches=batches, estimate_seconds=3600)
+    assert_fits(message)
+    shown = section_texts(message)
+    missing = [ns for ns in (t.namespace for t in rollout.targets) if ns not in shown]
+    if missing:
+        assert "more" in shown.splitlines()[-1]  # the summary line says the list goes on
+    assert f"{n} tenants" in shown
+
+
+def test_batch_result_lists_every_tenant_with_failures_first() -> None:
+    rollout = fleet(12)
+    batch = rollout.batch(1)
+    failed = replace(
+        batch[3],
+        status=TargetStatus.FAILED,
+        reason="pod x not ready: CrashLoopBackOff",
+        started_at=NOW,
+        finished_at=NOW + timedelta(seconds=300),
+    )
+    done = [
+        replace(
+            t, status=TargetStatus.UPDATED, started_at=NOW, finished_at=NOW + timedelta(seconds=42)
+        )
+        for t in batch
+        if t.namespace != failed.namespace
+    ]
+    rollout = rollout.with_targets([failed, *done])
+    message = render.batch_result_message(rollout, 1)
+    text = section_texts(message)
+    assert "4/5 updated, 1 failed" in text
+    lines = text.splitlines()
+    assert lines[1].startswith("❌ " + failed.namespace) and "CrashLoopBackOff" in lines[1]
+    assert all(t.namespace in text for t in batch)
+    assert "42s" in text
+
+
+def test_batch_of_1000_tenants_is_summarised_within_limits() -> None:
+    rollout = fleet(1002, batch_size=1000)
+    rollout = rollout.with_targets(
+        replace(t, status=TargetStatus.UPDATED) for t in rollout.batch(1)
+    )
+    message = render.batch_result_message(rollout, 1)
+    assert_fits(message)
+    assert "1000/1000 updated" in section_texts(message)
+
+
+def test_parent_message_shows_progress_and_the_right_buttons() -> None:
+    rollout = fleet(30)
+    rollout = rollout.with_targets(
+        replace(t, status=TargetStatus.UPDATED) for t in rollout.targets[:12]
+    )
+    message = render.parent_message(rollout, eta=NOW + timedelta(minutes=30))
+    text = message.text
+    assert "isp v1.3.0" in text and "#42" in text and "<@U0ALICE>" in text
+    assert "Batch 1 of 6" in text and "12/30" in text and "12 updated · 0 failed · 18 left" in text
+    assert "ETA 12:30 UTC" in text
+    assert [b["action_id"] for b in buttons(message)] == [
+        render.ACTION_PAUSE,
+        render.ACTION_CANCEL,
+        render.ACTION_ROLLBACK,
+    ]
+    paused = render.parent_message(replace(rollout, phase=Phase.PAUSED, paused_from=Phase.BATCH))
+    assert buttons(paused)[0]["action_id"] == render.ACTION_RESUME
+    done = render.parent_message(replace(rollout, phase=Phase.COMPLETED))
+    assert [b["action_id"] for b in buttons(done)] == [render.ACTION_ROLLBACK]
+    gone = render.parent_message(replace(rollout, phase=Phase.ROLLED_BACK))
+    assert buttons(gone) == []
+
+
+def test_approval_request_names_rules_and_decided_removes_buttons() -> None:
+    rollout = replace(
+        fleet(30),
+        phase=Phase.AWAITING_APPROVAL,
+        deadline=NOW + timedelta(hours=4),
+        settings=Settings(approvals_required=2, four_eyes=True),
+    )
+    rollout = replace(
+        rollout, approvals=(Approval(user="U0BOB", decision="approve", at=NOW, gate=1),)
+    )
+    rollout = rollout.with_targets(
+        replace(t, status=TargetStatus.UPDATED) for t in rollout.batch(PILOT_BATCH)
+    )
+    message = render.approval_request(rollout, gate=1, approvers=["S0LEADS"])
+    text = section_texts(message)
+    assert "Pilots are healthy" in text and "28 tenants" in text
+    assert "2 approvals" in text and "four-eyes" in text and "<@U0BOB>" in text
+    assert "<!subteam^S0LEADS>" in text
+    assert {b["action_id"] for b in buttons(message)} == {
+        render.ACTION_APPROVE,
+        render.ACTION_REJECT,
+    }
+    assert render.parse_button_value(buttons(message)[0]["value"]) == (42, 1)
+    after = render.decided(message.text, user="U0CAROL", verb="Approved", at=NOW)
+    assert buttons(after) == []
+    assert "Approved by <@U0CAROL> at 12:00 UTC" in section_texts(after)
+
+
+def test_failure_choices_offer_the_three_ways_on() -> None:
+    rollout = fleet(12)
+    bad = replace(
+        rollout.batch(1)[0], status=TargetStatus.FAILED, reason="error rate 20.0% over 5.0%"
+    )
+    message = render.failure_choices(rollout.with_targets([bad]), 1)
+    assert [b["action_id"] for b in buttons(message)] == [
+        render.ACTION_ROLLBACK,
+        render.ACTION_RETRY,
+        render.ACTION_SKIP,
+    ]
+    assert "error rate 20.0% over 5.0%" in section_texts(message)
+
+
+def test_notify_lines_are_short_and_link_to_the_thread() -> None:
+    rollout = replace(fleet(30), phase=Phase.COMPLETED)
+    for kind in render.NOTIFY_KINDS:
+        line = render.notify_line(kind, rollout, link="https://slack.example/archives/C1/p1")
+        assert (
+            "\n" not in line.text and "<https://slack.example/archives/C1/p1|thread>" in line.text
+        )
+        assert len(line.text) < 300
+
+
+def test_pack_lines_reports_how_many_were_left_out() -> None:
+    lines = [f"line {i:05d} " + "x" * 100 for i in range(1000)]
+    sections = render.pack_lines(lines, max_sections=3)
+    assert len(sections) == 3 and all(len(s) <= render.MAX_SECTION_CHARS for s in sections)
+    shown = sum(s.count("\n") + 1 for s in sections) - 1
+    last = sections[-1].splitlines()[-1]
+    assert last == f"… and {1000 - shown} more"
+
+
+def test_user_refs_mention_slack_ids_only() -> None:
+    assert render.user_ref("U0ALICE") == "<@U0ALICE>"
+    assert render.user_ref("S0LEADS") == "<!subteam^S0LEADS>"
+    assert render.user_ref("alice") == "alice"
