@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import pytest
 import requests
 import yaml
 from aiohttp import web
@@ -80,9 +81,10 @@ def run_registry(workdir: Path, *, auth: Mapping[str, Any] | None = None) -> Ite
     """Start ``docker-registry serve`` on a free port; stop it when the block ends."""
     binary = shutil.which("docker-registry")
     if binary is None:
-        raise RegistryUnavailable(
+        pytest.fail(
             "docker-registry is not installed: run scripts/setup as root (it apt-installs the "
-            "Debian package docker-registry), or apt-get install docker-registry"
+            "Debian package docker-registry)",
+            pytrace=False,
         )
     workdir.mkdir(parents=True, exist_ok=True)
     registry = _start(binary, workdir, auth)
