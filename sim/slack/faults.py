@@ -1,0 +1,94 @@
+"""Scripted failures for the stand-in: 429s, 5xx answers and dropped connections.
+
+Tests use these to prove the bot retries after `Retry-After`, survives server errors and
+never posts a message twice. A rule is matched by method name and fires on every Nth call,
+on the first K calls, or with a probability drawn from its own seeded RNG, so a run is
+repeatable. The decision is taken before the request touches any state: a faulted
+`chat.postMessage` creates no message.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class FaultKind(StrEnum):
+    RATE_LIMITED = "rate_limited"  # 429 with Retry-After
+    SERVER_ERROR = "server_error"  # 500 or 503 (see `status`)
+    DROP = "drop"  # close the connection without an answer
+
+
+@dataclass
+class FaultRule:
+    """One scripted failure; `method` is an API method, `response_url`, or `*` for any."""
+
+    method: str
+    kind: FaultKind
+    status: int = 503
+    retry_after: int = 1
+    every_nth: int | None = None
+    first: int | None = None
+    probability: float | None = None
+    seed: int = 0
+    times: int | None = None
+    seen: int = 0
+    fired: int = 0
+    _rng: random.Random = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+        if self.kind is FaultKind.RATE_LIMITED:
+            self.status = 429
+
+    def applies_to(self, method: str) -> bool:
+        return self.method in ("*", method)
+
+    def decide(self) -> bool:
+        """Count one matching call and say whether this rule fails it."""
+        self.seen += 1
+        if self.times is not None and self.fired >= self.times:
+            return False
+        if self.first is not None:
+            hit = self.seen <= self.first
+        elif self.every_nth is not None:
+            hit = self.seen % self.every_nth == 0
+        elif self.probability is not None:
+            hit = self._rng.random() < self.probability
+        else:
+            hit = True
+        if hit:
+            self.fired += 1
+        return hit
+
+
+class FaultPlan:
+    """The active rules, consulted in the order they were added; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rules: list[FaultRule] = []
+
+    def add(self, rule: FaultRule) -> FaultRule:
+        with self._lock:
+            self._rules.append(rule)
+        return rule
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules.clear()
+
+    def rules(self) -> list[FaultRule]:
+        with self._lock:
+            return list(self._rules)
+
+    def match(self, method: str) -> FaultRule | None:
+        """The rule that fails this call, if any; every matching rule still counts it."""
+        chosen: FaultRule | None = None
+        with self._lock:
+            for rule in self._rules:
+                if rule.applies_to(method) and rule.decide() and chosen is None:
+                    chosen = rule
+        return chosen

@@ -1,0 +1,263 @@
+"""The Web API methods rollbot uses, each answering as slack.com does (body and error codes).
+
+Kept apart from the HTTP plumbing in `web_api` so each method reads as a small function
+of its arguments and the workspace. Arguments arrive as strings when form-encoded and as
+JSON values otherwise; the helpers here accept both.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sim.slack.blocks import MAX_MESSAGE_TEXT, validate_blocks
+from sim.slack.records import (
+    APP_ID,
+    BOT_ID,
+    BOT_USER_ID,
+    TEAM_DOMAIN,
+    TEAM_ID,
+    JsonDict,
+    Message,
+)
+from sim.slack.state import Workspace
+
+
+class ApiError(Exception):
+    """An `ok: false` answer; `extra` is merged into the body (e.g. response_metadata)."""
+
+    def __init__(self, error: str, **extra: Any) -> None:
+        super().__init__(error)
+        self.error = error
+        self.extra = extra
+
+
+@dataclass
+class ApiContext:
+    """What a method needs beyond its arguments."""
+
+    workspace: Workspace
+    base_url: str
+    open_socket_url: Callable[[], str]
+
+
+Method = Callable[[ApiContext, JsonDict], JsonDict]
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.lower() in ("1", "true", "yes")
+    return bool(value)
+
+
+def _json_list(args: JsonDict, key: str) -> list[JsonDict] | None:
+    """A list argument that may arrive as a JSON string (form-encoded) or a JSON array."""
+    value = args.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise ApiError(f"invalid_{key}_format") from exc
+    if not isinstance(value, list):
+        raise ApiError(f"invalid_{key}_format")
+    return value
+
+
+def _required(args: JsonDict, key: str, error: str) -> str:
+    value = args.get(key)
+    if not isinstance(value, str) or not value:
+        raise ApiError(error)
+    return value
+
+
+def _channel(ctx: ApiContext, args: JsonDict) -> str:
+    ref = _required(args, "channel", "channel_not_found")
+    channel = ctx.workspace.resolve_channel(ref)
+    if channel is None:
+        raise ApiError("channel_not_found")
+    return channel
+
+
+def message_content(args: JsonDict, *, required: bool) -> tuple[str | None, list[JsonDict] | None]:
+    """Text and blocks after Slack's checks: block limits first, then text length."""
+    blocks = _json_list(args, "blocks")
+    if blocks is not None:
+        problems = validate_blocks(blocks)
+        if problems:
+            raise ApiError("invalid_blocks", response_metadata={"messages": problems})
+    text = args.get("text")
+    if text is not None and not isinstance(text, str):
+        text = str(text)
+    if required and not text and not blocks and not _json_list(args, "attachments"):
+        raise ApiError("no_text")
+    if text is not None and len(text) > MAX_MESSAGE_TEXT:
+        raise ApiError("msg_too_long")
+    return text, blocks
+
+
+def _thread_parent(ctx: ApiContext, channel: str, thread_ts: Any) -> str | None:
+    if thread_ts in (None, ""):
+        return None
+    parent = ctx.workspace.message(channel, str(thread_ts))
+    if parent is None:
+        raise ApiError("thread_not_found")
+    # Replying to a reply lands in the same thread, as in Slack.
+    return parent.thread_ts or parent.ts
+
+
+def auth_test(ctx: ApiContext, args: JsonDict) -> JsonDict:
+    return {
+        "url": f"https://{TEAM_DOMAIN}.slack.com/",
+        "team": "Rollbot Sim",
+        "user": "rollbot",
+        "team_id": TEAM_ID,
+        "user_id": BOT_USER_ID,
+        "bot_id": BOT_ID,
+        "app_id": APP_ID,
+        "is_enterprise_install": False,
+    }
+
+
+def chat_post_message(ctx: ApiContext, args: JsonDict) -> JsonDict:
+    channel = _channel(ctx, args)
+    text, blocks = message_content(args, required=True)
+    thread_ts = _thread_parent(ctx, channel, args.get("thread_ts"))
+    msg = ctx.workspace.post_message(
+        channel,
+        text=text or "",
+        blocks=blocks or (),
+        attachments=_json_list(args, "attachments") or (),
+        thread_ts=thread_ts,
+        reply_broadcast=thread_ts is not None and _flag(args.get("reply_broadcast")),
+    )
+    return {"channel": channel, "ts": msg.ts, "message": msg.to_api()}
+
+
+def chat_update(ctx: ApiContext, args: JsonDict) -> JsonDict:
+    channel = _channel(ctx, args)
+    ts = _required(args, "ts", "message_not_found")
+    text, blocks = message_content(args, required=False)
+    existing = ctx.workspace.message(channel, ts)
+    if existing is None or existing.deleted:
+        raise ApiError("message_not_found")
+    if existing.user != BOT_USER_ID:
+        raise ApiError("cant_update_message")
+    msg = ctx.workspace.update_message(channel, ts, text=text, blocks=blocks)
+    if msg is None:
+        raise ApiError("message_not_found")
+    return {"channel": channel, "ts": ts, "text": msg.text, "message": msg.to_api()}
+
+
+def chat_delete(ctx: ApiContext, args: JsonDict) -> JsonDict:
+    channel = _channel(ctx, args)
+    ts = _required(args, "ts", "message_not_found")
+    if ctx.workspace.delete_message(channel, ts) is None:
+        raise ApiError("message_not_found")
+    return {"channel": channel, "ts": ts}
+
+
+def chat_post_ephemeral(ctx: ApiContext, args: JsonDict) -> JsonDict:
+    channel = _channel(ctx, args)
+    user = _required(args, "user", "user_not_found")
+    if ctx.workspace.user_name(user) is None:
+        raise ApiError("user_not_found")
+    text, blocks = message_content(args, required=True)
+    thread_ts = args.get("thread_ts") or None
+    eph = ctx.workspace.post_ephemeral(
+        channel, user=user, text=text or "", blocks=blocks or (), thread_ts=thread_ts
+    )
+    return {"message_ts": eph.ts}
+
+
+def permalink(base_url: str, msg: Message) -> str:
+    link = f"{base_url}archives/{msg.channel}/p{msg.ts.replace('.', '')}"
+    if msg.is_reply:
+        link += f"?thread_ts={msg.thread_ts}&cid={msg.channel}"
+    return link
+
+
+def chat_get_permalink(ctx: ApiContext, args: JsonDict) -> JsonDict:
+    channel = _channel(ctx, args)
+    ts = _required(args, "message_ts", "message_not_found")
+    msg = ctx.workspace.message(channel, ts)
+    if msg is None or msg.deleted:
+        raise ApiError("message_not_found")
+    return {"channel": channel, "permalink": permalink(ctx.base_url, msg)}
+
+
+def conversations_info(ctx: ApiContext, args: JsonDict) -> JsonDict:
+    channel_id = _channel(ctx, args)
+    chan = ctx.workspace.channel(channel_id)
+    if chan is None:
+        raise ApiError("channel_not_found")
+    return {
+        "channel": {
+            "id": chan.id,
+            "name": chan.name,
+            "is_channel": not chan.is_private,
+            "is_group": False,
+            "is_im": chan.id.startswith("D"),
+            "is_private": chan.is_private,
+            "is_archived": False,
+            "is_member": True,
+            "created": chan.created,
+            "creator": BOT_USER_ID,
+        }
+    }
+
+
+def users_info(ctx: ApiContext, args: JsonDict) -> JsonDict:
+    user_id = _required(args, "user", "user_not_found")
+    name = ctx.workspace.user_name(user_id)
+    if name is None:
+        raise ApiError("user_not_found")
+    is_bot = user_id == BOT_USER_ID
+    return {
+        "user": {
+            "id": user_id,
+            "team_id": TEAM_ID,
+            "name": name,
+            "real_name": name,
+            "deleted": False,
+            "is_bot": is_bot,
+            "is_admin": False,
+            "tz": "UTC",
+            "tz_offset": 0,
+            "updated": int(time.time()),
+            "profile": {"display_name": name, "real_name": name, "team": TEAM_ID},
+        }
+    }
+
+
+def usergroups_users_list(ctx: ApiContext, args: JsonDict) -> JsonDict:
+    group = _required(args, "usergroup", "no_such_subteam")
+    members = ctx.workspace.usergroup(group)
+    if members is None:
+        raise ApiError("no_such_subteam")
+    return {"users": members}
+
+
+def apps_connections_open(ctx: ApiContext, args: JsonDict) -> JsonDict:
+    return {"url": ctx.open_socket_url()}
+
+
+METHODS: dict[str, Method] = {
+    "auth.test": auth_test,
+    "chat.postMessage": chat_post_message,
+    "chat.update": chat_update,
+    "chat.delete": chat_delete,
+    "chat.postEphemeral": chat_post_ephemeral,
+    "chat.getPermalink": chat_get_permalink,
+    "conversations.info": conversations_info,
+    "users.info": users_info,
+    "usergroups.users.list": usergroups_users_list,
+    "apps.connections.open": apps_connections_open,
+}
+
+# Methods that need the app-level token; every other method needs the bot token.
+APP_TOKEN_METHODS = {"apps.connections.open"}
