@@ -36,7 +36,6 @@ MANIFEST_MEDIA_TYPES = (
 )
 DOCKER_HUB = "registry-1.docker.io"
 _HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry.hub.docker.com", DOCKER_HUB})
-_CREDENTIALS_HINT = "check REGISTRY_USERNAME and REGISTRY_PASSWORD"
 
 _HOST = re.compile(
     r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9-]+)*(?::\d{1,5})?$"
@@ -74,10 +73,8 @@ class ImageRef:
         return self.digest or self.tag or "latest"
 
     def __str__(self) -> str:
-        text = f"{self.registry}/{self.repository}"
-        if self.tag:
-            text += f":{self.tag}"
-        return text + (f"@{self.digest}" if self.digest else "")
+        tag, digest = f":{self.tag}" if self.tag else "", f"@{self.digest}" if self.digest else ""
+        return f"{self.registry}/{self.repository}{tag}{digest}"
 
 
 def parse_image_ref(ref: str) -> ImageRef:
@@ -168,6 +165,22 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
 
 
 @dataclass(frozen=True)
+class RetryPolicy:
+    """Few attempts, short exponential backoff, Retry-After honoured up to a cap."""
+
+    attempts: int = 3
+    backoff: float = 0.25
+    max_retry_after: float = 5.0
+    max_total: float = 30.0  # no sleep may end past this many seconds after the first try
+
+    def delay(self, attempt: int, retry_after: str | None = None) -> float:
+        asked = retry_after_seconds(retry_after)
+        if asked is None:
+            return self.backoff * 2.0 ** (attempt - 1)
+        return min(asked, self.max_retry_after)
+
+
+@dataclass(frozen=True)
 class _Reply:
     status: int
     headers: Mapping[str, str]
@@ -185,20 +198,14 @@ class RegistryClient:
         insecure: bool = False,
         timeout: float = 10.0,
         insecure_hosts: Iterable[str] = (),
-        attempts: int = 3,
-        backoff: float = 0.25,
-        max_retry_after: float = 5.0,
-        max_total: float = 30.0,
+        retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._credentials = (username, password or "") if username else None
         self._insecure = insecure
         self._insecure_hosts = frozenset(insecure_hosts)
         self._timeout = timeout
-        self._attempts = max(1, attempts)
-        self._backoff = backoff
-        self._max_retry_after = max_retry_after
-        self._max_total = max_total
+        self._retry = retry or RetryPolicy()
         self._clock = clock
         self._lock = threading.Lock()
         self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
@@ -210,11 +217,8 @@ class RegistryClient:
     ) -> RegistryClient:
         """Credentials from REGISTRY_USERNAME / REGISTRY_PASSWORD; anonymous when unset."""
         env = os.environ if environ is None else environ
-        return cls(
-            username=env.get("REGISTRY_USERNAME") or None,
-            password=env.get("REGISTRY_PASSWORD") or None,
-            insecure=insecure,
-        )
+        username, password = env.get("REGISTRY_USERNAME"), env.get("REGISTRY_PASSWORD")
+        return cls(username=username or None, password=password or None, insecure=insecure)
 
     def image_exists(self, image: str, tag: str) -> bool:
         """True when ``image:tag`` (tag may be a digest) is in the registry, else False."""
@@ -241,27 +245,17 @@ class RegistryClient:
         where = f"{ref.repository}:{ref.reference}"
         if reply.status in (401, 403):
             raise self._denied(ref, reply.status, f"pull access to {where}")
-        raise RegistryError(
-            f"Registry {ref.registry} answered HTTP {reply.status} when asked for {where}; "
-            "check the image name and the registry's health.",
-            registry=ref.registry,
-            status=reply.status,
-        )
+        text = f"answered HTTP {reply.status} for {where}; check the image name and the registry"
+        raise _fail(ref, text, reply.status)
 
     def _denied(self, ref: ImageRef, status: int, what: str) -> RegistryError:
         if self._credentials is None:
-            advice = (
-                f"the repository may not exist, or it needs a login: set REGISTRY_USERNAME "
-                f"and REGISTRY_PASSWORD for {ref.registry}."
-            )
-            text = f"Registry {ref.registry} refused anonymous {what} (HTTP {status}); {advice}"
-        else:
-            text = (
-                f"Registry {ref.registry} refused {what} for user {self._credentials[0]!r} "
-                f"(HTTP {status}); {_CREDENTIALS_HINT} and that the user may pull "
-                f"{ref.repository}."
-            )
-        return RegistryError(text, registry=ref.registry, status=status)
+            return _fail(ref, f"refused anonymous {what} (HTTP {status}); the repository may "
+                         "not exist, or it needs a login: set REGISTRY_USERNAME and "
+                         "REGISTRY_PASSWORD", status)
+        return _fail(ref, f"refused {what} for user {self._credentials[0]!r} (HTTP {status}); "
+                     "check REGISTRY_USERNAME and REGISTRY_PASSWORD and that the user may pull "
+                     f"{ref.repository}", status)
 
     # -- auth -----------------------------------------------------------------------------
 
@@ -288,29 +282,20 @@ class RegistryClient:
             with self._lock:
                 self._basic_hosts.add(ref.registry)
             return _basic(self._credentials)
-        raise RegistryError(
-            f"Registry {ref.registry} asked for an authentication scheme rollbot does not "
-            f"speak ({challenge or 'no WWW-Authenticate header'}); use a registry that offers "
-            "Basic or Bearer token auth.",
-            registry=ref.registry,
-            status=401,
-        )
+        raise _fail(ref, "asked for an authentication scheme rollbot does not speak "
+                    f"({challenge or 'no WWW-Authenticate header'}); use Basic or Bearer token "
+                    "auth", 401)
 
     def _token(self, session: requests.Session, ref: ImageRef, params: Mapping[str, str]) -> str:
         realm = params.get("realm", "")
         if not realm.startswith(("http://", "https://")):
-            raise RegistryError(
-                f"Registry {ref.registry} named no usable token realm ({realm!r}); "
-                "check the registry's auth configuration.",
-                registry=ref.registry,
-            )
+            raise _fail(ref, f"named no usable token realm ({realm!r}); check its auth setup")
         query = {"scope": _scope(ref)}
         if "service" in params:
             query["service"] = params["service"]
         headers = {"Authorization": _basic(self._credentials)} if self._credentials else {}
-        reply = self._send(
-            session, "GET", realm, ref=ref, headers=headers, query=query, read_body=True
-        )
+        reply = self._send(session, "GET", realm, ref=ref, headers=headers, query=query,
+                           read_body=True)
         if reply.status in (401, 403):
             raise self._denied(ref, reply.status, f"a token for {ref.repository}")
         token, lifetime = _read_token(ref, reply)
@@ -336,21 +321,18 @@ class RegistryClient:
         read_body: bool = False,
     ) -> _Reply:
         """One logical request: retries 5xx, 429 and network errors; HEAD falls back to GET."""
-        deadline = self._clock() + self._max_total
+        deadline = self._clock() + self._retry.max_total
         attempt = 0
         while True:
             attempt += 1
             try:
                 reply = self._once(session, method, url, headers, query, read_body=read_body)
             except requests.exceptions.SSLError as exc:
-                raise RegistryError(
-                    f"TLS with registry {ref.registry} failed ({_reason(exc)}); if it is a "
-                    "plain-http local registry set registry.insecure: true.",
-                    registry=ref.registry,
-                ) from exc
+                raise _fail(ref, f"failed the TLS handshake ({_reason(exc)}); if it is a "
+                            "plain-http local registry set registry.insecure: true") from exc
             except (requests.ConnectionError, requests.Timeout) as exc:
                 failure: _Reply | BaseException = exc
-                delay = self._backoff * 2.0 ** (attempt - 1)
+                delay = self._retry.delay(attempt)
             else:
                 if reply.status == 405 and method == "HEAD":
                     # Some registries refuse HEAD on manifests; GET answers the same question.
@@ -359,12 +341,11 @@ class RegistryClient:
                 if reply.status != 429 and reply.status < 500:
                     return reply
                 failure = reply
-                delay = self._delay(reply, attempt)
-            if attempt >= self._attempts or self._clock() + delay > deadline:
+                delay = self._retry.delay(attempt, reply.headers.get("Retry-After"))
+            if attempt >= self._retry.attempts or self._clock() + delay > deadline:
                 raise _exhausted(ref, url, failure, attempt)
-            log.info(
-                "registry %s: attempt %d failed, retrying in %.2fs", ref.registry, attempt, delay
-            )
+            log.info("registry %s: attempt %d failed, retrying in %.2fs", ref.registry,
+                     attempt, delay)
             time.sleep(delay)
 
     def _once(
@@ -377,23 +358,11 @@ class RegistryClient:
         *,
         read_body: bool,
     ) -> _Reply:
-        with session.request(
-            method,
-            url,
-            headers=dict(headers),
-            params=query,
-            timeout=self._timeout,
-            stream=not read_body,
-            allow_redirects=True,
-        ) as response:
+        # stream=True for manifests: a GET fallback must not download the manifest body.
+        with session.request(method, url, headers=dict(headers), params=query,
+                             timeout=self._timeout, stream=not read_body) as response:
             body = response.content if read_body else b""
             return _Reply(response.status_code, response.headers, body)
-
-    def _delay(self, reply: _Reply, attempt: int) -> float:
-        asked = retry_after_seconds(reply.headers.get("Retry-After"))
-        if asked is None:
-            return self._backoff * 2.0 ** (attempt - 1)
-        return min(asked, self._max_retry_after)
 
 
 def _target(image: str, tag: str) -> ImageRef:
@@ -438,12 +407,8 @@ def _read_token(ref: ImageRef, reply: _Reply) -> tuple[str, float]:
         document = {}
     token = document.get("token") or document.get("access_token")
     if not isinstance(token, str) or not token:
-        raise RegistryError(
-            f"The token service of registry {ref.registry} answered HTTP {reply.status} "
-            "without a token; check the registry's auth service.",
-            registry=ref.registry,
-            status=reply.status,
-        )
+        text = f"token service answered HTTP {reply.status} without a token; check it"
+        raise _fail(ref, text, reply.status)
     expires_in = document.get("expires_in")
     seconds = float(expires_in) if isinstance(expires_in, int | float) else 60.0
     return token, max(0.0, seconds - min(10.0, seconds / 4))
@@ -454,23 +419,18 @@ def _exhausted(
 ) -> RegistryError:
     tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
     if isinstance(failure, BaseException):
-        return RegistryError(
-            f"Cannot reach registry {ref.registry} at {url} ({_reason(failure)}) after "
-            f"{tries}; check the image's registry host and that the registry is up, then "
-            "try again.",
-            registry=ref.registry,
-        )
+        return _fail(ref, f"cannot be reached at {url} ({_reason(failure)}) after {tries}; "
+                     "check the image's registry host and that the registry is up")
     if failure.status == 429:
-        text = (
-            f"Registry {ref.registry} kept rate-limiting rollbot (HTTP 429) after {tries}; "
-            "wait a minute and try again."
-        )
-    else:
-        text = (
-            f"Registry {ref.registry} failed with HTTP {failure.status} after {tries}; "
-            "it seems to be having trouble, try again later."
-        )
-    return RegistryError(text, registry=ref.registry, status=failure.status)
+        return _fail(ref, f"kept rate-limiting rollbot (HTTP 429) after {tries}; wait a "
+                     "minute", 429)
+    return _fail(ref, f"failed with HTTP {failure.status} after {tries}; it seems to be "
+                 "having trouble", failure.status)
+
+
+def _fail(ref: ImageRef, problem: str, status: int | None = None) -> RegistryError:
+    return RegistryError(f"Registry {ref.registry} {problem}; then try again.",
+                         registry=ref.registry, status=status)
 
 
 def _reason(exc: BaseException) -> str:

@@ -39,17 +39,12 @@ START_TIMEOUT = 10.0
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+# manifest, config and layer media types of each image format
 _FORMATS = {
-    "oci": (
-        OCI_MANIFEST,
-        "application/vnd.oci.image.config.v1+json",
-        "application/vnd.oci.image.layer.v1.tar+gzip",
-    ),
-    "docker": (
-        DOCKER_MANIFEST,
-        "application/vnd.docker.container.image.v1+json",
-        "application/vnd.docker.image.rootfs.diff.tar.gzip",
-    ),
+    "oci": (OCI_MANIFEST, "application/vnd.oci.image.config.v1+json",
+            "application/vnd.oci.image.layer.v1.tar+gzip"),
+    "docker": (DOCKER_MANIFEST, "application/vnd.docker.container.image.v1+json",
+               "application/vnd.docker.image.rootfs.diff.tar.gzip"),
 }
 
 
@@ -75,9 +70,9 @@ class RunningRegistry:
 
 
 @contextmanager
-def run_registry(workdir: Path, *, auth: Mapping[str, Any] | None = None) -> Iterator[
-    RunningRegistry
-]:
+def run_registry(
+    workdir: Path, *, auth: Mapping[str, Any] | None = None
+) -> Iterator[RunningRegistry]:
     """Start ``docker-registry serve`` on a free port; stop it when the block ends."""
     binary = shutil.which("docker-registry")
     if binary is None:
@@ -107,9 +102,8 @@ def _start(binary: str, workdir: Path, auth: Mapping[str, Any] | None) -> Runnin
         config.write_text(yaml.safe_dump(_config(workdir / "storage", port, auth)))
         log_path = workdir / f"registry-{attempt}.log"
         with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT
-            )
+            process = subprocess.Popen([binary, "serve", str(config)], stdout=log,
+                                       stderr=subprocess.STDOUT)
         registry = RunningRegistry(f"http://127.0.0.1:{port}", f"127.0.0.1:{port}", process,
                                    log_path)
         if _wait_until_serving(registry):

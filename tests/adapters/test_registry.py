@@ -25,6 +25,7 @@ from bot.registry import (
     ImageRefError,
     RegistryClient,
     RegistryError,
+    RetryPolicy,
     parse_challenges,
     parse_image_ref,
     retry_after_seconds,
@@ -48,6 +49,7 @@ from tests.adapters.registry_fixtures import (
 
 USER, PASSWORD = "deployer", "correct horse"
 DIGEST = "sha256:" + "ab" * 32
+FAST = RetryPolicy(backoff=0.01)
 
 
 @dataclass
@@ -262,7 +264,7 @@ def _host(server: ThreadedApp) -> str:
 def test_5xx_is_retried_until_the_registry_recovers(standin: tuple[StandIn, ThreadedApp]) -> None:
     fake, server = standin
     fake.replies = [(503, {}), (502, {}), (200, {})]
-    assert _client(backoff=0.01).image_exists(f"{_host(server)}/team/app", "1") is True
+    assert _client(retry=FAST).image_exists(f"{_host(server)}/team/app", "1") is True
     assert [method for method, _, _ in fake.seen] == ["HEAD"] * 3
 
 
@@ -270,7 +272,7 @@ def test_persistent_5xx_gives_up_after_a_few_attempts(standin: tuple[StandIn, Th
     fake, server = standin
     fake.replies = [(503, {})]
     with pytest.raises(RegistryError, match="HTTP 503 after 3 attempts") as caught:
-        _client(backoff=0.01).image_exists(f"{_host(server)}/team/app", "1")
+        _client(retry=FAST).image_exists(f"{_host(server)}/team/app", "1")
     assert caught.value.status == 503 and len(fake.seen) == 3
 
 
@@ -284,8 +286,8 @@ def test_429_waits_as_long_as_retry_after_says(standin: tuple[StandIn, ThreadedA
 def test_retry_after_is_capped(standin: tuple[StandIn, ThreadedApp]) -> None:
     fake, server = standin
     fake.replies = [(429, {"Retry-After": "3600"}), (200, {})]
-    started = time.monotonic()
-    assert _client(max_retry_after=0.1).image_exists(f"{_host(server)}/team/app", "1") is True
+    started, client = time.monotonic(), _client(retry=RetryPolicy(max_retry_after=0.1))
+    assert client.image_exists(f"{_host(server)}/team/app", "1") is True
     assert time.monotonic() - started < 3
 
 
@@ -334,7 +336,7 @@ def test_an_unknown_auth_scheme_is_explained(standin: tuple[StandIn, ThreadedApp
 
 def test_a_slow_registry_times_out(standin: tuple[StandIn, ThreadedApp]) -> None:
     _, server = standin
-    client = _client(timeout=0.2, attempts=2, backoff=0.01)
+    client = _client(timeout=0.2, retry=RetryPolicy(attempts=2, backoff=0.01))
     with pytest.raises(RegistryError, match=r"timed out\) after 2 attempts"):
         client.image_exists(f"{_host(server)}/slow", "1")
 
@@ -342,9 +344,9 @@ def test_a_slow_registry_times_out(standin: tuple[StandIn, ThreadedApp]) -> None
 def test_connection_refused_is_a_registry_error() -> None:
     host = f"127.0.0.1:{free_port()}"
     with pytest.raises(RegistryError, match="connection refused") as caught:
-        _client(backoff=0.01).image_exists(f"{host}/team/app", "1")
+        _client(retry=FAST).image_exists(f"{host}/team/app", "1")
     assert caught.value.registry == host
-    assert f"Cannot reach registry {host}" in str(caught.value)
+    assert f"Registry {host} cannot be reached" in str(caught.value)
 
 
 # -- pure parts -----------------------------------------------------------------------------
