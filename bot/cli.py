@@ -12,6 +12,18 @@ from collections.abc import Callable, Sequence
 
 # verb -> (module, function, one-line help). The function takes the remaining argv.
 VERBS: dict[str, tuple[str, str, str]] = {
+    "serve": ("bot.serve", "main", "run the Slack bot (Socket Mode or HTTP)"),
+    "demo": ("bot.demo", "main", "a scripted release against the built-in simulators"),
+    "plan": ("bot.terminal", "plan", "print the plan of a rollout; changes nothing"),
+    "deploy": ("bot.terminal", "deploy", "run a rollout in the foreground"),
+    "approve": ("bot.terminal", "approve", "approve a rollout waiting at its gate (--as USER)"),
+    "reject": ("bot.terminal", "reject", "reject a rollout waiting at its gate (--as USER)"),
+    "resume": ("bot.terminal", "resume", "continue unfinished rollouts in the foreground"),
+    "rollback": ("bot.terminal", "rollback", "roll back what a rollout changed"),
+    "status": ("bot.terminal", "status", "show active rollouts, or one rollout"),
+    "history": ("bot.terminal", "history", "show recent rollouts"),
+    "pause": ("bot.terminal", "pause", "pause a running rollout"),
+    "cancel": ("bot.terminal", "cancel", "cancel a rollout"),
     "sim": ("sim.kube.main", "main", "serve the simulated Kubernetes cluster"),
 }
 

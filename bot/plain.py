@@ -1,0 +1,18 @@
+"""Slack mrkdwn to terminal text: the terminal prints the same messages Slack shows."""
+
+from __future__ import annotations
+
+import re
+
+_LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
+_USER = re.compile(r"<@([A-Z0-9]+)>")
+_GROUP = re.compile(r"<!subteam\^([A-Z0-9]+)>")
+_BOLD = re.compile(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])")
+
+
+def plain(text: str) -> str:
+    text = _LINK.sub(r"\2 (\1)", text)
+    text = _USER.sub(r"@\1", text)
+    text = _GROUP.sub(r"@\1", text)
+    text = _BOLD.sub(r"\1", text)
+    return text.replace("```", "").replace("`", "")
