@@ -126,9 +126,10 @@ class SlackHandle:
         return self._standin.sockets.live_connections
 
     def transcript(self, channel: str, *, thread_ts: str | None = None) -> str:
+        names = self.workspace.user_names()
         if thread_ts is not None:
-            return render_thread(self.thread(channel, thread_ts))
-        return render_channel(self.messages(channel, include_replies=True))
+            return render_thread(self.thread(channel, thread_ts), names=names)
+        return render_channel(self.messages(channel, include_replies=True), names=names)
 
     # ---- directory, limits and faults --------------------------------------------
 

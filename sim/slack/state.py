@@ -112,6 +112,11 @@ class Workspace:
                 return user_id.lower()
             return None
 
+    def user_names(self) -> dict[str, str]:
+        """Configured users by ID, for rendering mentions."""
+        with self._cond:
+            return dict(self._users)
+
     def usergroup(self, group_id: str) -> list[str] | None:
         with self._cond:
             members = self._usergroups.get(group_id)
