@@ -1,0 +1,287 @@
+"""The journal on disk: every rollout, tenant, approval, audit line and inbox request.
+
+rollbot must pick up an unfinished rollout after a crash, and `rollbot approve` in one
+terminal must reach `rollbot deploy` running in another, so the state lives in one SQLite
+file (``ROLLBOT_DB``) shared by processes and by the engine's worker threads. WAL mode lets
+readers run beside a writer; every read-then-write runs inside ``BEGIN IMMEDIATE`` so two
+processes cannot both pass the same check; ``busy_timeout`` makes them queue instead of
+failing. How values become rows is in :mod:`bot.store.codec`, the tables in
+:mod:`bot.store.schema`.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from sqlite_utils import Database
+
+from bot.store import codec
+from bot.store.schema import SCHEMA_VERSION, SchemaTooNew, migrate, stored_version
+from rollout.errors import RollbotError, RolloutConflict, UnknownRollout
+from rollout.model import TERMINAL_PHASES, AuditEntry, InboxItem, Rollout
+
+__all__ = ["DEFAULT_DB", "SCHEMA_VERSION", "SchemaTooNew", "SqliteStore", "StaleRollout"]
+
+DEFAULT_DB = "./rollbot.db"
+BUSY_TIMEOUT_SECONDS: Final = 15.0
+
+_TERMINAL = tuple(sorted(p.value for p in TERMINAL_PHASES))
+_NOT_TERMINAL = f"phase NOT IN ({', '.join('?' * len(_TERMINAL))})"
+
+
+class StaleRollout(RollbotError):
+    """Someone saved the rollout since this copy was read; re-read it and decide again."""
+
+    def __init__(self, rollout_id: int, *, given: int, stored: int) -> None:
+        super().__init__(
+            f"rollout #{rollout_id} changed since it was read "
+            f"(this copy is version {given}, the journal has version {stored})"
+        )
+        self.rollout_id = rollout_id
+        self.given = given
+        self.stored = stored
+
+
+class SqliteStore:
+    """:class:`rollout.ports.Store` on one SQLite file, safe across threads and processes."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        # One connection behind a lock: the engine's threads take turns, as SQLite makes
+        # writers do anyway; other processes queue on busy_timeout.
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
+        self._db = Database(conn)
+        self._lock = threading.RLock()
+        try:
+            self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+            if self.path != ":memory:":
+                self._db.enable_wal()
+                # In WAL a crashed process loses nothing with NORMAL; only a power cut can drop
+                # the last commits, and the engine re-checks the cluster when it starts again.
+                self._db.execute("PRAGMA synchronous = NORMAL")
+            with self._write() as db:
+                migrate(db, path=self.path)
+        except BaseException:
+            conn.close()
+            raise
+
+    @classmethod
+    def from_env(cls) -> SqliteStore:
+        """The journal at ``ROLLBOT_DB``, default ``./rollbot.db``."""
+        return cls(os.environ.get("ROLLBOT_DB") or DEFAULT_DB)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        with self._read() as db:
+            return stored_version(db)
+
+    # -- transactions
+
+    @contextmanager
+    def _write(self) -> Iterator[Database]:
+        """A write transaction that holds SQLite's write lock from its first statement."""
+        with self._lock:
+            self._db.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.rollback()
+                raise
+            self._db.conn.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[Database]:
+        """One snapshot across several SELECTs, so a rollout is never read half-saved."""
+        with self._lock:
+            self._db.conn.execute("BEGIN")
+            try:
+                yield self._db
+            finally:
+                self._db.rollback()
+
+    # -- rollouts
+
+    def create_rollout(self, rollout: Rollout) -> Rollout:
+        """Store a new rollout under the next ID; refuse while the app has an active one."""
+        codec.check_rollout(rollout)
+        with self._write() as db:
+            active = self._active_id(rollout.app)
+            if active is not None:
+                raise RolloutConflict(rollout.app, active)
+            (next_id,) = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM rollouts").fetchone()
+            stored = replace(rollout, id=next_id)
+            db.table("rollouts").insert(codec.rollout_row(stored))
+            self._write_targets(stored, previous={})
+            self._write_approvals(stored, previous=[])
+        return stored
+
+    def save(self, rollout: Rollout) -> Rollout:
+        """Store a new state if nobody saved since it was read; returns lock_version + 1."""
+        codec.check_rollout(rollout)
+        saved = replace(rollout, lock_version=rollout.lock_version + 1)
+        with self._write() as db:
+            row = db.execute(
+                "SELECT lock_version FROM rollouts WHERE id = ?", [rollout.id]
+            ).fetchone()
+            if row is None:
+                raise UnknownRollout(rollout.id)
+            if row[0] != rollout.lock_version:
+                raise StaleRollout(rollout.id, given=rollout.lock_version, stored=row[0])
+            db.table("rollouts").update(rollout.id, codec.rollout_row(saved))
+            self._write_targets(saved, previous=self._target_rows(rollout.id))
+            self._write_approvals(saved, previous=self._approval_rows(rollout.id))
+        return saved
+
+    def get(self, rollout_id: int) -> Rollout | None:
+        with self._read():
+            found = self._rollouts("id = ?", [rollout_id], limit=1)
+        return found[0] if found else None
+
+    def list_rollouts(
+        self, *, app: str | None = None, active: bool | None = None, limit: int = 20
+    ) -> list[Rollout]:
+        """Newest first."""
+        where, params = ["1"], list[Any]()
+        if app is not None:
+            where.append("app = ?")
+            params.append(app)
+        if active is not None:
+            where.append(_NOT_TERMINAL if active else f"NOT ({_NOT_TERMINAL})")
+            params.extend(_TERMINAL)
+        with self._read():
+            return self._rollouts(" AND ".join(where), params, limit=limit)
+
+    def active_for_app(self, app: str) -> Rollout | None:
+        with self._read():
+            found = self._rollouts(f"app = ? AND {_NOT_TERMINAL}", [app, *_TERMINAL], limit=1)
+        return found[0] if found else None
+
+    def _active_id(self, app: str) -> int | None:
+        row = self._db.execute(
+            f"SELECT id FROM rollouts WHERE app = ? AND {_NOT_TERMINAL} ORDER BY id DESC LIMIT 1",
+            [app, *_TERMINAL],
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def _rollouts(self, where: str, params: Sequence[Any], *, limit: int) -> list[Rollout]:
+        rows = list(
+            self._db.query(
+                f"SELECT * FROM rollouts WHERE {where} ORDER BY id DESC LIMIT ?",
+                [*params, max(0, limit)],
+            )
+        )
+        out = []
+        for row in rows:
+            # _target_rows returns rows in stored position order, so the tuple reads as saved.
+            targets = [codec.target_from(v) for v in self._target_rows(row["id"]).values()]
+            approvals = [codec.approval_from(v) for v in self._approval_rows(row["id"])]
+            out.append(codec.rollout_from(row, targets, approvals))
+        return out
+
+    def _target_rows(self, rollout_id: int) -> dict[str, tuple[Any, ...]]:
+        cursor = self._db.execute(
+            f"SELECT {', '.join(codec.TARGET_COLUMNS)} FROM targets "
+            "WHERE rollout_id = ? ORDER BY position",
+            [rollout_id],
+        )
+        return {values[0]: tuple(values) for values in cursor.fetchall()}
+
+    def _approval_rows(self, rollout_id: int) -> list[tuple[Any, ...]]:
+        cursor = self._db.execute(
+            f"SELECT {', '.join(codec.APPROVAL_COLUMNS)} FROM approvals "
+            "WHERE rollout_id = ? ORDER BY position",
+            [rollout_id],
+        )
+        return [tuple(values) for values in cursor.fetchall()]
+
+    def _write_targets(self, rollout: Rollout, *, previous: dict[str, tuple[Any, ...]]) -> None:
+        # Only rows that differ are written: saving after one tenant moved costs one row.
+        changed = []
+        for position, target in enumerate(rollout.targets):
+            values = codec.target_values(position, target)
+            if previous.get(target.namespace) != values:
+                row = dict(zip(codec.TARGET_COLUMNS, values, strict=True))
+                changed.append({"rollout_id": rollout.id, **row})
+        if changed:
+            self._db.table("targets").upsert_all(changed, pk=("rollout_id", "namespace"))
+        for namespace in previous.keys() - {t.namespace for t in rollout.targets}:
+            self._db.table("targets").delete((rollout.id, namespace))
+
+    def _write_approvals(self, rollout: Rollout, *, previous: list[tuple[Any, ...]]) -> None:
+        wanted = [codec.approval_values(a) for a in rollout.approvals]
+        if wanted == previous:
+            return
+        table = self._db.table("approvals")
+        table.delete_where("rollout_id = ?", [rollout.id])
+        table.insert_all(
+            {"rollout_id": rollout.id, "position": position}
+            | dict(zip(codec.APPROVAL_COLUMNS, values, strict=True))
+            for position, values in enumerate(wanted)
+        )
+
+    # -- audit
+
+    def record_audit(self, entry: AuditEntry) -> None:
+        row = codec.audit_row(entry)
+        with self._write() as db:
+            db.table("audit").insert(row)
+
+    def audit_log(self, *, rollout_id: int | None = None, limit: int = 100) -> list[AuditEntry]:
+        """The latest `limit` entries, oldest first, like the tail of a log file."""
+        where, params = ("rollout_id = ?", [rollout_id]) if rollout_id is not None else ("1", [])
+        with self._read() as db:
+            rows = list(
+                db.query(
+                    f"SELECT * FROM audit WHERE {where} ORDER BY id DESC LIMIT ?",
+                    [*params, max(0, limit)],
+                )
+            )
+        return [codec.audit_from(row) for row in reversed(rows)]
+
+    # -- inbox
+
+    def enqueue(self, item: InboxItem) -> int:
+        """Queue a request for the rollout's driver; returns its ID (the item's own is ignored)."""
+        row = codec.inbox_row(item)
+        with self._write() as db:
+            cursor = db.execute(
+                f"INSERT INTO inbox ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                list(row.values()),
+            )
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
+    def take_inbox(self, rollout_id: int) -> list[InboxItem]:
+        """Pending requests, oldest first, marked taken in the same transaction."""
+        with self._write() as db:
+            rows = list(
+                db.query(
+                    "SELECT * FROM inbox WHERE rollout_id = ? AND taken_at IS NULL ORDER BY id",
+                    [rollout_id],
+                )
+            )
+            if rows:
+                db.execute(
+                    "UPDATE inbox SET taken_at = ? "
+                    "WHERE rollout_id = ? AND taken_at IS NULL AND id <= ?",
+                    [codec.dump_time(datetime.now(UTC)), rollout_id, rows[-1]["id"]],
+                )
+        return [codec.inbox_from(row) for row in rows]

@@ -1,0 +1,92 @@
+"""The journal's tables, and the ordered list of migrations that builds them.
+
+A file records the schema version it was brought to in `meta`; opening it replays the
+migrations it has not seen yet. Migrations are appended, never edited, so a journal written
+by any older rollbot can be brought up to date, and one written by a newer rollbot is
+refused rather than misread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from sqlite_utils import Database
+
+from rollout.errors import RollbotError
+
+
+class SchemaTooNew(RollbotError):
+    """The file was written by a newer rollbot; reading it could misreport what it knows."""
+
+
+def _create_v1(db: Database) -> None:
+    db.table("rollouts").create(
+        {
+            "id": int, "app": str, "strategy": str, "version": str, "image": str,
+            "requested_by": str, "phase": str, "created_at": str, "settings": str,
+            "batch_count": int, "current_batch": int, "deadline": str, "start_at": str,
+            "paused_from": str, "reason": str, "finished_at": str, "blue_green": str,
+            "rollback_of": str, "source": str, "lock_version": int,
+        },
+        pk="id",
+    )  # fmt: skip
+    db.table("rollouts").create_index(["app", "phase"])
+    db.table("targets").create(
+        {
+            "rollout_id": int, "namespace": str, "batch": int, "position": int, "status": str,
+            "previous_image": str, "started_at": str, "finished_at": str, "attempts": int,
+            "reason": str,
+        },
+        pk=("rollout_id", "namespace"),
+    )  # fmt: skip
+    db.table("approvals").create(
+        {"rollout_id": int, "position": int, "user": str, "decision": str, "at": str, "gate": int},
+        pk=("rollout_id", "position"),
+    )
+    db.table("audit").create(
+        {
+            "id": int, "at": str, "user": str, "action": str, "outcome": str, "rollout_id": int,
+            "detail": str, "source": str, "extra": str,
+        },
+        pk="id",
+    )  # fmt: skip
+    db.table("audit").create_index(["rollout_id"])
+    db.table("inbox").create(
+        {
+            "id": int, "rollout_id": int, "action": str, "user": str, "at": str, "tenants": str,
+            "source": str, "taken_at": str,
+        },
+        pk="id",
+    )  # fmt: skip
+    db.table("inbox").create_index(["rollout_id", "taken_at"])
+
+
+# Migration N takes a journal from schema version N to N + 1.
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_create_v1,)
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+
+def stored_version(db: Database) -> int:
+    """The version a file was migrated to; 0 for a new, empty file."""
+    if not db.table("meta").exists():
+        return 0
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(db: Database, *, path: str) -> int:
+    """Bring the schema up to date in the caller's write transaction; returns the old version."""
+    version = stored_version(db)
+    if version > SCHEMA_VERSION:
+        raise SchemaTooNew(
+            f"{path} holds journal schema version {version}, but this rollbot only knows up "
+            f"to version {SCHEMA_VERSION}; upgrade rollbot, or point ROLLBOT_DB at another file"
+        )
+    if version == 0:
+        db.table("meta").create({"key": str, "value": str}, pk="key", if_not_exists=True)
+    for migration in MIGRATIONS[version:]:
+        migration(db)
+    if version < SCHEMA_VERSION:
+        db.table("meta").upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
+    return version

@@ -1,0 +1,439 @@
+"""One contract for every journal: the in-memory store and the SQLite store pass the same tests.
+
+The engine is written against :class:`rollout.ports.Store`; if the two stores drifted
+apart, a scenario could pass in memory and fail on disk. The SQLite-only tests at the end
+cover what memory cannot show: other processes, reopening, and schema versions.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.memstore import MemoryStore
+from bot.store import SCHEMA_VERSION, SchemaTooNew, SqliteStore, StaleRollout
+from rollout.errors import RolloutConflict, UnknownRollout
+from rollout.model import (
+    Approval,
+    AuditEntry,
+    BlueGreen,
+    InboxItem,
+    Phase,
+    Rollout,
+    Settings,
+    Strategy,
+    Target,
+    TargetStatus,
+)
+from rollout.ports import Store
+
+T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+StoreFactory = Callable[[], Store]
+FACTORIES: dict[str, StoreFactory] = {
+    "memory": MemoryStore,
+    "sqlite": lambda: SqliteStore(":memory:"),
+}
+
+
+@pytest.fixture(params=["memory", "sqlite-file"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    with SqliteStore(tmp_path / "rollbot.db") as sqlite_store:
+        yield sqlite_store
+
+
+def rollout(app: str = "isp", *, tenants: int = 3, **changes: Any) -> Rollout:
+    base = Rollout(
+        id=0,
+        app=app,
+        strategy=Strategy.ROLLING,
+        version="v1.3.0",
+        image="registry.example/dotmac/isp-ops-app",
+        requested_by="U0ALICE",
+        created_at=T0,
+        settings=Settings(),
+        targets=tuple(Target(f"tenant-{i:03d}", batch=1 + i // 2) for i in range(tenants)),
+    )
+    return replace(base, **changes)
+
+
+def audit(user: str, *, rollout_id: int | None = None, minute: int = 0) -> AuditEntry:
+    return AuditEntry(
+        at=T0 + timedelta(minutes=minute), user=user, action="deploy", outcome="ok",
+        rollout_id=rollout_id,
+    )  # fmt: skip
+
+
+def request(rollout_id: int, action: str = "approve", *, user: str = "U0BOB") -> InboxItem:
+    return InboxItem(rollout_id=rollout_id, action=action, user=user, at=T0)
+
+
+# --- rollouts -------------------------------------------------------------------------------
+
+
+def test_create_assigns_small_increasing_ids_and_get_returns_what_was_stored(store: Store) -> None:
+    first = store.create_rollout(rollout("isp"))
+    second = store.create_rollout(rollout("admin", strategy=Strategy.BLUE_GREEN))
+
+    assert (first.id, second.id) == (1, 2)
+    assert store.get(1) == first
+    assert store.get(2) == second
+    assert store.get(3) is None
+
+
+def test_save_bumps_the_lock_version_and_stores_the_new_state(store: Store) -> None:
+    created = store.create_rollout(rollout())
+    moved = created.with_phase(Phase.PILOT).with_targets(
+        [created.targets[0].with_status(TargetStatus.UPDATING, at=T0)]
+    )
+
+    saved = store.save(moved)
+
+    assert saved.lock_version == created.lock_version + 1
+    assert saved == replace(moved, lock_version=saved.lock_version)
+    assert store.get(created.id) == saved
+
+
+def test_a_stale_copy_is_refused_and_the_journal_keeps_the_newer_state(store: Store) -> None:
+    created = store.create_rollout(rollout())
+    newer = store.save(created.with_phase(Phase.PILOT))
+
+    with pytest.raises(StaleRollout) as refused:
+        store.save(created.with_phase(Phase.CANCELLED))
+
+    assert refused.value.rollout_id == created.id
+    assert (refused.value.given, refused.value.stored) == (0, 1)
+    assert store.get(created.id) == newer
+
+
+def test_saving_a_rollout_that_was_never_created_is_refused(store: Store) -> None:
+    with pytest.raises(UnknownRollout):
+        store.save(rollout(id=41))
+
+
+def test_a_second_active_rollout_of_an_app_is_refused_naming_the_active_one(store: Store) -> None:
+    active = store.create_rollout(rollout("isp"))
+    store.create_rollout(rollout("admin"))
+
+    with pytest.raises(RolloutConflict) as refused:
+        store.create_rollout(rollout("isp", version="v1.4.0"))
+
+    assert (refused.value.app, refused.value.active_id) == ("isp", active.id)
+    store.save(active.with_phase(Phase.COMPLETED))
+    assert store.create_rollout(rollout("isp", version="v1.4.0")).id == 3
+
+
+def test_only_one_of_many_racing_creates_for_one_app_wins(store: Store) -> None:
+    def attempt(_: int) -> str:
+        try:
+            store.create_rollout(rollout("isp"))
+        except RolloutConflict:
+            return "refused"
+        return "created"
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(attempt, range(16), timeout=30))
+
+    assert sorted(outcomes).count("created") == 1
+    assert len(store.list_rollouts(app="isp")) == 1
+
+
+def test_list_is_newest_first_and_filters_by_app_and_activity(store: Store) -> None:
+    one = store.save(store.create_rollout(rollout("isp")).with_phase(Phase.COMPLETED))
+    two = store.create_rollout(rollout("admin"))
+    three = store.create_rollout(rollout("isp", version="v1.4.0"))
+
+    assert [r.id for r in store.list_rollouts()] == [three.id, two.id, one.id]
+    assert [r.id for r in store.list_rollouts(app="isp")] == [three.id, one.id]
+    assert [r.id for r in store.list_rollouts(active=True)] == [three.id, two.id]
+    assert [r.id for r in store.list_rollouts(active=False)] == [one.id]
+    assert [r.id for r in store.list_rollouts(limit=1)] == [three.id]
+    assert store.list_rollouts(app="nope") == []
+
+
+def test_active_for_app_finds_the_unfinished_rollout_only(store: Store) -> None:
+    assert store.active_for_app("isp") is None
+    created = store.create_rollout(rollout("isp"))
+    assert store.active_for_app("isp") == created
+    store.save(created.with_phase(Phase.ROLLED_BACK))
+    assert store.active_for_app("isp") is None
+
+
+def test_targets_keep_their_order_and_may_be_reordered_or_dropped(store: Store) -> None:
+    created = store.create_rollout(rollout(tenants=5))
+    reordered = replace(created, targets=tuple(reversed(created.targets[1:])))
+
+    saved = store.save(reordered)
+
+    assert store.get(created.id) == saved
+    assert [t.namespace for t in saved.targets] == [
+        "tenant-004", "tenant-003", "tenant-002", "tenant-001",
+    ]  # fmt: skip
+
+
+def test_naive_datetimes_and_duplicate_tenants_are_refused_before_writing(store: Store) -> None:
+    with pytest.raises(ValueError, match="naive"):
+        store.create_rollout(rollout(created_at=datetime(2026, 3, 1, 9, 30)))
+    twice = (Target("tenant-a", batch=1), Target("tenant-a", batch=2))
+    with pytest.raises(ValueError, match="twice"):
+        store.create_rollout(rollout(targets=twice))
+    assert store.list_rollouts() == []
+
+
+# --- audit and inbox ------------------------------------------------------------------------
+
+
+def test_audit_keeps_every_entry_and_returns_the_latest_oldest_first(store: Store) -> None:
+    for minute in range(5):
+        store.record_audit(audit(f"U{minute}", rollout_id=1 if minute % 2 else None, minute=minute))
+    refusal = AuditEntry(
+        at=T0, user="U0EVE", action="approve", outcome="refused", rollout_id=7,
+        detail="four eyes: the requester cannot approve", source="slack",
+        extra={"channel": "C0RELEASES", "gate": "1"},
+    )  # fmt: skip
+    store.record_audit(refusal)
+
+    assert [e.user for e in store.audit_log()] == ["U0", "U1", "U2", "U3", "U4", "U0EVE"]
+    assert [e.user for e in store.audit_log(limit=2)] == ["U4", "U0EVE"]
+    assert [e.user for e in store.audit_log(rollout_id=1)] == ["U1", "U3"]
+    assert store.audit_log(rollout_id=7) == [refusal]
+
+
+def test_inbox_hands_each_request_out_once_in_order_per_rollout(store: Store) -> None:
+    first = store.enqueue(request(1, "approve"))
+    other = store.enqueue(request(2, "pause"))
+    second = store.enqueue(
+        replace(request(1, "rollback"), tenants=("tenant-a", "tenant-b"), source="slack")
+    )
+
+    taken = store.take_inbox(1)
+
+    assert [(i.id, i.action) for i in taken] == [(first, "approve"), (second, "rollback")]
+    assert taken[1] == InboxItem(
+        rollout_id=1, action="rollback", user="U0BOB", at=T0,
+        tenants=("tenant-a", "tenant-b"), source="slack", id=second,
+    )  # fmt: skip
+    assert store.take_inbox(1) == []
+    assert [i.id for i in store.take_inbox(2)] == [other]
+    assert len({first, second, other}) == 3
+
+
+def test_threads_taking_the_inbox_at_once_never_share_a_request(store: Store) -> None:
+    ids = {store.enqueue(request(1, f"action-{n}")) for n in range(200)}
+    start = threading.Barrier(4, timeout=10)
+
+    def drain(_: int) -> list[int]:
+        start.wait()
+        return [item.id for _ in range(20) for item in store.take_inbox(1)]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        taken = [i for batch in pool.map(drain, range(4), timeout=30) for i in batch]
+
+    assert sorted(taken) == sorted(ids)
+
+
+# --- round trip -----------------------------------------------------------------------------
+
+
+def every_field_set() -> Rollout:
+    later = T0 + timedelta(minutes=5)
+    return Rollout(
+        id=0, app="admin", strategy=Strategy.BLUE_GREEN, version="v1.3.1-rc.1+b.5",
+        image="localhost:5000/dotmac/platform-admin-app", requested_by="U0ALICE",
+        created_at=T0.astimezone(timezone(timedelta(hours=2))),
+        settings=Settings(
+            batch_size=3, batch_percent=10, waves="double", wait_seconds=0, pilot_count=0,
+            pilot_tenants=("tenant-x", "tenant-y"), pilot_monitor_seconds=1,
+            monitor_seconds=7, rollout_timeout_seconds=9, approval=False, approvals_required=3,
+            four_eyes=False, approval_timeout_seconds=60, auto_rollback=True,
+            error_rate=0.125, latency_factor=None, remove_old_after_seconds=3600,
+        ),
+        phase=Phase.PAUSED,
+        targets=(
+            Target("platform-admin", batch=0, status=TargetStatus.ROLLBACK_FAILED,
+                   previous_image="x:v1.2.0", started_at=T0, finished_at=later, attempts=2,
+                   reason="probe said \"no\" — ünïcode"),
+        ),
+        batch_count=4, current_batch=2, deadline=later, start_at=T0, paused_from=Phase.WAITING,
+        approvals=(Approval("U0BOB", "approve", T0, 1), Approval("U0CAROL", "reject", later, 1)),
+        reason="paused by U0BOB", finished_at=later,
+        blue_green=BlueGreen(
+            namespace="platform-admin", service="platform-admin-app", old_version="v1.2.0",
+            old_deployment="platform-admin-app", old_config_map=None,
+            new_deployment="platform-admin-app-v1-3-1", new_config_map="cfg-v1.3.1",
+            switched=True, old_removed=False,
+        ),
+        rollback_of=("tenant-a",), source="slack", lock_version=7,
+    )  # fmt: skip
+
+
+def test_every_field_survives_create_save_and_get(store: Store) -> None:
+    created = store.create_rollout(every_field_set())
+    assert store.get(created.id) == created
+    saved = store.save(replace(created, rollback_of=(), blue_green=None, approvals=()))
+    assert store.get(created.id) == saved
+    assert store.get(created.id).created_at.utcoffset() == timedelta(0)  # type: ignore[union-attr]
+
+
+_TEXT = st.text(max_size=12)
+_WHEN = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
+    timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)),
+                               timezone(timedelta(hours=-8))]),
+)  # fmt: skip
+_INT = st.integers(min_value=-(2**40), max_value=2**40)
+_SETTINGS = st.builds(
+    Settings,
+    batch_size=_INT, batch_percent=st.none() | _INT, waves=_TEXT, wait_seconds=_INT,
+    pilot_tenants=st.lists(_TEXT, max_size=3).map(tuple),
+    error_rate=st.floats(allow_nan=False, allow_infinity=False),
+    latency_factor=st.none() | st.floats(allow_nan=False, allow_infinity=False),
+    remove_old_after_seconds=st.none() | _INT, approval=st.booleans(),
+)  # fmt: skip
+_TARGET = st.builds(
+    Target,
+    namespace=_TEXT, batch=_INT, status=st.sampled_from(TargetStatus),
+    previous_image=st.none() | _TEXT, started_at=st.none() | _WHEN,
+    finished_at=st.none() | _WHEN, attempts=_INT, reason=_TEXT,
+)  # fmt: skip
+_ROLLOUT = st.builds(
+    Rollout,
+    id=st.just(0), app=_TEXT, strategy=st.sampled_from(Strategy), version=_TEXT, image=_TEXT,
+    requested_by=_TEXT, created_at=_WHEN, settings=_SETTINGS, phase=st.sampled_from(Phase),
+    targets=st.lists(_TARGET, max_size=4, unique_by=lambda t: t.namespace).map(tuple),
+    batch_count=_INT, current_batch=_INT, deadline=st.none() | _WHEN,
+    start_at=st.none() | _WHEN, paused_from=st.none() | st.sampled_from(Phase),
+    approvals=st.lists(st.builds(Approval, user=_TEXT, decision=_TEXT, at=_WHEN, gate=_INT),
+                       max_size=3).map(tuple),
+    reason=_TEXT, finished_at=st.none() | _WHEN,
+    blue_green=st.none() | st.builds(
+        BlueGreen, namespace=_TEXT, service=_TEXT, old_version=st.none() | _TEXT,
+        old_deployment=st.none() | _TEXT, new_deployment=_TEXT, switched=st.booleans(),
+    ),
+    rollback_of=st.none() | st.lists(_TEXT, max_size=3).map(tuple), source=_TEXT,
+    lock_version=_INT,
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", sorted(FACTORIES))
+@settings(max_examples=60, deadline=None)
+@given(first=_ROLLOUT, second=_ROLLOUT)
+def test_any_rollout_round_trips_exactly(kind: str, first: Rollout, second: Rollout) -> None:
+    store = FACTORIES[kind]()
+    created = store.create_rollout(first)
+    assert store.get(created.id) == created
+    saved = store.save(
+        replace(second, id=created.id, app=first.app, lock_version=created.lock_version)
+    )
+    assert store.get(created.id) == saved
+
+
+# --- SQLite only ----------------------------------------------------------------------------
+
+
+def test_saving_one_changed_tenant_of_a_thousand_writes_one_target_row(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "rollbot.db") as store:
+        created = store.create_rollout(rollout(tenants=1000))
+        moved = created.with_targets(
+            [created.targets[500].with_status(TargetStatus.UPDATING, at=T0)]
+        )
+        written: list[str] = []
+        store._db.conn.set_trace_callback(written.append)
+
+        store.save(moved)
+
+        store._db.conn.set_trace_callback(None)
+    writes = ("INSERT", "UPDATE", "DELETE")
+    target_writes = [sql for sql in written if "targets" in sql and sql.startswith(writes)]
+    assert len(target_writes) == 1, target_writes
+    assert all("tenant-500" in sql for sql in target_writes)
+
+
+def test_reopening_the_file_keeps_rollouts_audit_and_pending_requests(tmp_path: Path) -> None:
+    path = tmp_path / "rollbot.db"
+    with SqliteStore(path) as store:
+        created = store.create_rollout(every_field_set())
+        store.record_audit(audit("U0ALICE", rollout_id=created.id))
+        pending = store.enqueue(request(created.id))
+
+    with SqliteStore(path) as store:
+        assert store.get(created.id) == created
+        assert [e.user for e in store.audit_log()] == ["U0ALICE"]
+        assert [i.id for i in store.take_inbox(created.id)] == [pending]
+        assert store.create_rollout(rollout("isp")).id == created.id + 1
+        assert store.schema_version == SCHEMA_VERSION
+
+
+def test_a_journal_from_a_newer_rollbot_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "rollbot.db"
+    SqliteStore(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    conn.close()
+
+    with pytest.raises(SchemaTooNew) as refused:
+        SqliteStore(path)
+
+    message = str(refused.value)
+    assert "schema version 99" in message
+    assert str(path) in message
+    assert "upgrade rollbot" in message
+
+
+def test_a_file_from_before_the_journal_existed_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "rollbot.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE unrelated (x)")
+    conn.close()
+
+    with SqliteStore(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        assert store.create_rollout(rollout()).id == 1
+
+
+def _worker(path: str, name: str, count: int, start: Any, results: Any) -> None:
+    """Enqueue `count` requests for rollout 1 while taking whatever is pending."""
+    store = SqliteStore(path)
+    start.wait(timeout=30)
+    enqueued: list[int] = []
+    taken: list[int] = []
+    for n in range(count):
+        enqueued.append(store.enqueue(request(1, f"{name}-{n}")))
+        if n % 3 == 0:
+            taken.extend(item.id for item in store.take_inbox(1))
+    store.close()
+    results.put((enqueued, taken))
+
+
+def test_two_processes_enqueue_and_take_without_loss_or_duplication(tmp_path: Path) -> None:
+    path = str(tmp_path / "rollbot.db")
+    SqliteStore(path).close()
+    ctx = multiprocessing.get_context("spawn")
+    start, results = ctx.Barrier(2), ctx.Queue()
+    workers = [ctx.Process(target=_worker, args=(path, name, 150, start, results)) for name in "ab"]
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=30)
+        assert worker.exitcode == 0
+
+    enqueued = [i for done, _ in outcomes for i in done]
+    taken = [i for _, got in outcomes for i in got]
+    with SqliteStore(path) as store:
+        taken += [item.id for item in store.take_inbox(1)]
+    assert len(enqueued) == len(set(enqueued)) == 300
+    assert sorted(taken) == sorted(enqueued)
