@@ -75,7 +75,7 @@ def judge(
     if rate is not None and rate > error_rate_threshold:
         reasons.append(f"error rate {rate:.1%} over {error_rate_threshold:.1%}")
     latency = observed_latency(obs)
-    reasons += _latency_reasons(latency, obs.baseline_latency_ms, latency_factor)
+    reasons += _latency_reasons(latency, baseline=obs.baseline_latency_ms, factor=latency_factor)
     if obs.status is not None and obs.status.message:
         notes.append(obs.status.message)
     return Verdict(
@@ -172,7 +172,7 @@ def _error_rate(logs: LogStats | None, *, min_requests: int, notes: list[str]) -
 
 
 def _latency_reasons(
-    latency: float | None, baseline: float | None, factor: float | None
+    latency: float | None, *, baseline: float | None, factor: float | None
 ) -> list[str]:
     if latency is None or baseline is None or factor is None or baseline <= 0:
         return []

@@ -102,11 +102,11 @@ def make_plan(
     """
     fleet = _unique(namespaces)
     problems: list[str] = []
-    chosen = fleet if tenants is None else _known_tenants(tenants, fleet, problems)
+    chosen = fleet if tenants is None else _known_tenants(tenants, fleet, problems=problems)
     targets = _ordered(chosen, order)
     if not targets and not problems:
         problems.append("there are no tenant namespaces to roll out to")
-    pilots = _pick_pilots(targets, settings, problems)
+    pilots = _pick_pilots(targets, settings, problems=problems)
     if problems:
         raise PlanError(problems)
     piloted = set(pilots)
@@ -132,7 +132,7 @@ def _unique(names: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _known_tenants(tenants: Sequence[str], fleet: list[str], problems: list[str]) -> list[str]:
+def _known_tenants(tenants: Sequence[str], fleet: list[str], *, problems: list[str]) -> list[str]:
     known = set(fleet)
     for name in _unique(tenants):
         if name not in known:
@@ -153,7 +153,7 @@ def _ordered(targets: Sequence[str], order: Sequence[str]) -> tuple[str, ...]:
 
 
 def _pick_pilots(
-    targets: tuple[str, ...], settings: Settings, problems: list[str]
+    targets: tuple[str, ...], settings: Settings, *, problems: list[str]
 ) -> tuple[str, ...]:
     if not settings.pilot_tenants:
         return targets[: max(0, settings.pilot_count)]
@@ -226,17 +226,18 @@ def format_duration(seconds: float) -> str:
         return f"{total}s"
     if total < 3600:
         minutes, secs = divmod(total, 60)
-        return _pair(minutes, "m", secs, "s")
+        return _pair((minutes, "m"), (secs, "s"))
     total_minutes = (total + 30) // 60
     if total_minutes < 24 * 60:
         hours, minutes = divmod(total_minutes, 60)
-        return _pair(hours, "h", minutes, "m")
+        return _pair((hours, "h"), (minutes, "m"))
     days, hours = divmod((total_minutes + 30) // 60, 24)
-    return _pair(days, "d", hours, "h")
+    return _pair((days, "d"), (hours, "h"))
 
 
-def _pair(big: int, big_unit: str, small: int, small_unit: str) -> str:
-    return f"{big}{big_unit} {small}{small_unit}" if small else f"{big}{big_unit}"
+def _pair(big: tuple[int, str], small: tuple[int, str]) -> str:
+    head = f"{big[0]}{big[1]}"
+    return f"{head} {small[0]}{small[1]}" if small[0] else head
 
 
 _OPEN = frozenset({TargetStatus.PENDING, TargetStatus.UPDATING})
