@@ -1,0 +1,236 @@
+"""Blue-green sides: Deployments labelled ``app`` + ``version`` behind one Service.
+
+A side is a ConfigMap copy plus a clone of the running Deployment with new labels, a new
+image and ``envFrom`` pointed at the new ConfigMap; traffic moves by changing the
+Service selector's ``version``. Every step is idempotent (an existing object is accepted
+and converged), so a retry after a lost answer, or a restart mid-way, is harmless.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from typing import Any
+
+from kubernetes import client
+
+from bot.kube.client import Kube
+from bot.kube.deployments import (
+    MERGE,
+    get_deployment,
+    list_all,
+    meta,
+    set_image,
+    to_info,
+    to_json,
+)
+from rollout.errors import Conflict, NotFound
+from rollout.ports import BlueGreenState
+
+# Metadata that belongs to the source object, never to a copy.
+SERVER_FIELDS = (
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "generation",
+    "managedFields",
+    "ownerReferences",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+)
+SKIPPED_ANNOTATIONS = (
+    "deployment.kubernetes.io/revision",
+    "kubectl.kubernetes.io/last-applied-configuration",
+)
+
+
+def blue_green_state(k: Kube, namespace: str, *, service: str, app_label: str) -> BlueGreenState:
+    svc = k.retry.call(
+        f"read service {namespace}/{service}",
+        lambda: k.core.read_namespaced_service(service, namespace, _request_timeout=k.timeout),
+    )
+    selector = (svc.spec.selector if svc.spec else None) or {}
+    deployments = list_all(
+        k,
+        f"list deployments of {app_label} in {namespace}",
+        k.apps.list_namespaced_deployment,
+        namespace=namespace,
+        label_selector=f"app={app_label}",
+    )
+    sides = {
+        labels["version"]: meta(d).name or ""
+        for d in deployments
+        if "version" in (labels := meta(d).labels or {})
+    }
+    return BlueGreenState(live_version=selector.get("version"), sides=dict(sorted(sides.items())))
+
+
+def _strip(obj: dict[str, Any]) -> dict[str, Any]:
+    md = obj.setdefault("metadata", {})
+    for key in SERVER_FIELDS:
+        md.pop(key, None)
+    annotations = md.get("annotations") or {}
+    for key in SKIPPED_ANNOTATIONS:
+        annotations.pop(key, None)
+    obj.pop("status", None)
+    return obj
+
+
+def _create_config_map(
+    k: Kube, namespace: str, *, name: str, source: str | None, labels: dict[str, str]
+) -> None:
+    body: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+    }
+    if source is not None:
+        src = k.retry.call(
+            f"read config map {namespace}/{source}",
+            lambda: k.core.read_namespaced_config_map(
+                source, namespace, _request_timeout=k.timeout
+            ),
+        )
+        body["data"] = dict(src.data or {})
+        if src.binary_data:
+            body["binaryData"] = dict(src.binary_data)
+    model = client.V1ConfigMap.from_dict(body)
+    assert model is not None
+    # AlreadyExists: made by an earlier attempt, with the data we copied then.
+    with contextlib.suppress(Conflict):
+        k.retry.call(
+            f"create config map {namespace}/{name}",
+            lambda: k.core.create_namespaced_config_map(
+                namespace, model, _request_timeout=k.timeout
+            ),
+        )
+
+
+def _point_env_from(container: dict[str, Any], *, source: str | None, target: str) -> None:
+    refs = container.setdefault("envFrom", [])
+    pointed = False
+    for ref in refs:
+        cm = ref.get("configMapRef")
+        if isinstance(cm, dict) and cm.get("name") in (source, target):
+            cm["name"] = target
+            pointed = True
+    if not pointed:
+        refs.append({"configMapRef": {"name": target}})
+
+
+def _clone(
+    template: dict[str, Any],
+    *,
+    name: str,
+    version: str,
+    image: str,
+    container: str,
+    config_map: str,
+    source: str | None,
+) -> dict[str, Any]:
+    body = _strip(copy.deepcopy(template))
+    md = body["metadata"]
+    app = (md.get("labels") or {}).get("app") or md.get("name")
+    md["name"] = name
+    md["labels"] = {**(md.get("labels") or {}), "app": app, "version": version}
+    spec = body["spec"]
+    match = spec.get("selector", {}).get("matchLabels", {})
+    spec["selector"] = {"matchLabels": {**match, "app": app, "version": version}}
+    pod_md = spec["template"].setdefault("metadata", {})
+    pod_md["labels"] = {**(pod_md.get("labels") or {}), "app": app, "version": version}
+    for item in spec["template"]["spec"]["containers"]:
+        if item.get("name") == container:
+            item["image"] = image
+            _point_env_from(item, source=source, target=config_map)
+            break
+    else:
+        source_name = template["metadata"]["name"]
+        raise NotFound(f"deployment {source_name} has no container named {container!r}")
+    for volume in spec["template"]["spec"].get("volumes") or []:
+        cm = volume.get("configMap")
+        if source is not None and isinstance(cm, dict) and cm.get("name") == source:
+            cm["name"] = config_map
+    return body
+
+
+def _converge(k: Kube, namespace: str, name: str, *, container: str, image: str) -> None:
+    existing = to_info(get_deployment(k, namespace, name), container=container)
+    if existing.image != image:
+        set_image(k, namespace, name, container=container, image=image)
+
+
+def create_side(
+    k: Kube,
+    namespace: str,
+    *,
+    template_deployment: str,
+    name: str,
+    version: str,
+    image: str,
+    container: str,
+    config_map: str,
+    config_map_source: str | None,
+) -> None:
+    source = get_deployment(k, namespace, template_deployment)
+    template = to_json(k, source)
+    template.update(apiVersion="apps/v1", kind="Deployment")
+    body = _clone(
+        template,
+        name=name,
+        version=version,
+        image=image,
+        container=container,
+        config_map=config_map,
+        source=config_map_source,
+    )
+    labels = {"app": body["metadata"]["labels"]["app"], "version": version}
+    _create_config_map(k, namespace, name=config_map, source=config_map_source, labels=labels)
+    try:
+        get_deployment(k, namespace, name)
+    except NotFound:
+        pass
+    else:
+        _converge(k, namespace, name, container=container, image=image)
+        return
+    model = client.V1Deployment.from_dict(body)
+    assert model is not None
+    try:
+        k.retry.call(
+            f"create deployment {namespace}/{name}",
+            lambda: k.apps.create_namespaced_deployment(
+                namespace, model, _request_timeout=k.timeout
+            ),
+        )
+    except Conflict:
+        _converge(k, namespace, name, container=container, image=image)
+
+
+def switch_service(k: Kube, namespace: str, service: str, *, version: str) -> None:
+    patch = {"spec": {"selector": {"version": version}}}
+    k.retry.call(
+        f"switch service {namespace}/{service} to {version}",
+        lambda: k.core.patch_namespaced_service(
+            service, namespace, patch, _content_type=MERGE, _request_timeout=k.timeout
+        ),
+    )
+
+
+def delete_side(k: Kube, namespace: str, *, deployment: str, config_map: str | None) -> None:
+    options = client.V1DeleteOptions(propagation_policy="Background")
+    with contextlib.suppress(NotFound):  # already gone is what we wanted
+        k.retry.call(
+            f"delete deployment {namespace}/{deployment}",
+            lambda: k.apps.delete_namespaced_deployment(
+                deployment, namespace, body=options, _request_timeout=k.timeout
+            ),
+        )
+    if config_map is None:
+        return
+    with contextlib.suppress(NotFound):
+        k.retry.call(
+            f"delete config map {namespace}/{config_map}",
+            lambda: k.core.delete_namespaced_config_map(
+                config_map, namespace, _request_timeout=k.timeout
+            ),
+        )

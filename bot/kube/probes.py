@@ -1,0 +1,140 @@
+"""Health endpoints through the API server's pod proxy, and request counts from pod logs.
+
+Probes go to ``/api/v1/namespaces/NS/pods/POD:PORT/proxy/PATH`` so rollbot needs neither a
+port-forward nor cluster DNS. The request is made below the generated API method so that
+a 503 from the app is a result to judge, not an exception. Logs are counted the way the
+release guide's auto-rollback script does: lines with ``ERROR`` over lines with ``HTTP``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping
+from urllib.parse import quote
+
+import urllib3
+from kubernetes import client
+
+from bot.kube.client import Kube
+from bot.kube.deployments import live_pods, meta
+from bot.kube.errors import CLIENT_ERRORS, translate
+from rollout.errors import ClusterError
+from rollout.ports import LogStats, ProbeResult
+
+DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
+# A response time such as "35ms" or "12.5ms", standing alone as a token or after "=".
+LATENCY = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)ms\b")
+UNREADABLE_LOG = (400, 404)  # container not started yet, or pod gone: nothing to count
+
+
+def _json_body(raw: bytes) -> Mapping[str, object] | None:
+    try:
+        parsed = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def probe_pod(k: Kube, namespace: str, pod: str, *, port: int, path: str) -> ProbeResult:
+    """One GET through the pod proxy; every answer, and every failure, is a result."""
+    resource = (
+        f"/api/v1/namespaces/{quote(namespace, safe='')}/pods/{quote(pod, safe='')}:{port}"
+        f"/proxy/{quote(path.lstrip('/'), safe='/?=&')}"
+    )
+    request = k.api.param_serialize(
+        method="GET",
+        resource_path=resource,
+        header_params={"Accept": "application/json, */*"},
+        auth_settings=["BearerToken"],
+    )
+    started = time.perf_counter()
+    try:
+        response = k.api.call_api(*request, _request_timeout=k.timeout)
+        try:
+            raw = response.read() or b""  # type: ignore[no-untyped-call]
+        finally:
+            response.response.release_conn()
+    except CLIENT_ERRORS as exc:
+        elapsed = (time.perf_counter() - started) * 1000
+        error = str(translate(exc, f"GET {path} on {namespace}/{pod}"))
+        return ProbeResult(pod=pod, path=path, status=0, body=None, latency_ms=elapsed, error=error)
+    elapsed = (time.perf_counter() - started) * 1000
+    status = int(response.status)
+    return ProbeResult(
+        pod=pod,
+        path=path,
+        status=status,
+        body=_json_body(raw),
+        latency_ms=elapsed,
+        error="" if 200 <= status < 300 else f"HTTP {status}",
+    )
+
+
+def probe(k: Kube, namespace: str, deployment: str, *, port: int, path: str) -> list[ProbeResult]:
+    return [
+        probe_pod(k, namespace, meta(pod).name or "", port=port, path=path)
+        for pod in live_pods(k, namespace, deployment)
+    ]
+
+
+def _log_container(pod: client.V1Pod) -> str | None:
+    """The container ``kubectl logs`` would pick: the annotated default, else the first."""
+    chosen = (meta(pod).annotations or {}).get(DEFAULT_CONTAINER)
+    if chosen:
+        return chosen
+    containers = pod.spec.containers if pod.spec else []
+    return containers[0].name if containers else None
+
+
+def _read_log(k: Kube, namespace: str, pod: client.V1Pod, *, since_seconds: int) -> str:
+    name = meta(pod).name or ""
+
+    def read() -> bytes:
+        # Without preloading the client hands back the raw urllib3 response.
+        response = k.core.read_namespaced_pod_log(
+            name,
+            namespace,
+            container=_log_container(pod),
+            since_seconds=max(1, since_seconds),
+            _preload_content=False,
+            _request_timeout=k.timeout,
+        )
+        assert isinstance(response, urllib3.BaseHTTPResponse)
+        try:
+            return bytes(response.data or b"")
+        finally:
+            response.release_conn()
+
+    try:
+        raw = k.retry.call(f"read log of {namespace}/{name}", read)
+    except ClusterError as err:
+        if err.status in UNREADABLE_LOG:
+            return ""
+        raise
+    return raw.decode("utf-8", errors="replace")
+
+
+def count_log(text: str) -> LogStats:
+    """HTTP lines, ERROR lines, and the mean of the response times in the HTTP lines."""
+    http_lines = error_lines = 0
+    latencies: list[float] = []
+    for line in text.splitlines():
+        if "ERROR" in line:
+            error_lines += 1
+        if "HTTP" in line:
+            http_lines += 1
+            found = LATENCY.search(line)
+            if found:
+                latencies.append(float(found.group(1)))
+    mean = sum(latencies) / len(latencies) if latencies else None
+    return LogStats(http_lines=http_lines, error_lines=error_lines, mean_latency_ms=mean)
+
+
+def log_stats(k: Kube, namespace: str, deployment: str, *, since_seconds: int) -> LogStats:
+    text = "\n".join(
+        _read_log(k, namespace, pod, since_seconds=since_seconds)
+        for pod in live_pods(k, namespace, deployment)
+    )
+    return count_log(text)

@@ -1,0 +1,71 @@
+"""Bounded retries with exponential backoff for calls to the API server.
+
+Only failures that may go away by themselves (429, 5xx, dropped or refused connections) are
+retried, and only for calls that are safe to repeat. Waits honour Retry-After but never
+exceed the policy's ceiling, and ``close()`` interrupts them, so nothing here can hang.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from bot.kube.errors import CLIENT_ERRORS, retry_after, translate
+from rollout.errors import TransientClusterError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try. Tests shrink the delays; production keeps the defaults."""
+
+    attempts: int = 5  # tries per call, the first one included
+    base_delay: float = 0.25  # first backoff; doubles on every further try
+    max_delay: float = 8.0  # ceiling for a single wait, Retry-After included
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+
+    def backoff(self, attempt: int, hinted: float | None = None) -> float:
+        """Seconds to wait after failed try number ``attempt`` (0-based)."""
+        if hinted is not None:
+            return min(self.max_delay, hinted)
+        # Jitter spreads the retries of a concurrent batch so they do not arrive together.
+        exponential = self.base_delay * (2.0**attempt) * random.uniform(0.5, 1.0)
+        return min(self.max_delay, exponential)
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        """(connect, read) seconds for ``_request_timeout``."""
+        return (self.connect_timeout, self.read_timeout)
+
+
+class Retrier:
+    """Runs one call at a time under a :class:`RetryPolicy`; safe to share between threads."""
+
+    def __init__(self, policy: RetryPolicy, closed: threading.Event) -> None:
+        self.policy = policy
+        self._closed = closed
+
+    def call(self, what: str, fn: Callable[[], T], *, retry: bool = True) -> T:
+        """Run ``fn``; translate its failure; retry transient ones when ``retry`` is set."""
+        attempts = max(1, self.policy.attempts) if retry else 1
+        for attempt in range(attempts):
+            try:
+                return fn()
+            except CLIENT_ERRORS as exc:
+                hinted = retry_after(exc)
+                wait = self.policy.backoff(attempt, hinted)
+                err = translate(exc, what, default_delay=wait)
+                if not isinstance(err, TransientClusterError) or attempt + 1 >= attempts:
+                    raise err from exc
+            self.pause(wait)
+        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    def pause(self, seconds: float) -> None:
+        """Back off for ``seconds``; give up at once when the cluster client is closed."""
+        if self._closed.wait(max(0.0, seconds)):
+            raise TransientClusterError("the cluster client was closed", delay=0.0)

@@ -1,0 +1,144 @@
+"""``kubectl rollout status`` by watch: wait until a deployment is rolled out, or is not.
+
+One initial read gives the state and the resourceVersion to watch from; each watch asks
+the server to end it (``timeoutSeconds``) no later than our own deadline and carries a
+client read timeout too, so a silent server cannot hold us. A stream that ends or drops is
+re-opened from the last resourceVersion; 410 Gone means that version is too old, so we
+read afresh. Consecutive transport failures are bounded by the retry policy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from kubernetes import client, watch
+
+from bot.kube.client import Kube
+from bot.kube.deployments import get_deployment, meta
+from bot.kube.errors import CLIENT_ERRORS, GONE, status_of, translate
+from rollout.errors import NotFound, TransientClusterError
+from rollout.ports import RolloutOutcome, RolloutStatus
+
+MAX_WATCH_SECONDS = 300  # the server closes long watches anyway; re-watching is cheap
+READ_GRACE = 1.0  # the client gives the server this long past timeoutSeconds to end cleanly
+QUICK_END = 0.5  # a watch that ends sooner than this is followed by a short pause
+
+
+def verdict(dep: client.V1Deployment, *, min_generation: int = 0) -> tuple[bool, RolloutStatus]:
+    """(finished, status) exactly as ``kubectl rollout status`` decides it."""
+    md = meta(dep)
+    status = dep.status or client.V1DeploymentStatus()
+    name = md.name or ""
+    waiting = RolloutOutcome.TIMED_OUT  # what a wait that stops here would have to say
+    if (status.observed_generation or 0) < max(md.generation or 0, min_generation):
+        return False, RolloutStatus(waiting, "Waiting for deployment spec update to be observed...")
+    for cond in status.conditions or []:
+        if cond.type == "Progressing" and cond.reason == "ProgressDeadlineExceeded":
+            return True, RolloutStatus(
+                RolloutOutcome.DEADLINE_EXCEEDED,
+                f'deployment "{name}" exceeded its progress deadline',
+            )
+    desired = dep.spec.replicas if dep.spec and dep.spec.replicas is not None else 1
+    updated = status.updated_replicas or 0
+    prefix = f'Waiting for deployment "{name}" rollout to finish:'
+    if updated < desired:
+        message = f"{prefix} {updated} out of {desired} new replicas have been updated..."
+        return False, RolloutStatus(waiting, message)
+    if (status.replicas or 0) > updated:
+        old = (status.replicas or 0) - updated
+        message = f"{prefix} {old} old replicas are pending termination..."
+        return False, RolloutStatus(waiting, message)
+    available = status.available_replicas or 0
+    if available < updated:
+        message = f"{prefix} {available} of {updated} updated replicas are available..."
+        return False, RolloutStatus(waiting, message)
+    done = f'deployment "{name}" successfully rolled out'
+    return True, RolloutStatus(RolloutOutcome.COMPLETE, done)
+
+
+class _Expired(Exception):
+    """The watched resourceVersion is gone from the server's history (410)."""
+
+
+def _events(k: Kube, dep: client.V1Deployment, *, seconds: float) -> Iterator[client.V1Deployment]:
+    """Deployment states from one watch session; returns when the server ends it."""
+    md = meta(dep)
+    namespace, name = md.namespace or "", md.name or ""
+    watcher = watch.Watch()  # type: ignore[no-untyped-call]
+    stream = watcher.stream(  # type: ignore[no-untyped-call]
+        k.apps.list_namespaced_deployment,
+        namespace,
+        field_selector=f"metadata.name={name}",
+        resource_version=md.resource_version,
+        timeout_seconds=max(1, min(MAX_WATCH_SECONDS, math.ceil(seconds))),
+        _request_timeout=(k.policy.connect_timeout, seconds + READ_GRACE),
+    )
+    with contextlib.closing(stream):
+        for event in stream:
+            kind, obj = event.get("type"), event.get("object")
+            if kind == "DELETED" and meta(obj).name == name:
+                raise NotFound(f"deployment {namespace}/{name} was deleted during the rollout")
+            # The name check covers a server that ignores the field selector.
+            if kind in ("ADDED", "MODIFIED") and meta(obj).name == name:
+                yield obj
+
+
+def _watch_session(
+    k: Kube, dep: client.V1Deployment, *, deadline: float, min_generation: int
+) -> tuple[client.V1Deployment, RolloutStatus | None]:
+    """Follow one watch; the last state seen, and the final status if one was reached."""
+    last = dep
+    what = f"watch deployment {meta(dep).namespace}/{meta(dep).name}"
+    try:
+        for last in _events(k, dep, seconds=max(0.0, deadline - time.monotonic())):
+            done, status = verdict(last, min_generation=min_generation)
+            if done:
+                return last, status
+            if time.monotonic() >= deadline:
+                break
+    except CLIENT_ERRORS as exc:
+        if status_of(exc) == GONE:
+            raise _Expired from exc
+        raise translate(exc, what) from exc
+    return last, None
+
+
+def wait_rollout(
+    k: Kube, namespace: str, name: str, *, timeout: float, min_generation: int = 0
+) -> RolloutStatus:
+    deadline = time.monotonic() + timeout
+    dep: Any = get_deployment(k, namespace, name)
+    failures = 0
+    while True:
+        done, status = verdict(dep, min_generation=min_generation)
+        if done:
+            return status
+        if time.monotonic() >= deadline:
+            return RolloutStatus(
+                RolloutOutcome.TIMED_OUT, f"timed out after {timeout:g}s: {status.message}"
+            )
+        started = time.monotonic()
+        try:
+            dep, final = _watch_session(k, dep, deadline=deadline, min_generation=min_generation)
+            failures = 0
+        except _Expired:
+            dep = get_deployment(k, namespace, name)
+            continue
+        except TransientClusterError:
+            if time.monotonic() >= deadline:
+                continue  # our own read timeout at the deadline: report TIMED_OUT above
+            failures += 1
+            if failures >= max(1, k.policy.attempts):
+                raise
+            k.retry.pause(min(k.policy.backoff(failures - 1), deadline - time.monotonic()))
+            dep = get_deployment(k, namespace, name)
+            continue
+        if final is not None:
+            return final
+        if time.monotonic() - started < QUICK_END:
+            # A server that keeps ending watches at once must not turn this into a busy loop.
+            k.retry.pause(min(k.policy.base_delay, max(0.0, deadline - time.monotonic())))
