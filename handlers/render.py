@@ -27,7 +27,7 @@ from rollout.model import (
     Target,
     TargetStatus,
 )
-from rollout.options import format_duration
+from rollout.plan import format_duration
 
 Block = dict[str, Any]
 
