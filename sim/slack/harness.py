@@ -3,8 +3,7 @@
 Tests and `rollbot demo` run the bot on their own event loop; the stand-in gets a loop of
 its own on a daemon thread so neither can stall the other. Every `SlackHandle` method is
 thread-safe. Methods that wait for the bot come in two forms: a blocking one for plain
-code and an `*_async` one for coroutines. Calling a blocking one from inside a running
-event loop is refused, because if the bot shares that loop it could never answer.
+code and an `*_async` one for coroutines (the driving half lives in `handle_drive`).
 """
 
 from __future__ import annotations
@@ -13,16 +12,14 @@ import asyncio
 import contextlib
 import itertools
 import threading
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from sim.slack import drive
-from sim.slack.drive import HttpDelivery
 from sim.slack.faults import FaultKind, FaultRule
+from sim.slack.handle_drive import DriveMixin, refuse_inside_loop
 from sim.slack.records import Call, ChatEvent, Ephemeral, Message
 from sim.slack.server import StandIn
-from sim.slack.socket_mode import SocketDelivery
 from sim.slack.state import Workspace
 from sim.slack.transcript import content_lines, render_channel, render_thread
 
@@ -30,15 +27,7 @@ T = TypeVar("T")
 DEFAULT_SIGNING_SECRET = "sim-signing-secret"
 
 
-def _refuse_inside_loop(name: str) -> None:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return
-    raise RuntimeError(f"{name}() blocks; from a coroutine use {name}_async()")
-
-
-class SlackHandle:
+class SlackHandle(DriveMixin):
     """A running stand-in: its URLs, its state, fault controls and ways to drive the bot."""
 
     def __init__(self, standin: StandIn, loop: asyncio.AbstractEventLoop, thread: threading.Thread):
@@ -114,17 +103,6 @@ class SlackHandle:
             found += [(name, a, b) for a, b in itertools.pairwise(times) if b - a < min_interval]
         return found
 
-    def socket_deliveries(self) -> list[SocketDelivery]:
-        return list(self._standin.sockets.deliveries)
-
-    @property
-    def socket_connections_opened(self) -> int:
-        return self._standin.sockets.connections_opened
-
-    @property
-    def live_socket_connections(self) -> int:
-        return self._standin.sockets.live_connections
-
     def transcript(self, channel: str, *, thread_ts: str | None = None) -> str:
         names = self.workspace.user_names()
         if thread_ts is not None:
@@ -181,7 +159,7 @@ class SlackHandle:
 
     def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0) -> T:
         """Block until `predicate()` is truthy, re-checked on every change to the stand-in."""
-        _refuse_inside_loop("wait_for")
+        refuse_inside_loop("wait_for")
         return self.workspace.wait_for(predicate, timeout)
 
     async def wait_for_async(
@@ -231,79 +209,6 @@ class SlackHandle:
         """Call `callback` (on the stand-in's thread) for each new message, edit, deletion or
         ephemeral; returns a function that unsubscribes."""
         return self.workspace.add_listener(callback)
-
-    # ---- driving the bot ---------------------------------------------------------
-
-    def _submit(self, coro: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
-        return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
-
-    def _block(self, name: str, coro: Coroutine[Any, Any, T], timeout: float) -> T:
-        try:
-            _refuse_inside_loop(name)
-        except RuntimeError:
-            coro.close()
-            raise
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout + 5.0)
-
-    def send_slash_command(self, bot_url: str, **kwargs: Any) -> HttpDelivery:
-        """POST a signed slash command; kwargs as `drive.send_slash_command` (text, user_id,
-        channel_id, command="/deploy", signature=SignatureMode.VALID, timeout=10)."""
-        coro = drive.send_slash_command(self._standin, bot_url, **kwargs)
-        return self._block("send_slash_command", coro, kwargs.get("timeout", 10.0))
-
-    async def send_slash_command_async(self, bot_url: str, **kwargs: Any) -> HttpDelivery:
-        return await self._submit(drive.send_slash_command(self._standin, bot_url, **kwargs))
-
-    def send_block_action(self, bot_url: str, **kwargs: Any) -> HttpDelivery:
-        """POST a signed button click; kwargs as `drive.send_block_action` (action_id,
-        value=None -> the button's own, user_id, message_ts, channel_id, signature)."""
-        coro = drive.send_block_action(self._standin, bot_url, **kwargs)
-        return self._block("send_block_action", coro, kwargs.get("timeout", 10.0))
-
-    async def send_block_action_async(self, bot_url: str, **kwargs: Any) -> HttpDelivery:
-        return await self._submit(drive.send_block_action(self._standin, bot_url, **kwargs))
-
-    def send_slash_command_socket(self, **kwargs: Any) -> SocketDelivery:
-        """Deliver a slash command envelope over Socket Mode and wait for the ack."""
-        coro = drive.send_slash_command_socket(self._standin, **kwargs)
-        return self._block("send_slash_command_socket", coro, kwargs.get("timeout", 5.0))
-
-    async def send_slash_command_socket_async(self, **kwargs: Any) -> SocketDelivery:
-        return await self._submit(drive.send_slash_command_socket(self._standin, **kwargs))
-
-    def send_block_action_socket(self, **kwargs: Any) -> SocketDelivery:
-        coro = drive.send_block_action_socket(self._standin, **kwargs)
-        return self._block("send_block_action_socket", coro, kwargs.get("timeout", 5.0))
-
-    async def send_block_action_socket_async(self, **kwargs: Any) -> SocketDelivery:
-        return await self._submit(drive.send_block_action_socket(self._standin, **kwargs))
-
-    def request_reconnect(self) -> bool:
-        """Send Slack's `disconnect` (`refresh_requested`) to the newest Socket Mode client."""
-        coro = self._standin.sockets.request_reconnect()
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(5.0)
-
-    def drop_connection(self, *, clean: bool = False) -> bool:
-        """Cut the newest Socket Mode connection (abruptly unless `clean`)."""
-        coro = self._standin.sockets.drop_connection(clean=clean)
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(5.0)
-
-    def wait_socket_connected(self, opened: int = 1, timeout: float = 5.0) -> None:
-        """Until `opened` connections have been made in total and one is live."""
-        self.wait_for(
-            lambda: self.socket_connections_opened >= opened and self.live_socket_connections > 0,
-            timeout,
-        )
-
-    async def wait_socket_connected_async(
-        self,
-        opened: int = 1,
-        timeout: float = 5.0,  # noqa: ASYNC109 - mirrors the blocking form; the wait is bounded
-    ) -> None:
-        await self.wait_for_async(
-            lambda: self.socket_connections_opened >= opened and self.live_socket_connections > 0,
-            timeout,
-        )
 
     # ---- lifecycle ---------------------------------------------------------------
 
