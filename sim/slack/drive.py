@@ -24,6 +24,7 @@ from sim.slack.signing import SignatureMode, signed_headers
 from sim.slack.socket_mode import SocketDelivery
 
 USER_AGENT = "Slackbot 1.0 (+https://api.slack.com/robots)"
+ACK_DEADLINE = 3.0  # Slack shows the user an error when the bot answers later than this
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,10 @@ class HttpDelivery:
     body: str
     elapsed: float
     response_url: str
+
+    @property
+    def within_deadline(self) -> bool:
+        return self.elapsed < ACK_DEADLINE
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None

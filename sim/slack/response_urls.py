@@ -99,9 +99,6 @@ class ResponseUrls:
         self._targets[target.id] = target
         return f"{self._base_url()}response/{target.id}"
 
-    def target(self, url: str) -> ResponseTarget | None:
-        return self._targets.get(url.rstrip("/").rsplit("/", 1)[-1])
-
     async def handle(self, request: web.Request) -> web.StreamResponse:
         url_id = request.match_info["id"]
         try:

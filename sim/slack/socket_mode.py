@@ -41,6 +41,11 @@ class SocketDelivery:
     response_url: str | None
     connection_id: int | None
 
+    @property
+    def within_deadline(self) -> bool:
+        """Acked inside Slack's 3-second window."""
+        return self.acked and self.latency is not None and self.latency < 3.0
+
 
 @dataclass
 class _Connection:
