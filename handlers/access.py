@@ -1,0 +1,324 @@
+"""Who is asking, what they may do, and what the Slack edge may reach to do it.
+
+Permissions name Slack users (`U...`) and user groups (`S...`). Group membership lives in
+Slack, so deciding needs a `usergroups.users.list` call; answers are cached for a while so
+a burst of clicks costs one call per group, and concurrent lookups of one group share a
+single request. When Slack cannot say who is in a group, the person is refused with that
+reason rather than let in or crashed on.
+
+`Edge` is everything the handlers touch: the configured apps and channels, the journal and
+the engine, through ports only (the handlers never see Kubernetes, SQLite or `bot`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from rollout import errors
+from rollout.model import AppSpec, AuditEntry, InboxItem, Rollout
+from rollout.options import RolloutOptions
+from rollout.policy import Decision
+from rollout.ports import Clock, Store
+
+log = logging.getLogger(__name__)
+
+GroupFetcher = Callable[[str], Awaitable[Sequence[str]]]
+DEFAULT_GROUP_TTL = 300.0
+DEFAULT_LOOKUP_TIMEOUT = 5.0
+
+
+class GroupLookupFailed(Exception):
+    """Slack could not tell who is in a user group."""
+
+    def __init__(self, group: str, reason: str) -> None:
+        super().__init__(f"{group}: {reason}")
+        self.group = group
+        self.reason = reason
+
+
+@dataclass
+class _Entry:
+    members: frozenset[str]
+    fetched_at: float
+
+
+class GroupCache:
+    """Members of user groups, fetched on demand and kept for `ttl` seconds.
+
+    Failures are never cached: the next question asks Slack again."""
+
+    def __init__(
+        self,
+        fetch: GroupFetcher,
+        *,
+        ttl: float = DEFAULT_GROUP_TTL,
+        timeout: float = DEFAULT_LOOKUP_TIMEOUT,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._fetch = fetch
+        self._ttl = ttl
+        self._timeout = timeout
+        self._clock = clock
+        self._entries: dict[str, _Entry] = {}
+        self._inflight: dict[str, asyncio.Future[frozenset[str]]] = {}
+        self.lookups = 0  # calls made to Slack, for tests and metrics
+
+    async def members(self, group: str) -> frozenset[str]:
+        entry = self._entries.get(group)
+        if entry is not None and self._clock() - entry.fetched_at < self._ttl:
+            return entry.members
+        pending = self._inflight.get(group)
+        if pending is None:
+            pending = asyncio.ensure_future(self._lookup(group))
+            self._inflight[group] = pending
+            pending.add_done_callback(lambda _: self._inflight.pop(group, None))
+        # shield: one caller giving up must not cancel the lookup the others wait on.
+        return await asyncio.shield(pending)
+
+    async def _lookup(self, group: str) -> frozenset[str]:
+        self.lookups += 1
+        try:
+            users = await asyncio.wait_for(self._fetch(group), self._timeout)
+        except TimeoutError:
+            reason = f"Slack did not answer within {self._timeout:g}s"
+            raise GroupLookupFailed(group, reason) from None
+        except SlackApiError as exc:
+            raise GroupLookupFailed(group, f"Slack answered {_api_error(exc)}") from None
+        except (SlackClientError, OSError) as exc:
+            raise GroupLookupFailed(group, f"Slack could not be reached ({exc})") from None
+        members = frozenset(users)
+        self._entries[group] = _Entry(members, self._clock())
+        return members
+
+    async def groups_of(self, user: str, entries: Sequence[str]) -> frozenset[str]:
+        """The user groups among `entries` that `user` belongs to."""
+        groups = group_ids(entries)
+        found = await asyncio.gather(*(self.members(g) for g in groups), return_exceptions=True)
+        failures = [f for f in found if isinstance(f, BaseException)]
+        for failure in failures:
+            if not isinstance(failure, GroupLookupFailed):
+                raise failure
+        if failures:
+            raise failures[0]
+        return frozenset(
+            g for g, members in zip(groups, found, strict=True)
+            if isinstance(members, frozenset) and user in members
+        )
+
+    def forget(self, group: str | None = None) -> None:
+        if group is None:
+            self._entries.clear()
+        else:
+            self._entries.pop(group, None)
+
+
+def _api_error(exc: SlackApiError) -> str:
+    with contextlib.suppress(Exception):
+        return str(exc.response["error"])
+    return "an error"
+
+
+def group_ids(entries: Sequence[str]) -> list[str]:
+    """User-group IDs (`S...`) among permission entries, each once."""
+    return list(dict.fromkeys(e for e in entries if e.startswith("S")))
+
+
+def slack_group_fetcher(client: AsyncWebClient) -> GroupFetcher:
+    """usergroups.users.list through the bot's Web API client (its retry handlers apply)."""
+
+    async def fetch(group: str) -> Sequence[str]:
+        response = await client.usergroups_users_list(usergroup=group)
+        users = response.get("users") or []
+        return [str(u) for u in users]
+
+    return fetch
+
+
+async def authorize(
+    check: Callable[[frozenset[str]], Decision],
+    *,
+    user: str,
+    entries: Sequence[str],
+    groups: GroupCache,
+) -> Decision:
+    """Run a policy check, resolving user groups only when they could change the answer.
+
+    When a lookup fails, the check is run as if the person were in every group: if even
+    that refuses, the refusal has nothing to do with groups and its own reason is kept;
+    otherwise the person is refused because membership could not be checked."""
+    first = check(frozenset())
+    wanted = group_ids(entries)
+    if first.allowed or not wanted:
+        return first
+    try:
+        member_of = await groups.groups_of(user, wanted)
+    except GroupLookupFailed as exc:
+        if not check(frozenset(wanted)).allowed:
+            return first
+        log.warning("user-group lookup failed: %s", exc)
+        return Decision.deny(
+            f"rollbot could not check your membership of user group {exc.group} "
+            f"({exc.reason}); try again in a minute"
+        )
+    return check(member_of)
+
+
+# --- the seam between the Slack edge and the rest of rollbot ------------------------------
+
+
+class EnginePort(Protocol):
+    """What the handlers ask of the engine. Every method blocks: call via a thread."""
+
+    def start(
+        self, *, app: str, version: str, options: RolloutOptions, user: str, source: str = ...
+    ) -> Rollout: ...
+
+    def submit(self, item: InboxItem) -> None: ...
+
+    def rollback_app(
+        self,
+        *,
+        app: str,
+        to_version: str | None,
+        tenants: Sequence[str] | None,
+        user: str,
+    ) -> Rollout: ...
+
+
+PlanPreview = Callable[[str, str, RolloutOptions], object]
+
+
+@dataclass
+class Edge:
+    """What the Slack handlers may reach. Blocking members are called via threads.
+
+    `dry_run` renders the plan of a would-be rollout as a message (it reads the cluster);
+    `health` answers `/deploy health <app> [tenant]` (it reads the cluster too). Both are
+    built by the composition root, so the handlers stay free of cluster code."""
+
+    apps: Mapping[str, AppSpec]
+    release_channels: tuple[str, ...]
+    store: Store
+    engine: EnginePort
+    clock: Clock
+    groups: GroupCache
+    dry_run: Callable[[str, str, RolloutOptions], object] | None = None
+    health: Callable[[str, str | None], object] | None = None
+    webhook_retries: Sequence[AsyncRetryHandler] = ()
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    _locks: dict[int, asyncio.Lock] = field(default_factory=dict)
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def lock(self, rollout_id: int) -> asyncio.Lock:
+        """Serialises the checks and requests of one rollout's clicks. One small lock per
+        rollout ever clicked, kept for the life of the process."""
+        return self._locks.setdefault(rollout_id, asyncio.Lock())
+
+    async def audit(
+        self,
+        *,
+        user: str,
+        action: str,
+        outcome: str,
+        detail: str = "",
+        rollout_id: int | None = None,
+        channel: str = "",
+    ) -> None:
+        """Write one audit entry on a worker thread; a journal failure is logged, not
+        raised, so the person still hears why they were refused."""
+        entry = AuditEntry(
+            at=self.now(),
+            user=user,
+            action=action,
+            outcome=outcome,
+            rollout_id=rollout_id,
+            detail=detail[:1000],
+            source="slack",
+            extra={"channel": channel} if channel else {},
+        )
+        try:
+            await asyncio.to_thread(self.store.record_audit, entry)
+        except Exception:
+            log.exception("could not write an audit entry for %s %s", user, action)
+
+
+# --- shared by the slash commands and the buttons -----------------------------------------
+
+
+class Refused(Exception):
+    """A command turned down at the edge; `reason` is shown to the person and audited."""
+
+    def __init__(self, reason: str, *, rollout_id: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.rollout_id = rollout_id
+
+
+async def load_rollout(edge: Edge, rollout_id: int) -> Rollout:
+    rollout = await asyncio.to_thread(edge.store.get, rollout_id)
+    if rollout is None:
+        raise Refused(f"There is no rollout #{rollout_id}.", rollout_id=rollout_id)
+    return rollout
+
+
+def app_spec(edge: Edge, name: str) -> AppSpec:
+    spec = edge.apps.get(name)
+    if spec is None:
+        raise Refused(f"{name} is no longer in rollbot's configuration.")
+    return spec
+
+
+async def require(
+    edge: Edge,
+    check: Callable[[frozenset[str]], Decision],
+    *,
+    user: str,
+    entries: tuple[str, ...],
+    rollout_id: int | None = None,
+) -> None:
+    decision = await authorize(check, user=user, entries=entries, groups=edge.groups)
+    if not decision.allowed:
+        raise Refused(sentence(decision.reason), rollout_id=rollout_id)
+
+
+def sentence(reason: str) -> str:
+    text = reason[:1].upper() + reason[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+async def submit(
+    edge: Edge,
+    *,
+    rollout: Rollout,
+    action: str,
+    user: str,
+    tenants: tuple[str, ...] | None = None,
+) -> None:
+    """Hand a person's request to the engine; its refusals become `Refused`."""
+    item = InboxItem(
+        rollout_id=rollout.id,
+        action=action,
+        user=user,
+        at=edge.now(),
+        tenants=tenants,
+        source="slack",
+    )
+    try:
+        await asyncio.to_thread(edge.engine.submit, item)
+    except errors.PermissionDenied as denied:
+        raise Refused(sentence(denied.reason), rollout_id=rollout.id) from None
+    except (errors.InvalidTransition, errors.UnknownRollout) as exc:
+        raise Refused(sentence(str(exc)), rollout_id=rollout.id) from None

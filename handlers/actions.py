@@ -1,0 +1,266 @@
+"""Buttons: Approve, Reject, Pause, Resume, Cancel, Roll back, Retry, Skip, Remove old.
+
+A button carries only `<rollout_id>[:<gate>]`; who may click it and whether it still means
+anything is decided from the journal at click time, so buttons on messages posted before
+a restart work the same as new ones. The click is acked first; the checks and the engine
+call come after.
+
+A click that changes nothing (a second click, a click on a finished rollout, a person the
+policy refuses) gets a private answer saying why and is written to the audit log. A click
+that settles an approval request or a failure's choices edits that message in place to
+say who did what and when, and removes its buttons. Clicks on one rollout are handled one
+at a time, so two quick clicks cannot both pass the same check.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from handlers import render
+from handlers.access import (
+    Edge,
+    Refused,
+    app_spec,
+    load_rollout,
+    require,
+    sentence,
+    submit,
+)
+from handlers.slash import send_reply, tracked
+from rollout.model import AppSpec, Phase, Rollout
+from rollout.policy import Decision, may_approve, may_control, may_rollback
+
+log = logging.getLogger(__name__)
+
+# action_id -> the engine's inbox action
+ACTIONS: Mapping[str, str] = {
+    render.ACTION_APPROVE: "approve",
+    render.ACTION_REJECT: "reject",
+    render.ACTION_PAUSE: "pause",
+    render.ACTION_RESUME: "resume",
+    render.ACTION_CANCEL: "cancel",
+    render.ACTION_ROLLBACK: "rollback",
+    render.ACTION_RETRY: "retry",
+    render.ACTION_SKIP: "skip",
+    render.ACTION_REMOVE_OLD: "remove-old",
+}
+
+# What the edited message says was done, by inbox action.
+DONE: Mapping[str, str] = {
+    "approve": "✅ Approved",
+    "reject": "🛑 Rejected",
+    "rollback": "↩️ Roll back chosen",
+    "retry": "🔁 Retry chosen",
+    "skip": "⏭️ Skip chosen",
+    "remove-old": "🧹 Removal of the old deployment requested",
+    "pause": "⏸️ Pause requested",
+    "resume": "▶️ Resume requested",
+    "cancel": "🚫 Cancel requested",
+}
+
+# Messages whose buttons are a one-time decision (render's block_id prefixes); the parent
+# message's buttons stay, since the delivery listener re-renders it as the rollout moves.
+DECISION_BLOCKS = ("approval-", "failure-", "remove-old-")
+
+
+@dataclass(frozen=True)
+class Click:
+    """One button click, as much of Slack's block_actions payload as rollbot reads."""
+
+    action_id: str
+    value: str
+    user: str
+    channel: str
+    message_ts: str
+    message_text: str
+    block_id: str
+    response_url: str
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Click:
+        actions = body.get("actions") or [{}]
+        action = actions[0] if isinstance(actions[0], dict) else {}
+        message = body.get("message") or {}
+        container = body.get("container") or {}
+        channel = body.get("channel") or {}
+        return cls(
+            action_id=str(action.get("action_id") or ""),
+            value=str(action.get("value") or ""),
+            user=str((body.get("user") or {}).get("id") or ""),
+            channel=str(channel.get("id") or container.get("channel_id") or ""),
+            message_ts=str(message.get("ts") or container.get("message_ts") or ""),
+            message_text=str(message.get("text") or ""),
+            block_id=str(action.get("block_id") or ""),
+            response_url=str(body.get("response_url") or ""),
+        )
+
+    @property
+    def action(self) -> str:
+        return ACTIONS.get(self.action_id, "")
+
+    @property
+    def settles_message(self) -> bool:
+        return self.block_id.startswith(DECISION_BLOCKS)
+
+
+@dataclass(frozen=True)
+class ClickAnswer:
+    """`private` goes to the clicker only; `replace` takes the clicked message's place."""
+
+    private: render.Message | None = None
+    replace: render.Message | None = None
+
+
+def register_actions(app: AsyncApp, edge: Edge) -> None:
+    """Attach every rollbot button to the Bolt app."""
+
+    async def on_click(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        click = Click.from_body(body)
+        result = await answer_click(edge, click)
+        if result.replace is not None:
+            await send_reply(
+                edge,
+                client=client,
+                response_url=click.response_url,
+                channel=click.channel,
+                user=click.user,
+                message=result.replace,
+                replace=True,
+            )
+        if result.private is not None:
+            await send_reply(
+                edge,
+                client=client,
+                response_url=click.response_url,
+                channel=click.channel,
+                user=click.user,
+                message=result.private,
+            )
+
+    for action_id in ACTIONS:
+        app.action(action_id)(tracked(edge, on_click))
+
+
+async def answer_click(edge: Edge, click: Click) -> ClickAnswer:
+    """Check and carry out one click. Never raises."""
+    try:
+        rollout_id, gate = _target(click)
+        async with edge.lock(rollout_id):
+            return await _carry_out(edge, click, rollout_id=rollout_id, gate=gate)
+    except Refused as refusal:
+        await edge.audit(
+            user=click.user,
+            action=f"button {click.action or click.action_id} {click.value}".strip(),
+            outcome="refused",
+            detail=refusal.reason,
+            rollout_id=refusal.rollout_id,
+            channel=click.channel,
+        )
+        return ClickAnswer(private=render.refusal(refusal.reason))
+    except Exception:
+        log.exception("click %s %s by %s failed", click.action_id, click.value, click.user)
+        return ClickAnswer(
+            private=render.refusal(
+                "Something went wrong on rollbot's side and nothing was changed; "
+                "the error is in rollbot's log. Try again in a moment."
+            )
+        )
+
+
+def _target(click: Click) -> tuple[int, int | None]:
+    if not click.action:
+        raise Refused("That button is not one of rollbot's.")
+    try:
+        return render.parse_button_value(click.value)
+    except ValueError:
+        reason = "That button does not name a rollout; it may be from an old message."
+        raise Refused(reason) from None
+
+
+async def _carry_out(
+    edge: Edge, click: Click, *, rollout_id: int, gate: int | None
+) -> ClickAnswer:
+    rollout = await load_rollout(edge, rollout_id)
+    spec = app_spec(edge, rollout.app)
+    action = click.action
+    if action in {"approve", "reject"}:
+        _check_gate(rollout, gate)
+    await require(
+        edge,
+        _policy(action, rollout, spec, click.user),
+        user=click.user,
+        entries=spec.deployers + spec.approvers,
+        rollout_id=rollout.id,
+    )
+    await submit(edge, rollout=rollout, action=action, user=click.user)
+    return await _settled(edge, click, rollout=rollout, spec=spec, gate=gate)
+
+
+def _check_gate(rollout: Rollout, gate: int | None) -> None:
+    """An approval request is for one gate; once decided, its buttons mean nothing."""
+    if gate is None:
+        return
+    decided = [a for a in rollout.approvals if a.gate == gate and a.decision == "reject"]
+    if decided:
+        raise Refused(
+            f"This approval request of #{rollout.id} was already rejected by "
+            f"{render.user_ref(decided[0].user)}.",
+            rollout_id=rollout.id,
+        )
+
+
+def _policy(
+    action: str, rollout: Rollout, spec: AppSpec, user: str
+) -> Callable[[frozenset[str]], Decision]:
+    """The rule for one action; the engine checks the phase again when it applies it."""
+    if action in {"approve", "reject"}:
+        # The same people decide a gate either way; four-eyes keeps the requester out of
+        # both, and Cancel remains theirs.
+        return lambda groups: may_approve(rollout, spec, user, groups)
+    if action in {"pause", "resume", "cancel"}:
+        return lambda groups: may_control(rollout, spec, user, groups, action)
+    if action == "rollback":
+        return lambda groups: may_rollback(rollout, spec, user, groups)
+    if action in {"retry", "skip"}:
+        return lambda groups: _after_failure(rollout, spec, user, groups)
+    # remove-old happens after completion, so it follows who may roll the app back.
+    return lambda groups: may_rollback(None, spec, user, groups)
+
+
+def _after_failure(rollout: Rollout, spec: AppSpec, user: str, groups: frozenset[str]) -> Decision:
+    decision = may_control(rollout, spec, user, groups, "resume")
+    if decision.allowed and rollout.phase is not Phase.PAUSED:
+        return Decision.deny(
+            f"#{rollout.id} is not waiting for a choice (it is {rollout.phase.label})"
+        )
+    return decision
+
+
+async def _settled(
+    edge: Edge, click: Click, *, rollout: Rollout, spec: AppSpec, gate: int | None
+) -> ClickAnswer:
+    """What the clicker sees once the engine took the request."""
+    action = click.action
+    done = DONE[action]
+    if action == "approve":
+        approved = {a.user for a in rollout.approvals if a.decision == "approve" and a.gate == gate}
+        count = len(approved | {click.user})
+        needed = rollout.settings.approvals_required
+        if count < needed:
+            return ClickAnswer(
+                private=render.accepted(
+                    f"Your approval of #{rollout.id} is recorded ({count} of {needed}); "
+                    f"{needed - count} more needed."
+                )
+            )
+    if click.settles_message and click.message_text:
+        edited = render.decided(click.message_text, user=click.user, verb=done, at=edge.now())
+        return ClickAnswer(replace=edited)
+    return ClickAnswer(private=render.accepted(sentence(f"{done} for #{rollout.id}")))

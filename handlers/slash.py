@@ -1,0 +1,404 @@
+"""`/deploy` and `/rollback`: acknowledge at once, then parse, check, and hand over.
+
+Slack gives a slash command three seconds. The handler acks first, with nothing, and
+only then does anything that can take time; every answer to the person who typed the
+command goes back privately through its `response_url`. Work that changes something is
+handed to the engine, whose progress the delivery listener posts in the release channel.
+
+`answer()` is the whole decision, from a request to the private reply, and never raises:
+a usage error, a refusal, a conflict or a bug all end as a message for the person. Every
+refusal is also written to the audit log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from handlers import render
+from handlers.access import (
+    Edge,
+    Refused,
+    app_spec,
+    load_rollout,
+    require,
+    sentence,
+    submit,
+)
+from handlers.commands import (
+    DEPLOY_USAGE,
+    ROLLBACK_USAGE,
+    CommandError,
+    Control,
+    Deploy,
+    DeployCommand,
+    Health,
+    Help,
+    History,
+    ListActive,
+    RollbackApp,
+    RollbackCommand,
+    RollbackRollout,
+    Status,
+    command_line,
+    parse_deploy,
+    parse_rollback,
+)
+from rollout import errors
+from rollout.plan import PlanError, eta
+from rollout.policy import channel_allowed, may_control, may_deploy, may_rollback
+
+log = logging.getLogger(__name__)
+
+COMMANDS = ("/deploy", "/rollback")
+HISTORY_LIMIT = 20
+MAX_AUDITED_TEXT = 200
+REPLY_TIMEOUT = 10  # seconds for one response_url post
+
+
+@dataclass(frozen=True)
+class SlashRequest:
+    """The fields of a slash command that matter to rollbot."""
+
+    command: str
+    text: str
+    user: str
+    channel: str
+    response_url: str = ""
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> SlashRequest:
+        return cls(
+            command=str(payload.get("command") or "/deploy"),
+            text=str(payload.get("text") or ""),
+            user=str(payload.get("user_id") or ""),
+            channel=str(payload.get("channel_id") or ""),
+            response_url=str(payload.get("response_url") or ""),
+        )
+
+
+def register_commands(app: AsyncApp, edge: Edge) -> None:
+    """Attach `/deploy` and `/rollback` to the Bolt app."""
+
+    async def on_command(ack: Any, command: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        request = SlashRequest.from_payload(command)
+        message = await answer(edge, request)
+        await send_reply(
+            edge,
+            client=client,
+            response_url=request.response_url,
+            channel=request.channel,
+            user=request.user,
+            message=message,
+        )
+
+    for name in COMMANDS:
+        app.command(name)(tracked(edge, on_command))
+
+
+def tracked(
+    edge: Edge, handler: Callable[..., Awaitable[None]]
+) -> Callable[..., Awaitable[None]]:
+    """Record the running handler in `edge.tasks`, so shutdown can let replies finish."""
+
+    @functools.wraps(handler)  # Bolt passes arguments by the names in the signature
+    async def run(**kwargs: Any) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            edge.tasks.add(task)
+        try:
+            await handler(**kwargs)
+        finally:
+            if task is not None:
+                edge.tasks.discard(task)
+
+    return run
+
+
+async def send_reply(
+    edge: Edge,
+    *,
+    client: AsyncWebClient,
+    response_url: str,
+    channel: str,
+    user: str,
+    message: render.Message,
+    replace: bool = False,
+) -> bool:
+    """Show `message` to one person: through the response_url (retried on 429, 5xx and
+    dropped connections), else with chat.postEphemeral. `replace` edits the message a
+    clicked button sits in instead; that has no fallback. True when it was delivered."""
+    body: dict[str, Any] = {"text": message.text, "blocks": list(message.blocks)}
+    body.update({"replace_original": True} if replace else {"response_type": "ephemeral"})
+    if response_url:
+        webhook = AsyncWebhookClient(
+            response_url, timeout=REPLY_TIMEOUT, retry_handlers=list(edge.webhook_retries)
+        )
+        try:
+            sent = await webhook.send_dict(body)
+        except (aiohttp.ClientError, TimeoutError, OSError, SlackClientError) as exc:
+            log.warning("response_url post failed: %s", exc)
+        else:
+            if sent.status_code == 200:
+                return True
+            log.warning("response_url answered %s: %s", sent.status_code, sent.body[:200])
+    if replace or not channel or not user:
+        return False
+    try:
+        await client.chat_postEphemeral(
+            channel=channel, user=user, text=message.text, blocks=list(message.blocks)
+        )
+    except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+        log.warning("could not reply to %s in %s: %s", user, channel, exc)
+        return False
+    return True
+
+
+async def answer(edge: Edge, request: SlashRequest) -> render.Message:
+    """The private reply to one slash command. Never raises."""
+    try:
+        if request.command == "/rollback":
+            return await _rollback(edge, request)
+        return await _deploy(edge, request)
+    except Refused as refusal:
+        await edge.audit(
+            user=request.user,
+            action=_audited_line(request),
+            outcome="refused",
+            detail=refusal.reason,
+            rollout_id=refusal.rollout_id,
+            channel=request.channel,
+        )
+        return render.refusal(refusal.reason)
+    except Exception:
+        log.exception("%s %r from %s failed", request.command, request.text[:100], request.user)
+        return render.refusal(
+            "Something went wrong on rollbot's side and nothing was changed; "
+            "the error is in rollbot's log. Try again, or ask whoever runs rollbot."
+        )
+
+
+def _audited_line(request: SlashRequest) -> str:
+    text = " ".join(request.text.split())
+    if len(text) > MAX_AUDITED_TEXT:
+        text = text[: MAX_AUDITED_TEXT - 1] + "…"
+    return f"{request.command} {text}".strip()
+
+
+async def _parse(
+    edge: Edge, request: SlashRequest
+) -> DeployCommand | RollbackCommand | render.Message:
+    parse = parse_rollback if request.command == "/rollback" else parse_deploy
+    try:
+        return parse(request.text, apps=list(edge.apps), now=edge.now())
+    except CommandError as err:
+        await edge.audit(
+            user=request.user,
+            action=_audited_line(request),
+            outcome="refused",
+            detail=f"usage: {err.problem}",
+            channel=request.channel,
+        )
+        return render.usage_error(err.reply)
+
+
+async def _deploy(edge: Edge, request: SlashRequest) -> render.Message:
+    command = await _parse(edge, request)
+    match command:
+        case render.Message():
+            return command
+        case Help():
+            return render.help_message(DEPLOY_USAGE, ROLLBACK_USAGE)
+        case Status(rollout_id=None) | ListActive():
+            active = await asyncio.to_thread(edge.store.list_rollouts, active=True)
+            return render.status_message(active)
+        case Status(rollout_id=int(rollout_id)):
+            rollout = await load_rollout(edge, rollout_id)
+            return render.rollout_detail(rollout, eta=eta(rollout, now=edge.now()))
+        case History(app=app):
+            found = await asyncio.to_thread(
+                edge.store.list_rollouts, app=app, limit=HISTORY_LIMIT
+            )
+            return render.history_message(found, app=app)
+        case Health(app=app, tenant=tenant):
+            return await _health(edge, app, tenant)
+        case Control():
+            return await _control(edge, request, command)
+        case Deploy():
+            return await _start(edge, request, command)
+    raise TypeError(f"unexpected /deploy command {command!r}")
+
+
+async def _rollback(edge: Edge, request: SlashRequest) -> render.Message:
+    command = await _parse(edge, request)
+    match command:
+        case render.Message():
+            return command
+        case Help():
+            return render.help_message(DEPLOY_USAGE, ROLLBACK_USAGE)
+        case RollbackRollout():
+            return await _rollback_rollout(edge, request, command)
+        case RollbackApp():
+            return await _rollback_app(edge, request, command)
+    raise TypeError(f"unexpected /rollback command {command!r}")
+
+
+# --- read-only answers ---------------------------------------------------------------------
+
+
+async def _health(edge: Edge, app: str, tenant: str | None) -> render.Message:
+    if edge.health is None:
+        return render.refusal("Health checks from Slack are not available in this setup.")
+    result = await asyncio.to_thread(edge.health, app, tenant)
+    if isinstance(result, render.Message):
+        return result
+    return render.accepted(str(result))
+
+
+# --- commands that change something --------------------------------------------------------
+
+
+def _check_channel(edge: Edge, request: SlashRequest) -> None:
+    decision = channel_allowed(edge.release_channels, request.channel)
+    if not decision.allowed:
+        raise Refused(sentence(decision.reason))
+
+
+async def _start(edge: Edge, request: SlashRequest, command: Deploy) -> render.Message:
+    _check_channel(edge, request)
+    spec = app_spec(edge, command.app)
+    await require(
+        edge,
+        lambda groups: may_deploy(spec, request.user, groups),
+        user=request.user,
+        entries=spec.deployers,
+    )
+    if command.options.dry_run:
+        return await _dry_run(edge, command)
+    try:
+        rollout = await asyncio.to_thread(
+            edge.engine.start,
+            app=command.app,
+            version=command.version,
+            options=command.options,
+            user=request.user,
+            source="slack",
+        )
+    except errors.RolloutConflict as conflict:
+        raise Refused(
+            f"{conflict.app} already has an active rollout, #{conflict.active_id}; "
+            f"wait for it to finish, or see /deploy status {conflict.active_id}.",
+            rollout_id=conflict.active_id,
+        ) from None
+    except (PlanError, errors.PreflightFailed) as failed:
+        raise Refused(_problems(command, failed.problems)) from None
+    except errors.RollbotError as exc:
+        raise Refused(sentence(str(exc))) from None
+    return render.accepted(
+        f"Rollout #{rollout.id} of {rollout.app} {rollout.version} accepted: "
+        f"`{command_line(command)}`. Progress follows in this channel."
+    )
+
+
+def _problems(command: Deploy, problems: list[str]) -> str:
+    lines = "\n".join(f"• {p}" for p in problems)
+    return f"{command.app} {command.version} was not started:\n{lines}"
+
+
+async def _dry_run(edge: Edge, command: Deploy) -> render.Message:
+    if edge.dry_run is None:
+        return render.refusal("Dry runs from Slack are not available in this setup.")
+    try:
+        result = await asyncio.to_thread(
+            edge.dry_run, command.app, command.version, command.options
+        )
+    except (PlanError, errors.PreflightFailed) as failed:
+        raise Refused(_problems(command, failed.problems)) from None
+    except errors.RollbotError as exc:
+        raise Refused(sentence(str(exc))) from None
+    if isinstance(result, render.Message):
+        return result
+    return render.accepted(str(result))
+
+
+async def _control(edge: Edge, request: SlashRequest, command: Control) -> render.Message:
+    _check_channel(edge, request)
+    rollout = await load_rollout(edge, command.rollout_id)
+    spec = app_spec(edge, rollout.app)
+    await require(
+        edge,
+        lambda groups: may_control(rollout, spec, request.user, groups, command.verb),
+        user=request.user,
+        entries=spec.deployers + spec.approvers,
+        rollout_id=rollout.id,
+    )
+    await submit(edge, rollout=rollout, action=command.verb, user=request.user)
+    return render.accepted(f"{command.verb.capitalize()} of #{rollout.id} requested.")
+
+
+async def _rollback_rollout(
+    edge: Edge, request: SlashRequest, command: RollbackRollout
+) -> render.Message:
+    _check_channel(edge, request)
+    rollout = await load_rollout(edge, command.rollout_id)
+    spec = app_spec(edge, rollout.app)
+    await require(
+        edge,
+        lambda groups: may_rollback(rollout, spec, request.user, groups),
+        user=request.user,
+        entries=spec.deployers + spec.approvers,
+        rollout_id=rollout.id,
+    )
+    await submit(
+        edge, rollout=rollout, action="rollback", user=request.user, tenants=command.tenants
+    )
+    scope = f" on {', '.join(command.tenants)}" if command.tenants else ""
+    return render.accepted(f"Rollback of #{rollout.id}{scope} requested.")
+
+
+async def _rollback_app(
+    edge: Edge, request: SlashRequest, command: RollbackApp
+) -> render.Message:
+    _check_channel(edge, request)
+    spec = app_spec(edge, command.app)
+    await require(
+        edge,
+        lambda groups: may_rollback(None, spec, request.user, groups),
+        user=request.user,
+        entries=spec.deployers + spec.approvers,
+    )
+    try:
+        rollout = await asyncio.to_thread(
+            edge.engine.rollback_app,
+            app=command.app,
+            to_version=command.to_version,
+            tenants=command.tenants,
+            user=request.user,
+        )
+    except errors.RolloutConflict as conflict:
+        raise Refused(
+            f"{conflict.app} has an active rollout, #{conflict.active_id}; roll that back "
+            f"with /rollback {conflict.active_id}, or cancel it first.",
+            rollout_id=conflict.active_id,
+        ) from None
+    except (PlanError, errors.PreflightFailed) as failed:
+        lines = "\n".join(f"• {p}" for p in failed.problems)
+        raise Refused(f"Nothing was rolled back:\n{lines}") from None
+    except errors.RollbotError as exc:
+        raise Refused(sentence(str(exc))) from None
+    target = f" to {command.to_version}" if command.to_version else ""
+    return render.accepted(
+        f"Rollback of {command.app}{target} started as #{rollout.id}. "
+        "Progress follows in this channel."
+    )
