@@ -1,0 +1,1 @@
+"""Benchmarks of rollbot; run from the repository root (python -m bench.fleet)."""
