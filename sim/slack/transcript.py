@@ -169,7 +169,9 @@ def render_channel(messages: Sequence[Message], *, names: Mapping[str, str] | No
         if msg.is_reply and not msg.reply_broadcast:
             continue
         if msg.is_reply:
-            out.extend(message_lines(msg, names=names))
+            # A broadcast reply also shows in the channel, as Slack shows it.
+            lines = message_lines(msg, names=names)
+            out.extend([lines[0] + " (thread reply)", *lines[1:]])
             continue
         out.extend(message_lines(msg, names=names))
         for reply in replies.get(msg.ts, []):
