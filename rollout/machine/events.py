@@ -1,0 +1,180 @@
+"""What can happen to a rollout: results of work the engine did, timers, and people.
+
+Three families, all frozen values, so a test can write the whole history of a rollout as
+a list:
+
+- results of effects (``PreflightPassed``, ``TargetsUpdated``, ``HealthChecked``, ...),
+  produced by the engine after it ran an effect;
+- ``TimerFired`` and ``Recover`` (the engine restarted and adopts the rollout);
+- commands from people (``Approve``, ``Pause``, ``Rollback``, ...). Only commands are ever
+  refused with :class:`rollout.errors.InvalidTransition`; a result that arrives late (the
+  rollout moved on meanwhile) is recorded where it still means something and else dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rollout.machine.effects import Side, TimerKind
+from rollout.model import BlueGreen, Target
+
+# --- the rollout's own progress ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Start:
+    """The rollout was just created: schedule it, or begin preflight."""
+
+
+@dataclass(frozen=True)
+class Recover:
+    """The engine (re)started and adopts this rollout with nothing of it in flight.
+
+    Work recorded as under way (targets UPDATING or ROLLING_BACK, a side being staged) is
+    issued again; every effect the engine runs is safe to repeat, so nothing is done twice.
+    """
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    """How one tenant (or the blue-green side) came out of an update, check or rollback."""
+
+    namespace: str
+    ok: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class PreflightPassed:
+    """Every check passed. `targets` are planned (pilots in batch 0) with previous images."""
+
+    targets: tuple[Target, ...]
+    batch_count: int
+    blue_green: BlueGreen | None = None
+
+
+@dataclass(frozen=True)
+class PreflightFailed:
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TargetsUpdated:
+    """The targets of one UpdateTargets effect settled: rolled out and judged, or failed."""
+
+    batch: int
+    results: tuple[TargetResult, ...]
+
+
+@dataclass(frozen=True)
+class HealthChecked:
+    """A check of updated targets (a monitor tick) or of a staged blue-green side."""
+
+    results: tuple[TargetResult, ...]
+
+
+@dataclass(frozen=True)
+class RolledBack:
+    results: tuple[TargetResult, ...]
+
+
+@dataclass(frozen=True)
+class TimerFired:
+    kind: TimerKind
+
+
+@dataclass(frozen=True)
+class SideCreated:
+    """Blue-green: the new ConfigMap and Deployment exist (or could not be created)."""
+
+    ok: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Switched:
+    """Blue-green: the Service selector now names `version` (or the patch failed)."""
+
+    version: str
+    ok: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class SideDeleted:
+    which: Side
+    ok: bool
+    reason: str = ""
+
+
+# --- people ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Command:
+    """An action a person asked for. `user` is a Slack ID or a terminal user name."""
+
+    user: str
+
+
+@dataclass(frozen=True)
+class Approve(Command):
+    groups: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Reject(Command):
+    pass
+
+
+@dataclass(frozen=True)
+class Pause(Command):
+    pass
+
+
+@dataclass(frozen=True)
+class Resume(Command):
+    pass
+
+
+@dataclass(frozen=True)
+class Cancel(Command):
+    pass
+
+
+@dataclass(frozen=True)
+class Rollback(Command):
+    """Roll back what the rollout changed: every tenant, or only `tenants`."""
+
+    tenants: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Retry(Command):
+    """After a failure: update the failed tenants again."""
+
+
+@dataclass(frozen=True)
+class Skip(Command):
+    """After a failure: leave the failed tenants as they are and carry on."""
+
+
+@dataclass(frozen=True)
+class RemoveOld(Command):
+    """Blue-green, after success: delete the old Deployment and ConfigMap."""
+
+
+Event = (
+    Start
+    | Recover
+    | PreflightPassed
+    | PreflightFailed
+    | TargetsUpdated
+    | HealthChecked
+    | RolledBack
+    | TimerFired
+    | SideCreated
+    | Switched
+    | SideDeleted
+    | Command
+)
