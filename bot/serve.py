@@ -1,0 +1,291 @@
+"""`rollbot serve`: the Slack bot as a long-running process.
+
+Socket Mode when `SLACK_APP_TOKEN` is set (no public URL needed), else HTTP with Slack's
+requests at `POST /slack/events`. Either way `GET /healthz` and `GET /metrics` are served
+on `--port`. At start the journal's unfinished rollouts are taken up again; on SIGTERM or
+SIGINT the bot stops taking requests, lets in-flight replies finish (bounded), and shuts
+the engine down so every rollout is left resumable.
+
+Secrets and endpoints come from the environment (SPEC section 8): SLACK_BOT_TOKEN,
+SLACK_APP_TOKEN, SLACK_SIGNING_SECRET, SLACK_API_URL, KUBECONFIG, ROLLBOT_CONFIG,
+ROLLBOT_DB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app, send_async_response
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+
+from bot.app import DEFAULT_API_URL, RuntimeView, build_app, edge_of
+from bot.metrics import CONTENT_TYPE, AckTimer, Metrics
+from rollout.errors import ConfigError, RollbotError
+from rollout.ports import Listener
+
+log = logging.getLogger("rollbot.serve")
+
+DEFAULT_PORT = 3000
+EVENTS_PATH = "/slack/events"
+DRAIN_SECONDS = 10.0  # how long in-flight replies may take at shutdown
+HEALTH_TIMEOUT = 3.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What `serve` runs with: flags and the environment, checked once at start."""
+
+    bot_token: str
+    signing_secret: str
+    app_token: str = ""
+    api_url: str = DEFAULT_API_URL
+    host: str = "0.0.0.0"
+    port: int = DEFAULT_PORT
+    config: str | None = None
+    db: str | None = None
+    kubeconfig: str | None = None
+
+    @property
+    def socket_mode(self) -> bool:
+        return bool(self.app_token)
+
+    @classmethod
+    def from_env(cls, args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+        # Socket Mode needs no signing secret: requests come over the app's own websocket.
+        needed = ["SLACK_BOT_TOKEN"] + (
+            [] if env.get("SLACK_APP_TOKEN") else ["SLACK_SIGNING_SECRET"]
+        )
+        missing = [k for k in needed if not env.get(k)]
+        if missing:
+            raise ConfigError(", ".join(missing), "must be set in the environment")
+        return cls(
+            bot_token=env["SLACK_BOT_TOKEN"],
+            signing_secret=env.get("SLACK_SIGNING_SECRET", ""),
+            app_token=env.get("SLACK_APP_TOKEN", ""),
+            api_url=env.get("SLACK_API_URL") or DEFAULT_API_URL,
+            host=args.host,
+            port=args.port,
+            config=args.config,
+            db=args.db,
+            kubeconfig=args.kubeconfig,
+        )
+
+
+RuntimeFactory = Callable[[Settings, Sequence[Listener]], RuntimeView]
+
+
+@dataclass
+class Server:
+    """A running bot: its web server, its Slack connection and its runtime."""
+
+    settings: Settings
+    runtime: RuntimeView
+    app: AsyncApp
+    metrics: Metrics
+    runner: web.AppRunner
+    socket: AsyncSocketModeHandler | None = None
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def port(self) -> int:
+        address = self.runner.addresses[0]
+        return int(address[1])
+
+    async def close(self) -> None:
+        """Stop taking requests, let replies in flight finish, then stop the engine."""
+        if self.socket is not None:
+            with contextlib.suppress(Exception):
+                await self.socket.close_async()  # type: ignore[no-untyped-call]
+        await self.runner.cleanup()
+        pending = set(edge_of(self.app).tasks)
+        if pending:
+            await asyncio.wait(pending, timeout=DRAIN_SECONDS)
+        self.metrics.set("rollbot_up", 0)
+        await asyncio.to_thread(self.runtime.close)
+
+
+def default_runtime(settings: Settings, listeners: Sequence[Listener]) -> RuntimeView:
+    from bot.config import load_config
+    from bot.runtime import build_runtime
+
+    return build_runtime(
+        config=load_config(settings.config),
+        db=settings.db,
+        kubeconfig=settings.kubeconfig,
+        listeners=listeners,
+    )
+
+
+async def start(
+    settings: Settings,
+    *,
+    make_runtime: RuntimeFactory = default_runtime,
+    listeners: Sequence[Listener] = (),
+) -> Server:
+    """Build everything, resume unfinished rollouts, and start serving."""
+    metrics = Metrics()
+    runtime = await asyncio.to_thread(make_runtime, settings, [metrics, *listeners])
+    try:
+        app = build_app(
+            runtime,
+            signing_secret=settings.signing_secret,
+            bot_token=settings.bot_token,
+            api_url=settings.api_url,
+            metrics=metrics,
+            socket_mode=settings.socket_mode,
+        )
+        runner = web.AppRunner(_web_app(app, runtime, metrics, settings), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, settings.host, settings.port).start()
+        server = Server(settings, runtime, app, metrics, runner)
+        await _resume(runtime, metrics)
+        if settings.socket_mode:
+            server.socket = TimedSocketModeHandler(app, settings.app_token, metrics=metrics)
+            await server.socket.connect_async()  # type: ignore[no-untyped-call]
+    except BaseException:
+        await asyncio.to_thread(runtime.close)
+        raise
+    metrics.set("rollbot_up", 1)
+    mode = "Socket Mode" if settings.socket_mode else f"HTTP at {EVENTS_PATH}"
+    log.info("rollbot serving (%s) on %s:%s", mode, settings.host, server.port)
+    return server
+
+
+async def _resume(runtime: RuntimeView, metrics: Metrics) -> None:
+    resumed = await asyncio.to_thread(runtime.engine.resume_unfinished)
+    metrics.track_rollouts(resumed)
+    for rollout in resumed:
+        log.info("resumed #%s %s %s (%s)", rollout.id, rollout.app, rollout.version, rollout.phase)
+
+
+def _web_app(
+    app: AsyncApp, runtime: RuntimeView, metrics: Metrics, settings: Settings
+) -> web.Application:
+    web_app = web.Application()
+    web_app.router.add_get("/healthz", _healthz(runtime, settings))
+    web_app.router.add_get("/metrics", _metrics(metrics))
+    if not settings.socket_mode:
+        web_app.router.add_post(EVENTS_PATH, _events(app, metrics))
+    return web_app
+
+
+def _events(app: AsyncApp, metrics: Metrics) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handle(request: web.Request) -> web.Response:
+        timer = AckTimer(metrics, _kind(await request.text()))
+        bolt_response = await app.async_dispatch(await to_bolt_request(request))
+        timer.done()
+        return await to_aiohttp_response(bolt_response)
+
+    return handle
+
+
+def _kind(body: str) -> str:
+    form = parse_qs(body[:4096])
+    if "command" in form:
+        return "command"
+    if "payload" in form:
+        return "action"
+    return "other"
+
+
+def _healthz(
+    runtime: RuntimeView, settings: Settings
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handle(request: web.Request) -> web.Response:
+        mode = "socket" if settings.socket_mode else "http"
+        try:
+            active = await asyncio.wait_for(
+                asyncio.to_thread(runtime.store.list_rollouts, active=True, limit=1000),
+                HEALTH_TIMEOUT,
+            )
+        except Exception as exc:
+            body = {"status": "unhealthy", "mode": mode, "problem": f"journal: {exc}"}
+            return web.json_response(body, status=503)
+        return web.json_response({"status": "ok", "mode": mode, "active_rollouts": len(active)})
+
+    return handle
+
+
+def _metrics(metrics: Metrics) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handle(request: web.Request) -> web.Response:
+        return web.Response(body=metrics.render().encode(), headers={"Content-Type": CONTENT_TYPE})
+
+    return handle
+
+
+class TimedSocketModeHandler(AsyncSocketModeHandler):
+    """Socket Mode, timing each envelope from arrival to its ack for /metrics."""
+
+    def __init__(self, app: AsyncApp, app_token: str, *, metrics: Metrics) -> None:
+        super().__init__(app, app_token)
+        self.metrics = metrics
+
+    async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
+        started = time.time()
+        timer = AckTimer(self.metrics, "command" if req.type == "slash_commands" else "action")
+        response = await run_async_bolt_app(self.app, req)
+        await send_async_response(client, req, response, started)
+        timer.done()
+
+
+# --- the command line -------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="rollbot serve", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)))
+    parser.add_argument("--host", default=os.environ.get("ROLLBOT_HOST", "0.0.0.0"))
+    parser.add_argument("--config", default=None, help="rollbot.yaml (default: $ROLLBOT_CONFIG)")
+    parser.add_argument("--db", default=None, help="the journal (default: $ROLLBOT_DB)")
+    parser.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG or in-cluster")
+    return parser.parse_args(list(argv))
+
+
+async def run(settings: Settings) -> int:
+    server = await start(settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, server.stopping.set)
+    try:
+        await server.stopping.wait()
+        log.info("rollbot stopping")
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await server.close()
+    return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    logging.basicConfig(
+        level=os.environ.get("ROLLBOT_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    args = parse_args(argv)
+    try:
+        settings = Settings.from_env(args, os.environ)
+        return asyncio.run(run(settings))
+    except ConfigError as exc:
+        print(f"rollbot serve: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except RollbotError as exc:
+        print(f"rollbot serve: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"rollbot serve: {exc}", file=sys.stderr)
+        return 1
