@@ -24,7 +24,8 @@ from rollout.errors import NotFound, TransientClusterError
 from rollout.ports import RolloutOutcome, RolloutStatus
 
 MAX_WATCH_SECONDS = 300  # the server closes long watches anyway; re-watching is cheap
-READ_GRACE = 1.0  # the client gives the server this long past timeoutSeconds to end cleanly
+READ_GRACE = 1.0  # past timeoutSeconds, the client gives the server this long to end a watch
+DEADLINE_SLACK = 0.05  # a silent watch is cut this long after our own deadline
 QUICK_END = 0.5  # a watch that ends sooner than this is followed by a short pause
 
 
@@ -68,14 +69,18 @@ def _events(k: Kube, dep: client.V1Deployment, *, seconds: float) -> Iterator[cl
     """Deployment states from one watch session; returns when the server ends it."""
     md = meta(dep)
     namespace, name = md.namespace or "", md.name or ""
+    server_seconds = max(1, min(MAX_WATCH_SECONDS, math.ceil(seconds)))
+    # The read timeout ends a silent watch at our deadline, not at the server's rounded-up
+    # timeoutSeconds; for long waits the server's own end comes first.
+    read_timeout = min(seconds + DEADLINE_SLACK, server_seconds + READ_GRACE)
     watcher = watch.Watch()  # type: ignore[no-untyped-call]
     stream = watcher.stream(  # type: ignore[no-untyped-call]
         k.apps.list_namespaced_deployment,
         namespace,
         field_selector=f"metadata.name={name}",
         resource_version=md.resource_version,
-        timeout_seconds=max(1, min(MAX_WATCH_SECONDS, math.ceil(seconds))),
-        _request_timeout=(k.policy.connect_timeout, seconds + READ_GRACE),
+        timeout_seconds=server_seconds,
+        _request_timeout=(k.policy.connect_timeout, read_timeout),
     )
     with contextlib.closing(stream):
         for event in stream:
