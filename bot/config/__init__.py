@@ -1,0 +1,291 @@
+"""`rollbot.yaml`, read and checked once at start-up (SPEC section 10).
+
+A wrong file must stop start-up with a message naming the key and saying what is wrong,
+so every value passes through a check in :mod:`bot.config.checks` that speaks in
+sentences, and pydantic's own errors are reworded the same way. The result converts to the
+frozen domain values the engine uses (:class:`rollout.model.AppSpec`, ``Settings``,
+``HealthSpec``); anything not set takes the domain's own default, so there is one
+source of defaults. Without a file, the built-in default (``bot/default_config.yaml``, the
+same text as ``rollbot.example.yaml``) lets ``rollbot demo`` run with nothing configured.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
+
+from bot.config import checks
+from bot.config.checks import ConfigProblems
+from rollout.errors import ConfigError
+from rollout.model import AppSpec, HealthSpec, Settings, Strategy
+from rollout.options import BatchSpec
+
+__all__ = [
+    "AppConfig",
+    "Config",
+    "ConfigProblems",
+    "HealthConfig",
+    "RegistryConfig",
+    "SlackConfig",
+    "default_config_text",
+    "load_config",
+    "parse_config",
+]
+
+DEFAULT_CONFIG = "./rollbot.yaml"
+BUILTIN = "built-in defaults"
+_DEFAULTS = Settings()
+_HEALTH = HealthSpec()
+
+Duration = Annotated[int, BeforeValidator(checks.duration)]
+LongerThanZero = Annotated[int, BeforeValidator(checks.positive_duration)]
+Channel = Annotated[str, BeforeValidator(checks.channel)]
+Principals = Annotated[tuple[str, ...], BeforeValidator(checks.principals)]
+Name63 = Annotated[str, BeforeValidator(checks.short_name)]
+Name253 = Annotated[str, BeforeValidator(checks.long_name)]
+Namespaces = Annotated[tuple[str, ...], BeforeValidator(checks.namespaces)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class SlackConfig(_Strict):
+    release_channels: Annotated[tuple[str, ...], BeforeValidator(checks.channels)] = ()
+    notify_channel: Channel | None = None
+    approval_channel: Channel | None = None  # approval requests; default: the release thread
+
+
+class RegistryConfig(_Strict):
+    verify_images: bool = True
+    insecure: bool = False
+
+
+class HealthConfig(_Strict):
+    port: Annotated[int, BeforeValidator(checks.port)] = _HEALTH.port
+    path: Annotated[str, BeforeValidator(checks.url_path)] = _HEALTH.path
+    ready_path: Annotated[str, BeforeValidator(checks.url_path)] = _HEALTH.ready_path
+    log_window: LongerThanZero = _HEALTH.log_window_seconds
+
+
+# Keys that mean something for one strategy only; setting one on the other is a mistake.
+ROLLING_ONLY = frozenset(
+    {"tenant_selector", "tenant_order", "batch", "wait", "pilot", "pilot_monitor", "waves"}
+)
+BLUE_GREEN_ONLY = frozenset(
+    {"namespace", "service", "config_map", "monitor", "remove_old_after", "app_label"}
+)
+BLUE_GREEN_REQUIRED = {
+    "namespace": "the namespace the app runs in",
+    "service": "the Service whose selector is switched",
+    "config_map": "the ConfigMap name prefix",
+}
+
+
+class AppConfig(_Strict):
+    strategy: Literal["rolling", "blue-green"]
+    image: Annotated[str, BeforeValidator(checks.repository)]
+    deployment: Name253
+    container: Name63
+    deployers: Principals = ()
+    approvers: Principals = ()
+    approval_channel: Channel | None = None
+    # rolling
+    tenant_selector: Annotated[str, BeforeValidator(checks.selector)] = (
+        "app.kubernetes.io/component=tenant"
+    )
+    tenant_order: Namespaces = ()
+    batch: Annotated[BatchSpec, BeforeValidator(checks.batch)] = BatchSpec(
+        size=_DEFAULTS.batch_size
+    )
+    waves: Literal["fixed", "double"] = "fixed"
+    wait: Duration = _DEFAULTS.wait_seconds
+    pilot: Annotated[int | tuple[str, ...], BeforeValidator(checks.pilot)] = _DEFAULTS.pilot_count
+    pilot_monitor: Duration = _DEFAULTS.pilot_monitor_seconds
+    # blue-green
+    namespace: Name63 = ""
+    service: Name63 = ""
+    config_map: Name253 = ""
+    app_label: Annotated[str, BeforeValidator(checks.label_value)] = ""
+    monitor: Duration = _DEFAULTS.monitor_seconds
+    remove_old_after: Annotated[int | None, BeforeValidator(checks.optional_duration)] = None
+    # both
+    rollout_timeout: LongerThanZero = _DEFAULTS.rollout_timeout_seconds
+    approval: bool = _DEFAULTS.approval
+    approvals_required: Annotated[int, BeforeValidator(checks.at_least_one)] = (
+        _DEFAULTS.approvals_required
+    )
+    four_eyes: bool = _DEFAULTS.four_eyes
+    approval_timeout: LongerThanZero = _DEFAULTS.approval_timeout_seconds
+    auto_rollback: bool = _DEFAULTS.auto_rollback
+    error_rate: Annotated[float, BeforeValidator(checks.share)] = _DEFAULTS.error_rate
+    latency_factor: Annotated[float | None, BeforeValidator(checks.factor)] = (
+        _DEFAULTS.latency_factor
+    )
+
+    def settings(self) -> Settings:
+        pilots = self.pilot if isinstance(self.pilot, tuple) else ()
+        count = self.pilot if isinstance(self.pilot, int) else len(pilots)
+        return Settings(
+            batch_size=self.batch.size or _DEFAULTS.batch_size,
+            batch_percent=self.batch.percent,
+            waves=self.waves,
+            wait_seconds=self.wait,
+            pilot_count=count,
+            pilot_tenants=pilots,
+            pilot_monitor_seconds=self.pilot_monitor,
+            monitor_seconds=self.monitor,
+            rollout_timeout_seconds=self.rollout_timeout,
+            approval=self.approval,
+            approvals_required=self.approvals_required,
+            four_eyes=self.four_eyes,
+            approval_timeout_seconds=self.approval_timeout,
+            auto_rollback=self.auto_rollback,
+            error_rate=self.error_rate,
+            latency_factor=self.latency_factor,
+            remove_old_after_seconds=self.remove_old_after,
+        )
+
+    def spec(self, name: str) -> AppSpec:
+        return AppSpec(
+            name=name,
+            strategy=Strategy(self.strategy),
+            image=self.image,
+            deployment=self.deployment,
+            container=self.container,
+            settings=self.settings(),
+            deployers=self.deployers,
+            approvers=self.approvers,
+            tenant_selector=self.tenant_selector,
+            tenant_order=self.tenant_order,
+            namespace=self.namespace,
+            service=self.service,
+            config_map=self.config_map,
+            app_label=self.app_label or self.deployment,
+        )
+
+
+class Config(_Strict):
+    slack: SlackConfig = Field(default_factory=SlackConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    apps: dict[str, AppConfig]
+    health: HealthConfig = Field(default_factory=HealthConfig)
+    _source: str = PrivateAttr(default=BUILTIN)
+
+    @property
+    def source(self) -> str:
+        """Where this configuration was read from: a path, or the built-in defaults."""
+        return self._source
+
+    def app(self, name: str) -> AppSpec:
+        """The app as the engine sees it; KeyError when no such app is configured."""
+        return self.apps[name].spec(name)
+
+    def apps_specs(self) -> dict[str, AppSpec]:
+        return {name: app.spec(name) for name, app in self.apps.items()}
+
+    def health_spec(self) -> HealthSpec:
+        return HealthSpec(
+            port=self.health.port,
+            path=self.health.path,
+            ready_path=self.health.ready_path,
+            log_window_seconds=self.health.log_window,
+        )
+
+
+# --- loading --------------------------------------------------------------------------------
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read `path`, else ``ROLLBOT_CONFIG``, else ``./rollbot.yaml``, else the built-in default.
+
+    A path given here or in ``ROLLBOT_CONFIG`` must exist; only the implicit
+    ``./rollbot.yaml`` may be absent."""
+    if path is None:
+        path = os.environ.get("ROLLBOT_CONFIG") or None
+    if path is None:
+        if not Path(DEFAULT_CONFIG).exists():
+            return parse_config(default_config_text(), source=BUILTIN)
+        path = DEFAULT_CONFIG
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(source, "no such file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(source, "is not UTF-8 text") from None
+    except OSError as err:
+        raise ConfigError(source, f"cannot be read: {err.strerror or err}") from None
+    return parse_config(text, source=source)
+
+
+def default_config_text() -> str:
+    """The configuration shipped inside the package (same text as rollbot.example.yaml)."""
+    return resources.files("bot").joinpath("default_config.yaml").read_text(encoding="utf-8")
+
+
+def parse_config(text: str, *, source: str = "rollbot.yaml") -> Config:
+    """YAML text -> a checked Config, or a ConfigError naming the first wrong key."""
+    data = checks.load_yaml(text, source=source)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as err:
+        raise checks.reworded(err, known_keys=_known_keys) from None
+    if not config.apps:
+        raise ConfigError("apps", "is empty; configure at least one app")
+    for name, app in config.apps.items():
+        _check_app(name, app)
+    config._source = source
+    return config
+
+
+def _check_app(name: str, app: AppConfig) -> None:
+    """What a single value cannot show: keys that need each other, or exclude each other."""
+    checks.app_name(name)
+    given = app.model_fields_set
+    if app.strategy == "blue-green":
+        for key, what in BLUE_GREEN_REQUIRED.items():
+            if key not in given:
+                raise ConfigError(f"apps.{name}.{key}", f"is required for blue-green apps ({what})")
+    other_side = ROLLING_ONLY if app.strategy == "blue-green" else BLUE_GREEN_ONLY
+    for key in sorted(given & other_side):
+        raise ConfigError(
+            f"apps.{name}.{key}",
+            f"applies only to {'rolling' if key in ROLLING_ONLY else 'blue-green'} apps, "
+            f"and {name} is {app.strategy}",
+        )
+    if app.approval and not app.approvers:
+        raise ConfigError(
+            f"apps.{name}.approvers",
+            "is empty but approval is on, so nobody could approve; "
+            "list approvers or set approval: false",
+        )
+    users = [who for who in app.approvers if not who.startswith("S")]
+    if app.approval and len(users) == len(app.approvers) < app.approvals_required:
+        raise ConfigError(
+            f"apps.{name}.approvals_required",
+            f"asks for {app.approvals_required} approvals but only {len(users)} "
+            "approver(s) are listed",
+        )
+
+
+_SECTIONS: dict[str, type[BaseModel]] = {
+    "slack": SlackConfig,
+    "registry": RegistryConfig,
+    "health": HealthConfig,
+}
+
+
+def _known_keys(loc: tuple[str | int, ...]) -> list[str]:
+    """Keys allowed in the mapping at `loc`, for "did you mean" hints."""
+    if not loc:
+        return list(Config.model_fields)
+    if loc[0] == "apps" and len(loc) == 2:
+        return list(AppConfig.model_fields)
+    if len(loc) == 1 and loc[0] in _SECTIONS:
+        return list(_SECTIONS[str(loc[0])].model_fields)
+    return []

@@ -1,0 +1,379 @@
+"""Checks for single values of rollbot.yaml, and the wording of every refusal.
+
+Each check takes what YAML produced and returns the value in the engine's terms (seconds,
+a share, a tuple of IDs) or raises ValueError with a sentence that ends in what was given:
+"must be a positive number or a percentage like 10%, got 'zero'". Pydantic's own errors
+(missing keys, unknown keys, wrong types) are reworded the same way by :func:`reworded`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from bot.registry import ImageRefError, parse_image_ref
+from handlers.commands import RESERVED_WORDS
+from rollout.errors import ConfigError
+from rollout.options import (
+    MAX_COUNT,
+    BatchSpec,
+    UsageError,
+    check_namespace,
+    parse_batch,
+    parse_duration,
+)
+
+_UNITS = re.compile(r"([0-9]+h)?([0-9]+m)?([0-9]+s)?", re.ASCII)
+_CHANNEL = re.compile(r"[CGD][A-Z0-9]{2,}", re.ASCII)
+_PRINCIPAL = re.compile(r"[UWS][A-Z0-9]{2,}", re.ASCII)
+_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?", re.ASCII)
+_SUBDOMAIN = re.compile(r"[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?", re.ASCII)
+_LABEL_VALUE = re.compile(r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?", re.ASCII)
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
+MAX_APP_NAME = 40
+
+
+class ConfigProblems(ConfigError):
+    """Every problem found at once: the first is `key`/`problem`, the message lists all."""
+
+    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
+        super().__init__(*problems[0])
+        self.problems = list(problems)
+        if len(self.problems) > 1:
+            self.args = ("\n".join(f"{key}: {problem}" for key, problem in self.problems),)
+
+
+def got(value: Any) -> str:
+    """How a refusal shows the value it was given."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# --- durations and numbers ------------------------------------------------------------------
+
+
+def duration(value: Any) -> int:
+    """`30s`, `5m`, `1h30m` -> seconds."""
+    if isinstance(value, str):
+        try:
+            return parse_duration(value.strip())
+        except UsageError:
+            if value.strip() and _UNITS.fullmatch(value.strip()):
+                raise ValueError(f"must be at most 7 days (168h), got {got(value)}") from None
+    bare = value.strip() if isinstance(value, str) and value.strip().isdigit() else None
+    if _number(value) or bare:
+        amount = bare or value
+        raise ValueError(
+            f"must be a duration with a unit, like {amount}s or {amount}m, got {got(value)}"
+        )
+    raise ValueError(f"must be a duration like 30s, 5m or 1h30m, got {got(value)}")
+
+
+def positive_duration(value: Any) -> int:
+    seconds = duration(value)
+    if seconds <= 0:
+        raise ValueError(f"must be longer than 0s, got {got(value)}")
+    return seconds
+
+
+def optional_duration(value: Any) -> int | None:
+    return None if value is None else duration(value)
+
+
+def at_least_one(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_COUNT:
+        return value
+    raise ValueError(f"must be a whole number, 1 or more, got {got(value)}")
+
+
+def port(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535:
+        return value
+    raise ValueError(f"must be a port number from 1 to 65535, got {got(value)}")
+
+
+def batch(value: Any) -> BatchSpec:
+    """`5` tenants a batch, or `10%` of the fleet."""
+    problem = f"must be a positive number or a percentage like 10%, got {got(value)}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise ValueError(problem)
+    try:
+        return parse_batch(value.strip())
+    except UsageError:
+        raise ValueError(problem) from None
+
+
+def pilot(value: Any) -> int | tuple[str, ...]:
+    """A count of pilot tenants, or the pilot tenants themselves."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT:
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return pilot(int(value.strip()))
+    if isinstance(value, str | list) and value:
+        return namespaces(value)
+    raise ValueError(
+        f"must be a count like 2 (0 for no pilots) or a list of tenant namespaces, got {got(value)}"
+    )
+
+
+def share(value: Any) -> float:
+    """`5%` or `0.05`: a share of requests, more than 0 and at most 1."""
+    text = value.strip() if isinstance(value, str) else None
+    rate: float | None = None
+    if text and text.endswith("%") and _NUMBER.fullmatch(text[:-1].strip()):
+        rate = float(text[:-1]) / 100
+    elif text and _NUMBER.fullmatch(text):
+        rate = float(text)
+    elif _number(value):
+        rate = float(value)
+    if rate is not None and 0 < rate <= 1:
+        return rate
+    hint = f" (did you mean {value}%?)" if rate is not None and 1 < rate <= 100 else ""
+    raise ValueError(f"must be a percentage like 5% or a share like 0.05, got {got(value)}{hint}")
+
+
+def factor(value: Any) -> float | None:
+    """How much slower than the baseline is tolerated; null or false turns the check off."""
+    if value is None or value is False:
+        return None
+    if _number(value) and 1 <= value <= 1000:
+        return float(value)
+    raise ValueError(
+        f"must be a number of at least 1.0, like 2.0, or null to turn the latency check off, "
+        f"got {got(value)}"
+    )
+
+
+# --- names and IDs --------------------------------------------------------------------------
+
+
+def _items(value: Any) -> list[Any]:
+    """A YAML list, or one value / comma-separated text standing for a list."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list | tuple):
+        return list(value)
+    raise ValueError(f"must be a list, got {got(value)}")
+
+
+def _each(value: Any, check: Callable[[str], bool], *, what: str) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for item in _items(value):
+        if not isinstance(item, str) or not check(item):
+            raise ValueError(f"lists {got(item)}, which is not {what}")
+        seen.setdefault(item, None)  # a repeated ID means nothing more: keep the first
+    return tuple(seen)
+
+
+def channel(value: Any) -> str:
+    if isinstance(value, str) and _CHANNEL.fullmatch(value):
+        return value
+    raise ValueError(f"must be a Slack channel ID like C0RELEASES (not a #name), got {got(value)}")
+
+
+def channels(value: Any) -> tuple[str, ...]:
+    return _each(value, lambda v: bool(_CHANNEL.fullmatch(v)), what="a channel ID like C0RELEASES")
+
+
+def principals(value: Any) -> tuple[str, ...]:
+    """Slack user IDs (U..., W...) and user-group IDs (S...)."""
+    return _each(
+        value,
+        lambda v: bool(_PRINCIPAL.fullmatch(v)),
+        what="a Slack user ID (U... or W...) or user-group ID (S...)",
+    )
+
+
+def namespaces(value: Any) -> tuple[str, ...]:
+    names = _items(value)
+    for name in names:
+        if not isinstance(name, str):
+            raise ValueError(f"lists {got(name)}, which is not a namespace name")
+        try:
+            check_namespace(name, key="x")
+        except UsageError:
+            raise ValueError(
+                f"lists {got(name)}, which is not a namespace name "
+                "(lowercase letters, digits and '-', at most 63)"
+            ) from None
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"lists {got(twice[0])} twice")
+    return tuple(names)
+
+
+def _name(value: Any, *, pattern: re.Pattern[str], limit: int) -> str:
+    if isinstance(value, str) and len(value) <= limit and pattern.fullmatch(value):
+        return value
+    raise ValueError(
+        f"must be a Kubernetes name (lowercase letters, digits and '-', at most {limit}), "
+        f"got {got(value)}"
+    )
+
+
+def short_name(value: Any) -> str:
+    return _name(value, pattern=_LABEL, limit=63)
+
+
+def long_name(value: Any) -> str:
+    return _name(value, pattern=_SUBDOMAIN, limit=253)
+
+
+def label_value(value: Any) -> str:
+    if isinstance(value, str) and len(value) <= 63 and _LABEL_VALUE.fullmatch(value):
+        return value
+    raise ValueError(f"must be a Kubernetes label value, got {got(value)}")
+
+
+def selector(value: Any) -> str:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise ValueError(
+        f"must be a label selector like app.kubernetes.io/component=tenant, got {got(value)}"
+    )
+
+
+def url_path(value: Any) -> str:
+    if isinstance(value, str) and value.startswith("/") and not any(c.isspace() for c in value):
+        return value
+    raise ValueError(f"must be a URL path starting with /, got {got(value)}")
+
+
+def repository(value: Any) -> str:
+    """An image repository without a tag: the version comes from each command."""
+    if not isinstance(value, str):
+        raise ValueError(f"must be an image repository, got {got(value)}")
+    try:
+        ref = parse_image_ref(value)
+    except ImageRefError as err:
+        raise ValueError(f"must be an image repository ({err}), got {got(value)}") from None
+    if ref.tag or ref.digest:
+        raise ValueError(
+            "must be an image repository without a tag (the version comes from the command), "
+            f"got {got(value)}"
+        )
+    return value.strip()
+
+
+def app_name(name: str) -> None:
+    """App names are typed in commands: short, lowercase, and not a /deploy sub-command."""
+    key = f"apps.{name}"
+    if len(name) > MAX_APP_NAME or not _LABEL.fullmatch(name):
+        raise ConfigError(
+            key, "app names are lowercase letters, digits and '-', at most 40 characters"
+        )
+    if name in RESERVED_WORDS:
+        raise ConfigError(key, f"{name!r} is a /deploy sub-command; give the app another name")
+
+
+# --- YAML and pydantic errors ---------------------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (YAML keeps the last)."""
+
+
+def _mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        try:
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} appears twice", key_node.start_mark
+                )
+            seen.add(key)
+        except TypeError:
+            continue  # an unhashable key; construct_mapping refuses it with its own message
+    return loader.construct_mapping(node)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def load_yaml(text: str, *, source: str) -> dict[str, Any]:
+    """Parse the file; syntax errors name the line and column."""
+    try:
+        data = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: no arbitrary objects
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(source, f"is not valid YAML: {err.problem}{where}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(source, f"is not valid YAML: {err}") from None
+    if data is None:
+        raise ConfigError(source, "is empty; start from rollbot.example.yaml")
+    if not isinstance(data, dict):
+        raise ConfigError(
+            source, f"must be a mapping of keys (slack, registry, apps, health), got {got(data)}"
+        )
+    return data
+
+
+_TYPE_WORDS = {
+    "bool_type": "must be true or false",
+    "string_type": "must be text",
+    "int_type": "must be a whole number",
+    "float_type": "must be a number",
+    "dict_type": "must be a mapping of keys to values",
+    "model_type": "must be a mapping of keys to values",
+    "list_type": "must be a list",
+    "tuple_type": "must be a list",
+}
+
+
+def reworded(
+    err: ValidationError, *, known_keys: Callable[[tuple[str | int, ...]], list[str]]
+) -> ConfigProblems:
+    """Pydantic's errors as ConfigErrors: dotted keys and plain sentences."""
+    problems = []
+    for error in err.errors(include_url=False):
+        loc = tuple(part for part in error["loc"] if part != "[key]")
+        problems.append((_dotted(loc), _sentence(error, loc=loc, known_keys=known_keys)))
+    return ConfigProblems(problems or [("(config)", str(err))])
+
+
+def _dotted(loc: Sequence[str | int]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else ("." if text else "") + str(part)
+    return text or "(top level)"
+
+
+def _sentence(
+    error: Any, *, loc: tuple[str | int, ...], known_keys: Callable[..., list[str]]
+) -> str:
+    kind, value = error["type"], error.get("input")
+    if kind == "value_error":
+        return str(error["ctx"]["error"])
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        known = known_keys(loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        if close:
+            return f"is not a known key; did you mean {close[0]}?"
+        return "is not a known key" + (f"; known keys: {', '.join(known)}" if known else "")
+    if kind == "literal_error":
+        return f"must be {error['ctx']['expected']}, got {got(value)}"
+    if kind in _TYPE_WORDS:
+        return f"{_TYPE_WORDS[kind]}, got {got(value)}"
+    message = str(error["msg"])
+    return f"{message[:1].lower()}{message[1:]}, got {got(value)}"
