@@ -224,8 +224,7 @@ def on_failure(rollout: Rollout, failed: list[Target], *, at: Phase, now: dateti
 
 def complete(rollout: Rollout, *, now: datetime) -> Transition:
     done = finish(rollout, Phase.COMPLETED, now=now, reason="")
-    effects = [*cancel_phase_timer(rollout.phase)]
-    effects.append(publish(EventKind.COMPLETED, detail=counts_text(done)))
+    effects: list[Effect] = [publish(EventKind.COMPLETED, detail=counts_text(done))]
     delay = rollout.settings.remove_old_after_seconds
     if rollout.blue_green is not None and delay is not None:
         effects.append(ArmTimer(TimerKind.REMOVE_OLD, seconds_after(now, delay)))
