@@ -24,11 +24,24 @@ from typing import Any, Final
 from sqlite_utils import Database
 
 from bot.store import codec
-from bot.store.schema import SCHEMA_VERSION, SchemaTooNew, migrate, stored_version
+from bot.store.schema import (
+    SCHEMA_VERSION,
+    JournalError,
+    SchemaTooNew,
+    migrate,
+    stored_version,
+)
 from rollout.errors import RollbotError, RolloutConflict, UnknownRollout
 from rollout.model import TERMINAL_PHASES, AuditEntry, InboxItem, Rollout
 
-__all__ = ["DEFAULT_DB", "SCHEMA_VERSION", "SchemaTooNew", "SqliteStore", "StaleRollout"]
+__all__ = [
+    "DEFAULT_DB",
+    "SCHEMA_VERSION",
+    "JournalError",
+    "SchemaTooNew",
+    "SqliteStore",
+    "StaleRollout",
+]
 
 DEFAULT_DB = "./rollbot.db"
 BUSY_TIMEOUT_SECONDS: Final = 15.0
@@ -55,23 +68,32 @@ class SqliteStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        # One connection behind a lock: the engine's threads take turns, as SQLite makes
-        # writers do anyway; other processes queue on busy_timeout.
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
-        self._db = Database(conn)
         self._lock = threading.RLock()
         try:
-            self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
-            if self.path != ":memory:":
-                self._db.enable_wal()
-                # In WAL a crashed process loses nothing with NORMAL; only a power cut can drop
-                # the last commits, and the engine re-checks the cluster when it starts again.
-                self._db.execute("PRAGMA synchronous = NORMAL")
-            with self._write() as db:
-                migrate(db, path=self.path)
+            # One connection behind a lock: the engine's threads take turns, as SQLite makes
+            # writers do anyway; other processes queue on busy_timeout.
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
+        except sqlite3.Error as err:
+            raise JournalError(f"cannot open the journal {self.path}: {err}") from err
+        self._db = Database(conn)
+        try:
+            self._open()
+        except sqlite3.Error as err:
+            conn.close()
+            raise JournalError(f"cannot use the journal {self.path}: {err}") from err
         except BaseException:
             conn.close()
             raise
+
+    def _open(self) -> None:
+        self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        if self.path != ":memory:":
+            self._db.enable_wal()
+            # In WAL a crashed process loses nothing with NORMAL; only a power cut can drop
+            # the last commits, and the engine re-checks the cluster when it starts again.
+            self._db.execute("PRAGMA synchronous = NORMAL")
+        with self._write() as db:
+            migrate(db, path=self.path)
 
     @classmethod
     def from_env(cls) -> SqliteStore:

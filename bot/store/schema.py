@@ -16,7 +16,11 @@ from sqlite_utils import Database
 from rollout.errors import RollbotError
 
 
-class SchemaTooNew(RollbotError):
+class JournalError(RollbotError):
+    """The journal file cannot be used: missing directory, not a database, or too new."""
+
+
+class SchemaTooNew(JournalError):
     """The file was written by a newer rollbot; reading it could misreport what it knows."""
 
 

@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.memstore import MemoryStore
-from bot.store import SCHEMA_VERSION, SchemaTooNew, SqliteStore, StaleRollout
+from bot.store import SCHEMA_VERSION, JournalError, SchemaTooNew, SqliteStore, StaleRollout
 from rollout.errors import RolloutConflict, UnknownRollout
 from rollout.model import (
     Approval,
@@ -329,7 +329,7 @@ _ROLLOUT = st.builds(
 
 
 @pytest.mark.parametrize("kind", sorted(FACTORIES))
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(first=_ROLLOUT, second=_ROLLOUT)
 def test_any_rollout_round_trips_exactly(kind: str, first: Rollout, second: Rollout) -> None:
     store = FACTORIES[kind]()
@@ -391,6 +391,21 @@ def test_a_journal_from_a_newer_rollbot_is_refused_with_a_clear_message(tmp_path
     assert "schema version 99" in message
     assert str(path) in message
     assert "upgrade rollbot" in message
+
+
+@pytest.mark.parametrize("problem", ["no-directory", "not-a-database"])
+def test_a_journal_that_cannot_be_used_is_refused_naming_the_file(
+    tmp_path: Path, problem: str
+) -> None:
+    path = tmp_path / "missing" / "rollbot.db"
+    if problem == "not-a-database":
+        path = tmp_path / "rollbot.yaml"
+        path.write_bytes(b"slack:\n  release_channels: []\n" * 200)
+
+    with pytest.raises(JournalError) as refused:
+        SqliteStore(path)
+
+    assert str(path) in str(refused.value)
 
 
 def test_a_file_from_before_the_journal_existed_is_migrated(tmp_path: Path) -> None:
