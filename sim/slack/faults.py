@@ -4,7 +4,8 @@ Tests use these to prove the bot retries after `Retry-After`, survives server er
 never posts a message twice. A rule is matched by method name and fires on every Nth call,
 on the first K calls, or with a probability drawn from its own seeded RNG, so a run is
 repeatable. The decision is taken before the request touches any state: a faulted
-`chat.postMessage` creates no message.
+`chat.postMessage` creates no message, except with DROP_AFTER, which does the work and then
+loses the answer, as a timeout after Slack has posted does.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ class FaultKind(StrEnum):
     RATE_LIMITED = "rate_limited"  # 429 with Retry-After
     SERVER_ERROR = "server_error"  # 500 or 503 (see `status`)
     DROP = "drop"  # close the connection without an answer
+    DROP_AFTER = "drop_after"  # do what was asked, then close without an answer (a lost reply)
 
 
 @dataclass

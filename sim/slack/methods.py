@@ -123,9 +123,29 @@ def auth_test(ctx: ApiContext, args: JsonDict) -> JsonDict:
     }
 
 
+def message_metadata(args: JsonDict) -> JsonDict | None:
+    """`metadata`: an object (or its JSON) with a string event_type and an object payload."""
+    value = args.get("metadata")
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise ApiError("invalid_metadata_format") from exc
+    if (
+        not isinstance(value, dict)
+        or not isinstance(value.get("event_type"), str)
+        or not isinstance(value.get("event_payload", {}), dict)
+    ):
+        raise ApiError("invalid_metadata_format")
+    return {"event_type": value["event_type"], "event_payload": value.get("event_payload", {})}
+
+
 def chat_post_message(ctx: ApiContext, args: JsonDict) -> JsonDict:
     channel = _channel(ctx, args)
     text, blocks = message_content(args, required=True)
+    metadata = message_metadata(args)
     thread_ts = _thread_parent(ctx, channel, args.get("thread_ts"))
     msg = ctx.workspace.post_message(
         channel,
@@ -134,8 +154,9 @@ def chat_post_message(ctx: ApiContext, args: JsonDict) -> JsonDict:
         attachments=_json_list(args, "attachments") or (),
         thread_ts=thread_ts,
         reply_broadcast=thread_ts is not None and _flag(args.get("reply_broadcast")),
+        metadata=metadata,
     )
-    return {"channel": channel, "ts": msg.ts, "message": msg.to_api()}
+    return {"channel": channel, "ts": msg.ts, "message": msg.to_api(include_metadata=True)}
 
 
 def chat_update(ctx: ApiContext, args: JsonDict) -> JsonDict:
@@ -211,6 +232,50 @@ def conversations_info(ctx: ApiContext, args: JsonDict) -> JsonDict:
     }
 
 
+def _page(args: JsonDict, found: list[Message], *, newest_first: bool) -> JsonDict:
+    """One page of messages between `oldest` and `latest`, Slack's cursor being an offset."""
+    oldest = float(args.get("oldest") or 0)
+    latest = float(args.get("latest") or "inf")
+    inclusive = _flag(args.get("inclusive"))
+    kept = [
+        m
+        for m in found
+        if (oldest <= float(m.ts) <= latest if inclusive else oldest < float(m.ts) < latest)
+    ]
+    if newest_first:
+        kept.reverse()
+    try:
+        start = int(args.get("cursor") or 0)
+        limit = max(1, min(int(args.get("limit") or 100), 1000))
+    except ValueError as exc:
+        raise ApiError("invalid_cursor") from exc
+    page = kept[start : start + limit]
+    more = start + limit < len(kept)
+    metadata = _flag(args.get("include_all_metadata"))
+    return {
+        "messages": [m.to_api(include_metadata=metadata) for m in page],
+        "has_more": more,
+        "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+    }
+
+
+def conversations_history(ctx: ApiContext, args: JsonDict) -> JsonDict:
+    """Top-level messages (and broadcast replies), newest first."""
+    channel = _channel(ctx, args)
+    found = ctx.workspace.messages(channel)
+    return {"pin_count": 0, **_page(args, found, newest_first=True)}
+
+
+def conversations_replies(ctx: ApiContext, args: JsonDict) -> JsonDict:
+    """A thread: its parent first, then the replies, oldest first."""
+    channel = _channel(ctx, args)
+    ts = _required(args, "ts", "thread_not_found")
+    found = ctx.workspace.thread(channel, ts)
+    if not found or found[0].deleted:
+        raise ApiError("thread_not_found")
+    return _page(args, found, newest_first=False)
+
+
 def users_info(ctx: ApiContext, args: JsonDict) -> JsonDict:
     user_id = _required(args, "user", "user_not_found")
     name = ctx.workspace.user_name(user_id)
@@ -254,6 +319,8 @@ METHODS: dict[str, Method] = {
     "chat.postEphemeral": chat_post_ephemeral,
     "chat.getPermalink": chat_get_permalink,
     "conversations.info": conversations_info,
+    "conversations.history": conversations_history,
+    "conversations.replies": conversations_replies,
     "users.info": users_info,
     "usergroups.users.list": usergroups_users_list,
     "apps.connections.open": apps_connections_open,

@@ -45,6 +45,7 @@ class Message:
     bot_id: str | None = None
     attachments: tuple[JsonDict, ...] = ()
     deleted: bool = False
+    metadata: JsonDict | None = None  # chat.postMessage's `metadata`: event_type, event_payload
 
     @property
     def text(self) -> str:
@@ -66,8 +67,9 @@ class Message:
     def is_reply(self) -> bool:
         return self.thread_ts is not None and self.thread_ts != self.ts
 
-    def to_api(self) -> JsonDict:
-        """The message as Slack's Web API and interaction payloads show it."""
+    def to_api(self, *, include_metadata: bool = False) -> JsonDict:
+        """The message as Slack's Web API and interaction payloads show it; `metadata` only
+        when asked for, as conversations.history does with `include_all_metadata`."""
         body: JsonDict = {"type": "message", "ts": self.ts, "user": self.user, "text": self.text}
         if self.bot_id:
             body["bot_id"] = self.bot_id
@@ -81,6 +83,8 @@ class Message:
             body["thread_ts"] = self.thread_ts
         if self.edited:
             body["edited"] = {"user": self.user, "ts": format_ts(self.versions[-1].at)}
+        if include_metadata and self.metadata is not None:
+            body["metadata"] = dict(self.metadata)
         return body
 
 

@@ -141,6 +141,7 @@ class Workspace:
         thread_ts: str | None = None,
         reply_broadcast: bool = False,
         user: str = BOT_USER_ID,
+        metadata: JsonDict | None = None,
     ) -> Message:
         with self._cond:
             now = time.time()
@@ -155,6 +156,7 @@ class Workspace:
                 reply_broadcast=reply_broadcast,
                 bot_id=bot_id,
                 attachments=tuple(attachments),
+                metadata=metadata,
             )
             self._messages.setdefault(channel, {})[ts] = msg
             self._post_times.setdefault(channel, []).append(now)

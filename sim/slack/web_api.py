@@ -96,9 +96,20 @@ class WebApi:
         args = await read_args(request)
         token = _bearer(request, args)
         rule = self._faults.match(method)
-        if rule is not None:
+        if rule is not None and rule.kind is not FaultKind.DROP_AFTER:
             self._ws.record_call(method, args, status=rule.status, fault=rule.kind.value)
             return fault_response(request, rule)
+        answer = self._answer(method, args, token, fault=rule.kind.value if rule else None)
+        if rule is not None:
+            # The work is done and recorded; only the answer is lost on the way back.
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response()
+        return answer
+
+    def _answer(
+        self, method: str, args: JsonDict, token: str | None, *, fault: str | None
+    ) -> web.Response:
         try:
             self._authorize(method, token)
             if method not in METHODS:
@@ -108,9 +119,9 @@ class WebApi:
                 return throttled
             body = METHODS[method](self._ctx, args)
         except ApiError as exc:
-            self._ws.record_call(method, args, status=200, error=exc.error)
+            self._ws.record_call(method, args, status=200, error=exc.error, fault=fault)
             return web.json_response({"ok": False, "error": exc.error, **exc.extra})
-        self._ws.record_call(method, args, status=200)
+        self._ws.record_call(method, args, status=200, fault=fault)
         return web.json_response({"ok": True, **body})
 
     def _authorize(self, method: str, token: str | None) -> None:
