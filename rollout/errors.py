@@ -7,6 +7,7 @@
     ├── RolloutConflict        another rollout of the app is active
     ├── UnknownRollout         no rollout with that ID
     ├── InvalidTransition      the action does not apply in the rollout's phase
+    ├── StaleRollout           saved by someone else since it was read; re-read and decide again
     ├── ClusterError           the Kubernetes API said no, or could not be reached
     │   ├── TransientClusterError   worth retrying: 429, 5xx, dropped connections (carries delay)
     │   ├── NotFound
@@ -62,6 +63,19 @@ class UnknownRollout(RollbotError):
 
 class InvalidTransition(RollbotError):
     """An action that does not apply to the rollout in its current phase."""
+
+
+class StaleRollout(RollbotError):
+    """Someone saved the rollout since this copy was read; re-read it and decide again."""
+
+    def __init__(self, rollout_id: int, *, given: int, stored: int) -> None:
+        super().__init__(
+            f"rollout #{rollout_id} changed since it was read "
+            f"(this copy is version {given}, the journal has version {stored})"
+        )
+        self.rollout_id = rollout_id
+        self.given = given
+        self.stored = stored
 
 
 class ClusterError(RollbotError):

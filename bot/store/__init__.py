@@ -31,7 +31,7 @@ from bot.store.schema import (
     migrate,
     stored_version,
 )
-from rollout.errors import RollbotError, RolloutConflict, UnknownRollout
+from rollout.errors import RolloutConflict, StaleRollout, UnknownRollout
 from rollout.model import TERMINAL_PHASES, AuditEntry, InboxItem, Rollout
 
 __all__ = [
@@ -48,19 +48,6 @@ BUSY_TIMEOUT_SECONDS: Final = 15.0
 
 _TERMINAL = tuple(sorted(p.value for p in TERMINAL_PHASES))
 _NOT_TERMINAL = f"phase NOT IN ({', '.join('?' * len(_TERMINAL))})"
-
-
-class StaleRollout(RollbotError):
-    """Someone saved the rollout since this copy was read; re-read it and decide again."""
-
-    def __init__(self, rollout_id: int, *, given: int, stored: int) -> None:
-        super().__init__(
-            f"rollout #{rollout_id} changed since it was read "
-            f"(this copy is version {given}, the journal has version {stored})"
-        )
-        self.rollout_id = rollout_id
-        self.given = given
-        self.stored = stored
 
 
 class SqliteStore:
