@@ -622,3 +622,21 @@ def help_message(deploy_usage: str, rollback_usage: str) -> Message:
         "`/deploy status 42` · `/rollback 42`"
     )
     return Message(text=text, blocks=(_section(text),))
+
+
+# --- short thread replies of the Slack delivery (bot.slack) -------------------------------
+
+_PERSON_VERBS: Mapping[str, str] = {
+    "approve": "approved",
+    "reject": "rejected",
+    "pause": "paused",
+    "resume": "resumed",
+    "retry": "chose Retry failed for",
+    "skip": "chose Skip and continue for",
+    "rollback": "started a roll back of",
+}
+
+
+def person_event(rollout: Rollout, *, user: str, action: str) -> Message:
+    """Who acted on the rollout, by inbox action name: `<@U0BOB> approved #42.`"""
+    return person_action(rollout, user=user, verb=_PERSON_VERBS.get(action, action))
