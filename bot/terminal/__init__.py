@@ -1,0 +1,113 @@
+"""The terminal face: `rollbot plan|deploy|approve|reject|resume|rollback|status|history|
+pause|cancel`, driving the same engine Slack drives.
+
+Options use the slash-command words (`batch=5`) and go through the same parser as
+`/deploy`, so a command that works in one face works in the other. A foreground rollout
+is journalled like any other: Ctrl-C, or a crash, leaves it resumable with
+`rollbot resume ID`.
+
+Exit codes: 0 done (a rollout completed, a request recorded); 1 refused, failed, or the
+rollout ended other than completed; 2 bad words or a bad configuration (with the usage);
+3 the rollout paused and waits for a person's choice; 130 interrupted. Every failure is
+a message, never a traceback (set ROLLBOT_DEBUG=1 to see one for an unexpected error).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from types import FrameType
+from typing import TextIO
+
+from bot.plain import plain
+from bot.terminal.reports import cmd_history, cmd_status
+from bot.terminal.requests import cmd_rollback, control_verb, decide_verb
+from bot.terminal.rollouts import cmd_deploy, cmd_plan, cmd_resume
+from bot.terminal.words import USAGE, Args, split_args
+from handlers.commands import CommandError
+from rollout import errors
+from rollout.plan import PlanError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+EXIT_INTERNAL = 70
+
+VERBS: dict[str, Callable[[Args, TextIO], int]] = {
+    "plan": cmd_plan,
+    "deploy": cmd_deploy,
+    "resume": cmd_resume,
+    "approve": decide_verb("approve"),
+    "reject": decide_verb("reject"),
+    "rollback": cmd_rollback,
+    "status": cmd_status,
+    "history": cmd_history,
+    "pause": control_verb("pause"),
+    "cancel": control_verb("cancel"),
+}
+
+
+def run(verb: str, argv: list[str], out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """Run one verb; every refusal is a message and an exit code, never a traceback."""
+    try:
+        return VERBS[verb](split_args(verb, argv), out)
+    except CommandError as exc:
+        err.write(plain(exc.reply) + "\n")
+        return EXIT_USAGE
+    except PlanError as exc:
+        err.write("rollbot: cannot plan that rollout:\n" + _bullets(exc.problems))
+        err.write(f"Usage: {USAGE.get(verb, USAGE['plan']).splitlines()[0]}\n")
+        return EXIT_USAGE
+    except errors.ConfigError as exc:
+        err.write(f"rollbot: configuration error: {plain(str(exc))}\n")
+        return EXIT_USAGE
+    except errors.PreflightFailed as exc:
+        err.write("rollbot: refused, nothing was changed:\n" + _bullets(exc.problems))
+        return 1
+    except errors.ClusterError as exc:
+        err.write(f"rollbot: the Kubernetes cluster did not answer as expected: {exc}\n")
+        return 1
+    except errors.RollbotError as exc:
+        err.write(f"rollbot: {plain(str(exc))}\n")
+        return 1
+    except KeyboardInterrupt:
+        err.write("rollbot: interrupted\n")
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: say so plainly, keep the traceback for who asks
+        if os.environ.get("ROLLBOT_DEBUG"):
+            traceback.print_exc(file=err)
+        err.write(f"rollbot: internal error ({type(exc).__name__}: {exc}); "
+                  "run again with ROLLBOT_DEBUG=1 for details\n")
+        return EXIT_INTERNAL
+
+
+def _bullets(problems: list[str]) -> str:
+    return "".join(f"  - {plain(p)}\n" for p in problems)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _entry(verb: str) -> Callable[[list[str]], int]:
+    def main(argv: list[str]) -> int:
+        # SIGTERM stops a foreground rollout the way Ctrl-C does: journal intact, resumable.
+        signal.signal(signal.SIGTERM, _interrupt)
+        return run(verb, argv)
+
+    main.__name__ = verb
+    return main
+
+
+plan = _entry("plan")
+deploy = _entry("deploy")
+approve = _entry("approve")
+reject = _entry("reject")
+resume = _entry("resume")
+rollback = _entry("rollback")
+status = _entry("status")
+history = _entry("history")
+pause = _entry("pause")
+cancel = _entry("cancel")

@@ -1,0 +1,150 @@
+"""The live progress display of a foreground rollout: the Slack conversation, as lines.
+
+A :class:`Printer` is one more engine Listener. It prints the same messages Slack shows
+(rendered by :mod:`handlers.render`, so both faces word things alike), stamped with the
+local time, plus a progress line whenever the phase or the counts change. On a terminal
+the progress line is redrawn in place; into a file or pipe every change is its own line,
+so a log of a foreground rollout reads top to bottom.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import TextIO
+
+from bot.plain import plain
+from handlers import render
+from rollout.model import EventKind, Rollout, RolloutEvent, TargetStatus
+
+_SUMMARY_KINDS = frozenset({EventKind.COMPLETED, EventKind.CANCELLED, EventKind.EXPIRED})
+_CLEAR_LINE = "\r\x1b[2K"
+
+
+def progress_line(rollout: Rollout) -> str:
+    """`#7 isp v1.3.0 ▓▓▓░░░ 12/30 · batch 3 of 6 · 12 updated · 0 failed · 18 left`."""
+    counts = rollout.counts()
+    total = len(rollout.targets)
+    done = total - counts[TargetStatus.PENDING] - counts[TargetStatus.UPDATING]
+    bar = render.progress_bar(done, total) if total else ""
+    return (
+        f"#{rollout.id} {render.title(rollout)} {bar} {done}/{total} · "
+        f"{render.phase_line(rollout)} · {render.counts_line(rollout)}"
+    )
+
+
+def event_text(event: RolloutEvent) -> str:
+    """What a person should read about one event; "" for events only Slack cares about."""
+    r = event.rollout
+    kind = event.kind
+    if kind is EventKind.BATCH_DONE and event.batch is not None:
+        return render.batch_result_message(r, event.batch).text
+    if kind is EventKind.AWAITING_APPROVAL:
+        return (
+            f"✋ #{r.id} is waiting for approval. From another terminal:\n"
+            f"rollbot approve {r.id} --as <USER>   or   rollbot reject {r.id} --as <USER>"
+        )
+    if kind is EventKind.FAILED and event.batch is not None:
+        return render.failure_choices(r, event.batch).text + _choices(r.id)
+    if kind is EventKind.FAILED:
+        return f"❌ #{r.id} stopped: {event.detail or r.reason}" + _choices(r.id)
+    if kind is EventKind.REFUSED:
+        return render.refused(r.app, r.version, event.problems, user=r.requested_by).text
+    if kind is EventKind.ROLLING_BACK:
+        return f"↩️ #{r.id} is rolling back: {event.detail or r.reason}"
+    if kind is EventKind.ROLLED_BACK:
+        return render.rollback_result(r).text + "\n" + render.summary(r).text
+    if kind in _SUMMARY_KINDS:
+        return render.summary(r).text
+    if kind is EventKind.SWITCHED:
+        return render.blue_green_switched(r).text
+    if kind is EventKind.PLANNED:
+        return ""  # the plan is printed by the verb itself, once
+    who = f" by {event.user}" if event.user else ""
+    detail = f": {event.detail}" if event.detail else ""
+    return f"#{r.id} {kind.value.replace('-', ' ')}{who}{detail}"
+
+
+def _choices(rollout_id: int) -> str:
+    return (
+        "\nChoose from another terminal (or after this one exits):\n"
+        f"  rollbot rollback {rollout_id}        roll back every changed tenant\n"
+        f"  rollbot resume {rollout_id} --retry  update the failed tenants again\n"
+        f"  rollbot resume {rollout_id} --skip   leave them and carry on"
+    )
+
+
+class Printer:
+    """A Listener that prints to a terminal or a log; safe to call from any thread."""
+
+    def __init__(
+        self, out: TextIO = sys.stdout, *, live: bool | None = None, held: bool = False
+    ) -> None:
+        self.out = out
+        self.live = out.isatty() if live is None else live
+        self._lock = threading.Lock()
+        # Held events wait for release(), so a verb can print its own first line (the
+        # rollout ID) before anything the engine says about that rollout.
+        self._held: list[RolloutEvent] | None = [] if held else None
+        self._last_progress: dict[int, str] = {}
+        self._progress_shown = False  # a redrawable line is on screen (live mode)
+
+    def publish(self, event: RolloutEvent) -> None:
+        with self._lock:
+            if self._held is not None:
+                self._held.append(event)
+            else:
+                self._show(event)
+
+    def release(self) -> None:
+        """Print what was held back, then print events as they come."""
+        with self._lock:
+            held, self._held = self._held or [], None
+            for event in held:
+                self._show(event)
+
+    def _show(self, event: RolloutEvent) -> None:
+        progress = progress_line(event.rollout)
+        text = "" if event.kind is EventKind.PROGRESS else event_text(event)
+        changed = self._last_progress.get(event.rollout.id) != progress
+        self._last_progress[event.rollout.id] = progress
+        if text:
+            self._lines(event, plain(text))
+        # Live, the progress line is redrawn under every message; in a log it is
+        # written only when it says something new.
+        if changed or (self.live and text):
+            self._progress(plain(progress))
+        self.out.flush()
+
+    def say(self, text: str) -> None:
+        """A line from the verb itself (not an engine event), kept apart from progress."""
+        with self._lock:
+            self._erase()
+            self.out.write(plain(text) + "\n")
+            self.out.flush()
+
+    def finish(self) -> None:
+        """Leave the last progress line on screen and move below it."""
+        with self._lock:
+            if self._progress_shown:
+                self.out.write("\n")
+                self._progress_shown = False
+            self.out.flush()
+
+    def _lines(self, event: RolloutEvent, text: str) -> None:
+        self._erase()
+        stamp = event.at.astimezone().strftime("%H:%M:%S")
+        for i, line in enumerate(text.splitlines()):
+            self.out.write(f"{stamp if i == 0 else ' ' * len(stamp)}  {line}\n")
+
+    def _progress(self, line: str) -> None:
+        if self.live:
+            self.out.write(f"{_CLEAR_LINE}{line}")
+            self._progress_shown = True
+        else:
+            self.out.write(f"{'':8}  {line}\n")
+
+    def _erase(self) -> None:
+        if self._progress_shown:
+            self.out.write(_CLEAR_LINE)
+            self._progress_shown = False

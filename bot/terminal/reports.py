@@ -1,0 +1,60 @@
+"""`rollbot status [ID]` and `rollbot history [app]`: the journal, as text to read.
+
+Both read the journal only; they work while another process drives a rollout, and
+whether or not the cluster can be reached. A status also says who is driving an active
+rollout, since in a terminal that is the first question after a crash.
+"""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from bot.plain import plain
+from bot.terminal.session import Journal
+from bot.terminal.words import Args, now, refusal, rollout_id
+from handlers import render
+from rollout.model import Phase, Rollout
+from rollout.options import show
+from rollout.plan import eta
+
+HISTORY_LIMIT = 20
+
+
+def cmd_status(args: Args, out: TextIO) -> int:
+    rid = rollout_id(args, optional=True)
+    with Journal.open() as journal:
+        if rid is None:
+            active = journal.store.list_rollouts(active=True, limit=100)
+            out.write(plain(render.status_message(active).text) + "\n")
+            for r in active:
+                out.write(_driver_line(journal, r))
+            return 0
+        rollout = journal.rollout(rid)
+        message = render.rollout_detail(rollout, eta=eta(rollout, now=now()))
+        out.write(plain(message.text) + "\n")
+        out.write(_driver_line(journal, rollout))
+    return 0
+
+
+def _driver_line(journal: Journal, rollout: Rollout) -> str:
+    if not rollout.active:
+        return ""
+    if journal.claims.driven_elsewhere(rollout.id):
+        return f"#{rollout.id}: a rollbot process is driving it.\n"
+    if rollout.phase is Phase.PAUSED:
+        return f"#{rollout.id}: paused; continue with rollbot resume {rollout.id}.\n"
+    return (f"#{rollout.id}: no rollbot process is driving it; continue with "
+            f"rollbot resume {rollout.id}.\n")
+
+
+def cmd_history(args: Args, out: TextIO) -> int:
+    if len(args.words) > 1:
+        raise refusal("history", f"Unexpected {plain(show(args.words[1]))} after the app.")
+    with Journal.open() as journal:
+        app = args.words[0] if args.words else None
+        if app is not None and app not in journal.config.apps:
+            known = ", ".join(sorted(journal.config.apps))
+            raise refusal("history", f"Unknown app {plain(show(app))}; configured apps: {known}.")
+        rollouts = journal.store.list_rollouts(app=app, limit=HISTORY_LIMIT)
+        out.write(plain(render.history_message(rollouts, app=app).text) + "\n")
+    return 0

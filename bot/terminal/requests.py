@@ -1,0 +1,192 @@
+"""The verbs that ask something of a rollout: approve, reject, pause, cancel, roll back.
+
+The terminal is an edge like Slack: it checks who may ask (:mod:`rollout.policy`) and
+whether the request applies now (the state machine, asked without acting), refuses with
+the reason, and writes every refusal to the audit log. An accepted request goes to the
+process that drives the rollout: through the journal's inbox when another process
+drives it (`rollbot deploy` in another terminal picks it up within a second), or,
+for pause, cancel and rollback of a rollout nobody drives, by driving it here until the
+request has done its work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TextIO
+
+from bot.terminal.follow import drive, watch
+from bot.terminal.printer import Printer
+from bot.terminal.rollouts import EXIT_NOT_COMPLETED, EXIT_OK
+from bot.terminal.session import Journal, Session, default_user
+from bot.terminal.words import Args, person, refusal, rollback_words, rollout_id
+from handlers.commands import Help, RollbackApp, RollbackRollout
+from rollout import machine
+from rollout.errors import InvalidTransition, PermissionDenied
+from rollout.model import InboxItem, Phase, Rollout
+from rollout.policy import Decision, may_approve, may_control, may_rollback
+
+from .words import now
+
+Verb = Callable[[Args, TextIO], int]
+
+
+def _checked(journal: Journal, rollout: Rollout, item: InboxItem, decision: Decision) -> None:
+    """Refuse (and audit the refusal) unless both policy and the machine allow `item`."""
+    reason = "" if decision.allowed else decision.reason
+    if not reason:
+        try:
+            machine.decide(rollout, _command(item), now=item.at)
+        except InvalidTransition as err:
+            reason = str(err)
+    if reason:
+        journal.audit(user=item.user, action=item.action, outcome="refused",
+                      rollout_id=rollout.id, detail=reason)
+        raise PermissionDenied(item.user, item.action, reason)
+
+
+def _command(item: InboxItem) -> machine.Command:
+    kinds: dict[str, type[machine.Command]] = {
+        "approve": machine.Approve, "reject": machine.Reject, "pause": machine.Pause,
+        "resume": machine.Resume, "cancel": machine.Cancel, "retry": machine.Retry,
+        "skip": machine.Skip,
+    }
+    if item.action == "rollback":
+        return machine.Rollback(user=item.user, tenants=item.tenants)
+    return kinds[item.action](user=item.user)
+
+
+def _may_decide(rollout: Rollout, journal: Journal, user: str, verb: str) -> Decision:
+    app = journal.app(rollout.app)
+    if verb == "approve":
+        return may_approve(rollout, app, user, frozenset())
+    # Four-eyes keeps requesters from approving their own rollout, not from stopping it.
+    lenient = replace(rollout, settings=replace(rollout.settings, four_eyes=False))
+    return may_approve(lenient, app, user, frozenset())
+
+
+def decide_verb(verb: str) -> Verb:
+    """`rollbot approve|reject ID --as USER`: queue the decision for the driver."""
+
+    def run(args: Args, out: TextIO) -> int:
+        rid = rollout_id(args)
+        assert rid is not None
+        user = person(args, required=True, default="")
+        with Journal.open() as journal:
+            rollout = journal.rollout(rid)
+            item = InboxItem(rollout_id=rid, action=verb, user=user, at=now(), source="cli")
+            _checked(journal, rollout, item, _may_decide(rollout, journal, user, verb))
+            journal.store.enqueue(item)
+            driven = journal.claims.driven_elsewhere(rid)
+        done = "Approval" if verb == "approve" else "Rejection"
+        out.write(f"{done} of #{rid} by {user} recorded.\n")
+        if driven:
+            out.write(f"The rollbot process driving #{rid} acts on it now.\n")
+        else:
+            out.write(f"No rollbot process is driving #{rid} right now; it takes effect when "
+                      f"one does: rollbot resume {rid}\n")
+        return EXIT_OK
+
+    return run
+
+
+def control_verb(verb: str) -> Verb:
+    """`rollbot pause|cancel ID`: queue it for the driver, or apply it here."""
+
+    def run(args: Args, out: TextIO) -> int:
+        rid = rollout_id(args)
+        assert rid is not None
+        user = person(args, required=False, default=default_user())
+        with Journal.open() as journal:
+            rollout = journal.rollout(rid)
+            item = InboxItem(rollout_id=rid, action=verb, user=user, at=now(), source="cli")
+            app = journal.app(rollout.app)
+            _checked(journal, rollout, item, may_control(rollout, app, user, frozenset(), verb))
+            if journal.claims.driven_elsewhere(rid):
+                journal.store.enqueue(item)
+                out.write(f"{verb.capitalize()} of #{rid} requested; the rollbot process "
+                          "driving it acts on it now.\n")
+                until = _paused_or_over if verb == "pause" else _over
+                final = watch(journal.store, rid, printer=Printer(out), until=until, timeout=60)
+                return _code(final, wanted=Phase.PAUSED if verb == "pause" else Phase.CANCELLED)
+        return _apply_here(item, out=out)
+
+    return run
+
+
+def cmd_rollback(args: Args, out: TextIO) -> int:
+    user = person(args, required=False, default=default_user())
+    with Journal.open() as journal:
+        command = rollback_words(args, apps=journal.config.apps)
+        if isinstance(command, Help):
+            raise refusal("rollback", "rollback needs a rollout ID or an app.")
+        if isinstance(command, RollbackApp):
+            app = journal.app(command.app)
+            decision = may_rollback(None, app, user, frozenset())
+            if not decision.allowed:
+                journal.audit(user=user, action="rollback", outcome="refused", rollout_id=None,
+                              detail=decision.reason)
+                raise PermissionDenied(user, "rollback", decision.reason)
+        else:
+            return _rollback_rollout(journal, command, user=user, out=out)
+    with Session.open(out) as session:
+        started = session.runtime.engine.rollback_app(
+            app=command.app, to_version=command.to_version, tenants=command.tenants, user=user
+        )
+        session.runtime.claims.claim(started.id)
+        session.printer.say(f"Rollback #{started.id}: {command.app}"
+                            + (f" to {command.to_version}" if command.to_version else ""))
+        session.printer.release()
+        final = drive(session.runtime, [started.id], stops=session.stops)[started.id]
+        return EXIT_OK if final.phase is Phase.COMPLETED else EXIT_NOT_COMPLETED
+
+
+def _rollback_rollout(
+    journal: Journal, command: RollbackRollout, *, user: str, out: TextIO
+) -> int:
+    rid = command.rollout_id
+    rollout = journal.rollout(rid)
+    item = InboxItem(rollout_id=rid, action="rollback", user=user, at=now(),
+                     tenants=command.tenants, source="cli")
+    app = journal.app(rollout.app)
+    _checked(journal, rollout, item, may_rollback(rollout, app, user, frozenset()))
+    if journal.claims.driven_elsewhere(rid):
+        journal.store.enqueue(item)
+        out.write(f"Rollback of #{rid} requested; the rollbot process driving it acts on it "
+                  "now.\n")
+        final = watch(journal.store, rid, printer=Printer(out), until=_over, timeout=None)
+        return _code(final, wanted=Phase.ROLLED_BACK)
+    journal.close()
+    return _apply_here(item, out=out)
+
+
+def _apply_here(item: InboxItem, *, out: TextIO) -> int:
+    """Nobody drives the rollout: take it over, apply the request, follow it through."""
+    rid = item.rollout_id
+    with Session.open(out) as session:
+        if not session.runtime.claims.claim(rid):
+            raise PermissionDenied(item.user, item.action,
+                                   f"#{rid} was just taken over by another rollbot process; "
+                                   "try again")
+        rollout = session.runtime.store.get(rid)
+        if rollout is not None and rollout.active:
+            session.runtime.engine.resume_unfinished(rid)
+        session.printer.say(f"{item.action.capitalize()} of #{rid} by {item.user}")
+        session.printer.release()
+        session.runtime.engine.submit(item)
+        final = drive(session.runtime, [rid], stops=session.stops)[rid]
+    wanted = {"pause": Phase.PAUSED, "cancel": Phase.CANCELLED, "rollback": Phase.ROLLED_BACK}
+    return _code(final, wanted=wanted[item.action])
+
+
+def _over(rollout: Rollout) -> bool:
+    return rollout.phase.terminal
+
+
+def _paused_or_over(rollout: Rollout) -> bool:
+    return rollout.phase is Phase.PAUSED or rollout.phase.terminal
+
+
+def _code(final: Rollout, *, wanted: Phase) -> int:
+    return EXIT_OK if final.phase is wanted else EXIT_NOT_COMPLETED
+

@@ -1,0 +1,215 @@
+"""The verbs that run a rollout in the foreground: `plan`, `deploy`, `resume`.
+
+`deploy` prints the rollout ID first, then the conversation Slack would show, and stays
+until the rollout ends (exit 0 only when it completed) or pauses for a person's choice
+(exit 3, with the commands that make that choice). At an approval gate it waits for
+`rollbot approve|reject ID --as USER` from another terminal, unless `--auto-approve`
+turned the gate off for this rollout. `resume` takes over unfinished rollouts, after a
+crash or a pause, and follows them the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TextIO
+
+from bot.config import Config, load_config
+from bot.plain import plain
+from bot.terminal.follow import drive
+from bot.terminal.session import Journal, Session, default_user
+from bot.terminal.words import Args, deploy_words, now, person, refusal, rollout_id
+from handlers import render
+from handlers.commands import Deploy
+from rollout import machine
+from rollout.errors import RollbotError
+from rollout.model import InboxItem, Phase, Rollout, TargetStatus
+from rollout.plan import resolve_settings
+from rollout.policy import enforce, may_control, may_deploy
+
+EXIT_OK = 0
+EXIT_NOT_COMPLETED = 1
+EXIT_NEEDS_A_PERSON = 3
+
+
+def cmd_plan(args: Args, out: TextIO) -> int:
+    config = load_config()
+    command = deploy_words(args, apps=config.apps)
+    return show_plan(config, command, out)
+
+
+def show_plan(config: Config, command: Deploy, out: TextIO) -> int:
+    """The dry run: read the fleet, print pilots, gates, batches and an estimate."""
+    with Session.open(out, config=config) as session:
+        plan, estimate = session.runtime.engine.plan(
+            command.app, command.version, command.options
+        )
+    spec = config.app(command.app)
+    preview = Rollout(
+        id=0,
+        app=command.app,
+        strategy=spec.strategy,
+        version=command.version,
+        image=spec.image,
+        requested_by=default_user(),
+        created_at=now(),
+        settings=resolve_settings(spec.settings, command.options),
+        targets=plan.to_targets(),
+        batch_count=plan.batch_count,
+    )
+    message = render.plan_message(
+        preview,
+        pilots=plan.pilots,
+        batches=plan.batches,
+        estimate_seconds=round(estimate.total_seconds),
+        dry_run=True,
+    )
+    out.write(plain(message.text) + "\n")
+    return EXIT_OK
+
+
+def cmd_deploy(args: Args, out: TextIO) -> int:
+    config = load_config()
+    command = deploy_words(args, apps=config.apps)
+    if command.options.dry_run:
+        return show_plan(config, command, out)
+    user = person(args, required=False, default=default_user())
+    enforce(may_deploy(config.app(command.app), user, frozenset()), user=user, action="deploy")
+    gate_off = command.app if args.flag("--auto-approve") else None
+    with Session.open(out, config=config, no_gate_for=gate_off) as session:
+        rollout = session.runtime.engine.start(
+            app=command.app,
+            version=command.version,
+            options=command.options,
+            user=user,
+            source="cli",
+        )
+        session.runtime.claims.claim(rollout.id)
+        session.printer.say(
+            f"Rollout #{rollout.id}: {command.app} {command.version} by {user}"
+            + (" (approval gate off: --auto-approve)" if gate_off else "")
+        )
+        session.printer.release()
+        return _follow(session, [rollout.id], out=out)
+
+
+def cmd_resume(args: Args, out: TextIO) -> int:
+    rid = rollout_id(args, optional=True)
+    choice = _choice(args)
+    if choice and rid is None:
+        raise refusal("resume", f"--{choice} needs a rollout ID.",
+                      f"For example: rollbot resume 42 --{choice}")
+    user = person(args, required=False, default=default_user())
+    with Journal.open() as journal:
+        ids = _resumable(journal, rid, user=user, choice=choice, out=out)
+    if not ids:
+        if rid is None:
+            out.write("Nothing to resume.\n")
+        return EXIT_OK if rid is None else _finished_code(rid)
+    with Session.open(out) as session:
+        mine = [i for i in ids if session.runtime.claims.claim(i)]
+        taken = sorted(set(ids) - set(mine))
+        for i in taken:
+            session.printer.say(f"#{i} is driven by another rollbot process; leaving it there.")
+        for i in mine:
+            session.runtime.engine.resume_unfinished(i)
+        if rid is not None and rid in mine and choice:
+            item = InboxItem(rollout_id=rid, action=choice, user=user, at=now(), source="cli")
+            session.runtime.engine.submit(item)
+        for i in mine:
+            r = session.runtime.store.get(i)
+            if r is not None:
+                session.printer.say(f"Resuming #{i}: {render.title(r)} ({render.phase_line(r)})")
+        session.printer.release()
+        if not mine:
+            return EXIT_NOT_COMPLETED
+        return _follow(session, mine, out=out)
+
+
+def _choice(args: Args) -> str:
+    """`resume` after a failure: --retry the failed tenants, or --skip them."""
+    retry, skip = args.flag("--retry"), args.flag("--skip")
+    if retry and skip:
+        raise refusal("resume", "Choose one of --retry and --skip.")
+    return "retry" if retry else "skip" if skip else ""
+
+
+def _resumable(
+    journal: Journal, rid: int | None, *, user: str, choice: str, out: TextIO
+) -> list[int]:
+    """The rollouts to take over; explains the ones left alone."""
+    if rid is None:
+        ids: list[int] = []
+        for r in journal.store.list_rollouts(active=True, limit=1000):
+            if r.phase is Phase.PAUSED:
+                out.write(f"#{r.id} is paused ({r.reason}); continue it with rollbot resume "
+                          f"{r.id}{' --retry or --skip' if _failed(r) else ''}.\n")
+            elif not journal.claims.driven_elsewhere(r.id):
+                ids.append(r.id)
+        return ids
+    rollout = journal.rollout(rid)
+    if rollout.phase.terminal:
+        out.write(f"#{rid} is already {rollout.phase.label}; there is nothing to resume.\n")
+        return []
+    if journal.claims.driven_elsewhere(rid):
+        raise RollbotError(
+            f"#{rid} is being driven by another rollbot process; "
+            f"follow it with rollbot status {rid}"
+        )
+    if rollout.phase is Phase.PAUSED or choice:
+        _check_unpause(journal, rollout, user=user, choice=choice)
+    return [rid]
+
+
+def _check_unpause(journal: Journal, rollout: Rollout, *, user: str, choice: str) -> None:
+    """Refuse here, with the reason, what the engine would refuse after taking over."""
+    app = journal.app(rollout.app)
+    enforce(may_control(rollout, app, user, frozenset(), "resume"), user=user, action="resume")
+    command: machine.Command = (
+        machine.Retry(user=user) if choice == "retry"
+        else machine.Skip(user=user) if choice == "skip"
+        else machine.Resume(user=user)
+    )
+    try:
+        machine.decide(rollout, command, now=now())
+    except RollbotError as err:
+        hint = ""
+        if _failed(rollout) and not choice:
+            hint = (f" Use rollbot resume {rollout.id} --retry, rollbot resume {rollout.id} "
+                    f"--skip, or rollbot rollback {rollout.id}.")
+        raise RollbotError(f"{plain(str(err))}.{hint}".replace("..", ".")) from None
+
+
+def _failed(rollout: Rollout) -> bool:
+    return any(t.status is TargetStatus.FAILED for t in rollout.targets)
+
+
+def _finished_code(rid: int) -> int:
+    with Journal.open() as journal:
+        return EXIT_OK if journal.rollout(rid).phase is Phase.COMPLETED else EXIT_NOT_COMPLETED
+
+
+def _follow(session: Session, ids: Sequence[int], *, out: TextIO) -> int:
+    """Drive until each rollout ends or pauses; the exit code says how they ended."""
+    try:
+        finals = drive(session.runtime, ids, stops=session.stops)
+    except KeyboardInterrupt:
+        session.printer.say(
+            "Stopped following. Nothing is lost; continue with: rollbot resume "
+            + " ".join(str(i) for i in ids)
+        )
+        raise
+    codes = [_outcome(session, r) for r in finals.values()]
+    return max(codes, default=EXIT_OK)
+
+
+def _outcome(session: Session, rollout: Rollout) -> int:
+    if rollout.phase is Phase.COMPLETED:
+        return EXIT_OK
+    if rollout.phase is Phase.PAUSED:
+        what = (f"rollbot resume {rollout.id} --retry | --skip, or rollbot rollback {rollout.id}"
+                if _failed(rollout) else f"rollbot resume {rollout.id}")
+        session.printer.say(f"#{rollout.id} is paused: {rollout.reason or 'by request'}. "
+                            f"Continue with: {what}")
+        return EXIT_NEEDS_A_PERSON
+    return EXIT_NOT_COMPLETED
+

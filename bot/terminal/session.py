@@ -1,0 +1,121 @@
+"""What every terminal verb opens: the configuration and the journal, and, for verbs
+that move a rollout, the whole runtime with a printer and a pause detector attached.
+
+Read-only verbs (`status`, `history`) and verbs that only queue a request (`approve`,
+`reject`) never build a cluster client or start timers, so they work, and stay fast,
+whether or not the cluster is reachable.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import TextIO
+
+from bot.config import Config, load_config
+from bot.runtime import DriverClaims, Runtime, build_runtime, db_path
+from bot.store import SqliteStore
+from bot.terminal.follow import Stops
+from bot.terminal.printer import Printer
+from rollout.errors import RollbotError, UnknownRollout
+from rollout.model import AppSpec, AuditEntry, Rollout
+
+from .words import now
+
+
+def default_user() -> str:
+    """Who is at the terminal: ROLLBOT_USER (e.g. their Slack ID), else the login name."""
+    try:
+        login = getpass.getuser()
+    except (OSError, KeyError):
+        login = "unknown"
+    return os.environ.get("ROLLBOT_USER") or login
+
+
+@dataclass
+class Journal:
+    """The configuration and the journal, without the cluster."""
+
+    config: Config
+    store: SqliteStore
+    claims: DriverClaims
+
+    @classmethod
+    def open(cls) -> Journal:
+        config = load_config()
+        path = db_path()
+        return cls(config=config, store=SqliteStore(path), claims=DriverClaims(path))
+
+    def close(self) -> None:
+        self.claims.release_all()
+        self.store.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def rollout(self, rollout_id: int) -> Rollout:
+        found = self.store.get(rollout_id)
+        if found is None:
+            raise UnknownRollout(rollout_id)
+        return found
+
+    def app(self, name: str) -> AppSpec:
+        if name not in self.config.apps:
+            raise RollbotError(
+                f"app {name!r} is no longer in the configuration ({self.config.source})"
+            )
+        return self.config.app(name)
+
+    def audit(
+        self, *, user: str, action: str, outcome: str, rollout_id: int | None, detail: str = ""
+    ) -> None:
+        self.store.record_audit(
+            AuditEntry(
+                at=now(), user=user, action=action, outcome=outcome, rollout_id=rollout_id,
+                detail=detail[:1000], source="cli",
+            )
+        )
+
+
+@dataclass
+class Session:
+    """A runtime that drives rollouts in the foreground, printing as it goes."""
+
+    runtime: Runtime
+    printer: Printer
+    stops: Stops = field(default_factory=Stops)
+
+    @classmethod
+    def open(
+        cls, out: TextIO, *, config: Config | None = None, no_gate_for: str | None = None
+    ) -> Session:
+        """`no_gate_for`: an app whose approval gate is off for rollouts started here
+        (`--auto-approve`); the rollout records that in its own settings."""
+        config = config or load_config()
+        apps: Mapping[str, AppSpec] | None = None
+        if no_gate_for is not None:
+            specs = config.apps_specs()
+            spec = specs[no_gate_for]
+            specs[no_gate_for] = replace(spec, settings=replace(spec.settings, approval=False))
+            apps = specs
+        printer = Printer(out, held=True)
+        stops = Stops()
+        runtime = build_runtime(config=config, listeners=[printer, stops], apps=apps)
+        return cls(runtime=runtime, printer=printer, stops=stops)
+
+    def close(self) -> None:
+        try:
+            self.runtime.close()
+        finally:
+            self.printer.finish()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

@@ -1,0 +1,174 @@
+"""The words of the terminal verbs: `--flags`, rollout IDs, and usage lines for a shell.
+
+The slash-command words (`batch=5`, `tenants=a,b`) are parsed by :mod:`handlers.commands`,
+the one grammar both faces share; this module only adds what a shell has and Slack does
+not (`--as USER`, `--auto-approve`) and rewrites refusals so their usage lines and
+examples say `rollbot deploy` rather than `/deploy`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from bot.plain import plain
+from handlers.commands import (
+    CommandError,
+    Deploy,
+    RollbackCommand,
+    parse_deploy,
+    parse_rollback,
+    parse_rollout_id,
+)
+from rollout.options import UsageError, show
+
+_OPTIONS = "[batch=N|N%] [wait=DUR] [pilot=N|ns1,ns2] [tenants=ns1,ns2] [waves=fixed|double]"
+USAGE: dict[str, str] = {
+    "plan": f"rollbot plan <app> <version>\n    {_OPTIONS}",
+    "deploy": "\n".join(
+        [
+            "rollbot deploy <app> <version> [--auto-approve] [--as USER]",
+            f"    {_OPTIONS}",
+            "    [at=HH:MM|ISO-8601] [dry-run]",
+        ]
+    ),
+    "approve": "rollbot approve <ID> --as <USER>",
+    "reject": "rollbot reject <ID> --as <USER>",
+    "resume": "rollbot resume [ID] [--retry|--skip] [--as USER]",
+    "rollback": "\n".join(
+        [
+            "rollbot rollback <ID> [tenants=ns1,ns2] [--as USER]",
+            "rollbot rollback <app> [to=VERSION] [tenants=ns1,ns2] [--as USER]",
+        ]
+    ),
+    "status": "rollbot status [ID]",
+    "history": "rollbot history [app]",
+    "pause": "rollbot pause <ID> [--as USER]",
+    "cancel": "rollbot cancel <ID> [--as USER]",
+}
+
+# Flags each verb takes; the ones that take a value end with "=".
+FLAGS: dict[str, tuple[str, ...]] = {
+    "plan": (),
+    "deploy": ("--auto-approve", "--as="),
+    "approve": ("--as=",),
+    "reject": ("--as=",),
+    "resume": ("--retry", "--skip", "--as="),
+    "rollback": ("--as=",),
+    "status": (),
+    "history": (),
+    "pause": ("--as=",),
+    "cancel": ("--as=",),
+}
+
+
+def refusal(verb: str, problem: str, hint: str | None = None) -> CommandError:
+    return CommandError(UsageError(problem, hint), usage=USAGE[verb])
+
+
+def for_terminal(verb: str, error: CommandError) -> CommandError:
+    """A refusal from the shared parser, reworded for a shell: plain text, `rollbot` verbs."""
+
+    def shell(text: str | None) -> str | None:
+        if text is None:
+            return None
+        for face in ("deploy ", "rollback "):
+            text = text.replace("/" + face, "rollbot " + face)
+        return plain(text)
+
+    reworded = UsageError(shell(error.problem) or "", shell(error.hint))
+    return CommandError(reworded, usage=USAGE[verb])
+
+
+@dataclass(frozen=True)
+class Args:
+    """One verb's arguments: the slash-command words, and the shell flags given."""
+
+    verb: str
+    words: tuple[str, ...]
+    flags: dict[str, str | bool] = field(default_factory=dict)
+
+    def flag(self, name: str) -> bool:
+        return bool(self.flags.get(name))
+
+    def value(self, name: str) -> str | None:
+        found = self.flags.get(name)
+        return found if isinstance(found, str) else None
+
+
+def split_args(verb: str, args: Sequence[str]) -> Args:
+    """Separate `--flag` / `--flag VALUE` / `--flag=VALUE` from the slash-command words."""
+    known = FLAGS[verb]
+    words: list[str] = []
+    flags: dict[str, str | bool] = {}
+    items = iter(args)
+    for arg in items:
+        if not arg.startswith("--"):
+            words.append(arg)
+            continue
+        name, eq, inline = arg.partition("=")
+        if f"{name}=" in known:
+            value = inline if eq else next(items, "")
+            if not value or value.startswith("--"):
+                raise refusal(verb, f"{name} needs a value.", f"For example: {name} U0BOB")
+            flags[name] = value
+        elif name in known and not eq:
+            flags[name] = True
+        else:
+            offered = ", ".join(f.rstrip("=") for f in known) or "none"
+            raise refusal(verb, f"Unknown option {plain(show(arg))}.", f"Options: {offered}.")
+    return Args(verb=verb, words=tuple(words), flags=flags)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def deploy_words(args: Args, *, apps: Collection[str]) -> Deploy:
+    """`<app> <version> [options]` through the slash-command parser."""
+    if not args.words:
+        raise refusal(args.verb, f"{args.verb} needs an app and a version.",
+                      f"For example: rollbot {args.verb} isp v1.3.0 batch=5")
+    try:
+        command = parse_deploy(" ".join(args.words), apps=apps, now=now())
+    except CommandError as err:
+        raise for_terminal(args.verb, err) from None
+    if not isinstance(command, Deploy):
+        raise refusal(args.verb, f"{args.verb} takes <app> <version> [options].",
+                      f"For example: rollbot {args.verb} isp v1.3.0 batch=5")
+    return command
+
+
+def rollback_words(args: Args, *, apps: Collection[str]) -> RollbackCommand:
+    if not args.words:
+        raise refusal("rollback", "rollback needs a rollout ID or an app.",
+                      "For example: rollbot rollback 42")
+    try:
+        return parse_rollback(" ".join(args.words), apps=apps, now=now())
+    except CommandError as err:
+        raise for_terminal("rollback", err) from None
+
+
+def rollout_id(args: Args, *, optional: bool = False) -> int | None:
+    """The one `<ID>` a verb takes (`42` or `#42`)."""
+    if not args.words:
+        if optional:
+            return None
+        raise refusal(args.verb, f"{args.verb} needs a rollout ID.",
+                      f"For example: rollbot {args.verb} 42")
+    if len(args.words) > 1:
+        raise refusal(args.verb, f"Unexpected {plain(show(args.words[1]))} after the rollout ID.")
+    try:
+        return parse_rollout_id(args.words[0])
+    except UsageError as err:
+        raise refusal(args.verb, plain(err.problem), err.hint) from None
+
+
+def person(args: Args, *, required: bool, default: str) -> str:
+    """Who acts: `--as USER`, else the default (ROLLBOT_USER or the login name)."""
+    given = args.value("--as")
+    if given is None and required:
+        raise refusal(args.verb, f"Say who {args.verb}s with --as <USER>.",
+                      f"For example: rollbot {args.verb} 42 --as U0BOB")
+    return given or default

@@ -1,0 +1,127 @@
+"""A tenant that fails, and rolling back from the terminal.
+
+Given one tenant whose new image is made to crash (a simulator behaviour rule for that
+namespace only), the rollout stops after that tenant's batch and says why; with
+`auto_rollback` every tenant it changed goes back to its previous image. And after a
+completed rollout, `rollbot rollback ID` puts every tenant back where it was.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rollout.model import Phase, TargetStatus
+from tests.e2e.cli_support import (
+    ISP_IMAGE,
+    OLD_VERSION,
+    Rollbot,
+    Sim,
+    assert_no_traceback,
+    rollout_id_from,
+    running_sim,
+    write_config,
+)
+
+NEW = "v1.3.1"
+TENANTS = 12
+
+
+def _rollbot(tmp: Path, sim: Sim, **isp: object) -> Rollbot:
+    return Rollbot(
+        tmp=tmp,
+        config=write_config(tmp / "rollbot.yaml", **isp),
+        db=tmp / "rollbot.db",
+        kubeconfig=sim.kubeconfig,
+    )
+
+
+def _third_tenant_of_batch_two(sim: Sim) -> str:
+    # Targets are ordered by name; with pilot=1 batch=4, names [5:9] form batch 2.
+    return sorted(sim.tenant_images())[6]
+
+
+def test_failing_tenant_pauses_after_its_batch_with_the_reason(tmp_path: Path) -> None:
+    with running_sim(tmp_path, tenants=TENANTS) as sim:
+        rollbot = _rollbot(tmp_path, sim, rollout_timeout="3s")
+        bad = _third_tenant_of_batch_two(sim)
+        sim.set_behaviour(bad, NEW, "crash")
+        try:
+            job = rollbot.spawn("deploy", "isp", NEW, "batch=4", "pilot=1", "--auto-approve")
+            rid = rollout_id_from(job)
+            paused = rollbot.wait_rollout(
+                rid, lambda r: r.phase is Phase.PAUSED, what="paused by the failure"
+            )
+            failed = [t for t in paused.targets if t.status is TargetStatus.FAILED]
+            assert [t.namespace for t in failed] == [bad]
+            assert failed[0].reason
+            assert paused.reason
+            batch = failed[0].batch
+            assert all(t.status is TargetStatus.PENDING for t in paused.targets if t.batch > batch)
+            assert all(
+                t.status is TargetStatus.UPDATED
+                for t in paused.targets
+                if t.batch <= batch and t.namespace != bad
+            )
+            images = sim.tenant_images()
+            later = [t.namespace for t in paused.targets if t.batch > batch]
+            assert all(images[ns] == f"{ISP_IMAGE}:{OLD_VERSION}" for ns in later)
+
+            status = rollbot.run("status", str(rid))
+            assert status.returncode == 0
+            assert "paused" in status.stdout.lower()
+            assert bad in status.stdout
+            assert_no_traceback(status.stdout, status.stderr)
+
+            # The foreground deploy leaves the paused rollout to a person and says how.
+            code = job.finish()
+            assert code != 0
+            assert bad in job.output()
+            assert f"rollbot resume {rid}" in job.output() or f"rollbot rollback {rid}" in (
+                job.output()
+            )
+            assert_no_traceback(job.output(), job.errors())
+        finally:
+            rollbot.stop_all()
+
+
+def test_auto_rollback_returns_every_changed_tenant(tmp_path: Path) -> None:
+    with running_sim(tmp_path, tenants=TENANTS) as sim:
+        rollbot = _rollbot(tmp_path, sim, rollout_timeout="3s", auto_rollback=True)
+        bad = _third_tenant_of_batch_two(sim)
+        sim.set_behaviour(bad, NEW, "crash")
+        result = rollbot.run("deploy", "isp", NEW, "batch=4", "pilot=1", "--auto-approve")
+        assert result.returncode != 0
+        assert_no_traceback(result.stdout, result.stderr)
+        rid = int(result.stdout.split("#", 1)[1].split(":", 1)[0])
+        final = rollbot.rollout(rid)
+        assert final is not None and final.phase is Phase.ROLLED_BACK
+        assert final.reason
+        changed = {t.namespace for t in final.targets if t.status is TargetStatus.ROLLED_BACK}
+        untouched = {t.namespace for t in final.targets if t.status is TargetStatus.PENDING}
+        assert bad in changed and changed | untouched == set(sim.tenant_images())
+        assert set(sim.tenant_images().values()) == {f"{ISP_IMAGE}:{OLD_VERSION}"}
+        patched = sim.patches()
+        assert set(patched) == changed
+        assert all(n == 2 for n in patched.values()), patched
+
+
+def test_rollback_of_a_completed_rollout_restores_every_tenant(tmp_path: Path) -> None:
+    with running_sim(tmp_path, tenants=8) as sim:
+        rollbot = _rollbot(tmp_path, sim)
+        deployed = rollbot.run("deploy", "isp", NEW, "batch=4", "pilot=1", "--auto-approve")
+        assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+        rid = int(deployed.stdout.split("#", 1)[1].split(":", 1)[0])
+        assert set(sim.tenant_images().values()) == {f"{ISP_IMAGE}:{NEW}"}
+
+        rolled = rollbot.run("rollback", str(rid))
+        assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+        assert_no_traceback(rolled.stdout, rolled.stderr)
+        assert set(sim.tenant_images().values()) == {f"{ISP_IMAGE}:{OLD_VERSION}"}
+        assert set(sim.patches().values()) == {2}
+        final = rollbot.rollout(rid)
+        assert final is not None and final.phase is Phase.ROLLED_BACK
+
+        again = rollbot.run("rollback", str(rid))
+        assert again.returncode != 0
+        assert "rolled back" in again.stderr
+        assert_no_traceback(again.stdout, again.stderr)

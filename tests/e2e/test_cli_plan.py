@@ -1,0 +1,150 @@
+"""`rollbot plan` and the refusals of every verb: readable, exit 2 for usage, no tracebacks.
+
+Given a simulated cluster, `rollbot plan` shows pilots, batches and an estimate and writes
+nothing to the cluster or the journal; bad words get the problem and the usage; and a
+wrong configuration, a missing rollout or an unreachable cluster each get one clear line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.cli_support import Rollbot, Sim, assert_no_traceback, running_sim, write_config
+
+TENANTS = 12
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
+    with running_sim(tmp_path_factory.mktemp("sim"), tenants=TENANTS) as handle:
+        yield handle
+
+
+@pytest.fixture
+def rollbot(tmp_path: Path, sim: Sim) -> Rollbot:
+    return Rollbot(
+        tmp=tmp_path,
+        config=write_config(tmp_path / "rollbot.yaml"),
+        db=tmp_path / "rollbot.db",
+        kubeconfig=sim.kubeconfig,
+    )
+
+
+def test_plan_prints_pilots_batches_and_an_estimate_and_changes_nothing(
+    rollbot: Rollbot, sim: Sim
+) -> None:
+    sim.reset_counters()
+    result = rollbot.run("plan", "isp", "v1.3.0", "batch=4", "pilot=2", "wait=30s")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    tenants = sorted(sim.tenant_images())
+    assert f"Pilots (2): {tenants[0]}, {tenants[1]}" in out
+    assert "Batch 1 (4)" in out and "Batch 3 (2)" in out and "Batch 4" not in out
+    assert "Approval gate" in out
+    assert "about " in out, "an estimate"
+    assert "nothing will change" in out.lower()
+    assert sim.writes() == 0
+    assert sim.counters()["verbs"].get("list", 0) >= 1, "the plan read the real fleet"
+    assert rollbot.run("history").stdout.strip().startswith("No rollouts")
+    assert_no_traceback(result.stdout, result.stderr)
+
+
+def test_deploy_dry_run_is_the_plan(rollbot: Rollbot, sim: Sim) -> None:
+    sim.reset_counters()
+    result = rollbot.run(
+        "deploy",
+        "isp",
+        "v1.3.0",
+        "tenants=" + ",".join(sorted(sim.tenant_images())[:3]),
+        "pilot=1",
+        "dry-run",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Pilots (1)" in result.stdout and "Batch 1 (2)" in result.stdout
+    assert sim.writes() == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["plan", "nosuch", "v1.3.0"], "Unknown app"),
+        (["plan", "isp", "1.3"], "1.3"),
+        (["plan", "isp", "v1.3.0", "batch=0"], "batch"),
+        (["deploy", "isp", "latest"], "latest"),
+        (["deploy", "isp", "v1.3.0", "colour=blue"], "colour"),
+        (["deploy", "isp"], "needs a version"),
+        (["deploy"], "app"),
+        (["approve", "7"], "--as"),
+        (["approve", "seven", "--as", "U0BOB"], "seven"),
+        (["rollback"], "rollback"),
+        (["history", "nosuch"], "nosuch"),
+        (["status", "1", "2"], "2"),
+    ],
+)
+def test_bad_input_exits_2_with_the_problem_and_the_usage(
+    rollbot: Rollbot, sim: Sim, args: list[str], problem: str
+) -> None:
+    sim.reset_counters()
+    result = rollbot.run(*args)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert problem in result.stderr
+    assert "Usage: rollbot" in result.stderr
+    assert sim.writes() == 0
+    assert_no_traceback(result.stdout, result.stderr)
+
+
+def test_unknown_rollout_is_named(rollbot: Rollbot) -> None:
+    for verb in (
+        ["status", "42"],
+        ["approve", "42", "--as", "U0BOB"],
+        ["pause", "42"],
+        ["cancel", "#42"],
+        ["rollback", "42"],
+        ["resume", "42"],
+    ):
+        result = rollbot.run(*verb)
+        assert result.returncode == 1, (verb, result.stdout, result.stderr)
+        assert "no rollout #42" in result.stderr, (verb, result.stderr)
+        assert_no_traceback(result.stdout, result.stderr)
+
+
+def test_nothing_to_resume_or_report_on_an_empty_journal(rollbot: Rollbot) -> None:
+    resume = rollbot.run("resume")
+    assert resume.returncode == 0 and "Nothing to resume" in resume.stdout
+    status = rollbot.run("status")
+    assert status.returncode == 0 and "No active rollouts" in status.stdout
+
+
+def test_wrong_config_names_the_key(rollbot: Rollbot) -> None:
+    rollbot.config.write_text(rollbot.config.read_text().replace('"batch": 5', '"batch": "zero"'))
+    result = rollbot.run("plan", "isp", "v1.3.0")
+    assert result.returncode == 2
+    assert "apps.isp.batch" in result.stderr
+    assert_no_traceback(result.stdout, result.stderr)
+
+
+def test_missing_config_file_is_named(rollbot: Rollbot, tmp_path: Path) -> None:
+    rollbot.config = tmp_path / "absent.yaml"
+    result = rollbot.run("status")
+    assert result.returncode == 2
+    assert "absent.yaml" in result.stderr
+    assert_no_traceback(result.stdout, result.stderr)
+
+
+def test_unreachable_cluster_is_one_clear_line(rollbot: Rollbot, tmp_path: Path) -> None:
+    dead = tmp_path / "dead-kubeconfig"
+    dead.write_text(
+        rollbot.kubeconfig.read_text().replace(
+            rollbot.kubeconfig.read_text().split("server: ", 1)[1].split("\n", 1)[0],
+            "http://127.0.0.1:9",
+        )
+    )
+    rollbot.kubeconfig = dead
+    result = rollbot.run("plan", "isp", "v1.3.0", timeout=60)
+    assert result.returncode == 1
+    assert "cluster" in result.stderr.lower() or "kubernetes" in result.stderr.lower()
+    assert len(result.stderr.strip().splitlines()) <= 3
+    assert_no_traceback(result.stdout, result.stderr)
