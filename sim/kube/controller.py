@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import hashlib
 import json
 import math
@@ -18,7 +17,7 @@ from typing import Any
 
 from sim.kube import pods
 from sim.kube.behaviours import Behaviours
-from sim.kube.objects import timestamp
+from sim.kube.objects import clone, timestamp
 from sim.kube.resources import BY_PLURAL
 from sim.kube.store import Store, random_suffix
 from sim.kube.watch import Event
@@ -177,7 +176,7 @@ class Controller:
         h = template_hash(spec["template"])
         template = strip_hash(spec["template"])
         template.setdefault("metadata", {}).setdefault("labels", {})[HASH] = h
-        selector = copy.deepcopy(spec["selector"])
+        selector = clone(spec["selector"])
         selector.setdefault("matchLabels", {})[HASH] = h
         annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
                        if not k.startswith(_SKIP_ANNOTATIONS)}

@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sim.kube.resources import Resource, invalid
 from sim.kube.selectors import from_label_selector
 
+T = TypeVar("T")
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def clone(value: T) -> T:
+    """Deep copy of JSON-shaped data; several times faster than ``copy.deepcopy``."""
+    if isinstance(value, dict):
+        return cast(T, {k: clone(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return cast(T, [clone(v) for v in value])
+    return value
 
 
 def timestamp(when: datetime | None = None) -> str:

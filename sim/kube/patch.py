@@ -7,9 +7,9 @@ lists without a ``patchMergeKey``. Functions return new objects and never modify
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
+from sim.kube.objects import clone
 from sim.kube.resources import ApiError, bad_request
 
 JSON_PATCH = "application/json-patch+json"
@@ -55,8 +55,8 @@ def apply_patch(content_type: str, target: dict[str, Any], patch: Any) -> dict[s
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386: objects merge recursively, null deletes, anything else replaces."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    out = copy.deepcopy(target) if isinstance(target, dict) else {}
+        return clone(patch)
+    out = clone(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
             out.pop(key, None)
@@ -75,12 +75,12 @@ def _merge_list(field: str, current: list[Any], patch: list[Any]) -> list[Any]:
     if field == "ports":
         key = _port_key(patch or current)
     if key is None or not all(isinstance(p, dict) for p in patch):
-        return [p for p in copy.deepcopy(patch) if not (isinstance(p, dict) and "$patch" in p)]
-    out = copy.deepcopy(current)
+        return [p for p in clone(patch) if not (isinstance(p, dict) and "$patch" in p)]
+    out = clone(current)
     for item in patch:
         directive = item.get("$patch")
         if directive == "replace":
-            return [i for i in copy.deepcopy(patch) if "$patch" not in i]
+            return [i for i in clone(patch) if "$patch" not in i]
         idx = next((n for n, cur in enumerate(out)
                     if isinstance(cur, dict) and cur.get(key) == item.get(key)), None)
         if directive == "delete":
@@ -96,10 +96,10 @@ def _merge_list(field: str, current: list[Any], patch: list[Any]) -> list[Any]:
 def strategic_merge(target: Any, patch: Any) -> Any:
     """Kubernetes strategic merge patch for the subset of directives clients send."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return clone(patch)
     if patch.get("$patch") == "replace":
-        return {k: copy.deepcopy(v) for k, v in patch.items() if k != "$patch"}
-    out = copy.deepcopy(target) if isinstance(target, dict) else {}
+        return {k: clone(v) for k, v in patch.items() if k != "$patch"}
+    out = clone(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if key.startswith("$setElementOrder/") or key in ("$retainKeys", "$patch"):
             continue  # ordering and retention hints: no effect on content we store
@@ -190,19 +190,19 @@ def _add(doc: Any, path: str, value: Any, *, replace: bool) -> Any:
 
 def json_patch(target: dict[str, Any], ops: list[Any]) -> dict[str, Any]:
     """RFC 6902 operations: add, remove, replace, move, copy, test."""
-    doc: Any = copy.deepcopy(target)
+    doc: Any = clone(target)
     for op in ops:
         if not isinstance(op, dict) or "op" not in op or "path" not in op:
             raise bad_request(f"invalid json patch operation: {op!r}")
         kind, path = op["op"], op["path"]
         if kind in ("add", "replace"):
-            doc = _add(doc, path, copy.deepcopy(op.get("value")), replace=kind == "replace")
+            doc = _add(doc, path, clone(op.get("value")), replace=kind == "replace")
         elif kind == "remove":
             _remove(doc, path)
         elif kind == "move":
             doc = _add(doc, path, _remove(doc, op["from"]), replace=False)
         elif kind == "copy":
-            doc = _add(doc, path, copy.deepcopy(_get(doc, op["from"])), replace=False)
+            doc = _add(doc, path, clone(_get(doc, op["from"])), replace=False)
         elif kind == "test":
             if _get(doc, path) != op.get("value"):
                 raise ApiError(422, "Invalid", f"jsonpatch: test failed at {path!r}")

@@ -4,12 +4,11 @@ Pending, Running (ready or not) or in CrashLoopBackOff, with schema-complete sta
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from typing import Any
 
 from sim.kube.behaviours import Behaviour
-from sim.kube.objects import timestamp
+from sim.kube.objects import clone, timestamp
 
 NODE = "sim-node-1"
 HOST_IP = "10.0.0.10"
@@ -40,7 +39,7 @@ def new_pod(rs: dict[str, Any], name: str) -> dict[str, Any]:
     """A pod for ``rs``: its template, owned by it, scheduled on the one node."""
     template = rs["spec"]["template"]
     meta = rs["metadata"]
-    spec = copy.deepcopy(template.get("spec") or {})
+    spec = clone(template.get("spec") or {})
     spec.setdefault("nodeName", NODE)
     spec.setdefault("serviceAccountName", "default")
     spec.setdefault("enableServiceLinks", True)

@@ -7,7 +7,6 @@ other threads.
 from __future__ import annotations
 
 import contextlib
-import copy
 from collections import Counter
 from typing import Any, Self
 
@@ -17,6 +16,7 @@ from sim.kube import control, discovery, pods
 from sim.kube.behaviours import Behaviours, Rule
 from sim.kube.controller import REVISION, Controller
 from sim.kube.faults import Access, Counters, Deny, Faults
+from sim.kube.objects import clone
 from sim.kube.podapi import PodApi
 from sim.kube.resources import BY_PLURAL, RESOURCES, resource
 from sim.kube.routes import Api, reply
@@ -100,10 +100,10 @@ class Sim:
 
     def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         found = self.store.find(resource(kind), namespace, name)
-        return copy.deepcopy(found) if found is not None else None
+        return clone(found) if found is not None else None
 
     def list(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
-        return copy.deepcopy(list(self.store.items(resource(kind), namespace)))
+        return clone(list(self.store.items(resource(kind), namespace)))
 
     def rolled_out(self, namespace: str, name: str) -> bool:
         """``kubectl rollout status`` would say "successfully rolled out"."""

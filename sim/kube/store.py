@@ -7,7 +7,6 @@ objects without copying, and makes "did anything change?" a plain comparison.
 
 from __future__ import annotations
 
-import copy
 import secrets
 import uuid
 from collections import defaultdict
@@ -37,8 +36,16 @@ def random_suffix(n: int = 5) -> str:
     return "".join(secrets.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(n))
 
 
+def _tombstone(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object as its DELETED event shows it (own metadata, for the final rv)."""
+    return {**obj, "metadata": dict(obj["metadata"])}
+
+
 class Store:
-    """Objects by resource, namespace and name, with watches and change observers."""
+    """Objects by resource, namespace and name, with watches and change observers.
+
+    Callers of ``update`` may build bodies by spreading stored objects
+    (``{**rs, "spec": {...}}``): the store never mutates what it has committed."""
 
     def __init__(self) -> None:
         self._objects: dict[str, dict[str, dict[str, dict[str, Any]]]] = defaultdict(
@@ -109,8 +116,10 @@ class Store:
 
     def create(self, res: Resource, namespace: str | None, body: dict[str, Any]
                ) -> dict[str, Any]:
-        obj = copy.deepcopy(body)
-        meta = obj.setdefault("metadata", {})
+        """Store a new object. The store owns ``body`` from here on (it is defaulted in
+        place, not copied): pass fresh data, and do not touch it afterwards."""
+        obj = {**body, "metadata": dict(body.get("metadata") or {})}
+        meta = obj["metadata"]
         ns = (namespace or "") if res.namespaced else ""
         if res.namespaced:
             if meta.get("namespace") and meta["namespace"] != ns:
@@ -138,18 +147,20 @@ class Store:
         status subresource keeps everything else; a no-op write changes nothing."""
         ns = (namespace or "") if res.namespaced else ""
         old = self.get(res, ns, name)
-        obj = copy.deepcopy(body)
-        meta = obj.setdefault("metadata", {})
+        # Nested values may be shared with stored objects (never mutated; defaulting
+        # them again is a no-op); metadata is copied because it is written below.
+        obj = {**body, "metadata": dict(body.get("metadata") or {})}
+        meta = obj["metadata"]
         if meta.get("name", name) != name:
             raise bad_request("the name of the object does not match the name on the URL")
         sent_rv = meta.get("resourceVersion")
         if check_rv and sent_rv and sent_rv != old["metadata"]["resourceVersion"]:
             raise conflict(res, name)
         if subresource == "status":
-            obj = {**copy.deepcopy(old), "status": obj.get("status", {})}
+            obj = {**old, "metadata": dict(old["metadata"]), "status": obj.get("status", {})}
             meta = obj["metadata"]
         elif res.plural in _STATUS_KINDS and "status" in old:
-            obj["status"] = copy.deepcopy(old["status"])
+            obj["status"] = old["status"]  # shared: stored objects are immutable
         for key in ("name", "uid", "creationTimestamp", "generation"):
             if key in old["metadata"]:
                 meta[key] = old["metadata"][key]
@@ -173,8 +184,8 @@ class Store:
             for other in BY_PLURAL.values():
                 if other.namespaced:
                     for obj in list(self.items(other, name)):
-                        self._commit(other, name, copy.deepcopy(obj), "DELETED", None)
-        gone = self._commit(res, ns, copy.deepcopy(old), "DELETED", None)
+                        self._commit(other, name, _tombstone(obj), "DELETED", None)
+        gone = self._commit(res, ns, _tombstone(old), "DELETED", None)
         uid = old["metadata"].get("uid")
         if res.namespaced and uid:
             for plural in ("replicasets", "pods"):
