@@ -1,0 +1,370 @@
+"""The engine: the only place effects run.
+
+For every event of a rollout, one at a time: load it from the journal, `decide`, save the
+result, tell the listeners, then run the effects. Saving before running is the whole of
+crash safety: a tenant is recorded UPDATING (with its previous image) before it is
+patched, so a restart finds every intent and `Recover` finishes it without skipping or
+repeating anyone. Blocking effects run on worker threads and come back as events; waits,
+windows, gates and scheduled starts are timers armed from stored deadlines.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from rollout import errors
+from rollout.engine.driver import EngineStopped
+from rollout.engine.planning import app_spec, draft, plan_for
+from rollout.engine.preflight import Preflight
+from rollout.engine.requests import check_rollback_order, described, to_command
+from rollout.engine.runner import Runner, removal_pending
+from rollout.engine.tenants import Baselines, Tenants
+from rollout.engine.work import Pool, Work
+from rollout.errors import RollbotError, RolloutConflict
+from rollout.machine import (
+    Command,
+    Recover,
+    Rollback,
+    Start,
+    decide,
+)
+from rollout.model import (
+    AppSpec,
+    HealthSpec,
+    InboxItem,
+    Phase,
+    Rollout,
+    Settings,
+    Strategy,
+)
+from rollout.options import RolloutOptions
+from rollout.plan import Estimate, Plan, estimate, resolve_settings
+from rollout.ports import Clock, Cluster, Listener, Registry, Store, Timers
+
+log = logging.getLogger("rollbot.engine")
+
+REPLY_SECONDS = 30.0  # how long a person's request may wait for its rollout's driver
+FOREIGN_POLL_SECONDS = 0.5  # re-read interval for a rollout another process drives
+GATES = frozenset({Phase.AWAITING_APPROVAL, Phase.PAUSED})
+
+
+class Engine:
+    """Drives rollouts: start them, take people's requests, resume them after a restart."""
+
+    def __init__(
+        self,
+        *,
+        apps: Mapping[str, AppSpec],
+        health: HealthSpec,
+        cluster: Cluster,
+        registry: Registry | None,
+        store: Store,
+        timers: Timers,
+        clock: Clock,
+        listeners: Sequence[Listener] = (),
+        max_parallel: int = 16,
+        owner: str = "<host:pid>",
+    ) -> None:
+        self._apps = dict(apps)
+        self._cluster = cluster
+        self._store = store
+        self._clock = clock
+        self._stopping = threading.Event()
+        baselines = Baselines()
+        self._pool = Pool(max_parallel)
+        tenants = Tenants(cluster, health, baselines, self._stopping)
+        work = Work(
+            self._apps, tenants, Preflight(cluster, registry, store, self._pool), self._pool
+        )
+        self._runner = Runner(
+            store=store,
+            timers=timers,
+            clock=clock,
+            listeners=listeners,
+            work=work,
+            baselines=baselines,
+            stopping=self._stopping,
+            owner=owner,
+        )
+        self._driver = self._runner.driver
+
+    # --- planning and starting --------------------------------------------------------------
+
+    def plan(self, app: str, version: str, options: RolloutOptions) -> tuple[Plan, Estimate]:
+        """The plan a deploy would follow, and how long it should take. Changes nothing."""
+        spec = app_spec(self._apps, app)
+        settings = resolve_settings(spec.settings, options)
+        plan = plan_for(self._cluster, spec, settings, tenants=options.tenants)
+        return plan, estimate(plan, settings)
+
+    def preview(self, app: str, version: str, options: RolloutOptions, plan: Plan) -> Rollout:
+        """The rollout `plan` would become, unsaved (ID 0), for showing a dry run."""
+        spec = app_spec(self._apps, app)
+        settings = resolve_settings(spec.settings, options)
+        return draft(spec, plan, version=version, settings=settings, user="", now=self._clock.now())
+
+    def start(
+        self, *, app: str, version: str, options: RolloutOptions, user: str, source: str = "cli"
+    ) -> Rollout:
+        """Plan and create the rollout, then run it in the background. Raises PlanError
+        (unknown tenants, ...), RolloutConflict (the app has an active rollout)."""
+        if options.dry_run:
+            raise ValueError("a dry run changes nothing: call plan() instead")
+        spec = app_spec(self._apps, app)
+        settings = resolve_settings(spec.settings, options)
+        return self._create(
+            spec,
+            version,
+            settings,
+            tenants=options.tenants,
+            start_at=options.at,
+            user=user,
+            source=source,
+            action=f"deploy {app} {version}",
+        )
+
+    def rollback_app(
+        self, *, app: str, to_version: str | None, tenants: Sequence[str] | None, user: str
+    ) -> Rollout:
+        """`/rollback <app>`: undo the app's latest rollout (every tenant back to the image
+        it recorded; blue-green: switch back), or, with `to_version`, deploy that version
+        at once (no pilots, no gate, no waits). RolloutConflict while one is active."""
+        spec = app_spec(self._apps, app)
+        active = self._store.active_for_app(app)
+        if active is not None:
+            raise RolloutConflict(app, active.id)
+        chosen = tuple(tenants) if tenants is not None else None
+        if to_version is not None:
+            settings = _undo_settings(spec.settings)
+            return self._create(
+                spec,
+                to_version,
+                settings,
+                tenants=chosen,
+                start_at=None,
+                user=user,
+                source="rollback",
+                action=f"rollback {app} to={to_version}",
+            )
+        latest = self._latest_to_roll_back(app, chosen)
+        item = InboxItem(latest.id, "rollback", user, self._clock.now(), tenants=chosen)
+        return self.rollback(item)
+
+    def _create(
+        self,
+        spec: AppSpec,
+        version: str,
+        settings: Settings,
+        *,
+        tenants: Sequence[str] | None,
+        start_at: datetime | None,
+        user: str,
+        source: str,
+        action: str,
+    ) -> Rollout:
+        self._check_running()
+        now = self._clock.now()
+        try:
+            plan = plan_for(self._cluster, spec, settings, tenants=tenants)
+            new = draft(
+                spec,
+                plan,
+                version=version,
+                settings=settings,
+                user=user,
+                now=now,
+                start_at=start_at,
+                source=source,
+            )
+            created = self._store.create_rollout(new)
+        except RollbotError as err:
+            self._runner.audit(
+                user=user, action=action, outcome="refused", detail=str(err), source=source
+            )
+            raise
+        self._runner.audit(
+            user=user, action=action, outcome="ok", rollout_id=created.id, source=source
+        )
+        self._runner.adopt(created.id)
+        self._driver.post(created.id, Start())
+        return created
+
+    # --- people's requests ------------------------------------------------------------------
+
+    def submit(self, item: InboxItem) -> None:
+        """Carry out a request now (the rollout is driven here, or finished), or queue it for
+        the process that drives it. Refusals raise InvalidTransition / UnknownRollout, and
+        every request, carried out or refused, is written to the audit log."""
+        self._carry_out(item)
+
+    def rollback(self, item: InboxItem) -> Rollout:
+        """`/rollback <ID>`: a rollback request; returns the rollout as it is afterwards."""
+        if item.action != "rollback":
+            raise ValueError(f"not a rollback request: {item.action}")
+        return self._carry_out(item)
+
+    def check(self, item: InboxItem) -> None:
+        """Would this request be taken now? Raises as `submit` would; changes nothing."""
+        try:
+            self._validate(item)
+        except RollbotError as err:
+            self._audit_item(item, outcome="refused", detail=str(err))
+            raise
+
+    def poll_inbox(self) -> None:
+        """Take the requests other processes left in the journal for rollouts driven here."""
+        for rollout_id in self._runner.driven():
+            for item in self._store.take_inbox(rollout_id):
+                try:
+                    self._carry_out(item)
+                except RollbotError as err:
+                    log.info("request %s on #%s refused: %s", item.action, rollout_id, err)
+                except Exception:
+                    log.exception("request %s on #%s failed", item.action, rollout_id)
+
+    def _carry_out(self, item: InboxItem) -> Rollout:
+        try:
+            rollout, command = self._validate(item)
+            if rollout.active and not self._runner.drives(rollout.id):
+                # Another process drives it: the journal's inbox takes the request there.
+                self._store.enqueue(item)
+                return rollout
+            reply = self._driver.post(rollout.id, command, reply=True)
+            assert reply is not None
+            result: Rollout = reply.result(timeout=REPLY_SECONDS)
+        except RollbotError as err:
+            self._audit_item(item, outcome="refused", detail=str(err))
+            raise
+        self._audit_item(item, outcome="ok")
+        return result
+
+    def _validate(self, item: InboxItem) -> tuple[Rollout, Command]:
+        """The request's rollout and command, if the rollout as stored would take it."""
+        command = to_command(item)
+        rollout = self._runner.load(item.rollout_id)
+        if isinstance(command, Rollback):
+            others = self._store.list_rollouts(app=rollout.app, limit=50)
+            check_rollback_order(rollout, command.tenants, others=others)
+        decide(rollout, command, now=self._clock.now())  # pure: raises if it would refuse
+        return rollout, command
+
+    # --- after a restart --------------------------------------------------------------------
+
+    def resume_unfinished(self, rollout_id: int | None = None) -> list[Rollout]:
+        """Adopt unfinished rollouts (all, or one) and go on where each stopped: work that was
+        under way is finished, timers are re-armed from stored deadlines. Returns them."""
+        self._check_running()
+        if rollout_id is not None:
+            candidates = [self._runner.load(rollout_id)]
+        else:
+            candidates = self._store.list_rollouts(active=True, limit=100_000)
+            candidates += self._removals_pending()
+        resumed = []
+        for rollout in candidates:
+            if rollout.active and self._runner.drives(rollout.id):
+                resumed.append(rollout)  # already driven here: its work is in flight
+                continue
+            if rollout.active or removal_pending(rollout):
+                self._runner.adopt(rollout.id)
+                self._driver.post(rollout.id, Recover())
+            if rollout.active:
+                resumed.append(rollout)
+        return resumed
+
+    def _removals_pending(self) -> list[Rollout]:
+        """Blue-green rollouts whose old side is due for removal after a delay."""
+        found = []
+        for name, spec in self._apps.items():
+            if spec.strategy is Strategy.BLUE_GREEN:
+                recent = self._store.list_rollouts(app=name, limit=5)
+                found += [r for r in recent if removal_pending(r)]
+        return found
+
+    # --- waiting ----------------------------------------------------------------------------
+
+    def wait(
+        self,
+        rollout_id: int,
+        timeout: float | None = None,
+        *,
+        until: Callable[[Rollout], bool] | None = None,
+    ) -> Rollout:
+        """The rollout once it has finished or waits for people (approval, paused), or
+        `until` holds; as it is when `timeout` runs out. No polling for rollouts driven
+        here: it wakes on every saved state."""
+        settled = until or (lambda r: r.phase.terminal or r.phase in GATES)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            seen = self._driver.saves
+            rollout = self._runner.load(rollout_id)
+            left = None if deadline is None else deadline - time.monotonic()
+            if settled(rollout) or (left is not None and left <= 0) or self._stopping.is_set():
+                return rollout
+            step = left if self._runner.drives(rollout_id) else FOREIGN_POLL_SECONDS
+            if left is not None and step is not None:
+                step = min(step, left)
+            self._driver.wait_saved(seen, step if step is not None else 3600.0)
+
+    def join(self, timeout: float | None = None) -> None:
+        """Return once nothing is queued or running (armed timers do not count)."""
+        if not self._driver.join(timeout):
+            raise TimeoutError(f"the engine was still busy after {timeout}s")
+
+    def shutdown(self, *, wait: bool = True) -> None:
+        """Stop: no more events are handled, queued ones are dropped, running work stops
+        before its next change to the cluster. What was saved is what a restart resumes,
+        exactly as after a crash."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        self._runner.stop(wait=wait)
+        self._pool.shutdown(wait=wait)
+
+    def _check_running(self) -> None:
+        if self._stopping.is_set():
+            raise EngineStopped("rollbot is shutting down")
+
+    def _latest_to_roll_back(self, app: str, tenants: tuple[str, ...] | None) -> Rollout:
+        for rollout in self._store.list_rollouts(app=app, limit=50):
+            try:
+                decide(rollout, Rollback("", tenants=tenants), now=self._clock.now())
+            except RollbotError:
+                continue
+            return rollout
+        raise errors.PreflightFailed(
+            [f"no rollout of {app} has anything to roll back; name a version with to="]
+        )
+
+    def _audit_item(self, item: InboxItem, *, outcome: str, detail: str = "") -> None:
+        self._runner.audit(
+            user=item.user,
+            action=described(item),
+            outcome=outcome,
+            rollout_id=item.rollout_id,
+            detail=detail,
+            source=item.source,
+        )
+
+
+def _undo_settings(settings: Settings) -> Settings:
+    """A deploy that puts an earlier version back: every tenant at once, no pilots, no
+    gate, no waits, no monitor window (the version ran before)."""
+    return replace(
+        settings,
+        batch_size=max(1, settings.batch_size),
+        batch_percent=100,
+        waves="fixed",
+        wait_seconds=0,
+        pilot_count=0,
+        pilot_tenants=(),
+        pilot_monitor_seconds=0,
+        monitor_seconds=0,
+        approval=False,
+        auto_rollback=False,
+        remove_old_after_seconds=None,
+    )

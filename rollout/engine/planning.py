@@ -1,0 +1,70 @@
+"""From an app and a command's options to a plan and a not-yet-saved rollout.
+
+The plan is made once, when the rollout is created, and stored as its targets: what a
+person was shown (the dry run, the plan message) is what runs, even for a rollout
+scheduled for later. Preflight then checks those targets and records their images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from rollout.errors import PreflightFailed
+from rollout.model import PILOT_BATCH, AppSpec, Phase, Rollout, Settings, Strategy, Target
+from rollout.plan import Plan, make_plan
+from rollout.ports import Cluster
+
+
+def app_spec(apps: dict[str, AppSpec], name: str) -> AppSpec:
+    spec = apps.get(name)
+    if spec is None:
+        known = ", ".join(sorted(apps)) or "none"
+        raise PreflightFailed([f"there is no app {name!r} in rollbot's configuration ({known})"])
+    return spec
+
+
+def plan_for(
+    cluster: Cluster, spec: AppSpec, settings: Settings, *, tenants: Sequence[str] | None
+) -> Plan:
+    """Rolling: the tenants the selector finds (or `tenants=` among them), pilots first.
+    Blue-green: the app's one namespace, with the gate before the switch when configured."""
+    if spec.strategy is Strategy.BLUE_GREEN:
+        gate = 1 if settings.approval else None
+        return Plan(pilots=(), batches=((spec.namespace,),), approval_before=gate)
+    namespaces = cluster.list_namespaces(spec.tenant_selector)
+    return make_plan(namespaces, settings, tenants=tenants, order=spec.tenant_order)
+
+
+def draft(
+    spec: AppSpec,
+    plan: Plan,
+    *,
+    version: str,
+    settings: Settings,
+    user: str,
+    now: datetime,
+    start_at: datetime | None = None,
+    source: str = "cli",
+) -> Rollout:
+    """The rollout to create (ID 0 until the journal assigns one)."""
+    if spec.strategy is Strategy.BLUE_GREEN:
+        targets: tuple[Target, ...] = (Target(namespace=spec.namespace, batch=PILOT_BATCH),)
+        batch_count = 0
+    else:
+        targets, batch_count = plan.to_targets(), plan.batch_count
+    return Rollout(
+        id=0,
+        app=spec.name,
+        strategy=spec.strategy,
+        version=version,
+        image=spec.image,
+        requested_by=user,
+        created_at=now,
+        settings=settings,
+        phase=Phase.SCHEDULED if start_at is not None else Phase.PREFLIGHT,
+        targets=targets,
+        batch_count=batch_count,
+        start_at=start_at,
+        source=source,
+    )

@@ -1,0 +1,181 @@
+"""Preflight (SPEC 2.2 and 3): everything that must hold before anything changes, checked
+all at once so a refusal lists every problem, and the previous image of every target
+recorded for the roll back.
+
+Rolling: the tag is in the registry, no other rollout of the app is active, every planned
+tenant has the deployment and the container, and rollbot may patch deployments there.
+Blue-green: the same for the app's namespace, plus a live version to switch back to and
+the rights to create and delete deployments and config maps and to patch the Service.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol, TypeVar
+
+from rollout.errors import NotFound, RollbotError
+from rollout.machine import PreflightFailed, PreflightPassed
+from rollout.model import AppSpec, BlueGreen, Rollout, Strategy, Target
+from rollout.ports import Cluster, Registry, Store
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Pool(Protocol):
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """`fn` over `items` concurrently; results in the order of `items`."""
+        ...
+
+
+# (verb, resource, API group) a blue-green rollout needs in the app's namespace.
+BLUE_GREEN_RIGHTS = (
+    ("create", "deployments", "apps"),
+    ("delete", "deployments", "apps"),
+    ("create", "configmaps", ""),
+    ("delete", "configmaps", ""),
+    ("patch", "services", ""),
+)
+_NOT_IN_NAME = re.compile(r"[^a-z0-9-]")
+
+
+def side_name(deployment: str, version: str) -> str:
+    """`platform-admin-app` + `v1.3.0` -> `platform-admin-app-v1-3-0` (SPEC 3.1)."""
+    return f"{deployment}-{_NOT_IN_NAME.sub('-', version.lower())}"
+
+
+def config_map_name(prefix: str, version: str) -> str:
+    """`platform-admin-config` + `v1.3.0` -> `platform-admin-config-v1.3.0` (dots allowed)."""
+    return f"{prefix}-{re.sub(r'[^a-z0-9.-]', '-', version.lower())}"
+
+
+@dataclass
+class Preflight:
+    cluster: Cluster
+    registry: Registry | None
+    store: Store
+    pool: Pool
+
+    def run(self, rollout: Rollout, spec: AppSpec) -> PreflightPassed | PreflightFailed:
+        problems = self._registry(rollout) + self._active(rollout)
+        if rollout.strategy is Strategy.BLUE_GREEN:
+            passed = self._blue_green(rollout, spec, problems)
+        else:
+            passed = self._rolling(rollout, spec, problems)
+        if problems or passed is None:
+            return PreflightFailed(tuple(problems))
+        return passed
+
+    def _registry(self, rollout: Rollout) -> list[str]:
+        if self.registry is None:
+            return []
+        image = f"{rollout.image}:{rollout.version}"
+        try:
+            if self.registry.image_exists(rollout.image, rollout.version):
+                return []
+        except Exception as err:  # any registry failure is a refusal, with its words
+            return [f"could not check {image} in the registry: {err}"]
+        return [f"image {image} is not in the registry"]
+
+    def _active(self, rollout: Rollout) -> list[str]:
+        other = self.store.active_for_app(rollout.app)
+        if other is not None and other.id != rollout.id:
+            return [f"rollout #{other.id} of {rollout.app} is still active"]
+        return []
+
+    # --- rolling --------------------------------------------------------------------------
+
+    def _rolling(
+        self, rollout: Rollout, spec: AppSpec, problems: list[str]
+    ) -> PreflightPassed | None:
+        if not rollout.targets:
+            problems.append("there are no tenants to roll out to")
+            return None
+        checked = self.pool.map(lambda t: self._tenant(t, spec), list(rollout.targets))
+        targets = []
+        for target, (image, found) in zip(rollout.targets, checked, strict=True):
+            problems.extend(found)
+            targets.append(replace(target, previous_image=image))
+        return PreflightPassed(tuple(targets), batch_count=rollout.batch_count)
+
+    def _tenant(self, target: Target, spec: AppSpec) -> tuple[str | None, list[str]]:
+        ns, name = target.namespace, spec.deployment
+        problems: list[str] = []
+        image = None
+        try:
+            info = self.cluster.read_deployment(ns, name, container=spec.container)
+            if info.image:
+                image = info.image
+            else:
+                problems.append(f"{ns}: deployment {name} has no container {spec.container}")
+        except NotFound:
+            problems.append(f"{ns}: there is no deployment {name}")
+        except RollbotError as err:
+            problems.append(f"{ns}: could not read deployment {name}: {err}")
+        problems += self._rights(ns, [("patch", "deployments", "apps")])
+        return image, problems
+
+    def _rights(self, namespace: str, rights: Sequence[tuple[str, str, str]]) -> list[str]:
+        problems = []
+        for verb, resource, group in rights:
+            try:
+                allowed = self.cluster.can_i(
+                    verb=verb, resource=resource, namespace=namespace, group=group
+                )
+            except RollbotError as err:
+                problems.append(f"{namespace}: could not check access to {resource}: {err}")
+                continue
+            if not allowed:
+                problems.append(f"{namespace}: rollbot may not {verb} {resource}")
+        return problems
+
+    # --- blue-green -----------------------------------------------------------------------
+
+    def _blue_green(
+        self, rollout: Rollout, spec: AppSpec, problems: list[str]
+    ) -> PreflightPassed | None:
+        ns = spec.namespace
+        problems += self._rights(ns, BLUE_GREEN_RIGHTS)
+        try:
+            state = self.cluster.blue_green_state(
+                ns, service=spec.service, app_label=spec.app_label or spec.deployment
+            )
+        except RollbotError as err:
+            problems.append(f"{ns}: could not read service {spec.service}: {err}")
+            return None
+        live = state.live_version
+        if live is None:
+            problems.append(f"{ns}: service {spec.service} selects no version")
+            return None
+        if live == rollout.version:
+            problems.append(f"{rollout.version} is already live in {ns}")
+            return None
+        old = state.sides.get(live)
+        if old is None:
+            problems.append(f"{ns}: no deployment serves the live version {live}")
+            return None
+        image = self._side_image(ns, old, spec, problems)
+        bg = BlueGreen(
+            namespace=ns,
+            service=spec.service,
+            old_version=live,
+            old_deployment=old,
+            old_config_map=config_map_name(spec.config_map, live) if spec.config_map else None,
+            new_deployment=side_name(spec.deployment, rollout.version),
+            new_config_map=config_map_name(spec.config_map or spec.deployment, rollout.version),
+        )
+        target = Target(namespace=ns, batch=0, previous_image=image)
+        return PreflightPassed((target,), batch_count=0, blue_green=bg)
+
+    def _side_image(self, ns: str, name: str, spec: AppSpec, problems: list[str]) -> str | None:
+        try:
+            info = self.cluster.read_deployment(ns, name, container=spec.container)
+        except RollbotError as err:
+            problems.append(f"{ns}: could not read deployment {name}: {err}")
+            return None
+        if not info.image:
+            problems.append(f"{ns}: deployment {name} has no container {spec.container}")
+            return None
+        return info.image

@@ -1,0 +1,87 @@
+"""People's requests as the engine receives them: an InboxItem (from Slack, the terminal,
+or another process through the journal) turned into a state-machine command, the checks
+that need more than one rollout's record, and the audit entry every request leaves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rollout.errors import InvalidTransition
+from rollout.machine import (
+    TOUCHED,
+    Approve,
+    Cancel,
+    Command,
+    Pause,
+    Reject,
+    RemoveOld,
+    Resume,
+    Retry,
+    Rollback,
+    Skip,
+)
+from rollout.model import InboxItem, Rollout
+
+_SIMPLE: dict[str, type[Command]] = {
+    "approve": Approve,
+    "reject": Reject,
+    "pause": Pause,
+    "resume": Resume,
+    "cancel": Cancel,
+    "retry": Retry,
+    "skip": Skip,
+    "remove-old": RemoveOld,
+}
+ACTIONS = (*_SIMPLE, "rollback")
+
+
+def to_command(item: InboxItem) -> Command:
+    if item.action == "rollback":
+        return Rollback(item.user, tenants=item.tenants)
+    kind = _SIMPLE.get(item.action)
+    if kind is None:
+        raise InvalidTransition(
+            f"rollbot does not know the action {item.action!r}; it knows {', '.join(ACTIONS)}"
+        )
+    return kind(item.user)
+
+
+def described(item: InboxItem) -> str:
+    """The action as the audit log shows it: `rollback tenants=a,b`, `approve`."""
+    if item.tenants:
+        return f"{item.action} tenants={','.join(item.tenants)}"
+    return item.action
+
+
+def check_rollback_order(
+    rollout: Rollout, tenants: Sequence[str] | None, *, others: Sequence[Rollout]
+) -> None:
+    """Refuse to roll back a finished rollout under the feet of another one.
+
+    An active rollout of the same app owns the app now; a later rollout that changed the
+    same tenants would be silently undone (each tenant goes back to the image recorded
+    by *this* rollout), so it must be rolled back first.
+    """
+    if rollout.active:
+        return
+    scope = set(tenants) if tenants is not None else {t.namespace for t in rollout.targets}
+    for other in others:
+        if other.id == rollout.id or other.app != rollout.app:
+            continue
+        if other.active:
+            raise InvalidTransition(
+                f"#{other.id} of {rollout.app} is running; cancel or roll back #{other.id} "
+                f"before rolling back #{rollout.id}"
+            )
+        if other.id < rollout.id:
+            continue
+        changed = sorted(
+            t.namespace for t in other.targets if t.namespace in scope and t.status in TOUCHED
+        )
+        if changed:
+            more = len(changed) - 3
+            shown = ", ".join(changed[:3]) + (f" and {more} more" if more > 0 else "")
+            raise InvalidTransition(
+                f"#{other.id} changed {shown} after #{rollout.id}; roll back #{other.id} first"
+            )

@@ -1,0 +1,211 @@
+"""The cluster work for one tenant (or one blue-green side): update it, roll it back, judge
+its health. Each function blocks, runs on a worker thread, and returns a TargetResult; a
+failure of the cluster becomes a failed result with the reason, never an exception.
+
+Crash safety lives in `update` and `roll_back`: they read the deployment first and patch
+only when its image is not yet the one wanted, so running them again after a restart (the
+target was recorded UPDATING or ROLLING_BACK) never patches a tenant twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rollout.errors import RollbotError
+from rollout.health import Observation, judge, observed_latency
+from rollout.machine import TargetResult
+from rollout.model import AppSpec, HealthSpec, Rollout
+from rollout.ports import Cluster, LogStats, RolloutOutcome, RolloutStatus
+
+log = logging.getLogger("rollbot.engine")
+
+WAIT_SLICE_SECONDS = 2.0  # a long rollout wait is cut in slices so a shutdown is heard
+
+
+class Stopped(Exception):
+    """The engine is shutting down: drop this work, as a crash would, and tell no one."""
+
+
+@dataclass
+class Baselines:
+    """Latency measured before a change, per (rollout, namespace), kept in memory: after a
+    restart it is gone and latency is simply not judged for tenants already changed."""
+
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _values: dict[tuple[int, str], float] = field(default_factory=dict)
+
+    def get(self, rollout_id: int, namespace: str) -> float | None:
+        with self._lock:
+            return self._values.get((rollout_id, namespace))
+
+    def put(self, rollout_id: int, namespace: str, value: float | None) -> None:
+        if value is None:
+            return
+        with self._lock:
+            self._values[(rollout_id, namespace)] = value
+
+    def forget(self, rollout_id: int) -> None:
+        with self._lock:
+            for key in [k for k in self._values if k[0] == rollout_id]:
+                del self._values[key]
+
+
+@dataclass
+class Tenants:
+    """Everything one tenant's work needs, shared by all of them."""
+
+    cluster: Cluster
+    health: HealthSpec
+    baselines: Baselines
+    stopping: threading.Event
+
+    def check_stop(self) -> None:
+        if self.stopping.is_set():
+            raise Stopped()
+
+    # --- the three kinds of work ----------------------------------------------------------
+
+    def update(self, rollout: Rollout, spec: AppSpec, namespace: str) -> TargetResult:
+        """Put the tenant on the rollout's image unless it is there, wait, and judge it."""
+        return self._guarded(namespace, lambda: self._update(rollout, spec, namespace))
+
+    def roll_back(self, rollout: Rollout, spec: AppSpec, namespace: str) -> TargetResult:
+        """Set the container back to the image recorded before the change, and wait."""
+        return self._guarded(namespace, lambda: self._roll_back(rollout, spec, namespace))
+
+    def check(
+        self, rollout: Rollout, *, namespace: str, deployment: str, wait: bool
+    ) -> TargetResult:
+        """Judge health now; with `wait`, first wait for the deployment to roll out."""
+        return self._guarded(
+            namespace, lambda: self._check(rollout, namespace, deployment=deployment, wait=wait)
+        )
+
+    def measure_baseline(self, rollout: Rollout, namespace: str, deployment: str) -> None:
+        """Latency of the running version, before anything changes; best effort."""
+        if rollout.settings.latency_factor is None:
+            return
+        try:
+            stats = self.cluster.log_stats(
+                namespace, deployment, since_seconds=self.health.log_window_seconds
+            )
+        except RollbotError as err:
+            log.info("no latency baseline for %s: %s", namespace, err)
+            return
+        self.baselines.put(rollout.id, namespace, observed_latency(Observation(logs=stats)))
+
+    # --- how ------------------------------------------------------------------------------
+
+    def _guarded(self, namespace: str, work: Callable[[], TargetResult]) -> TargetResult:
+        try:
+            return work()
+        except Stopped:
+            raise
+        except RollbotError as err:
+            return TargetResult(namespace, False, str(err) or type(err).__name__)
+        except Exception as err:  # a bug must fail one tenant, not hang the rollout
+            log.exception("unexpected error working on %s", namespace)
+            return TargetResult(namespace, False, f"internal error: {type(err).__name__}: {err}")
+
+    def _update(self, rollout: Rollout, spec: AppSpec, namespace: str) -> TargetResult:
+        want = rollout.target_image
+        info = self.cluster.read_deployment(namespace, spec.deployment, container=spec.container)
+        if not info.image:
+            missing = f"{spec.deployment} has no container {spec.container}"
+            return TargetResult(namespace, False, missing)
+        generation = info.generation
+        if info.image != want:
+            self.measure_baseline(rollout, namespace, spec.deployment)
+            self.check_stop()
+            generation = self.cluster.set_image(
+                namespace, spec.deployment, container=spec.container, image=want
+            )
+        return self._check(
+            rollout, namespace, deployment=spec.deployment, wait=True, generation=generation
+        )
+
+    def _roll_back(self, rollout: Rollout, spec: AppSpec, namespace: str) -> TargetResult:
+        previous = rollout.target(namespace).previous_image
+        if not previous:
+            return TargetResult(namespace, False, "no previous image was recorded")
+        info = self.cluster.read_deployment(namespace, spec.deployment, container=spec.container)
+        generation = info.generation
+        if info.image != previous:
+            self.check_stop()
+            generation = self.cluster.set_image(
+                namespace, spec.deployment, container=spec.container, image=previous
+            )
+        timeout = float(rollout.settings.rollout_timeout_seconds)
+        status = self.wait_rollout(
+            namespace, spec.deployment, timeout=timeout, min_generation=generation
+        )
+        if status.outcome is RolloutOutcome.COMPLETE:
+            return TargetResult(namespace, True)
+        return TargetResult(namespace, False, f"{status.outcome.value}: {status.message}")
+
+    def _check(
+        self,
+        rollout: Rollout,
+        namespace: str,
+        *,
+        deployment: str,
+        wait: bool,
+        generation: int = 0,
+    ) -> TargetResult:
+        timeout = float(rollout.settings.rollout_timeout_seconds)
+        status = None
+        if wait:
+            status = self.wait_rollout(
+                namespace, deployment, timeout=timeout, min_generation=generation
+            )
+        self.check_stop()
+        obs = Observation(
+            status=status,
+            pods=self.cluster.pods(namespace, deployment),
+            health_probes=self.cluster.probe(
+                namespace, deployment, port=self.health.port, path=self.health.path
+            ),
+            ready_probes=self.cluster.probe(
+                namespace, deployment, port=self.health.port, path=self.health.ready_path
+            ),
+            logs=self._logs(namespace, deployment),
+            baseline_latency_ms=self.baselines.get(rollout.id, namespace),
+            timeout_seconds=timeout if wait else None,
+        )
+        verdict = judge(
+            obs,
+            version=rollout.version,
+            error_rate_threshold=rollout.settings.error_rate,
+            latency_factor=rollout.settings.latency_factor,
+        )
+        return TargetResult(namespace, verdict.healthy, verdict.reason)
+
+    def _logs(self, namespace: str, deployment: str) -> LogStats | None:
+        """Logs are evidence, not a verdict: if they cannot be read, the rate goes unjudged
+        (the verdict notes it) rather than failing a tenant whose probes are fine."""
+        try:
+            return self.cluster.log_stats(
+                namespace, deployment, since_seconds=self.health.log_window_seconds
+            )
+        except RollbotError as err:
+            log.warning("could not read logs of %s/%s: %s", namespace, deployment, err)
+            return None
+
+    def wait_rollout(
+        self, namespace: str, deployment: str, *, timeout: float, min_generation: int
+    ) -> RolloutStatus:
+        """`rollout status` with the rollout's timeout, in slices so a shutdown is heard."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.check_stop()
+            left = deadline - time.monotonic()
+            step = max(0.05, min(left, WAIT_SLICE_SECONDS))
+            status = self.cluster.wait_rollout(
+                namespace, deployment, timeout=step, min_generation=min_generation
+            )
+            if status.outcome is not RolloutOutcome.TIMED_OUT or left <= step:
+                return status

@@ -1,0 +1,180 @@
+"""Running the effects that touch the world, each on a worker thread, each answered by the
+event the state machine expects (PreflightPassed, TargetsUpdated, SideCreated, ...).
+
+Two pools, so that nothing waits on itself: `steps` runs one effect (a batch, a preflight,
+a switch) and may wait for `calls`, which runs the per-tenant work and never waits on
+anything but the cluster. `calls` is bounded by `max_parallel`: a batch of fifty tenants
+with max_parallel=16 patches at most sixteen at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import TypeVar
+
+from rollout.engine.preflight import Preflight
+from rollout.engine.tenants import Stopped, Tenants
+from rollout.errors import RollbotError
+from rollout.machine import (
+    CheckHealth,
+    CreateSide,
+    DeleteSide,
+    Effect,
+    Event,
+    HealthChecked,
+    PreflightFailed,
+    RollBackTargets,
+    RolledBack,
+    RunPreflight,
+    SideCreated,
+    SideDeleted,
+    Switched,
+    SwitchService,
+    TargetsUpdated,
+    UpdateTargets,
+)
+from rollout.model import AppSpec, BlueGreen, Rollout
+
+log = logging.getLogger("rollbot.engine")
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+BLOCKING = (
+    RunPreflight,
+    UpdateTargets,
+    CheckHealth,
+    RollBackTargets,
+    CreateSide,
+    SwitchService,
+    DeleteSide,
+)
+
+
+def blocking(effect: Effect) -> bool:
+    return isinstance(effect, BLOCKING)
+
+
+class Pool:
+    """The per-tenant calls pool: `map` runs `fn` over `items` concurrently, at most
+    `max_parallel` at a time, results in the order of `items`. A Stopped from any of them
+    is raised once all have returned (each stops before its next change)."""
+
+    def __init__(self, max_parallel: int) -> None:
+        self._executor = ThreadPoolExecutor(max(1, max_parallel), thread_name_prefix="rollbot-call")
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        futures = [self._executor.submit(fn, item) for item in items]
+        wait(futures)
+        return [f.result() for f in futures]
+
+    def shutdown(self, *, wait: bool) -> None:
+        self._executor.shutdown(wait=wait, cancel_futures=True)
+
+
+@dataclass
+class Work:
+    apps: dict[str, AppSpec]
+    tenants: Tenants
+    preflight: Preflight
+    pool: Pool
+
+    def run(self, rollout: Rollout, effect: Effect) -> Event | None:
+        """The event answering `effect`, or None when the engine stopped meanwhile."""
+        spec = self.apps.get(rollout.app)
+        try:
+            if spec is None:
+                raise RollbotError(f"{rollout.app} is no longer in rollbot's configuration")
+            return self._run(rollout, spec, effect)
+        except Stopped:
+            return None
+
+    def _run(self, rollout: Rollout, spec: AppSpec, effect: Effect) -> Event:
+        if isinstance(effect, RunPreflight):
+            return self._preflight(rollout, spec)
+        if isinstance(effect, UpdateTargets):
+            results = self.pool.map(
+                lambda ns: self.tenants.update(rollout, spec, ns), effect.namespaces
+            )
+            return TargetsUpdated(effect.batch, tuple(results))
+        if isinstance(effect, RollBackTargets):
+            results = self.pool.map(
+                lambda ns: self.tenants.roll_back(rollout, spec, ns), effect.namespaces
+            )
+            return RolledBack(tuple(results))
+        if isinstance(effect, CheckHealth):
+            deployment = spec.deployment
+            if rollout.blue_green is not None:
+                deployment = rollout.blue_green.new_deployment
+            results = self.pool.map(
+                lambda ns: self.tenants.check(
+                    rollout, namespace=ns, deployment=deployment, wait=effect.wait
+                ),
+                effect.namespaces,
+            )
+            return HealthChecked(tuple(results))
+        return self._side(rollout, spec, effect)
+
+    def _preflight(self, rollout: Rollout, spec: AppSpec) -> Event:
+        try:
+            return self.preflight.run(rollout, spec)
+        except Stopped:
+            raise
+        except Exception as err:  # refuse with the cause rather than hang in preflight
+            log.exception("preflight of #%s failed unexpectedly", rollout.id)
+            return PreflightFailed((f"preflight could not finish: {err}",))
+
+    def _side(self, rollout: Rollout, spec: AppSpec, effect: Effect) -> Event:
+        """Blue-green steps; each is idempotent, so a restart may run it again."""
+        bg = rollout.blue_green
+        assert bg is not None, f"{effect!r} on a rolling rollout"
+        cluster = self.tenants.cluster
+        try:
+            self.tenants.check_stop()
+            if isinstance(effect, CreateSide):
+                self._create(rollout, spec, bg)
+                return SideCreated(ok=True)
+            if isinstance(effect, SwitchService):
+                cluster.switch_service(bg.namespace, bg.service, version=effect.version)
+                return Switched(effect.version, ok=True)
+            assert isinstance(effect, DeleteSide), effect
+            name, config_map = (
+                (bg.new_deployment, bg.new_config_map)
+                if effect.which == "new"
+                else (bg.old_deployment or "", bg.old_config_map)
+            )
+            cluster.delete_side(bg.namespace, deployment=name, config_map=config_map)
+            return SideDeleted(effect.which, ok=True)
+        except Stopped:
+            raise
+        except Exception as err:
+            if not isinstance(err, RollbotError):
+                log.exception("#%s: %r failed unexpectedly", rollout.id, effect)
+            return _side_failed(effect, f"{err}" or type(err).__name__)
+
+    def _create(self, rollout: Rollout, spec: AppSpec, bg: BlueGreen) -> None:
+        if bg.old_deployment:
+            # The new side will be judged against the latency of the side serving now.
+            self.tenants.measure_baseline(rollout, bg.namespace, bg.old_deployment)
+        self.tenants.cluster.create_side(
+            bg.namespace,
+            template_deployment=bg.old_deployment or spec.deployment,
+            name=bg.new_deployment,
+            version=rollout.version,
+            image=rollout.target_image,
+            container=spec.container,
+            config_map=bg.new_config_map,
+            config_map_source=bg.old_config_map,
+        )
+
+
+def _side_failed(effect: Effect, reason: str) -> Event:
+    if isinstance(effect, CreateSide):
+        return SideCreated(ok=False, reason=reason)
+    if isinstance(effect, SwitchService):
+        return Switched(effect.version, ok=False, reason=reason)
+    assert isinstance(effect, DeleteSide)
+    return SideDeleted(effect.which, ok=False, reason=reason)
