@@ -10,7 +10,6 @@ count on exact numbers.
 from __future__ import annotations
 
 import fnmatch
-import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -149,13 +148,3 @@ def log_lines(*, started: datetime, now: datetime, behaviour: Behaviour, version
         when = first + timedelta(seconds=step * (i + 1))
         lines.append((when, http_line(i, when, behaviour)))
     return lines
-
-
-def expected_error_count(rate: float) -> int:
-    return round(rate * HTTP_LINES)
-
-
-def baseline_ms() -> float:
-    """Mean response time of a healthy pod's successful requests."""
-    values = [8 + (i * 37) % 29 for i in range(HTTP_LINES)]
-    return math.fsum(values) / len(values)

@@ -85,7 +85,6 @@ class Controller:
         self._deadlines: dict[Key, asyncio.TimerHandle] = {}
         self._progress: dict[Key, tuple[tuple[Any, ...], float]] = {}
         self._task: asyncio.Task[None] | None = None
-        self.syncs = 0
         store.observers.append(self._observe)
 
     # -- plumbing --------------------------------------------------------------------
@@ -111,9 +110,6 @@ class Controller:
         if key not in self._queued:
             self._queued.add(key)
             self._queue.put_nowait(key)
-
-    def idle(self) -> bool:
-        return not self._queued
 
     def _observe(self, event: Event) -> None:
         obj, ns = event.obj, event.namespace
@@ -240,7 +236,6 @@ class Controller:
     # -- Deployments -----------------------------------------------------------------
     def sync(self, ns: str, name: str) -> None:
         """One reconcile step for deployment ``ns/name``."""
-        self.syncs += 1
         d = self.store.find(DEPLOYS, ns, name)
         if d is None:
             self._forget((ns, name))

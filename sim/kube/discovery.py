@@ -25,12 +25,15 @@ def _entry(r: Resource) -> list[dict[str, Any]]:
         main["categories"] = ["all"]
     subs = []
     for sub in r.subresources:
-        kind = {"log": "Pod", "proxy": "PodProxyOptions"}.get(sub, r.kind)
+        kind = {"log": "Pod", "proxy": "PodProxyOptions", "scale": "Scale"}.get(sub, r.kind)
         verbs = ["get"] if sub == "log" else ["get", "patch", "update"]
         if sub == "proxy":
             verbs = ["create", "delete", "get", "patch", "update"]
-        subs.append({"name": f"{r.plural}/{sub}", "singularName": "", "namespaced": r.namespaced,
-                     "kind": kind, "verbs": verbs})
+        entry = {"name": f"{r.plural}/{sub}", "singularName": "", "namespaced": r.namespaced,
+                 "kind": kind, "verbs": verbs}
+        if sub == "scale":
+            entry.update(group="autoscaling", version="v1")
+        subs.append(entry)
     return [main, *subs]
 
 

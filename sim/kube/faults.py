@@ -55,11 +55,15 @@ class Faults:
     def add(self, **spec: Any) -> Fault:
         if spec.get("action", "status") not in ACTIONS:
             raise ValueError(f"action must be one of {', '.join(ACTIONS)}")
-        unknown = set(spec) - set(Fault.__dataclass_fields__) - {"id", "matched", "fired"}
-        if unknown or {"id", "matched", "fired", "_regex"} & set(spec):
-            raise ValueError(f"unknown fault fields: {sorted(set(spec) - {'path'})}")
+        unknown = set(spec) - set(Fault.__dataclass_fields__) | (
+            set(spec) & {"id", "matched", "fired", "_regex"})
+        if unknown:
+            raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}")
         fault = Fault(id=self._next, **spec)
-        fault._regex = re.compile(fault.path)
+        try:
+            fault._regex = re.compile(fault.path)
+        except re.error as exc:
+            raise ValueError(f"bad path pattern {fault.path!r}: {exc}") from None
         if fault.every < 1 or not 0.0 <= fault.probability <= 1.0:
             raise ValueError("every must be >= 1 and probability within 0..1")
         self._next += 1

@@ -46,8 +46,10 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("services", "Service", "", "v1", True, _RW, ("svc",), ("proxy", "status"), True),
     Resource("configmaps", "ConfigMap", "", "v1", True, _RW, ("cm",)),
     Resource("events", "Event", "", "v1", True, _RW, ("ev",)),
-    Resource("deployments", "Deployment", "apps", "v1", True, _RW, ("deploy",), ("status",), True),
-    Resource("replicasets", "ReplicaSet", "apps", "v1", True, _RW, ("rs",), ("status",), True),
+    Resource("deployments", "Deployment", "apps", "v1", True, _RW, ("deploy",),
+             ("status", "scale"), True),
+    Resource("replicasets", "ReplicaSet", "apps", "v1", True, _RW, ("rs",), ("status", "scale"),
+             True),
     Resource(
         "selfsubjectaccessreviews", "SelfSubjectAccessReview", "authorization.k8s.io", "v1",
         False, ("create",),

@@ -18,7 +18,15 @@ from sim.kube import discovery, tables
 from sim.kube.faults import Access, Counters, Fault, Faults
 from sim.kube.patch import apply_patch
 from sim.kube.podapi import PodApi
-from sim.kube.resources import BY_PATH, ApiError, Resource, bad_request, forbidden, success_status
+from sim.kube.resources import (
+    BY_PATH,
+    ApiError,
+    Resource,
+    bad_request,
+    forbidden,
+    invalid,
+    success_status,
+)
 from sim.kube.selectors import name_from_fields, parse_fields, parse_labels
 from sim.kube.store import Store
 
@@ -98,6 +106,24 @@ async def read_json(request: web.Request) -> Any:
         raise bad_request(f"invalid JSON body: {exc}") from None
 
 
+async def read_object(request: web.Request) -> dict[str, Any]:
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise bad_request("the request body must be a JSON object")
+    return body
+
+
+def scale_of(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj["metadata"]
+    labels = (obj["spec"].get("selector") or {}).get("matchLabels") or {}
+    return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion",
+                                              "creationTimestamp") if k in meta},
+            "spec": {"replicas": obj["spec"].get("replicas", 0)},
+            "status": {"replicas": (obj.get("status") or {}).get("replicas", 0),
+                       "selector": ",".join(f"{k}={v}" for k, v in labels.items())}}
+
+
 class Api:
     """Request handling for /api and /apis on top of the store."""
 
@@ -139,7 +165,7 @@ class Api:
                        "InternalError", f"injected fault {fault.id}")
         answer = error_reply(err)
         if fault.status == 429:
-            answer.headers["Retry-After"] = str(max(int(fault.retry_after), 1))
+            answer.headers["Retry-After"] = str(max(round(fault.retry_after), 0))
         return answer
 
     async def _dispatch(self, request: web.Request, t: Target, verb: str) -> web.StreamResponse:
@@ -149,8 +175,12 @@ class Api:
         if t.sub in ("log", "proxy"):
             return await self.pod_api.handle(request, res, ns=t.namespace or "",
                                              name=t.name or "", sub=t.sub, tail=t.tail)
+        if t.sub is not None and t.sub not in res.subresources:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if t.sub == "scale":
+            return reply(await self._scale(request, t, verb))
         if res.plural == "selfsubjectaccessreviews" and verb == "create":
-            return reply(self._review(await read_json(request)), 201)
+            return reply(self._review(await read_object(request)), 201)
         if verb == "list":
             return self._list(request, res, t.namespace)
         if verb == "watch":
@@ -161,10 +191,10 @@ class Api:
                 return reply(tables.table(res, [obj], {"resourceVersion": str(self.store.rv)}))
             return reply(obj)
         if verb == "create":
-            return reply(self.store.create(res, t.namespace, await read_json(request)), 201)
+            return reply(self.store.create(res, t.namespace, await read_object(request)), 201)
         if verb == "update":
             return reply(self.store.update(res, t.namespace, t.name or "",
-                                           await read_json(request), subresource=t.sub))
+                                           await read_object(request), subresource=t.sub))
         if verb == "patch":
             return reply(await self._patch(request, t))
         if verb == "delete":
@@ -250,6 +280,25 @@ class Api:
         current = self.store.get(t.res, t.namespace, t.name or "")
         patched = apply_patch(ctype, current, body)
         return self.store.update(t.res, t.namespace, t.name or "", patched, subresource=t.sub)
+
+    async def _scale(self, request: web.Request, t: Target, verb: str) -> dict[str, Any]:
+        """The ``scale`` subresource (``kubectl scale``): an autoscaling/v1 Scale view."""
+        assert t.res is not None
+        obj = self.store.get(t.res, t.namespace, t.name or "")
+        if verb in ("update", "patch"):
+            body = await read_json(request)
+            if verb == "patch":
+                body = apply_patch(request.headers.get("Content-Type", ""), scale_of(obj), body)
+            replicas = (body.get("spec") or {}).get("replicas") if isinstance(body, dict) else None
+            if not isinstance(replicas, int) or replicas < 0:
+                raise invalid(t.res, t.name or "", [("FieldValueInvalid", "spec.replicas",
+                                                     "Invalid value: must be an integer >= 0")])
+            meta = dict(obj["metadata"])
+            if sent_rv := (body.get("metadata") or {}).get("resourceVersion"):
+                meta["resourceVersion"] = sent_rv  # the store checks it for conflicts
+            obj = self.store.update(t.res, t.namespace, t.name or "", {
+                **obj, "metadata": meta, "spec": {**obj["spec"], "replicas": replicas}})
+        return scale_of(obj)
 
     def _review(self, body: Any) -> dict[str, Any]:
         spec = (body or {}).get("spec") or {}

@@ -79,7 +79,7 @@ def expired_frame(requested: int, oldest: int) -> bytes:
 class WatchHub:
     """History per resource (bounded) and the open watchers, by resource and namespace."""
 
-    def __init__(self, *, history: int = 100_000) -> None:
+    def __init__(self, *, history: int = 20_000) -> None:
         self._history: dict[str, deque[Event]] = defaultdict(lambda: deque(maxlen=history))
         self._compacted: dict[str, int] = defaultdict(int)
         self._watchers: dict[str, dict[str | None, set[Watcher]]] = defaultdict(

@@ -251,6 +251,15 @@ def test_undo_reuses_the_old_replica_set_under_the_next_revision(
     assert reused.spec.replicas == 1
 
 
+def test_scale_subresource_resizes_the_deployment(sim: SimHandle, apps: client.AppsV1Api,
+                                                  core: client.CoreV1Api) -> None:
+    scale = apps.patch_namespaced_deployment_scale(APP, NS, {"spec": {"replicas": 3}})
+    assert (scale.kind, scale.spec.replicas, scale.status.selector) == ("Scale", 3, f"app={APP}")
+    wait_rolled_out(sim)
+    assert len(core.list_namespaced_pod(NS, label_selector=f"app={APP}").items) == 3
+    assert len(apps.list_namespaced_replica_set(NS).items) == 1  # same template, same set
+
+
 def test_crashing_image_exceeds_the_progress_deadline(sim: SimHandle, apps: client.AppsV1Api,
                                                       core: client.CoreV1Api) -> None:
     apps.patch_namespaced_deployment(APP, NS, {"spec": {"progressDeadlineSeconds": 10}})
