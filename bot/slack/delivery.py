@@ -1,0 +1,164 @@
+"""`SlackDelivery`: the engine's listener that turns rollout events into Slack messages.
+
+`publish` only composes the messages (:mod:`bot.slack.conversation`) and writes them to
+the outbox in the journal, then wakes one worker thread, so the engine never waits on
+Slack and the Slack event loop never runs a Web API call. The worker
+(:mod:`bot.slack.worker`) sends them in order per channel at Slack's pace, retries what
+Slack did not take, and after a restart picks up whatever the journal still holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from slack_sdk import WebClient
+
+from bot.slack import refs
+from bot.slack.client import SlackCalls
+from bot.slack.conversation import Conversation
+from bot.slack.outbox import Outbox
+from bot.slack.worker import Pacer, Sender
+from rollout.model import Rollout, RolloutEvent
+
+log = logging.getLogger(__name__)
+
+IDLE_RECHECK_SECONDS = 30.0  # a sleeping worker looks at the journal at least this often
+ERROR_PAUSE_SECONDS = 1.0  # after an unexpected error, before the worker tries again
+
+
+class SlackDelivery:
+    """Implements :class:`rollout.ports.Listener`. One per process and journal."""
+
+    def __init__(
+        self,
+        *,
+        client: WebClient,
+        db_path: str | Path,
+        release_channel: str,
+        notify_channel: str | None,
+        approvers: Callable[[str], Sequence[str]],
+        min_interval: float = 1.0,
+        retry_base: float = 0.5,
+        retry_cap: float = 30.0,
+    ) -> None:
+        self.release_channel = release_channel
+        self.notify_channel = notify_channel
+        self._outbox = Outbox(db_path)
+        self._conversation = Conversation(
+            channel_for=self.channel_for, notify_channel=notify_channel, approvers=approvers
+        )
+        pacer = Pacer(min_interval, retry_base=retry_base, retry_cap=retry_cap)
+        self._sender = Sender(self._outbox, SlackCalls(client), pacer)
+        self._cond = threading.Condition()
+        self._publishing = threading.Lock()  # compose and enqueue one event at a time
+        self._dirty = False
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    # --- where messages go --------------------------------------------------------------
+
+    def channel_for(self, rollout: Rollout) -> str:
+        """The channel of a rollout's parent message and thread. Every rollout uses the
+        release channel for now; a per-rollout channel (from `rollout.source`) goes here."""
+        return self.release_channel
+
+    # --- the listener -------------------------------------------------------------------
+
+    def publish(self, event: RolloutEvent) -> None:
+        """Journal what the event says in Slack and wake the worker; no network here."""
+        try:
+            with self._publishing:
+                items = self._conversation.compose(event, self._outbox)
+                self._outbox.enqueue(items)
+        except Exception:
+            # A listener must not break the engine; the journal error is worth shouting.
+            log.exception(
+                "could not queue Slack messages for %s of #%s", event.kind, event.rollout.id
+            )
+        self._poke()
+
+    def mark_decided(self, *, channel: str, ts: str, user: str, verb: str, at: datetime) -> None:
+        """Edit a clicked approval or choice message: who did what and when, no buttons."""
+        ref = self._outbox.ref_at(channel, ts)
+        if ref is None:
+            log.warning("no message of rollbot's at %s/%s to mark decided", channel, ts)
+            return
+        if self._outbox.decided(ref.name):
+            return
+        edit = self._conversation.decided_edit(
+            ref=ref.name, text=ref.text, rollout_id=ref.rollout_id, channel=ref.channel,
+            user=user, verb=verb, at=at,
+        )  # fmt: skip
+        with self._publishing:
+            self._outbox.enqueue([edit])
+        self._poke()
+
+    def message_ref(self, rollout_id: int) -> tuple[str, str] | None:
+        """Channel and ts of the rollout's parent message, once Slack has it."""
+        ref = self._outbox.ref(refs.parent(rollout_id))
+        return None if ref is None else (ref.channel, ref.ts)
+
+    # --- the worker ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the worker; rows left pending by an earlier run go first, in order."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="slack-delivery", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop after the call in flight. Undelivered rows stay in the journal."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("the Slack delivery worker did not stop within %.1fs", timeout)
+
+    def close(self) -> None:
+        """Stop, then release the journal connection."""
+        self.stop()
+        self._outbox.close()
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until the outbox holds nothing pending; False when `timeout` ran out."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._outbox.pending_count() > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def outbox_counts(self) -> dict[str, int]:
+        """Rows by status (pending, sent, failed): for metrics and tests."""
+        return self._outbox.status_counts()
+
+    def _poke(self) -> None:
+        with self._cond:
+            self._dirty = True
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if self._stopping:
+                    return
+                self._dirty = False
+            try:
+                wait = self._sender.step()
+            except Exception:
+                log.exception("the Slack delivery worker failed; trying again shortly")
+                wait = ERROR_PAUSE_SECONDS
+            with self._cond:
+                self._cond.notify_all()  # flush() re-checks after every step
+                if wait > 0 and not self._dirty and not self._stopping:
+                    self._cond.wait(min(wait, IDLE_RECHECK_SECONDS))

@@ -1,0 +1,58 @@
+"""Names for the Slack messages rollbot must find again, and what it knows about one.
+
+A rollout's parent message is edited on every event, its approval request when decided,
+its failure choices when someone picks one; replies go into the parent's thread and the
+notify line links to it. The delivery records each such message under a stable name (its
+`ts` is only known once Slack answers, possibly after a restart), so the rows that need
+it can wait for it by name in the journal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Stands in a notify line for the thread's permalink until the parent has been posted;
+# replaced in the text and blocks just before the line is sent.
+LINK_SLOT = "https://rollbot.invalid/permalink-pending"
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A message Slack accepted: where it is, and the text it was posted with."""
+
+    name: str
+    channel: str
+    ts: str
+    text: str
+    rollout_id: int | None = None
+    permalink: str | None = None
+
+
+def parent(rollout_id: int) -> str:
+    return f"parent:{rollout_id}"
+
+
+def plan(rollout_id: int) -> str:
+    return f"plan:{rollout_id}"
+
+
+def approval(rollout_id: int, gate: int) -> str:
+    return f"approval:{rollout_id}:{gate}"
+
+
+def failure(rollout_id: int, batch: int, attempt: int) -> str:
+    """A batch can fail again after Retry failed; each failure gets its own choices."""
+    return f"failure:{rollout_id}:{batch}:{attempt}"
+
+
+def summary(rollout_id: int, outcome: str) -> str:
+    """One summary per outcome: a completed rollout may still be rolled back later."""
+    return f"summary:{rollout_id}:{outcome}"
+
+
+def refused(rollout_id: int) -> str:
+    return f"refused:{rollout_id}"
+
+
+def remove_offer(rollout_id: int) -> str:
+    return f"remove-old:{rollout_id}"

@@ -1,0 +1,249 @@
+"""The rollout conversation in Slack, as the Slack stand-in receives it over HTTP.
+
+Given a story of engine events (rollouts built directly from the model), when a
+SlackDelivery publishes them against the stand-in, then the release channel holds one
+parent message per rollout, edited in place, with the thread replies of SPEC section 5 in
+order, and the notify channel one line per milestone with a link to the thread. Faults,
+restarts and scale are in test_slack_delivery_faults.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from rollout.model import EventKind, Phase, TargetStatus
+from sim.slack import SlackHandle, start_slack
+from tests.adapters.slack_delivery_support import (
+    NOTIFY,
+    RELEASES,
+    WAIT,
+    at,
+    blue_green,
+    deliver,
+    event,
+    happy_story,
+    has_buttons,
+    make_delivery,
+    parent_of,
+    replies,
+    rolling,
+    settle,
+)
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackHandle]:
+    with start_slack(usergroups={"S0LEADS": ["U0BOB", "U0CAROL"]}) as handle:
+        yield handle
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "rollbot.db"
+
+
+@pytest.fixture(scope="module")
+def happy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlackHandle]:
+    """The stand-in after a whole rollout from start to completion, shared read-only."""
+    with start_slack(usergroups={"S0LEADS": ["U0BOB", "U0CAROL"]}) as handle:
+        deliver(handle, tmp_path_factory.mktemp("happy") / "rollbot.db", happy_story())
+        yield handle
+
+
+def test_parent_is_posted_once_and_edited_as_the_rollout_moves(happy: SlackHandle) -> None:
+    parent = parent_of(happy)
+    assert len(happy.calls("chat.postMessage")) == len(
+        happy.messages(RELEASES, include_replies=True)
+    ) + len(happy.messages(NOTIFY))
+    assert parent.edited
+    assert "isp v1.3.0" in parent.text and "Completed" in parent.text
+    assert "12 updated" in parent.text
+    # Finished: only Roll back is left on it.
+    actions = [b for b in parent.blocks if b["type"] == "actions"]
+    assert [e["action_id"] for e in actions[0]["elements"]] == ["rollbot_rollback"]
+
+
+def test_thread_replies_come_in_the_order_things_happened(happy: SlackHandle) -> None:
+    texts = [m.text for m in replies(happy)]
+    expected = [
+        "*Plan for isp v1.3.0* (#7)",
+        "*Pilots* — 2/2 updated, all healthy",
+        "*Approval needed for #7.*",
+        "<@U0BOB> approved #7.",
+        "*Batch 1 of 2* — 5/5 updated",
+        "*Batch 2 of 2* — 5/5 updated",
+        "*isp v1.3.0 completed*",
+    ]
+    assert len(texts) == len(expected), texts
+    for text, part in zip(texts, expected, strict=True):
+        assert part in text
+
+
+def test_approval_request_is_edited_to_say_who_approved_and_when(happy: SlackHandle) -> None:
+    approval = next(m for m in replies(happy) if "Approval needed" in m.text)
+    assert approval.edited
+    assert "Approved by <@U0BOB> at 09:40 UTC" in approval.text
+    assert not has_buttons(approval)
+    assert any(b["type"] == "actions" for b in approval.versions[0].blocks)
+
+
+def test_notify_channel_gets_a_line_per_milestone_linking_the_thread(happy: SlackHandle) -> None:
+    parent = parent_of(happy)
+    lines = [m.text for m in happy.messages(NOTIFY)]
+    assert len(lines) == 3
+    assert "started by <@U0ALICE>" in lines[0]
+    assert "waiting for approval" in lines[1]
+    assert "completed: 12 tenants updated" in lines[2]
+    link = happy.calls("chat.getPermalink")[0]
+    assert link.args["message_ts"] == parent.ts
+    for line in lines:
+        assert f"/archives/{RELEASES}/p{parent.ts.replace('.', '')}|thread>" in line
+    # The permalink is asked once per parent, not once per line.
+    assert len(happy.calls("chat.getPermalink")) == 1
+
+
+def test_mark_decided_edits_the_clicked_message_once(slack: SlackHandle, db: Path) -> None:
+    story = happy_story()
+    until_gate = story[: [e.kind for e in story].index(EventKind.AWAITING_APPROVAL) + 1]
+    delivery = make_delivery(slack, db)
+    try:
+        delivery.start()
+        for e in until_gate:
+            delivery.publish(e)
+        assert delivery.flush(WAIT)
+        approval = replies(slack)[-1]
+        assert has_buttons(approval)
+
+        delivery.mark_decided(
+            channel=RELEASES, ts=approval.ts, user="U0CAROL", verb="✅ Approved", at=at(39)
+        )
+        delivery.publish(story[len(until_gate)])  # the engine's APPROVED follows the click
+        assert delivery.flush(WAIT)
+    finally:
+        delivery.close()
+
+    edited = slack.message(RELEASES, approval.ts)
+    assert edited is not None and not has_buttons(edited)
+    assert "Approved by <@U0CAROL> at 09:39 UTC" in edited.text
+    edits = [c for c in slack.calls("chat.update") if c.args.get("ts") == approval.ts]
+    assert len(edits) == 1
+
+
+def test_message_ref_names_the_parent_message(slack: SlackHandle, db: Path) -> None:
+    story = happy_story()
+    deliver(slack, db, story[:2])
+
+    delivery = make_delivery(slack, db)
+    try:
+        assert delivery.message_ref(7) == (RELEASES, parent_of(slack).ts)
+        assert delivery.message_ref(99) is None
+    finally:
+        delivery.close()
+
+
+def test_failure_posts_the_choices_and_a_choice_closes_them(slack: SlackHandle, db: Path) -> None:
+    r = settle(rolling(12, approval=False), 0, minute=3)
+    r = replace(r.with_phase(Phase.BATCH), current_batch=1)
+    failed = settle(r, 1, minute=6, failed=("tenant-0004",), reason="readiness probe failed")
+    paused = replace(
+        failed.with_phase(Phase.PAUSED, reason="tenant-0004: readiness probe failed"),
+        paused_from=Phase.BATCH,
+    )
+    story = [
+        event(EventKind.STARTED, r, 0),
+        event(EventKind.FAILED, paused, 6, batch=1, detail=paused.reason),
+        event(EventKind.RESUMED, r, 8, user="U0ALICE", detail="retrying tenant-0004"),
+    ]
+    deliver(slack, db, story)
+
+    choices, chosen = replies(slack)
+    assert "1 tenant failed in batch 1" in choices.text
+    assert "tenant-0004 2m — readiness probe failed" in choices.versions[0].text
+    assert "Retry chosen by <@U0ALICE>" in choices.text
+    assert not has_buttons(choices)
+    assert chosen.text == "<@U0ALICE> chose Retry failed for #7."
+    notify = [m.text for m in slack.messages(NOTIFY)]
+    assert any("failed: tenant-0004: readiness probe failed" in line for line in notify)
+
+
+def test_automatic_rollback_is_announced_with_its_result(slack: SlackHandle, db: Path) -> None:
+    r = settle(rolling(7, auto_rollback=True), 0, minute=3, failed=("tenant-0001",), reason="5xx")
+    why = "rolled back automatically: tenant-0001: 5xx"
+    back = r.with_phase(Phase.ROLLING_BACK, reason=why)
+    undone = back.with_targets(
+        t.with_status(TargetStatus.ROLLED_BACK, at=at(5), reason=t.reason) for t in back.batch(0)
+    )
+    ended = replace(undone.with_phase(Phase.ROLLED_BACK), finished_at=at(5))
+    story = [
+        event(EventKind.STARTED, r, 0),
+        event(EventKind.FAILED, back, 3, batch=0, detail="tenant-0001: 5xx"),
+        event(EventKind.ROLLING_BACK, back, 3, detail=why),
+        event(EventKind.ROLLED_BACK, ended, 5, detail=why),
+    ]
+    deliver(slack, db, story)
+
+    texts = [m.text for m in replies(slack)]
+    assert len(texts) == 3, texts
+    assert "Rolling back #7 automatically" in texts[0]
+    assert "#7 rolled back*: 2 tenants back on their previous image" in texts[1]
+    assert "isp v1.3.0 rolled back" in texts[2]
+    assert not any(has_buttons(m) for m in replies(slack))
+    notify = [m.text for m in slack.messages(NOTIFY)]
+    assert ["started" in notify[0], "failed" in notify[1], "rolled back" in notify[2]] == [True] * 3
+
+
+def test_refused_rollout_says_why_in_the_channel(slack: SlackHandle, db: Path) -> None:
+    r = rolling(12)
+    refused = r.with_phase(Phase.FAILED, reason="preflight found 2 problems")
+    problems = ("image tag v1.3.0 not found", "tenant-0003 has no deployment isp-ops-app")
+    story = [
+        event(EventKind.STARTED, replace(r, phase=Phase.PREFLIGHT), 0),
+        event(EventKind.REFUSED, refused, 1, problems=problems),
+    ]
+    deliver(slack, db, story)
+
+    shown = [m.text for m in slack.messages(RELEASES)]  # the channel, not only the thread
+    assert len(shown) == 2
+    assert "was not started*: preflight found 2 problems" in shown[1]
+    assert problems[1] in shown[1]
+    assert "failed" in slack.messages(NOTIFY)[-1].text
+
+
+def test_blue_green_switch_offer_and_removal(slack: SlackHandle, db: Path) -> None:
+    r = blue_green()
+    assert r.blue_green is not None
+    switched = replace(
+        r.with_phase(Phase.MONITORING), blue_green=replace(r.blue_green, switched=True)
+    )
+    done = replace(switched.with_phase(Phase.COMPLETED), finished_at=at(10))
+    removed = replace(done, blue_green=replace(r.blue_green, switched=True, old_removed=True))
+    story = [
+        event(EventKind.STARTED, r, 0),
+        event(EventKind.SWITCHED, switched, 2),
+        event(EventKind.COMPLETED, done, 10),
+        event(EventKind.OLD_REMOVED, removed, 12),
+    ]
+    deliver(slack, db, story)
+
+    texts = [m.text for m in replies(slack)]
+    assert "switched from v1.2.0 to v1.3.0" in texts[0]
+    assert "admin v1.3.0 completed" in texts[1]
+    assert "Remove platform-admin-app-v1-2-0" in texts[2] and has_buttons(replies(slack)[2])
+    assert "Removed platform-admin-app-v1-2-0" in texts[3]
+
+
+def test_publish_only_journals_until_the_worker_runs(slack: SlackHandle, db: Path) -> None:
+    delivery = make_delivery(slack, db)
+    try:
+        for e in happy_story()[:3]:
+            delivery.publish(e)
+        counts = delivery.outbox_counts()
+        assert set(counts) == {"pending"} and counts["pending"] >= 4
+        assert slack.calls() == []
+        assert not delivery.flush(0.05)
+    finally:
+        delivery.close()
