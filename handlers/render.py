@@ -640,3 +640,11 @@ _PERSON_VERBS: Mapping[str, str] = {
 def person_event(rollout: Rollout, *, user: str, action: str) -> Message:
     """Who acted on the rollout, by inbox action name: `<@U0BOB> approved #42.`"""
     return person_action(rollout, user=user, verb=_PERSON_VERBS.get(action, action))
+
+
+def closed(message_text: str, *, phase: Phase, at: datetime) -> Message:
+    """An approval or choice message nobody needs to answer any more, because the rollout
+    ended (expired, cancelled, ...): its first line, how it ended and when; no buttons."""
+    first = message_text.split("\n", 1)[0]
+    line = f"{PHASE_ICON[phase]} {phase.label.capitalize()} at {clock(at)}"
+    return Message(text=f"{first}\n{line}", blocks=(_section(first), _context(line)))
