@@ -1,0 +1,114 @@
+"""The demo from start to verdict: start the world, print what runs where, play the
+script, print the stakeholders' channel and the checks, and say how it went."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Sequence
+from typing import TextIO
+
+from bot.demo.checks import final_checks
+from bot.demo.people import People, StepFailed
+from bot.demo.printer import Printer
+from bot.demo.script import Outcome, blue_green, rolling, stakeholders
+from bot.demo.world import (
+    CHANNELS,
+    FAST,
+    NEW_VERSION,
+    OLD_VERSION,
+    PACED,
+    REGISTRY_HOST,
+    USERS,
+    World,
+    start_world,
+)
+
+STEP_TIMEOUT = 60.0  # the longest any one wait of the script may take
+DEFAULT_TENANTS = 12
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="rollbot demo",
+        description="A scripted release against the built-in simulators: no Slack "
+                    "workspace, cluster or configuration needed.")
+    parser.add_argument("--fast", action="store_true",
+                        help="shortest windows and no pauses between batches (for tests)")
+    parser.add_argument("--tenants", type=int, default=DEFAULT_TENANTS,
+                        help=f"tenant namespaces in the simulated cluster "
+                             f"(default {DEFAULT_TENANTS}, at least 8)")
+    parser.add_argument("--verbose", action="store_true", help="rollbot's own log on stderr")
+    args = parser.parse_args(list(argv))
+    if args.tenants < 8:
+        parser.error("--tenants must be at least 8 (pilots and two batches of five)")
+    return args
+
+
+def header(out: Printer, world: World, *, fast: bool, tenants: int) -> None:
+    windows = FAST if fast else PACED
+    out.lines([
+        "",
+        "What is running (all inside this process, on 127.0.0.1):",
+        f"  cluster   simulated Kubernetes API  {world.kube.url}",
+        f"            platform-admin (the blue-green app) and {tenants} tenant namespaces",
+        f"            (isp-ops-app), all on {OLD_VERSION}",
+        f"  slack     Slack stand-in  {world.slack.api_url}  (#releases, #stakeholders)",
+        f"  registry  registry stand-in  {world.registry.address}, answering for",
+        f"            {REGISTRY_HOST}",
+        f"            with tags {OLD_VERSION} and {NEW_VERSION} (preflight asks it for real)",
+        "  rollbot   the real bot, started the way `rollbot serve` starts it:",
+        f"            {world.events_url}",
+        f"  config    {world.config.source}:",
+        f"            {windows.describe()};",
+        "            alice is also an isp approver, so four-eyes has something to refuse",
+        "People: alice (U0ALICE) deploys, bob (U0BOB) approves; the demo clicks for them.",
+        "",
+        "How to read it:",
+        "  [  4.3s] #releases      rollbot: …          a message in a channel",
+        "                             ↳ rollbot: …     a reply in that message's thread",
+        "  [  5.3s] #releases      ✎ rollbot edited …  an edit (only the lines that changed)",
+        "  [  6.0s] → alice clicks [Approve]           what a person does",
+        "  [  6.0s]   (…)                              a note from the demo",
+    ])
+
+
+async def play(world: World, out: Printer) -> int:
+    people = People(world, out, timeout=STEP_TIMEOUT)
+    outcome = Outcome()
+    failure = ""
+    for number, step in enumerate((blue_green, rolling), start=1):
+        try:
+            await step(people, outcome)
+        except StepFailed as exc:
+            failure = f"Step {number} did not go as scripted: {exc}"
+            break
+    await stakeholders(people)
+    if failure:
+        out.heading("The demo did not go as scripted")
+        out.line(f"  ✗ {failure}")
+        return 1
+    checks = await asyncio.to_thread(final_checks, world, outcome)
+    out.heading("Checked against the simulated cluster")
+    out.lines([f"  {'✓' if c.ok else '✗'} {c.text}" for c in checks])
+    if not all(c.ok for c in checks):
+        out.lines(["", "The demo ran, but the end state is not what the script expects (✗)."])
+        return 1
+    out.lines([
+        "",
+        "Demo complete. Next: `rollbot sim --tenants 12 --kubeconfig ./kubeconfig` gives you",
+        "this cluster for kubectl and `rollbot deploy`; README.md shows how to connect Slack.",
+    ])
+    return 0
+
+
+async def run(args: argparse.Namespace, stream: TextIO) -> int:
+    out = Printer(stream, channel_names=CHANNELS, user_names=USERS)
+    out.heading("rollbot demo: a scripted release, end to end")
+    out.line("Starting a simulated cluster, a Slack stand-in, a registry stand-in and rollbot…")
+    world = await start_world(out, windows=FAST if args.fast else PACED, tenants=args.tenants)
+    try:
+        header(out, world, fast=args.fast, tenants=args.tenants)
+        return await play(world, out)
+    finally:
+        await world.close()

@@ -1,0 +1,220 @@
+"""Everything the demo runs on, started in-process: the simulated cluster, the Slack
+stand-in, a registry stand-in, and rollbot itself on the product's own serve path.
+
+rollbot is started exactly as `rollbot serve` starts it in HTTP mode (`bot.serve.start`),
+with the built-in configuration (the text of rollbot.example.yaml) and only its windows
+shortened, a journal in a temporary directory, and the stand-ins' addresses where Slack's,
+the cluster's and the registry's would be. Nothing of the user's environment is read:
+no rollbot.yaml, no ROLLBOT_DB, no KUBECONFIG, no Slack tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from bot import serve
+from bot.config import Config, default_config_text, parse_config
+from bot.demo.printer import Printer
+from bot.demo.registry import MirroredRegistry, RegistryStandIn
+from bot.runtime import Runtime, build_runtime
+from rollout.model import Rollout, RolloutEvent
+from rollout.ports import Listener
+from sim.kube.harness import SimHandle, start_sim
+from sim.kube.seed import BASE_VERSION, REGISTRY
+from sim.slack import SlackHandle, start_slack
+
+T = TypeVar("T")
+
+RELEASES, STAKEHOLDERS = "C0RELEASES", "C0STAKEHOLDERS"
+CHANNELS = {RELEASES: "releases", STAKEHOLDERS: "stakeholders"}
+ALICE, BOB, CAROL, DAVE = "U0ALICE", "U0BOB", "U0CAROL", "U0DAVE"
+USERS = {ALICE: "alice", BOB: "bob", CAROL: "carol", DAVE: "dave"}
+# The example config names these groups; give them members so lookups have an answer.
+GROUPS = {"S0RELEASE": [DAVE], "S0LEADS": [CAROL]}
+NEW_VERSION = "v1.3.0"
+OLD_VERSION = BASE_VERSION
+REGISTRY_HOST = REGISTRY.split("/", 1)[0]
+REPOSITORIES = ("dotmac/isp-ops-app", "dotmac/platform-admin-app")
+CONFIG_SOURCE = "the built-in rollbot.example.yaml, with the demo's windows"
+
+
+@dataclass(frozen=True)
+class Windows:
+    """The config's waits and windows for one pace of the demo, and the sim's speed."""
+
+    wait: str
+    pilot_monitor: str
+    monitor: str
+    rollout_timeout: str
+    ready_delay: float  # seconds a simulated pod takes to become ready
+    deadline_scale: float  # progressDeadlineSeconds (600) times this, in the sim
+
+    def describe(self) -> str:
+        return (f"wait {self.wait} between batches, pilot monitor {self.pilot_monitor}, "
+                f"blue-green monitor {self.monitor}")
+
+
+PACED = Windows(wait="2s", pilot_monitor="3s", monitor="3s", rollout_timeout="30s",
+                ready_delay=0.4, deadline_scale=0.006)
+FAST = Windows(wait="0s", pilot_monitor="1s", monitor="1s", rollout_timeout="30s",
+               ready_delay=0.05, deadline_scale=0.003)
+
+
+def demo_config(windows: Windows) -> Config:
+    """The built-in configuration with the demo's windows; checked like any rollbot.yaml."""
+    data: dict[str, Any] = yaml.safe_load(default_config_text())
+    data["apps"]["admin"]["monitor"] = windows.monitor
+    isp = data["apps"]["isp"]
+    isp.update(wait=windows.wait, pilot_monitor=windows.pilot_monitor,
+               rollout_timeout=windows.rollout_timeout)
+    # Alice may approve isp rollouts too, so that her click on her own gate is refused by
+    # four-eyes, not for want of the right.
+    isp["approvers"] = [ALICE, *isp["approvers"]]
+    return parse_config(yaml.safe_dump(data, sort_keys=False), source=CONFIG_SOURCE)
+
+
+class Changes:
+    """A pulse for coroutines waiting on things other threads change (the stand-in's
+    messages, the engine's events): poke from anywhere, wait on the demo's loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._event = asyncio.Event()
+
+    def poke(self, *_: object) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+            self._loop.call_soon_threadsafe(self._event.set)
+
+    async def until(self, found: Callable[[], T | None], *, limit: float, what: str) -> T:
+        """The first truthy `found()`, re-checked on every poke; TimeoutError naming `what`
+        after `limit` seconds."""
+        deadline = self._loop.time() + limit
+        while True:
+            self._event.clear()
+            value = found()
+            if value:
+                return value
+            left = deadline - self._loop.time()
+            if left <= 0:
+                raise TimeoutError(f"waited {limit:.0f}s for {what}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._event.wait(), left)
+
+
+class Watch:
+    """A Listener keeping every rollout's latest state and the events heard."""
+
+    def __init__(self, changes: Changes) -> None:
+        self._lock = threading.Lock()
+        self._latest: dict[int, Rollout] = {}
+        self._events: list[RolloutEvent] = []
+        self._changes = changes
+
+    def publish(self, event: RolloutEvent) -> None:
+        with self._lock:
+            self._latest[event.rollout.id] = event.rollout
+            self._events.append(event)
+        self._changes.poke()
+
+    def rollouts(self) -> list[Rollout]:
+        with self._lock:
+            return sorted(self._latest.values(), key=lambda r: r.id)
+
+    def latest(self, rollout_id: int) -> Rollout | None:
+        with self._lock:
+            return self._latest.get(rollout_id)
+
+    def events(self, rollout_id: int) -> list[RolloutEvent]:
+        with self._lock:
+            return [e for e in self._events if e.rollout.id == rollout_id]
+
+
+@dataclass
+class World:
+    kube: SimHandle
+    slack: SlackHandle
+    registry: RegistryStandIn
+    server: serve.Server
+    watch: Watch
+    changes: Changes
+    config: Config
+    home: Path
+    stack: contextlib.AsyncExitStack = field(repr=False)
+
+    @property
+    def events_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.port}{serve.EVENTS_PATH}"
+
+    @property
+    def runtime(self) -> Runtime:
+        runtime = self.server.runtime
+        assert isinstance(runtime, Runtime)
+        return runtime
+
+    async def close(self) -> None:
+        """Bot first (so nothing is sent to a stopped stand-in), then the stand-ins, then
+        the temporary directory: the reverse of the order they started in."""
+        await self.stack.aclose()
+
+
+async def start_world(printer: Printer, *, windows: Windows, tenants: int) -> World:
+    """Start the stand-ins and the bot; on any failure stop what was started."""
+    loop = asyncio.get_running_loop()
+    changes = Changes(loop)
+    home = Path(tempfile.mkdtemp(prefix="rollbot-demo-"))
+    stack = contextlib.AsyncExitStack()
+    stack.callback(shutil.rmtree, home, ignore_errors=True)
+    try:
+        kube = await asyncio.to_thread(
+            start_sim, tenants=tenants, ready_delay=windows.ready_delay,
+            deadline_scale=windows.deadline_scale, kubeconfig_path=home / "kubeconfig")
+        stack.push_async_callback(asyncio.to_thread, kube.stop)
+        slack = await asyncio.to_thread(
+            start_slack, channels=CHANNELS, users=USERS, usergroups=GROUPS)
+        stack.push_async_callback(asyncio.to_thread, slack.close)
+        slack.on_event(printer.on_chat)
+        slack.on_event(changes.poke)
+        registry = RegistryStandIn({repo: (OLD_VERSION, NEW_VERSION) for repo in REPOSITORIES})
+        await registry.start()
+        stack.push_async_callback(registry.stop)
+        config = demo_config(windows)
+        watch = Watch(changes)
+        server = await _start_bot(config, kube=kube, slack=slack, home=home, watch=watch,
+                                  registry=MirroredRegistry.to(registry.address,
+                                                               host=REGISTRY_HOST))
+        stack.push_async_callback(server.close)
+        stack.callback(printer.mute_chat)  # runs first: shutting down is not the demo
+    except BaseException:
+        await stack.aclose()
+        raise
+    return World(kube, slack, registry, server, watch, changes, config, home, stack)
+
+
+async def _start_bot(config: Config, *, kube: SimHandle, slack: SlackHandle, home: Path,
+                     watch: Watch, registry: MirroredRegistry) -> serve.Server:
+    settings = serve.Settings(
+        bot_token=slack.bot_token,
+        signing_secret=slack.signing_secret,
+        api_url=slack.api_url,
+        host="127.0.0.1",
+        port=0,
+        db=str(home / "rollbot.db"),
+        kubeconfig=str(kube.kubeconfig),
+    )
+
+    def make_runtime(s: serve.Settings, cfg: Config, heard: Sequence[Listener]) -> Runtime:
+        return build_runtime(config=cfg, db=s.db, kubeconfig=s.kubeconfig,
+                             listeners=heard, registry=registry)
+
+    return await serve.start(settings, config=config, make_runtime=make_runtime,
+                             listeners=(watch,))
