@@ -41,6 +41,8 @@ NOTIFY: dict[EventKind, str] = {
     EventKind.EXPIRED: "expired",
     EventKind.CANCELLED: "cancelled",
 }
+APPROVAL = "approval"  # outbox purposes of messages whose buttons are a one-time decision
+CHOICES = "choices"
 SUMMARY_KINDS = frozenset(
     {EventKind.COMPLETED, EventKind.CANCELLED, EventKind.EXPIRED, EventKind.ROLLED_BACK}
 )
@@ -55,7 +57,7 @@ class Known(Protocol):
 
     def decided(self, ref: str) -> bool: ...
 
-    def open_choices(self, rollout_id: int) -> list[str]: ...
+    def open_messages(self, rollout_id: int, purpose: str) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ class Conversation:
             return [thread.reply(render.batch_result_message(r, event.batch))]
         if kind is EventKind.AWAITING_APPROVAL:
             request = render.approval_request(r, gate=GATE, approvers=self.approvers(r.app))
-            return [thread.reply(request, ref=refs.approval(r.id, GATE))]
+            return [thread.reply(request, ref=refs.approval(r.id, GATE), purpose=APPROVAL)]
         if kind in {EventKind.APPROVAL_RECORDED, EventKind.APPROVED, EventKind.REJECTED}:
             return self._decision(event, thread, known)
         if kind is EventKind.FAILED:
@@ -113,7 +115,7 @@ class Conversation:
         if kind is EventKind.OLD_REMOVED:
             return [thread.reply(render.old_removed(r))]
         if kind in SUMMARY_KINDS:
-            return self._ending(event, thread)
+            return self._close_open(event, thread, known) + self._ending(event, thread)
         return []
 
     def _decision(self, event: RolloutEvent, thread: _Thread, known: Known) -> list[Outgoing]:
@@ -148,7 +150,7 @@ class Conversation:
         attempt = max((t.attempts for t in failed), default=0)
         choices = render.failure_choices(r, batch)
         ref = refs.failure(r.id, batch, attempt)
-        return [thread.reply(choices, ref=ref, purpose="choices")]
+        return [thread.reply(choices, ref=ref, purpose=CHOICES)]
 
     def _person(self, event: RolloutEvent, thread: _Thread, known: Known) -> list[Outgoing]:
         r, user = event.rollout, event.user
@@ -161,7 +163,7 @@ class Conversation:
         )
         out: list[Outgoing] = []
         if event.kind is not EventKind.PAUSED:
-            for ref in known.open_choices(r.id):
+            for ref in known.open_messages(r.id, CHOICES):
                 text = known.text_of(ref) or ""
                 out.append(
                     self.decided_edit(
@@ -170,6 +172,15 @@ class Conversation:
                     )
                 )  # fmt: skip
         out.append(thread.reply(render.person_event(r, user=user, action=action)))
+        return out
+
+    def _close_open(self, event: RolloutEvent, thread: _Thread, known: Known) -> list[Outgoing]:
+        """The rollout ended: approval requests and choices still open lose their buttons."""
+        r = event.rollout
+        out = []
+        for ref in known.open_messages(r.id, APPROVAL) + known.open_messages(r.id, CHOICES):
+            ended = render.closed(known.text_of(ref) or "", phase=r.phase, at=event.at)
+            out.append(Outgoing("update", thread.channel, ended, r.id, ref=ref, purpose="decided"))
         return out
 
     def _ending(self, event: RolloutEvent, thread: _Thread) -> list[Outgoing]:

@@ -199,14 +199,14 @@ class Outbox:
         sql = "SELECT 1 FROM slack_outbox WHERE ref = ? AND purpose = 'decided'"
         return self._one(sql, [ref]) is not None
 
-    def open_choices(self, rollout_id: int) -> list[str]:
-        """Failure-choice messages of a rollout that nobody has decided yet."""
+    def open_messages(self, rollout_id: int, purpose: str) -> list[str]:
+        """A rollout's approval requests or failure choices that are not decided yet."""
         with self._lock:
             rows = self._db.query(
                 "SELECT ref FROM slack_outbox o WHERE rollout_id = ? AND op = 'post' "
-                "AND purpose = 'choices' AND NOT EXISTS (SELECT 1 FROM slack_outbox d "
+                "AND purpose = ? AND NOT EXISTS (SELECT 1 FROM slack_outbox d "
                 "WHERE d.ref = o.ref AND d.purpose = 'decided') ORDER BY id",
-                [rollout_id],
+                [rollout_id, purpose],
             )
             return [str(r["ref"]) for r in rows]
 
@@ -226,6 +226,12 @@ class Outbox:
     def pending_count(self) -> int:
         found = self._one("SELECT COUNT(*) AS n FROM slack_outbox WHERE status = 'pending'")
         return int(found["n"]) if found else 0
+
+    def last_sent(self, channel: str) -> float | None:
+        """Wall-clock time of the channel's last message Slack took, from any run."""
+        sql = "SELECT MAX(sent_at) AS at FROM slack_outbox WHERE channel = ? AND status = 'sent'"
+        found = self._one(sql, [channel])
+        return None if found is None or found["at"] is None else float(found["at"])
 
     def ref(self, name: str) -> Ref | None:
         found = self._one("SELECT * FROM slack_refs WHERE name = ?", [name])

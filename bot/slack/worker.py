@@ -56,6 +56,15 @@ class Pacer:
         self._failures.pop(channel, None)
         self._due[channel] = self._clock() + self.min_interval
 
+    def seed(self, channel: str, *, last_sent: float | None) -> None:
+        """Carry over the pace of an earlier run: `last_sent` is the wall-clock time of the
+        channel's last message, as the journal recorded it."""
+        if channel in self._due or last_sent is None:
+            return
+        left = last_sent + self.min_interval - time.time()
+        if left > 0:
+            self._due[channel] = self._clock() + left
+
     def hold(self, channel: str, seconds: float) -> None:
         self._due[channel] = self._clock() + max(seconds, self.min_interval)
 
@@ -93,12 +102,18 @@ class Sender:
         self.outbox = outbox
         self.calls = calls
         self.pacer = pacer
+        self._seeded: set[str] = set()
 
     def step(self) -> float:
         """Handle one row whose channel is due; 0 when one was handled, else how long
         until a channel is due (inf when nothing can go until something changes)."""
+        heads = self.outbox.heads()
+        for row in heads:
+            if row.channel not in self._seeded:
+                self.pacer.seed(row.channel, last_sent=self.outbox.last_sent(row.channel))
+                self._seeded.add(row.channel)
         now = self.pacer.now()
-        heads = sorted(self.outbox.heads(), key=lambda r: (self.pacer.due(r.channel), r.id))
+        heads.sort(key=lambda r: (self.pacer.due(r.channel), r.id))
         wait = math.inf
         for row in heads:
             due = self.pacer.due(row.channel)

@@ -247,3 +247,18 @@ def test_publish_only_journals_until_the_worker_runs(slack: SlackHandle, db: Pat
         assert not delivery.flush(0.05)
     finally:
         delivery.close()
+
+
+def test_an_expired_approval_request_loses_its_buttons(slack: SlackHandle, db: Path) -> None:
+    story = happy_story()[:4]
+    waiting = story[-1].rollout
+    expired = replace(
+        waiting.with_phase(Phase.EXPIRED, reason="no approval within 4h"), finished_at=at(273)
+    )
+    deliver(slack, db, [*story, event(EventKind.EXPIRED, expired, 273)])
+
+    approval = next(m for m in replies(slack) if "Approval needed" in m.text)
+    assert not has_buttons(approval)
+    assert approval.text.endswith("⌛ Expired at 13:33 UTC")
+    assert "expired waiting for approval" in replies(slack)[-1].text
+    assert "expired waiting for approval" in slack.messages(NOTIFY)[-1].text
