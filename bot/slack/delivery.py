@@ -106,7 +106,10 @@ class SlackDelivery:
     # --- the worker ---------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the worker; rows left pending by an earlier run go first, in order."""
+        """Start the worker; rows left pending by an earlier run go first, in order.
+        A delivery starts once: after `stop`, make a new one on the same journal."""
+        if self._stopping:
+            raise RuntimeError("this Slack delivery was stopped; make a new one")
         if self._thread is not None:
             return
         self._thread = threading.Thread(target=self._run, name="slack-delivery", daemon=True)

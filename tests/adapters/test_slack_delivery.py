@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from rollout.model import EventKind, Phase, TargetStatus
+from bot.store import SqliteStore
+from rollout.model import Approval, EventKind, Phase, TargetStatus
 from sim.slack import SlackHandle, start_slack
 from tests.adapters.slack_delivery_support import (
     NOTIFY,
@@ -262,3 +263,35 @@ def test_an_expired_approval_request_loses_its_buttons(slack: SlackHandle, db: P
     assert approval.text.endswith("⌛ Expired at 13:33 UTC")
     assert "expired waiting for approval" in replies(slack)[-1].text
     assert "expired waiting for approval" in slack.messages(NOTIFY)[-1].text
+
+
+def test_a_partial_approval_is_shown_and_the_buttons_stay(slack: SlackHandle, db: Path) -> None:
+    story = happy_story()[:4]
+    waiting = replace(
+        story[-1].rollout,
+        settings=replace(story[-1].rollout.settings, approvals_required=2),
+    )
+    story[-1] = event(EventKind.AWAITING_APPROVAL, waiting, 33)
+    one = replace(waiting, approvals=(Approval("U0BOB", "approve", at(35), 1),))
+    story.append(event(EventKind.APPROVAL_RECORDED, one, 35, user="U0BOB", detail="1 of 2"))
+
+    deliver(slack, db, story)
+
+    approval = next(m for m in replies(slack) if "Approval needed" in m.text)
+    assert approval.edited and has_buttons(approval)
+    assert "Needs 2 approvals" in approval.text
+    assert "approved so far by <@U0BOB>" in approval.text
+    assert replies(slack)[-1].text == "<@U0BOB> approved #7."
+
+
+def test_the_outbox_lives_in_the_engines_journal_file(slack: SlackHandle, db: Path) -> None:
+    with SqliteStore(db) as journal:
+        deliver(slack, db, happy_story()[:2])
+        assert journal.list_rollouts() == []  # the engine's tables are untouched
+    with SqliteStore(db) as reopened:
+        assert reopened.schema_version >= 1
+    delivery = make_delivery(slack, db)
+    try:
+        assert delivery.outbox_counts() == {"sent": 4}
+    finally:
+        delivery.close()
