@@ -25,7 +25,7 @@ from typing import IO, TYPE_CHECKING
 
 from bot.config import Config, load_config
 from bot.store import SqliteStore
-from rollout.model import AppSpec
+from rollout.model import AppSpec, Rollout
 from rollout.ports import Listener, Registry
 
 if TYPE_CHECKING:
@@ -101,6 +101,20 @@ class Runtime:
     engine: Engine
     claims: DriverClaims
     apps: Mapping[str, AppSpec] = field(default_factory=dict)
+
+    def resume_unfinished(self, rollout_id: int | None = None) -> list[Rollout]:
+        """Adopt unfinished rollouts (all, or one) that no other live process drives;
+        returns the ones now driven here. Use this rather than the engine's own method
+        wherever several processes may share the journal."""
+        if rollout_id is not None:
+            ids = [rollout_id]
+        else:
+            ids = [r.id for r in self.store.list_rollouts(active=True, limit=100_000)]
+        adopted: list[Rollout] = []
+        for rid in ids:
+            if self.claims.claim(rid):
+                adopted += self.engine.resume_unfinished(rid)
+        return adopted
 
     def close(self) -> None:
         """Stop the engine and timers first, so nothing writes to a closed journal."""

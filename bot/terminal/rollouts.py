@@ -22,8 +22,8 @@ from handlers import render
 from handlers.commands import Deploy
 from rollout import machine
 from rollout.errors import RollbotError
-from rollout.model import InboxItem, Phase, Rollout, TargetStatus
-from rollout.plan import resolve_settings
+from rollout.model import AppSpec, InboxItem, Phase, Rollout, Strategy, TargetStatus
+from rollout.plan import format_duration
 from rollout.policy import enforce, may_control, may_deploy
 
 EXIT_OK = 0
@@ -40,31 +40,44 @@ def cmd_plan(args: Args, out: TextIO) -> int:
 def show_plan(config: Config, command: Deploy, out: TextIO) -> int:
     """The dry run: read the fleet, print pilots, gates, batches and an estimate."""
     with Session.open(out, config=config) as session:
-        plan, estimate = session.runtime.engine.plan(
-            command.app, command.version, command.options
-        )
-    spec = config.app(command.app)
-    preview = Rollout(
-        id=0,
-        app=command.app,
-        strategy=spec.strategy,
-        version=command.version,
-        image=spec.image,
-        requested_by=default_user(),
-        created_at=now(),
-        settings=resolve_settings(spec.settings, command.options),
-        targets=plan.to_targets(),
-        batch_count=plan.batch_count,
-    )
-    message = render.plan_message(
-        preview,
-        pilots=plan.pilots,
-        batches=plan.batches,
-        estimate_seconds=round(estimate.total_seconds),
-        dry_run=True,
-    )
-    out.write(plain(message.text) + "\n")
+        engine = session.runtime.engine
+        plan, estimate = engine.plan(command.app, command.version, command.options)
+        preview = engine.preview(command.app, command.version, command.options, plan)
+    seconds = round(estimate.total_seconds)
+    if preview.strategy is Strategy.BLUE_GREEN:
+        text = blue_green_plan(config.app(command.app), preview, estimate_seconds=seconds)
+    else:
+        text = render.plan_message(
+            preview, pilots=plan.pilots, batches=plan.batches, estimate_seconds=seconds,
+            dry_run=True,
+        ).text
+    out.write(plain(text) + "\n")
     return EXIT_OK
+
+
+def blue_green_plan(spec: AppSpec, preview: Rollout, *, estimate_seconds: int) -> str:
+    """The steps of a blue-green deploy, for a dry run."""
+    s = preview.settings
+    version = preview.version
+    side = f"{spec.deployment}-{version.replace('.', '-')}"
+    steps = [
+        f"Create ConfigMap {spec.config_map}-{version} and Deployment {side} in "
+        f"{spec.namespace}, beside the live version",
+        "Wait until it is ready and healthy "
+        f"(at most {format_duration(s.rollout_timeout_seconds)})",
+    ]
+    if s.approval:
+        many = f" ({s.approvals_required} approvals)" if s.approvals_required > 1 else ""
+        steps.append(f"✋ Approval gate{many}")
+    steps += [
+        f"Switch Service {spec.service} to {version}",
+        f"Watch it for {format_duration(s.monitor_seconds)}; on failure, switch back and "
+        "delete the new side",
+    ]
+    lines = [f"Dry run — nothing will change. Plan for {preview.app} {version} (blue-green)"]
+    lines += [f"{i}. {step}" for i, step in enumerate(steps, start=1)]
+    lines.append(f"About {format_duration(estimate_seconds)}.")
+    return "\n".join(lines)
 
 
 def cmd_deploy(args: Args, out: TextIO) -> int:
@@ -206,10 +219,13 @@ def _outcome(session: Session, rollout: Rollout) -> int:
     if rollout.phase is Phase.COMPLETED:
         return EXIT_OK
     if rollout.phase is Phase.PAUSED:
-        what = (f"rollbot resume {rollout.id} --retry | --skip, or rollbot rollback {rollout.id}"
-                if _failed(rollout) else f"rollbot resume {rollout.id}")
-        session.printer.say(f"#{rollout.id} is paused: {rollout.reason or 'by request'}. "
-                            f"Continue with: {what}")
+        if _failed(rollout):
+            what = (f"rollbot resume {rollout.id} --retry, rollbot resume {rollout.id} --skip "
+                    f"or rollbot rollback {rollout.id}")
+            session.printer.say(f"#{rollout.id} is paused until someone chooses: {what}")
+        else:
+            session.printer.say(f"#{rollout.id} is paused ({rollout.reason or 'by request'}); "
+                                f"continue with: rollbot resume {rollout.id}")
         return EXIT_NEEDS_A_PERSON
     return EXIT_NOT_COMPLETED
 

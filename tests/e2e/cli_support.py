@@ -114,8 +114,9 @@ class Sim:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def _first_line(process: subprocess.Popen[str], *, timeout: float) -> str:
@@ -196,7 +197,8 @@ def write_config(path: Path, **isp: Any) -> Path:
         "auto_rollback": False,
         "error_rate": "5%",
         "deployers": [DEPLOYER, APPROVER],
-        "approvers": [APPROVER],
+        # The deployer approves too, so four-eyes (not the list) is what stops self-approval.
+        "approvers": [APPROVER, DEPLOYER],
     }
     isp_app.update(isp)
     config: dict[str, Any] = {
