@@ -95,9 +95,6 @@ class Store:
     def count(self, res: Resource) -> int:
         return sum(len(b) for b in self._objects[res.plural].values())
 
-    def namespaces_with(self, res: Resource) -> list[str]:
-        return [ns for ns, bucket in self._objects[res.plural].items() if bucket]
-
     # -- writing ---------------------------------------------------------------------
     def _commit(self, res: Resource, ns: str, obj: dict[str, Any], type_: str,
                 old: dict[str, Any] | None) -> dict[str, Any]:
@@ -142,7 +139,7 @@ class Store:
         return self._commit(res, ns, obj, "ADDED", None)
 
     def update(self, res: Resource, namespace: str | None, name: str, body: dict[str, Any], *,
-               subresource: str | None = None, check_rv: bool = True) -> dict[str, Any]:
+               subresource: str | None = None) -> dict[str, Any]:
         """Replace an object (PUT). The main resource keeps the stored status and the
         status subresource keeps everything else; a no-op write changes nothing."""
         ns = (namespace or "") if res.namespaced else ""
@@ -154,7 +151,7 @@ class Store:
         if meta.get("name", name) != name:
             raise bad_request("the name of the object does not match the name on the URL")
         sent_rv = meta.get("resourceVersion")
-        if check_rv and sent_rv and sent_rv != old["metadata"]["resourceVersion"]:
+        if sent_rv and sent_rv != old["metadata"]["resourceVersion"]:
             raise conflict(res, name)
         if subresource == "status":
             obj = {**old, "metadata": dict(old["metadata"]), "status": obj.get("status", {})}

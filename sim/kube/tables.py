@@ -62,6 +62,10 @@ COLUMNS: dict[str, tuple[list[str], Row]] = {
     "services": (["Type", "Cluster-IP", "External-IP", "Port(s)"], _svc_row),
     "namespaces": (["Status"], lambda n: [(n.get("status") or {}).get("phase", "Active")]),
     "configmaps": (["Data"], lambda c: [len(c.get("data") or {})]),
+    "events": (["Type", "Reason", "Object", "Message"], lambda e: [
+        e.get("type", ""), e.get("reason", ""),
+        f"{e['involvedObject'].get('kind', '').lower()}/{e['involvedObject'].get('name', '')}",
+        e.get("message", "")]),
 }
 
 

@@ -29,7 +29,7 @@ from sim.kube.watch import Event, Watcher, WatchHub
 
 APP = "isp-ops-app"
 IMAGE = "123456789.dkr.ecr.us-east-1.amazonaws.com/dotmac/isp-ops-app"
-MERGE, JSON_PATCH = "application/merge-patch+json", "application/json-patch+json"
+MERGE = "application/merge-patch+json"
 
 
 @pytest.fixture
