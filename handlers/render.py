@@ -34,6 +34,7 @@ Block = dict[str, Any]
 MAX_BLOCKS = 50
 MAX_SECTION_CHARS = 3000
 PROGRESS_WIDTH = 20
+MAX_APPROVERS_SHOWN = 10
 
 # action_id of every button; the value carries the rollout ID so that buttons keep
 # working after a restart (nothing about them lives only in memory).
@@ -367,7 +368,10 @@ def approval_request(rollout: Rollout, *, gate: int, approvers: Sequence[str]) -
     if rollout.strategy is Strategy.BLUE_GREEN:
         what = f"The new side of {title(rollout)} is healthy. Switch traffic to it?"
     need = f"{s.approvals_required} approval" + ("s" if s.approvals_required > 1 else "")
-    rules = [f"Needs {need} from {', '.join(user_ref(a) for a in approvers) or 'an approver'}"]
+    shown = [user_ref(a) for a in approvers[:MAX_APPROVERS_SHOWN]]
+    if len(approvers) > MAX_APPROVERS_SHOWN:
+        shown.append(f"{len(approvers) - MAX_APPROVERS_SHOWN} more")
+    rules = [f"Needs {need} from {', '.join(shown) or 'an approver'}"]
     if s.four_eyes:
         rules.append(f"not {user_ref(rollout.requested_by)} (four-eyes)")
     if rollout.deadline is not None:
