@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.demo.script import Outcome
-from bot.demo.world import BOB, NEW_VERSION, OLD_VERSION, RELEASES, STAKEHOLDERS, World
+from bot.demo.world import (
+    BOB,
+    NEW_VERSION,
+    OLD_VERSION,
+    RELEASES,
+    REPOSITORIES,
+    STAKEHOLDERS,
+    World,
+)
 from rollout.model import Phase, TargetStatus
 from sim.kube.seed import TENANT_LABEL
 
@@ -94,6 +102,13 @@ def isp_checks(world: World, outcome: Outcome) -> list[Check]:
     return checks
 
 
+def registry_checks(world: World) -> list[Check]:
+    wanted = [f"{repo}:{NEW_VERSION}" for repo in REPOSITORIES]
+    asked = set(world.registry.asked)
+    return [Check(all(w in asked for w in wanted),
+                  f"registry: preflight asked the registry for {' and '.join(wanted)}")]
+
+
 def slack_checks(world: World) -> list[Check]:
     slack = world.slack
     too_fast = slack.rate_violations(RELEASES) + slack.rate_violations(STAKEHOLDERS)
@@ -113,5 +128,6 @@ def final_checks(world: World, outcome: Outcome) -> list[Check]:
                             f"admin: rollout #{outcome.admin.id} {outcome.admin.phase.label}"))
     checks += admin_checks(world)
     checks += isp_checks(world, outcome)
+    checks += registry_checks(world)
     checks += slack_checks(world)
     return checks

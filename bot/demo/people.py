@@ -29,9 +29,10 @@ class StepFailed(Exception):
 
 
 def ended_badly(rollout: Rollout, *, expected: str) -> StepFailed:
-    why = f": {rollout.reason}" if rollout.reason else ""
-    return StepFailed(f"#{rollout.id} ({rollout.app}) is {rollout.phase.label}{why}; "
-                      f"expected {expected}")
+    why = f" ({rollout.reason})" if rollout.reason else ""
+    verb = "ended" if rollout.phase.terminal else "is"
+    return StepFailed(f"#{rollout.id} of {rollout.app} {verb} {rollout.phase.label}{why}, "
+                      f"but the script expected it {expected}")
 
 
 def _buttons(msg: Message) -> Iterator[JsonDict]:
@@ -50,8 +51,8 @@ def _for_rollout(button: JsonDict, rollout_id: int) -> bool:
         return False
 
 
-def find_button(messages: list[Message], rollout_id: int, action_id: str,
-                *, beside: str | None = None) -> Message | None:
+def find_button(messages: list[Message], rollout_id: int, *, action_id: str,
+                beside: str | None = None) -> Message | None:
     """The newest message with `action_id` for the rollout (and `beside` in it too, which
     tells the failure choices' Roll back all from the parent message's Roll back)."""
     for msg in reversed(messages):
@@ -79,7 +80,7 @@ class People:
         if sent.status != 200:
             raise StepFailed(f"rollbot answered HTTP {sent.status} to “{command} {text}”")
 
-    async def click(self, user: str, msg: Message, action_id: str, *, label: str,
+    async def click(self, user: str, msg: Message, *, action_id: str, label: str,
                     why: str = "") -> None:
         await self.settle()
         self.out.narrate(f"{self.out.who(user)} clicks [{label}]{f' {why}' if why else ''}")
@@ -129,14 +130,14 @@ class People:
                 return latest
             for channel in CHANNELS:
                 messages = self.world.slack.messages(channel, include_replies=True)
-                found = find_button(messages, rollout_id, action_id, beside=beside)
+                found = find_button(messages, rollout_id, action_id=action_id, beside=beside)
                 if found is not None:
                     return found
             return None
 
         found: Message | Rollout = await self.until(shown, what=what)
         if isinstance(found, Rollout):
-            raise ended_badly(found, expected=what)
+            raise ended_badly(found, expected=f"to offer {what}")
         return found
 
     async def ephemeral(self, user: str, *, after: int, what: str) -> Ephemeral:

@@ -131,7 +131,7 @@ class Printer:
         # A context element may hold several lines of its own.
         return [plain(part) for line in lines for part in line.split("\n") if part.strip()] or [""]
 
-    def _stack(self, where: str, mark: str, head: str, body: Sequence[str]) -> list[str]:
+    def _stack(self, where: str, *, mark: str, head: str, body: Sequence[str]) -> list[str]:
         """One message: where and who on the first line, the rest indented under it, each
         line wrapped to the terminal with its continuation indented further."""
         pad = " " * (len(where) + len(mark) + 2)
@@ -149,7 +149,7 @@ class Printer:
     def _message(self, channel: str, msg: Message) -> list[str]:
         mark = REPLY_MARK if msg.is_reply else ""
         head = f"{self._author(msg.user)}: "
-        return self._stack(self._where(channel), mark, head, self._body(msg))
+        return self._stack(self._where(channel), mark=mark, head=head, body=self._body(msg))
 
     def _edit(self, channel: str, msg: Message) -> list[str]:
         now = self._body(msg)
@@ -163,9 +163,9 @@ class Printer:
             return []  # nothing a reader could tell apart
         mark = REPLY_MARK if msg.is_reply else ""
         head = f"✎ rollbot edited “{shorten(now[0])}”"
-        return self._stack(self._where(channel), mark, head, ["", *shown])
+        return self._stack(self._where(channel), mark=mark, head=head, body=["", *shown])
 
     def _ephemeral(self, channel: str, eph: Ephemeral) -> list[str]:
         who = self._names.get(eph.user, eph.user)
         head = f"rollbot (only {who} sees this): "
-        return self._stack(self._where(channel), "", head, self._body(eph))
+        return self._stack(self._where(channel), mark="", head=head, body=self._body(eph))

@@ -73,8 +73,9 @@ def header(out: Printer, world: World, *, fast: bool, tenants: int) -> None:
     ])
 
 
-async def play(world: World, out: Printer) -> int:
-    people = People(world, out, timeout=STEP_TIMEOUT)
+async def play(world: World, out: Printer, *, tenants: int) -> int:
+    # Each batch adds a wait and a health check; a bigger fleet may take longer.
+    people = People(world, out, timeout=STEP_TIMEOUT + 3 * tenants)
     outcome = Outcome()
     failure = ""
     for number, step in enumerate((blue_green, rolling), start=1):
@@ -83,14 +84,15 @@ async def play(world: World, out: Printer) -> int:
         except StepFailed as exc:
             failure = f"Step {number} did not go as scripted: {exc}"
             break
+    await people.settle()  # what rollbot said about a failure is part of the story
     await stakeholders(people)
     if failure:
         out.heading("The demo did not go as scripted")
-        out.line(f"  ✗ {failure}")
+        out.wrapped([f"✗ {failure}"])
         return 1
     checks = await asyncio.to_thread(final_checks, world, outcome)
     out.heading("Checked against the simulated cluster")
-    out.lines([f"  {'✓' if c.ok else '✗'} {c.text}" for c in checks])
+    out.wrapped([f"{'✓' if c.ok else '✗'} {c.text}" for c in checks])
     if not all(c.ok for c in checks):
         out.lines(["", "The demo ran, but the end state is not what the script expects (✗)."])
         return 1
@@ -109,6 +111,6 @@ async def run(args: argparse.Namespace, stream: TextIO) -> int:
     world = await start_world(out, windows=FAST if args.fast else PACED, tenants=args.tenants)
     try:
         header(out, world, fast=args.fast, tenants=args.tenants)
-        return await play(world, out)
+        return await play(world, out, tenants=args.tenants)
     finally:
         await world.close()

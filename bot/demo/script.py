@@ -45,9 +45,11 @@ async def blue_green(people: People, outcome: Outcome) -> None:
     known = {r.id for r in watch.rollouts()}
     await people.type(ALICE, f"admin {NEW_VERSION}")
     rollout = await people.new_rollout("admin", known=known, user=ALICE)
-    offer = await people.button(rollout.id, render.ACTION_REMOVE_OLD, ends_ok=frozenset(
-        {Phase.COMPLETED}), what="the offer to remove the old admin side")
-    await people.click(ALICE, offer, render.ACTION_REMOVE_OLD, label="Remove old deployment")
+    offer = await people.button(rollout.id, render.ACTION_REMOVE_OLD,
+                                ends_ok=frozenset({Phase.COMPLETED}),
+                                what="the Remove old deployment button")
+    await people.click(ALICE, offer, action_id=render.ACTION_REMOVE_OLD,
+                       label="Remove old deployment")
 
     def removed() -> Rollout | None:
         latest = watch.latest(rollout.id)
@@ -81,10 +83,10 @@ async def rolling(people: People, outcome: Outcome) -> None:
                          f"only {outcome.doomed} should have")
     choices = await people.button(rollout.id, render.ACTION_ROLLBACK,
                                   beside=render.ACTION_RETRY, what="the choices after a failure")
-    await people.click(ALICE, choices, render.ACTION_ROLLBACK, label="Roll back all")
+    await people.click(ALICE, choices, action_id=render.ACTION_ROLLBACK, label="Roll back all")
     ended = await people.phase(rollout.id, set(), what="the rollback to finish")
     if ended.phase is not Phase.ROLLED_BACK:
-        raise ended_badly(ended, expected="rolled back")
+        raise ended_badly(ended, expected="to be rolled back")
     outcome.isp = ended
     await people.settle()
 
@@ -105,14 +107,14 @@ async def _approvals(people: People, outcome: Outcome, rollout_id: int) -> None:
     slack = people.world.slack
     gate = await people.button(rollout_id, render.ACTION_APPROVE, what="the approval request")
     seen = len(slack.ephemerals(ALICE))
-    await people.click(ALICE, gate, render.ACTION_APPROVE, label="Approve",
+    await people.click(ALICE, gate, action_id=render.ACTION_APPROVE, label="Approve",
                        why="on her own rollout")
     refusal = await people.ephemeral(ALICE, after=seen, what="rollbot's answer to Alice")
     outcome.refusal = refusal.text
     latest = people.world.watch.latest(rollout_id)
     if latest is None or latest.phase is not Phase.AWAITING_APPROVAL:
         raise StepFailed("Alice's own approval moved the rollout on; four-eyes should refuse it")
-    await people.click(BOB, gate, render.ACTION_APPROVE, label="Approve")
+    await people.click(BOB, gate, action_id=render.ACTION_APPROVE, label="Approve")
 
 
 async def stakeholders(people: People) -> None:

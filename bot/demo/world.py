@@ -112,18 +112,16 @@ class Changes:
 
 
 class Watch:
-    """A Listener keeping every rollout's latest state and the events heard."""
+    """A Listener keeping every rollout's latest state, for the script to wait on."""
 
     def __init__(self, changes: Changes) -> None:
         self._lock = threading.Lock()
         self._latest: dict[int, Rollout] = {}
-        self._events: list[RolloutEvent] = []
         self._changes = changes
 
     def publish(self, event: RolloutEvent) -> None:
         with self._lock:
             self._latest[event.rollout.id] = event.rollout
-            self._events.append(event)
         self._changes.poke()
 
     def rollouts(self) -> list[Rollout]:
@@ -134,9 +132,6 @@ class Watch:
         with self._lock:
             return self._latest.get(rollout_id)
 
-    def events(self, rollout_id: int) -> list[RolloutEvent]:
-        with self._lock:
-            return [e for e in self._events if e.rollout.id == rollout_id]
 
 
 @dataclass

@@ -10,6 +10,7 @@ quietly. The printer's rendering of edits and replies is pinned down in-process.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import signal
@@ -21,7 +22,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.demo import world
 from bot.demo.printer import Printer, changed_lines, plain
+from bot.demo.run import parse_args, run
 from sim.slack.records import BOT_USER_ID, ChatEvent, Ephemeral, Message, Version
 
 REPO = Path(__file__).resolve().parents[2]
@@ -200,3 +203,20 @@ def test_long_lines_are_wrapped_under_their_message() -> None:
     printer.on_chat(ChatEvent("message", "C0RELEASES", message=_message("word " * 60)))
     lines = out.getvalue().splitlines()
     assert len(lines) > 1 and all(len(line) <= printer.width for line in lines)
+
+
+# --- a step that goes wrong ---------------------------------------------------------------
+
+
+def test_a_step_without_the_expected_outcome_says_what_happened_and_exits_1(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given a registry that lacks the admin image, the first step is refused at preflight:
+    the demo shows rollbot's refusal, names the step and what it expected, and exits 1."""
+    monkeypatch.setattr(world, "REPOSITORIES", ("dotmac/isp-ops-app",))
+    out = io.StringIO()
+    code = asyncio.run(run(parse_args(["--fast", "--tenants", "8"]), out))
+    text = out.getvalue()
+    assert code == 1, text
+    assert "preflight found 1 problem" in text and "is not in the registry" in text
+    assert "✗ Step 1 did not go as scripted: #1 of admin ended failed" in text
+    assert "Step 2 of 3" not in text and "Demo complete" not in text
