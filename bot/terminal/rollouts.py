@@ -102,7 +102,7 @@ def cmd_deploy(args: Args, out: TextIO) -> int:
             + (" (approval gate off: --auto-approve)" if gate_off else "")
         )
         session.printer.release()
-        return _follow(session, [rollout.id], out=out)
+        return _follow(session, [rollout.id])
 
 
 def cmd_resume(args: Args, out: TextIO) -> int:
@@ -114,28 +114,37 @@ def cmd_resume(args: Args, out: TextIO) -> int:
     user = person(args, required=False, default=default_user())
     with Journal.open() as journal:
         ids = _resumable(journal, rid, user=user, choice=choice, out=out)
+        paused = rid is not None and bool(ids) and journal.rollout(rid).phase is Phase.PAUSED
     if not ids:
         if rid is None:
             out.write("Nothing to resume.\n")
         return EXIT_OK if rid is None else _finished_code(rid)
+    # A paused rollout is taken over first, then un-paused by a request like any other.
+    action = choice or ("resume" if paused else "")
     with Session.open(out) as session:
-        mine = [i for i in ids if session.runtime.claims.claim(i)]
-        taken = sorted(set(ids) - set(mine))
-        for i in taken:
-            session.printer.say(f"#{i} is driven by another rollbot process; leaving it there.")
-        for i in mine:
-            session.runtime.engine.resume_unfinished(i)
-        if rid is not None and rid in mine and choice:
-            item = InboxItem(rollout_id=rid, action=choice, user=user, at=now(), source="cli")
-            session.runtime.engine.submit(item)
-        for i in mine:
-            r = session.runtime.store.get(i)
-            if r is not None:
-                session.printer.say(f"Resuming #{i}: {render.title(r)} ({render.phase_line(r)})")
-        session.printer.release()
-        if not mine:
-            return EXIT_NOT_COMPLETED
-        return _follow(session, mine, out=out)
+        return _take_over(session, ids, action=action, user=user)
+
+
+def _take_over(session: Session, ids: Sequence[int], *, action: str, user: str) -> int:
+    runtime = session.runtime
+    mine: list[int] = []
+    for rid in ids:
+        if not runtime.claims.claim(rid):
+            session.printer.say(f"#{rid} is driven by another rollbot process; leaving it there.")
+            continue
+        mine.append(rid)
+        r = runtime.store.get(rid)
+        if r is not None:
+            session.printer.say(f"Resuming #{rid}: {render.title(r)}, {render.phase_line(r)}")
+    session.printer.release()
+    for rid in mine:
+        runtime.engine.resume_unfinished(rid)
+    if action and len(mine) == 1:
+        item = InboxItem(rollout_id=mine[0], action=action, user=user, at=now(), source="cli")
+        runtime.engine.submit(item)
+    if not mine:
+        return EXIT_NOT_COMPLETED
+    return _follow(session, mine)
 
 
 def _choice(args: Args) -> str:
@@ -201,7 +210,7 @@ def _finished_code(rid: int) -> int:
         return EXIT_OK if journal.rollout(rid).phase is Phase.COMPLETED else EXIT_NOT_COMPLETED
 
 
-def _follow(session: Session, ids: Sequence[int], *, out: TextIO) -> int:
+def _follow(session: Session, ids: Sequence[int]) -> int:
     """Drive until each rollout ends or pauses; the exit code says how they ended."""
     try:
         finals = drive(session.runtime, ids, stops=session.stops)

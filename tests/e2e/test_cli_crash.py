@@ -73,6 +73,11 @@ def test_sigkill_then_resume_completes_with_no_tenant_skipped_or_patched_twice(
             job = rollbot.spawn("deploy", "isp", NEW, *options)
             rid = rollout_id_from(job)
             rollbot.wait_rollout(rid, lambda r: kill_when(r, sim), what=point, timeout=40)
+            if point == "at-the-gate":
+                # While the deploy lives, nobody else may take the rollout over.
+                second = rollbot.run("resume", str(rid))
+                assert second.returncode == 1
+                assert "driven by another rollbot process" in second.stderr
             job.kill()
             before = sim.patches()
             assert job.process.returncode == -9

@@ -7,11 +7,13 @@ wrong configuration, a missing rollout or an unreachable cluster each get one cl
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from bot import terminal
 from tests.e2e.cli_support import Rollbot, Sim, assert_no_traceback, running_sim, write_config
 
 TENANTS = 12
@@ -31,6 +33,18 @@ def rollbot(tmp_path: Path, sim: Sim) -> Rollbot:
         db=tmp_path / "rollbot.db",
         kubeconfig=sim.kubeconfig,
     )
+
+
+def run_here(
+    rollbot: Rollbot, monkeypatch: pytest.MonkeyPatch, verb: str, *args: str
+) -> tuple[int, str, str]:
+    """A verb run inside the test process, with the environment a subprocess would get."""
+    for key, value in rollbot.env().items():
+        if key.startswith(("ROLLBOT_", "KUBE")):
+            monkeypatch.setenv(key, value)
+    out, err = io.StringIO(), io.StringIO()
+    code = terminal.run(verb, list(args), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
 
 
 def test_plan_prints_pilots_batches_and_an_estimate_and_changes_nothing(
@@ -72,16 +86,7 @@ def test_deploy_dry_run_is_the_plan(rollbot: Rollbot, sim: Sim) -> None:
     [
         (["plan", "nosuch", "v1.3.0"], "Unknown app"),
         (["plan", "isp", "1.3"], "1.3"),
-        (["plan", "isp", "v1.3.0", "batch=0"], "batch"),
-        (["deploy", "isp", "latest"], "latest"),
-        (["deploy", "isp", "v1.3.0", "colour=blue"], "colour"),
-        (["deploy", "isp"], "needs a version"),
-        (["deploy"], "app"),
-        (["approve", "7"], "--as"),
-        (["approve", "seven", "--as", "U0BOB"], "seven"),
-        (["rollback"], "rollback"),
-        (["history", "nosuch"], "nosuch"),
-        (["status", "1", "2"], "2"),
+        (["deploy", "isp", "v1.3.0", "batch=0"], "batch"),
     ],
 )
 def test_bad_input_exits_2_with_the_problem_and_the_usage(
@@ -91,24 +96,54 @@ def test_bad_input_exits_2_with_the_problem_and_the_usage(
     result = rollbot.run(*args)
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert problem in result.stderr
-    assert "Usage: rollbot" in result.stderr
+    assert f"Usage: rollbot {args[0]}" in result.stderr
     assert sim.writes() == 0
     assert_no_traceback(result.stdout, result.stderr)
 
 
-def test_unknown_rollout_is_named(rollbot: Rollbot) -> None:
-    for verb in (
-        ["status", "42"],
-        ["approve", "42", "--as", "U0BOB"],
-        ["pause", "42"],
-        ["cancel", "#42"],
-        ["rollback", "42"],
-        ["resume", "42"],
-    ):
-        result = rollbot.run(*verb)
-        assert result.returncode == 1, (verb, result.stdout, result.stderr)
-        assert "no rollout #42" in result.stderr, (verb, result.stderr)
-        assert_no_traceback(result.stdout, result.stderr)
+# The same refusals in-process: the words never reach the cluster, and a process per case
+# would only add start-up time.
+REFUSED_WORDS = [
+    (["deploy", "isp", "latest"], "latest"),
+    (["deploy", "isp", "v1.3.0", "colour=blue"], "colour"),
+    (["deploy", "isp", "v1.3.0", "--frob"], "--frob"),
+    (["deploy", "isp"], "needs a version"),
+    (["deploy"], "app"),
+    (["plan", "isp", "v1.3.0", "tenants=Not_A_Namespace"], "Not_A_Namespace"),
+    (["approve", "7"], "--as"),
+    (["approve", "seven", "--as", "U0BOB"], "seven"),
+    (["reject", "7", "--as"], "--as needs a value"),
+    (["pause"], "rollout ID"),
+    (["resume", "--retry"], "--retry needs a rollout ID"),
+    (["resume", "7", "--retry", "--skip"], "one of"),
+    (["rollback"], "rollback"),
+    (["rollback", "nosuch"], "nosuch"),
+    (["history", "nosuch"], "nosuch"),
+    (["status", "1", "2"], "2"),
+]
+
+
+@pytest.mark.parametrize(("args", "problem"), REFUSED_WORDS)
+def test_refused_words_in_process(
+    rollbot: Rollbot, monkeypatch: pytest.MonkeyPatch, args: list[str], problem: str
+) -> None:
+    code, out, err = run_here(rollbot, monkeypatch, *args)
+    assert code == 2, (out, err)
+    assert problem in err
+    assert f"Usage: rollbot {args[0]}" in err
+    assert out == ""
+
+
+def test_unknown_rollout_is_named(rollbot: Rollbot, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = rollbot.run("status", "42")
+    assert result.returncode == 1
+    assert "no rollout #42" in result.stderr
+    assert_no_traceback(result.stdout, result.stderr)
+    for args in (["approve", "42", "--as", "U0BOB"], ["pause", "42"], ["cancel", "#42"],
+                 ["rollback", "42"], ["resume", "42"]):
+        code, out, err = run_here(rollbot, monkeypatch, *args)
+        assert code == 1, (args, out, err)
+        assert "no rollout #42" in err, (args, err)
 
 
 def test_nothing_to_resume_or_report_on_an_empty_journal(rollbot: Rollbot) -> None:
