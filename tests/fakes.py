@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from rollout.errors import Forbidden, NotFound
+from rollout.errors import NotFound
 from rollout.model import EventKind, RolloutEvent
 from rollout.ports import (
     BlueGreenState,
@@ -139,10 +139,11 @@ def _tag(image: str) -> str:
 
 
 class FakeCluster:
-    """The Cluster port over dicts. Image tags decide behaviour as in the simulator:
-    `crash` never rolls out, `unhealthy` answers 500 on /api/health, `errors` logs 20%
-    errors. `hold_patches()` makes set_image block, for tests that stop the engine
-    mid-batch."""
+    """The Cluster port over dicts. Behaviour comes from the image tag, as in the
+    simulator (`crash` never rolls out, `unhealthy` answers 500 on /api/health, `errors`
+    logs 20% errors), or from a rule set with `set_behaviour(namespace, tag, word)`.
+    `before_patch` is called (outside the lock) before every set_image: tests use it to
+    hold patches while they stop the engine."""
 
     def __init__(self, *, tenants: int = 0, version: str = "v1.2.3") -> None:
         self._lock = threading.RLock()
@@ -154,6 +155,7 @@ class FakeCluster:
         self.patches: Counter[str] = Counter()  # namespace -> set_image calls that changed it
         self.calls: list[tuple[str, str]] = []  # (method, namespace)
         self.before_patch: Callable[[str], None] | None = None
+        self.rules: dict[tuple[str, str], str] = {}  # (namespace, tag) -> behaviour word
         for i in range(tenants):
             self.add_tenant(f"tenant-{i:03d}", image=f"{ISP_IMAGE}:{version}")
 
@@ -174,6 +176,15 @@ class FakeCluster:
             )
             self.services[(namespace, name)] = version
             self.config_maps.add((namespace, f"platform-admin-config-{version}"))
+
+    def set_behaviour(self, namespace: str, tag: str, behaviour: str) -> None:
+        with self._lock:
+            self.rules[(namespace, tag)] = behaviour
+
+    def _behaviour(self, namespace: str, deployment: str) -> str:
+        """The words that decide how a deployment behaves: a rule's, else its tag's."""
+        tag = _tag(self._deployment(namespace, deployment).image)
+        return self.rules.get((namespace, tag), tag)
 
     def image(self, namespace: str, deployment: str = "isp-ops-app") -> str:
         with self._lock:
@@ -236,7 +247,7 @@ class FakeCluster:
     ) -> RolloutStatus:
         with self._lock:
             self._log("wait_rollout", namespace)
-            tag = _tag(self._deployment(namespace, name).image)
+            tag = self._behaviour(namespace, name)
         if "crash" in tag:
             return RolloutStatus(RolloutOutcome.DEADLINE_EXCEEDED, "progress deadline exceeded")
         return RolloutStatus(
@@ -248,7 +259,7 @@ class FakeCluster:
 
     def pods(self, namespace: str, deployment: str) -> list[PodState]:
         with self._lock:
-            tag = _tag(self._deployment(namespace, deployment).image)
+            tag = self._behaviour(namespace, deployment)
         if "crash" in tag:
             return [PodState(f"{deployment}-0", "Running", False, 3, "CrashLoopBackOff")]
         return [PodState(f"{deployment}-0", "Running", True, 0)]
@@ -256,8 +267,9 @@ class FakeCluster:
     def probe(self, namespace: str, deployment: str, *, port: int, path: str) -> list[ProbeResult]:
         with self._lock:
             tag = _tag(self._deployment(namespace, deployment).image)
+            behaviour = self._behaviour(namespace, deployment)
         pod = f"{deployment}-0"
-        if "unhealthy" in tag and "health" in path:
+        if "unhealthy" in behaviour and "health" in path:
             return [ProbeResult(pod, path, 500, {"status": "error"}, 3.0)]
         if "ready" in path:
             return [ProbeResult(pod, path, 200, {"ready": True}, 2.0)]
@@ -265,8 +277,8 @@ class FakeCluster:
 
     def log_stats(self, namespace: str, deployment: str, *, since_seconds: int) -> LogStats:
         with self._lock:
-            tag = _tag(self._deployment(namespace, deployment).image)
-        errors = 20 if "errors" in tag else 0
+            behaviour = self._behaviour(namespace, deployment)
+        errors = 20 if "errors" in behaviour else 0
         return LogStats(http_lines=100, error_lines=errors, mean_latency_ms=10.0)
 
     def can_i(self, *, verb: str, resource: str, namespace: str, group: str = "apps") -> bool:
@@ -332,11 +344,3 @@ class FakeCluster:
     def count(self, method: str) -> int:
         with self._lock:
             return sum(1 for m, _ in self.calls if m == method)
-
-
-def forbid(message: str) -> Forbidden:
-    return Forbidden(message, status=403)
-
-
-def names(events: Iterable[RolloutEvent]) -> list[str]:
-    return [e.kind.value for e in events]

@@ -318,9 +318,8 @@ class Engine:
     def shutdown(self, *, wait: bool = True) -> None:
         """Stop: no more events are handled, queued ones are dropped, running work stops
         before its next change to the cluster. What was saved is what a restart resumes,
-        exactly as after a crash."""
-        if self._stopping.is_set():
-            return
+        exactly as after a crash. Without `wait`, running work is left to stop on its own;
+        calling again with `wait` then waits for it."""
         self._stopping.set()
         self._runner.stop(wait=wait)
         self._pool.shutdown(wait=wait)

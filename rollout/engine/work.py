@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -67,9 +67,22 @@ class Pool:
         self._executor = ThreadPoolExecutor(max(1, max_parallel), thread_name_prefix="rollbot-call")
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
-        futures = [self._executor.submit(fn, item) for item in items]
-        wait(futures)
-        return [f.result() for f in futures]
+        try:
+            futures = [self._executor.submit(fn, item) for item in items]
+        except RuntimeError:  # the pool was shut down: the engine is stopping
+            raise Stopped() from None
+        results: list[R] = []
+        failure: BaseException | None = None
+        for future in futures:  # every one, so none is still running when this returns
+            try:
+                results.append(future.result())
+            except CancelledError:  # dropped by a shutdown before it began
+                failure = failure or Stopped()
+            except BaseException as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+        return results
 
     def shutdown(self, *, wait: bool) -> None:
         self._executor.shutdown(wait=wait, cancel_futures=True)
