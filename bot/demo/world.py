@@ -65,9 +65,9 @@ class Windows:
 
 
 PACED = Windows(wait="2s", pilot_monitor="3s", monitor="3s", rollout_timeout="30s",
-                ready_delay=0.4, deadline_scale=0.006)
+                ready_delay=0.4, deadline_scale=0.008)
 FAST = Windows(wait="0s", pilot_monitor="1s", monitor="1s", rollout_timeout="30s",
-               ready_delay=0.05, deadline_scale=0.003)
+               ready_delay=0.05, deadline_scale=0.005)
 
 
 def demo_config(windows: Windows) -> Config:
