@@ -14,6 +14,7 @@ batch) are packed into sections and, past the budget, summarised with an explici
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -106,6 +107,14 @@ def user_ref(user: str) -> str:
     return user
 
 
+_SLACK_ID = re.compile(r"(?<![\w<^@])@?\b([UWS](?=[A-Z0-9]*[0-9])[A-Z0-9]{4,})\b")
+
+
+def mentions(text: str) -> str:
+    """Slack IDs inside free text (reasons, refusals) become mentions Slack shows as names."""
+    return _SLACK_ID.sub(lambda m: user_ref(m.group(1)), text)
+
+
 def clock(at: datetime) -> str:
     return at.strftime("%H:%M UTC")
 
@@ -155,6 +164,14 @@ def target_line(target: Target) -> str:
         took = f" {format_duration(int((target.finished_at - target.started_at).total_seconds()))}"
     reason = f" — {target.reason}" if target.reason else ""
     return f"{icon} {target.namespace}{took}{reason}"
+
+
+def image_tag(image: str | None) -> str:
+    """The tag people talk about (v1.2.3), not the whole registry path."""
+    if not image:
+        return "?"
+    tail = image.rsplit("/", 1)[-1]
+    return tail.split(":", 1)[1] if ":" in tail else tail
 
 
 def batch_name(index: int) -> str:
@@ -255,7 +272,7 @@ def parent_message(rollout: Rollout, *, eta: datetime | None = None) -> Message:
         Phase.CANCELLED,
         Phase.EXPIRED,
     }:
-        status += f" — {rollout.reason}"
+        status += f" — {mentions(rollout.reason)}"
     bar = f"`{progress_bar(done, total)}` {done}/{total}"
     tail = counts_line(rollout)
     if eta is not None and rollout.active:
@@ -425,7 +442,7 @@ def failure_choices(rollout: Rollout, batch: int) -> Message:
 def auto_rollback_notice(rollout: Rollout) -> Message:
     text = (
         f"↩️ *Rolling back {rollout_ref(rollout)} automatically* (auto_rollback is on): "
-        f"{rollout.reason or 'a tenant failed its health check'}"
+        f"{mentions(rollout.reason) or 'a tenant failed its health check'}"
     )
     return Message(text=text, blocks=(_section(text),))
 
@@ -450,7 +467,7 @@ def rollback_result(rollout: Rollout) -> Message:
     )
     lines = [
         f"{target_line(t)}"
-        + ("" if t.status is TargetStatus.ROLLBACK_FAILED else f" → {t.previous_image or '?'}")
+        + ("" if t.status is TargetStatus.ROLLBACK_FAILED else f" → {image_tag(t.previous_image)}")
         for t in sorted(
             touched, key=lambda t: (t.status is not TargetStatus.ROLLBACK_FAILED, t.namespace)
         )
@@ -481,7 +498,7 @@ def summary(rollout: Rollout) -> Message:
         f"{counts[TargetStatus.SKIPPED]} skipped · {counts[TargetStatus.ROLLED_BACK]} rolled back"
     )
     if rollout.reason and rollout.phase is not Phase.COMPLETED:
-        facts += f"\nReason: {rollout.reason}"
+        facts += f"\nReason: {mentions(rollout.reason)}"
     return Message(text=f"{head}\n{facts}", blocks=(_section(head), _context(facts)))
 
 
@@ -538,7 +555,7 @@ def person_action(rollout: Rollout, *, user: str, verb: str) -> Message:
 _NOTIFY: Mapping[str, str] = {
     "started": "🚀 {title} rollout {ref} started by {user}",
     "awaiting-approval": "✋ {title} rollout {ref} is waiting for approval",
-    "completed": "✅ {title} rollout {ref} completed: {updated} tenants updated",
+    "completed": "✅ {title} rollout {ref} completed: {updated}",
     "failed": "❌ {title} rollout {ref} failed: {reason}",
     "rolled-back": "↩️ {title} rollout {ref} was rolled back: {reason}",
     "expired": "⌛ {title} rollout {ref} expired waiting for approval",
@@ -554,8 +571,12 @@ def notify_line(kind: str, rollout: Rollout, *, link: str | None) -> Message:
         title=title(rollout),
         ref=rollout_ref(rollout),
         user=user_ref(rollout.requested_by),
-        updated=rollout.counts()[TargetStatus.UPDATED],
-        reason=rollout.reason or "see the thread",
+        updated=(
+            f"traffic is on {rollout.version}"
+            if rollout.strategy is Strategy.BLUE_GREEN
+            else f"{rollout.counts()[TargetStatus.UPDATED]} tenants updated"
+        ),
+        reason=mentions(rollout.reason) or "see the thread",
     )
     if link:
         text += f" · <{link}|thread>"
@@ -571,7 +592,7 @@ def usage_error(reply: str) -> Message:
 
 
 def refusal(reason: str) -> Message:
-    text = f"🚫 {reason}"
+    text = f"🚫 {mentions(reason)}"
     return Message(text=text, blocks=(_section(text),))
 
 
@@ -584,7 +605,7 @@ def status_message(rollouts: Sequence[Rollout], *, empty: str = "No active rollo
         return Message(text=empty, blocks=(_section(empty),))
     lines = [
         f"{PHASE_ICON[r.phase]} {rollout_ref(r)} *{title(r)}* — {phase_line(r)} · {counts_line(r)}"
-        + (f" — {r.reason}" if r.reason else "")
+        + (f" — {mentions(r.reason)}" if r.reason else "")
         for r in rollouts
     ]
     blocks = _blocks_with_budget([], lines, [])

@@ -212,3 +212,23 @@ def test_user_refs_mention_slack_ids_only() -> None:
     assert render.user_ref("U0ALICE") == "<@U0ALICE>"
     assert render.user_ref("S0LEADS") == "<!subteam^S0LEADS>"
     assert render.user_ref("alice") == "alice"
+
+
+def test_slack_ids_in_reasons_become_mentions() -> None:
+    text = render.mentions("rolled back by U0ALICE; approvers: @U0BOB, @S0LEADS; see USAGE")
+    assert text == ("rolled back by <@U0ALICE>; approvers: <@U0BOB>, <!subteam^S0LEADS>; see USAGE")
+    assert render.mentions("<@U0BOB> already") == "<@U0BOB> already"
+
+
+def test_image_tag_is_what_people_read() -> None:
+    assert (
+        render.image_tag("123456789.dkr.ecr.us-east-1.amazonaws.com/dotmac/isp:v1.2.3") == "v1.2.3"
+    )
+    assert render.image_tag("localhost:5000/isp:v1.2.3") == "v1.2.3"
+    assert render.image_tag(None) == "?"
+
+
+def test_blue_green_completion_line_speaks_of_traffic() -> None:
+    rollout = replace(fleet(1), strategy=Strategy.BLUE_GREEN, app="admin", phase=Phase.COMPLETED)
+    line = render.notify_line("completed", rollout, link=None).text
+    assert "traffic is on v1.3.0" in line and "tenants" not in line
