@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from rollout.errors import NotFound
+from rollout.errors import ClusterError, NotFound
 from rollout.model import EventKind, RolloutEvent
 from rollout.ports import (
     BlueGreenState,
@@ -344,3 +344,26 @@ class FakeCluster:
     def count(self, method: str) -> int:
         with self._lock:
             return sum(1 for m, _ in self.calls if m == method)
+
+
+class PatchGate:
+    """Lets `allow` patches through, then holds the rest until released. Held ones then
+    fail without patching (`die`), as calls of a killed process never arrive, or go on."""
+
+    def __init__(self, allow: int, *, die: bool = True) -> None:
+        self.allow = allow
+        self.die = die
+        self.seen = 0
+        self.lock = threading.Lock()
+        self.reached = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, namespace: str) -> None:
+        with self.lock:
+            self.seen += 1
+            held = self.seen > self.allow
+        if held:
+            self.reached.set()
+            self.release.wait(WAIT_LIMIT)
+            if self.die:
+                raise ClusterError("connection reset: the process is gone")

@@ -16,7 +16,7 @@ import pytest
 
 from bot.memstore import MemoryStore
 from rollout.engine import Engine, EngineStopped
-from rollout.errors import ClusterError, InvalidTransition, PreflightFailed, RolloutConflict
+from rollout.errors import InvalidTransition, PreflightFailed, RolloutConflict
 from rollout.model import (
     AppSpec,
     EventKind,
@@ -37,6 +37,7 @@ from tests.fakes import (
     FakeClock,
     FakeCluster,
     ManualTimers,
+    PatchGate,
     RecordingListener,
 )
 
@@ -376,29 +377,6 @@ def test_requests_from_another_process_go_through_the_journal(rig: Rig) -> None:
 
 
 # --- crash safety ----------------------------------------------------------------------------
-
-
-class PatchGate:
-    """Lets `allow` patches through, then holds the rest until released. Held ones then
-    fail without patching (`die`), as calls of a killed process never arrive, or go on."""
-
-    def __init__(self, allow: int, *, die: bool = True) -> None:
-        self.allow = allow
-        self.die = die
-        self.seen = 0
-        self.lock = threading.Lock()
-        self.reached = threading.Event()
-        self.release = threading.Event()
-
-    def __call__(self, namespace: str) -> None:
-        with self.lock:
-            self.seen += 1
-            held = self.seen > self.allow
-        if held:
-            self.reached.set()
-            self.release.wait(WAIT_LIMIT)
-            if self.die:
-                raise ClusterError("connection reset: the process is gone")
 
 
 def crash(rig: Rig, gate: PatchGate | None = None) -> Engine:
