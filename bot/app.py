@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any, Protocol
 
 from slack_bolt.async_app import AsyncApp
@@ -54,6 +55,16 @@ class Planner(EnginePort, Protocol):
     def preview(self, app: str, version: str, options: RolloutOptions, plan: Plan) -> Rollout: ...
 
     def resume_unfinished(self, rollout_id: int | None = None) -> list[Rollout]: ...
+
+
+class Delivery(Protocol):
+    """What the Slack handlers use of the delivery listener (`bot.slack.SlackDelivery`)."""
+
+    def message_ref(self, rollout_id: int) -> tuple[str, str] | None: ...
+
+    def mark_decided(
+        self, *, channel: str, ts: str, user: str, verb: str, at: datetime
+    ) -> None: ...
 
 
 class SlackSettings(Protocol):
@@ -106,6 +117,7 @@ def build_app(
     metrics: Metrics | None = None,
     group_ttl: float = 300.0,
     socket_mode: bool = False,
+    delivery: Delivery | None = None,
 ) -> AsyncApp:
     """The Bolt app with every rollbot command and button registered.
 
@@ -127,7 +139,7 @@ def build_app(
         request_verification_enabled=True,
         name="rollbot",
     )
-    edge = build_edge(runtime, client=client, group_ttl=group_ttl)
+    edge = build_edge(runtime, client=client, group_ttl=group_ttl, delivery=delivery)
     register_commands(app, edge)
     register_actions(app, edge)
     app.error(_log_error)
@@ -135,7 +147,13 @@ def build_app(
     return app
 
 
-def build_edge(runtime: RuntimeView, *, client: CountingWebClient, group_ttl: float) -> Edge:
+def build_edge(
+    runtime: RuntimeView,
+    *,
+    client: CountingWebClient,
+    group_ttl: float,
+    delivery: Delivery | None = None,
+) -> Edge:
     config = runtime.config
     engine = runtime.engine
     apps = config.apps_specs()
@@ -162,8 +180,11 @@ def build_edge(runtime: RuntimeView, *, client: CountingWebClient, group_ttl: fl
         engine=engine,
         clock=SystemClock(),
         groups=GroupCache(slack_group_fetcher(client), ttl=group_ttl),
+        client=client,
         dry_run=dry_run,
         health=check_health,
+        parent_message=delivery.message_ref if delivery is not None else None,
+        mark_decided=delivery.mark_decided if delivery is not None else None,
         webhook_retries=retry_handlers(),
     )
 

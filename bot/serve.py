@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from aiohttp import web
@@ -38,12 +39,18 @@ from bot.metrics import CONTENT_TYPE, AckTimer, Metrics
 from rollout.errors import ConfigError, RollbotError
 from rollout.ports import Listener
 
+if TYPE_CHECKING:
+    from bot.config import Config
+    from bot.slack import SlackDelivery
+
 log = logging.getLogger("rollbot.serve")
 
 DEFAULT_PORT = 3000
 EVENTS_PATH = "/slack/events"
 DRAIN_SECONDS = 10.0  # how long in-flight replies may take at shutdown
+FLUSH_SECONDS = 5.0  # how long queued Slack posts may take at shutdown
 HEALTH_TIMEOUT = 3.0
+SOCKET_PING_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,7 @@ class Settings:
     config: str | None = None
     db: str | None = None
     kubeconfig: str | None = None
+    post_interval: float = 1.0  # seconds between posts to one channel (Slack's pace)
 
     @property
     def socket_mode(self) -> bool:
@@ -86,7 +94,7 @@ class Settings:
         )
 
 
-RuntimeFactory = Callable[[Settings, Sequence[Listener]], RuntimeView]
+RuntimeFactory = Callable[[Settings, "Config", Sequence[Listener]], RuntimeView]
 
 
 @dataclass
@@ -98,6 +106,7 @@ class Server:
     app: AsyncApp
     metrics: Metrics
     runner: web.AppRunner
+    delivery: SlackDelivery | None = None
     socket: AsyncSocketModeHandler | None = None
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -107,7 +116,8 @@ class Server:
         return int(address[1])
 
     async def close(self) -> None:
-        """Stop taking requests, let replies in flight finish, then stop the engine."""
+        """Stop taking requests, let replies in flight finish, stop the engine, then give
+        the delivery a moment to post what is queued (the rest stays in the journal)."""
         if self.socket is not None:
             with contextlib.suppress(Exception):
                 await self.socket.close_async()  # type: ignore[no-untyped-call]
@@ -117,29 +127,67 @@ class Server:
             await asyncio.wait(pending, timeout=DRAIN_SECONDS)
         self.metrics.set("rollbot_up", 0)
         await asyncio.to_thread(self.runtime.close)
+        if self.delivery is not None:
+            await asyncio.to_thread(self.delivery.flush, FLUSH_SECONDS)
+            await asyncio.to_thread(self.delivery.close)
 
 
-def default_runtime(settings: Settings, listeners: Sequence[Listener]) -> RuntimeView:
-    from bot.config import load_config
+def default_runtime(
+    settings: Settings, config: Config, listeners: Sequence[Listener]
+) -> RuntimeView:
     from bot.runtime import build_runtime
 
     return build_runtime(
-        config=load_config(settings.config),
-        db=settings.db,
-        kubeconfig=settings.kubeconfig,
-        listeners=listeners,
+        config=config, db=settings.db, kubeconfig=settings.kubeconfig, listeners=listeners
+    )
+
+
+def default_delivery(settings: Settings, config: Config) -> SlackDelivery | None:
+    """The listener that posts each rollout's conversation, journalled next to the store."""
+    from bot.runtime import db_path
+    from bot.slack import SlackDelivery, delivery_client
+
+    channels = config.slack.release_channels
+    if not channels:
+        log.warning("no slack.release_channels configured: rollout progress is not posted")
+        return None
+    specs = config.apps_specs()
+    return SlackDelivery(
+        client=delivery_client(token=settings.bot_token, api_url=settings.api_url),
+        db_path=db_path(settings.db),
+        release_channel=channels[0],
+        notify_channel=config.slack.notify_channel,
+        approvers=lambda app: specs[app].approvers if app in specs else (),
+        min_interval=settings.post_interval,
     )
 
 
 async def start(
     settings: Settings,
     *,
+    config: Config | None = None,
     make_runtime: RuntimeFactory = default_runtime,
     listeners: Sequence[Listener] = (),
+    post_progress: bool = True,
 ) -> Server:
     """Build everything, resume unfinished rollouts, and start serving."""
+    from bot.config import load_config
+
+    if config is None:
+        config = await asyncio.to_thread(load_config, settings.config)
     metrics = Metrics()
-    runtime = await asyncio.to_thread(make_runtime, settings, [metrics, *listeners])
+    delivery = (
+        await asyncio.to_thread(default_delivery, settings, config) if post_progress else None
+    )
+    heard: list[Listener] = [metrics, *listeners]
+    if delivery is not None:
+        heard.insert(1, delivery)
+    try:
+        runtime = await asyncio.to_thread(make_runtime, settings, config, heard)
+    except BaseException:
+        if delivery is not None:
+            await asyncio.to_thread(delivery.close)
+        raise
     try:
         app = build_app(
             runtime,
@@ -148,17 +196,22 @@ async def start(
             api_url=settings.api_url,
             metrics=metrics,
             socket_mode=settings.socket_mode,
+            delivery=delivery,
         )
         runner = web.AppRunner(_web_app(app, runtime, metrics, settings), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, settings.host, settings.port).start()
-        server = Server(settings, runtime, app, metrics, runner)
+        server = Server(settings, runtime, app, metrics, runner, delivery=delivery)
+        if delivery is not None:
+            delivery.start()  # what an earlier run left queued goes out first
         await _resume(runtime, metrics)
         if settings.socket_mode:
             server.socket = TimedSocketModeHandler(app, settings.app_token, metrics=metrics)
             await server.socket.connect_async()  # type: ignore[no-untyped-call]
     except BaseException:
         await asyncio.to_thread(runtime.close)
+        if delivery is not None:
+            await asyncio.to_thread(delivery.close)
         raise
     metrics.set("rollbot_up", 1)
     mode = "Socket Mode" if settings.socket_mode else f"HTTP at {EVENTS_PATH}"
@@ -186,9 +239,13 @@ def _web_app(
 
 def _events(app: AsyncApp, metrics: Metrics) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handle(request: web.Request) -> web.Response:
-        timer = AckTimer(metrics, _kind(await request.text()))
+        started = time.perf_counter()
         bolt_response = await app.async_dispatch(await to_bolt_request(request))
-        timer.done()
+        elapsed = time.perf_counter() - started
+        if bolt_response.status == 401:
+            metrics.inc("rollbot_slack_requests_total", {"kind": "unverified"})
+        else:
+            metrics.observe_ack(elapsed, kind=_kind(await request.text()))
         return await to_aiohttp_response(bolt_response)
 
     return handle
@@ -232,7 +289,9 @@ class TimedSocketModeHandler(AsyncSocketModeHandler):
     """Socket Mode, timing each envelope from arrival to its ack for /metrics."""
 
     def __init__(self, app: AsyncApp, app_token: str, *, metrics: Metrics) -> None:
-        super().__init__(app, app_token)
+        # The client notices a connection that died without a close frame only when its
+        # next ping is due, so pings are frequent enough to be back within seconds.
+        super().__init__(app, app_token, ping_interval=SOCKET_PING_SECONDS)
         self.metrics = metrics
 
     async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -21,10 +22,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from handlers import render
+from handlers.render import Message
 from rollout import errors
 from rollout.model import AppSpec, AuditEntry, InboxItem, Rollout
 from rollout.options import RolloutOptions
@@ -36,6 +41,7 @@ log = logging.getLogger(__name__)
 GroupFetcher = Callable[[str], Awaitable[Sequence[str]]]
 DEFAULT_GROUP_TTL = 300.0
 DEFAULT_LOOKUP_TIMEOUT = 5.0
+REPLY_TIMEOUT = 10  # seconds for one response_url post
 
 
 class GroupLookupFailed(Exception):
@@ -112,7 +118,8 @@ class GroupCache:
         if failures:
             raise failures[0]
         return frozenset(
-            g for g, members in zip(groups, found, strict=True)
+            g
+            for g, members in zip(groups, found, strict=True)
             if isinstance(members, frozenset) and user in members
         )
 
@@ -196,16 +203,15 @@ class EnginePort(Protocol):
     ) -> Rollout: ...
 
 
-PlanPreview = Callable[[str, str, RolloutOptions], object]
-
-
 @dataclass
 class Edge:
     """What the Slack handlers may reach. Blocking members are called via threads.
 
-    `dry_run` renders the plan of a would-be rollout as a message (it reads the cluster);
-    `health` answers `/deploy health <app> [tenant]` (it reads the cluster too). Both are
-    built by the composition root, so the handlers stay free of cluster code."""
+    Built by the composition root, so the handlers stay free of cluster and storage
+    code: `dry_run` renders the plan of a would-be rollout (it reads the cluster);
+    `health` answers `/deploy health <app> [tenant]`; `parent_message` finds a rollout's
+    parent message (channel, ts) and `mark_decided` edits a clicked approval or choice
+    message to say who did what, both through the Slack delivery's journal."""
 
     apps: Mapping[str, AppSpec]
     release_channels: tuple[str, ...]
@@ -213,8 +219,11 @@ class Edge:
     engine: EnginePort
     clock: Clock
     groups: GroupCache
-    dry_run: Callable[[str, str, RolloutOptions], object] | None = None
-    health: Callable[[str, str | None], object] | None = None
+    client: AsyncWebClient | None = None
+    dry_run: Callable[[str, str, RolloutOptions], Message] | None = None
+    health: Callable[[str, str | None], Message] | None = None
+    parent_message: Callable[[int], tuple[str, str] | None] | None = None
+    mark_decided: Callable[..., None] | None = None  # (channel=, ts=, user=, verb=, at=)
     webhook_retries: Sequence[AsyncRetryHandler] = ()
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _locks: dict[int, asyncio.Lock] = field(default_factory=dict)
@@ -258,13 +267,73 @@ class Edge:
 # --- shared by the slash commands and the buttons -----------------------------------------
 
 
-class Refused(Exception):
-    """A command turned down at the edge; `reason` is shown to the person and audited."""
+def tracked(edge: Edge, handler: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """Record the running handler in `edge.tasks`, so shutdown can let replies finish."""
 
-    def __init__(self, reason: str, *, rollout_id: int | None = None) -> None:
+    @functools.wraps(handler)  # Bolt passes arguments by the names in the signature
+    async def run(**kwargs: Any) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            edge.tasks.add(task)
+        try:
+            await handler(**kwargs)
+        finally:
+            if task is not None:
+                edge.tasks.discard(task)
+
+    return run
+
+
+async def send_reply(
+    edge: Edge,
+    *,
+    client: AsyncWebClient,
+    response_url: str,
+    channel: str,
+    user: str,
+    message: render.Message,
+    replace: bool = False,
+) -> bool:
+    """Show `message` to one person: through the response_url (retried on 429, 5xx and
+    dropped connections), else with chat.postEphemeral. `replace` edits the message a
+    clicked button sits in instead; that has no fallback. True when it was delivered."""
+    body: dict[str, Any] = {"text": message.text, "blocks": list(message.blocks)}
+    body.update({"replace_original": True} if replace else {"response_type": "ephemeral"})
+    if response_url:
+        webhook = AsyncWebhookClient(
+            response_url, timeout=REPLY_TIMEOUT, retry_handlers=list(edge.webhook_retries)
+        )
+        try:
+            sent = await webhook.send_dict(body)
+        except (aiohttp.ClientError, TimeoutError, OSError, SlackClientError) as exc:
+            log.warning("response_url post failed: %s", exc)
+        else:
+            if sent.status_code == 200:
+                return True
+            log.warning("response_url answered %s: %s", sent.status_code, sent.body[:200])
+    if replace or not channel or not user:
+        return False
+    try:
+        await client.chat_postEphemeral(
+            channel=channel, user=user, text=message.text, blocks=list(message.blocks)
+        )
+    except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+        log.warning("could not reply to %s in %s: %s", user, channel, exc)
+        return False
+    return True
+
+
+class Refused(Exception):
+    """A command turned down; `reason` is shown to the person. It is written to the audit
+    log unless `audited` says the engine has done so already."""
+
+    def __init__(
+        self, reason: str, *, rollout_id: int | None = None, audited: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.rollout_id = rollout_id
+        self.audited = audited
 
 
 async def load_rollout(edge: Edge, rollout_id: int) -> Rollout:
@@ -319,6 +388,7 @@ async def submit(
     try:
         await asyncio.to_thread(edge.engine.submit, item)
     except errors.PermissionDenied as denied:
-        raise Refused(sentence(denied.reason), rollout_id=rollout.id) from None
-    except (errors.InvalidTransition, errors.UnknownRollout) as exc:
-        raise Refused(sentence(str(exc)), rollout_id=rollout.id) from None
+        raise Refused(sentence(denied.reason), rollout_id=rollout.id, audited=True) from None
+    except errors.RollbotError as exc:
+        # The engine wrote every request it refused to the audit log itself.
+        raise Refused(sentence(str(exc)), rollout_id=rollout.id, audited=True) from None

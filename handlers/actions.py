@@ -14,6 +14,7 @@ at a time, so two quick clicks cannot both pass the same check.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -29,10 +30,11 @@ from handlers.access import (
     app_spec,
     load_rollout,
     require,
+    send_reply,
     sentence,
     submit,
+    tracked,
 )
-from handlers.slash import send_reply, tracked
 from rollout.model import AppSpec, Phase, Rollout
 from rollout.policy import Decision, may_approve, may_control, may_rollback
 
@@ -111,10 +113,11 @@ class Click:
 
 @dataclass(frozen=True)
 class ClickAnswer:
-    """`private` goes to the clicker only; `replace` takes the clicked message's place."""
+    """`private` goes to the clicker only; `decided`: the clicked message is settled and
+    is edited to say who did what, its buttons removed."""
 
     private: render.Message | None = None
-    replace: render.Message | None = None
+    decided: bool = False
 
 
 def register_actions(app: AsyncApp, edge: Edge) -> None:
@@ -124,16 +127,8 @@ def register_actions(app: AsyncApp, edge: Edge) -> None:
         await ack()
         click = Click.from_body(body)
         result = await answer_click(edge, click)
-        if result.replace is not None:
-            await send_reply(
-                edge,
-                client=client,
-                response_url=click.response_url,
-                channel=click.channel,
-                user=click.user,
-                message=result.replace,
-                replace=True,
-            )
+        if result.decided:
+            await _mark_decided(edge, click, client=client)
         if result.private is not None:
             await send_reply(
                 edge,
@@ -155,14 +150,15 @@ async def answer_click(edge: Edge, click: Click) -> ClickAnswer:
         async with edge.lock(rollout_id):
             return await _carry_out(edge, click, rollout_id=rollout_id, gate=gate)
     except Refused as refusal:
-        await edge.audit(
-            user=click.user,
-            action=f"button {click.action or click.action_id} {click.value}".strip(),
-            outcome="refused",
-            detail=refusal.reason,
-            rollout_id=refusal.rollout_id,
-            channel=click.channel,
-        )
+        if not refusal.audited:
+            await edge.audit(
+                user=click.user,
+                action=f"button {click.action or click.action_id} {click.value}".strip(),
+                outcome="refused",
+                detail=refusal.reason,
+                rollout_id=refusal.rollout_id,
+                channel=click.channel,
+            )
         return ClickAnswer(private=render.refusal(refusal.reason))
     except Exception:
         log.exception("click %s %s by %s failed", click.action_id, click.value, click.user)
@@ -184,9 +180,7 @@ def _target(click: Click) -> tuple[int, int | None]:
         raise Refused(reason) from None
 
 
-async def _carry_out(
-    edge: Edge, click: Click, *, rollout_id: int, gate: int | None
-) -> ClickAnswer:
+async def _carry_out(edge: Edge, click: Click, *, rollout_id: int, gate: int | None) -> ClickAnswer:
     rollout = await load_rollout(edge, rollout_id)
     spec = app_spec(edge, rollout.app)
     action = click.action
@@ -260,7 +254,36 @@ async def _settled(
                     f"{needed - count} more needed."
                 )
             )
-    if click.settles_message and click.message_text:
-        edited = render.decided(click.message_text, user=click.user, verb=done, at=edge.now())
-        return ClickAnswer(replace=edited)
+    if click.settles_message:
+        return ClickAnswer(decided=True)
     return ClickAnswer(private=render.accepted(sentence(f"{done} for #{rollout.id}")))
+
+
+async def _mark_decided(edge: Edge, click: Click, *, client: AsyncWebClient) -> None:
+    """Through the delivery's journal when there is one (it edits each message once, in
+    order with everything else it posts), else by replacing the message directly."""
+    verb, at = DONE[click.action], edge.now()
+    if edge.mark_decided is not None:
+        try:
+            await asyncio.to_thread(
+                edge.mark_decided,
+                channel=click.channel,
+                ts=click.message_ts,
+                user=click.user,
+                verb=verb,
+                at=at,
+            )
+        except Exception:
+            log.exception("could not mark %s/%s decided", click.channel, click.message_ts)
+        return
+    if click.message_text:
+        edited = render.decided(click.message_text, user=click.user, verb=verb, at=at)
+        await send_reply(
+            edge,
+            client=client,
+            response_url=click.response_url,
+            channel=click.channel,
+            user=click.user,
+            message=edited,
+            replace=True,
+        )

@@ -13,9 +13,8 @@ refusal is also written to the audit log.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +22,6 @@ import aiohttp
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from handlers import render
 from handlers.access import (
@@ -32,8 +30,10 @@ from handlers.access import (
     app_spec,
     load_rollout,
     require,
+    send_reply,
     sentence,
     submit,
+    tracked,
 )
 from handlers.commands import (
     DEPLOY_USAGE,
@@ -63,7 +63,10 @@ log = logging.getLogger(__name__)
 COMMANDS = ("/deploy", "/rollback")
 HISTORY_LIMIT = 20
 MAX_AUDITED_TEXT = 200
-REPLY_TIMEOUT = 10  # seconds for one response_url post
+FAILURE = (
+    "Something went wrong on rollbot's side while handling that; the error is in "
+    "rollbot's log. `/deploy status` shows where things stand."
+)
 
 
 @dataclass(frozen=True)
@@ -107,64 +110,6 @@ def register_commands(app: AsyncApp, edge: Edge) -> None:
         app.command(name)(tracked(edge, on_command))
 
 
-def tracked(
-    edge: Edge, handler: Callable[..., Awaitable[None]]
-) -> Callable[..., Awaitable[None]]:
-    """Record the running handler in `edge.tasks`, so shutdown can let replies finish."""
-
-    @functools.wraps(handler)  # Bolt passes arguments by the names in the signature
-    async def run(**kwargs: Any) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            edge.tasks.add(task)
-        try:
-            await handler(**kwargs)
-        finally:
-            if task is not None:
-                edge.tasks.discard(task)
-
-    return run
-
-
-async def send_reply(
-    edge: Edge,
-    *,
-    client: AsyncWebClient,
-    response_url: str,
-    channel: str,
-    user: str,
-    message: render.Message,
-    replace: bool = False,
-) -> bool:
-    """Show `message` to one person: through the response_url (retried on 429, 5xx and
-    dropped connections), else with chat.postEphemeral. `replace` edits the message a
-    clicked button sits in instead; that has no fallback. True when it was delivered."""
-    body: dict[str, Any] = {"text": message.text, "blocks": list(message.blocks)}
-    body.update({"replace_original": True} if replace else {"response_type": "ephemeral"})
-    if response_url:
-        webhook = AsyncWebhookClient(
-            response_url, timeout=REPLY_TIMEOUT, retry_handlers=list(edge.webhook_retries)
-        )
-        try:
-            sent = await webhook.send_dict(body)
-        except (aiohttp.ClientError, TimeoutError, OSError, SlackClientError) as exc:
-            log.warning("response_url post failed: %s", exc)
-        else:
-            if sent.status_code == 200:
-                return True
-            log.warning("response_url answered %s: %s", sent.status_code, sent.body[:200])
-    if replace or not channel or not user:
-        return False
-    try:
-        await client.chat_postEphemeral(
-            channel=channel, user=user, text=message.text, blocks=list(message.blocks)
-        )
-    except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
-        log.warning("could not reply to %s in %s: %s", user, channel, exc)
-        return False
-    return True
-
-
 async def answer(edge: Edge, request: SlashRequest) -> render.Message:
     """The private reply to one slash command. Never raises."""
     try:
@@ -172,21 +117,19 @@ async def answer(edge: Edge, request: SlashRequest) -> render.Message:
             return await _rollback(edge, request)
         return await _deploy(edge, request)
     except Refused as refusal:
-        await edge.audit(
-            user=request.user,
-            action=_audited_line(request),
-            outcome="refused",
-            detail=refusal.reason,
-            rollout_id=refusal.rollout_id,
-            channel=request.channel,
-        )
+        if not refusal.audited:
+            await edge.audit(
+                user=request.user,
+                action=_audited_line(request),
+                outcome="refused",
+                detail=refusal.reason,
+                rollout_id=refusal.rollout_id,
+                channel=request.channel,
+            )
         return render.refusal(refusal.reason)
     except Exception:
         log.exception("%s %r from %s failed", request.command, request.text[:100], request.user)
-        return render.refusal(
-            "Something went wrong on rollbot's side and nothing was changed; "
-            "the error is in rollbot's log. Try again, or ask whoever runs rollbot."
-        )
+        return render.refusal(FAILURE)
 
 
 def _audited_line(request: SlashRequest) -> str:
@@ -227,9 +170,7 @@ async def _deploy(edge: Edge, request: SlashRequest) -> render.Message:
             rollout = await load_rollout(edge, rollout_id)
             return render.rollout_detail(rollout, eta=eta(rollout, now=edge.now()))
         case History(app=app):
-            found = await asyncio.to_thread(
-                edge.store.list_rollouts, app=app, limit=HISTORY_LIMIT
-            )
+            found = await asyncio.to_thread(edge.store.list_rollouts, app=app, limit=HISTORY_LIMIT)
             return render.history_message(found, app=app)
         case Health(app=app, tenant=tenant):
             return await _health(edge, app, tenant)
@@ -260,10 +201,7 @@ async def _rollback(edge: Edge, request: SlashRequest) -> render.Message:
 async def _health(edge: Edge, app: str, tenant: str | None) -> render.Message:
     if edge.health is None:
         return render.refusal("Health checks from Slack are not available in this setup.")
-    result = await asyncio.to_thread(edge.health, app, tenant)
-    if isinstance(result, render.Message):
-        return result
-    return render.accepted(str(result))
+    return await asyncio.to_thread(edge.health, app, tenant)
 
 
 # --- commands that change something --------------------------------------------------------
@@ -296,19 +234,37 @@ async def _start(edge: Edge, request: SlashRequest, command: Deploy) -> render.M
             source="slack",
         )
     except errors.RolloutConflict as conflict:
+        active = await _rollout_link(edge, conflict.active_id)
         raise Refused(
-            f"{conflict.app} already has an active rollout, #{conflict.active_id}; "
-            f"wait for it to finish, or see /deploy status {conflict.active_id}.",
+            f"{conflict.app} already has an active rollout, {active}; wait for it to "
+            f"finish, or see /deploy status {conflict.active_id}.",
             rollout_id=conflict.active_id,
+            audited=True,
         ) from None
     except (PlanError, errors.PreflightFailed) as failed:
-        raise Refused(_problems(command, failed.problems)) from None
+        raise Refused(_problems(command, failed.problems), audited=True) from None
     except errors.RollbotError as exc:
-        raise Refused(sentence(str(exc))) from None
+        raise Refused(sentence(str(exc)), audited=True) from None
     return render.accepted(
         f"Rollout #{rollout.id} of {rollout.app} {rollout.version} accepted: "
         f"`{command_line(command)}`. Progress follows in this channel."
     )
+
+
+async def _rollout_link(edge: Edge, rollout_id: int) -> str:
+    """`#41`, linked to the rollout's parent message when Slack has it."""
+    if edge.parent_message is None or edge.client is None:
+        return f"#{rollout_id}"
+    try:
+        where = await asyncio.to_thread(edge.parent_message, rollout_id)
+        if where is None:
+            return f"#{rollout_id}"
+        found = await edge.client.chat_getPermalink(channel=where[0], message_ts=where[1])
+    except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+        log.info("no permalink for #%s: %s", rollout_id, exc)
+        return f"#{rollout_id}"
+    link = found.get("permalink")
+    return f"<{link}|#{rollout_id}>" if link else f"#{rollout_id}"
 
 
 def _problems(command: Deploy, problems: list[str]) -> str:
@@ -320,16 +276,11 @@ async def _dry_run(edge: Edge, command: Deploy) -> render.Message:
     if edge.dry_run is None:
         return render.refusal("Dry runs from Slack are not available in this setup.")
     try:
-        result = await asyncio.to_thread(
-            edge.dry_run, command.app, command.version, command.options
-        )
+        return await asyncio.to_thread(edge.dry_run, command.app, command.version, command.options)
     except (PlanError, errors.PreflightFailed) as failed:
         raise Refused(_problems(command, failed.problems)) from None
     except errors.RollbotError as exc:
         raise Refused(sentence(str(exc))) from None
-    if isinstance(result, render.Message):
-        return result
-    return render.accepted(str(result))
 
 
 async def _control(edge: Edge, request: SlashRequest, command: Control) -> render.Message:
@@ -367,9 +318,7 @@ async def _rollback_rollout(
     return render.accepted(f"Rollback of #{rollout.id}{scope} requested.")
 
 
-async def _rollback_app(
-    edge: Edge, request: SlashRequest, command: RollbackApp
-) -> render.Message:
+async def _rollback_app(edge: Edge, request: SlashRequest, command: RollbackApp) -> render.Message:
     _check_channel(edge, request)
     spec = app_spec(edge, command.app)
     await require(
@@ -387,16 +336,17 @@ async def _rollback_app(
             user=request.user,
         )
     except errors.RolloutConflict as conflict:
+        active = await _rollout_link(edge, conflict.active_id)
         raise Refused(
-            f"{conflict.app} has an active rollout, #{conflict.active_id}; roll that back "
-            f"with /rollback {conflict.active_id}, or cancel it first.",
+            f"{conflict.app} has an active rollout, {active}; roll that back with "
+            f"/rollback {conflict.active_id}, or cancel it first.",
             rollout_id=conflict.active_id,
         ) from None
-    except (PlanError, errors.PreflightFailed) as failed:
+    except errors.PreflightFailed as failed:  # nothing to roll back: the edge audits it
         lines = "\n".join(f"• {p}" for p in failed.problems)
         raise Refused(f"Nothing was rolled back:\n{lines}") from None
     except errors.RollbotError as exc:
-        raise Refused(sentence(str(exc))) from None
+        raise Refused(sentence(str(exc)), audited=True) from None
     target = f" to {command.to_version}" if command.to_version else ""
     return render.accepted(
         f"Rollback of {command.app}{target} started as #{rollout.id}. "

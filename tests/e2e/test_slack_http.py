@@ -1,0 +1,383 @@
+"""rollbot over HTTP, as Slack drives it: signed requests to `POST /slack/events`.
+
+Given the bot running in-process against the Slack stand-in and the simulated cluster,
+when people type commands and click buttons, then every request is acked within Slack's
+three seconds, refusals are explained privately and audited, and only what policy
+allows reaches the engine. The event loop runs in asyncio debug mode: a handler that
+blocked it would show up as a slow callback and fail the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import re
+import signal
+import string
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from handlers import render
+from handlers.slash import SlashRequest, answer
+from rollout.model import Phase, TargetStatus
+from sim.kube.harness import start_sim
+from sim.slack import FaultKind, SignatureMode
+from tests.e2e.slack_fixtures import (
+    ACK_DEADLINE,
+    ALICE,
+    BOB,
+    CAROL,
+    DAVE,
+    ELSEWHERE,
+    MALLORY,
+    C,
+    config_text,
+    loop_watch,
+    running_bot,
+    slack_standin,
+)
+
+GENERIC_FAILURE = "Something went wrong"
+REPO = Path(__file__).resolve().parents[2]
+
+
+async def test_signed_deploy_is_acked_in_time_and_starts_the_rollout(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with loop_watch(caplog) as slow_callbacks:
+        async with running_bot(tmp_path) as bot:
+            sent = await bot.command("isp v1.3.1 batch=5 pilot=2")
+
+            assert sent.status == 200 and sent.elapsed < ACK_DEADLINE
+            reply = await bot.reply(ALICE, "accepted")
+            assert "#1" in reply.text
+            rollout = await bot.wait(1)
+            assert rollout.phase is Phase.AWAITING_APPROVAL
+            assert rollout.source == "slack" and rollout.requested_by == ALICE
+            assert rollout.settings.batch_size == 5
+            pilots = rollout.batch(0)
+            assert len(pilots) == 2 and all(t.status is TargetStatus.UPDATED for t in pilots)
+        assert slow_callbacks() == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "nosuchapp v1.3.1",
+        "isp 1.3.1",
+        "isp v1.3.1 batch=0",
+        "isp v1.3.1 tenants=Not_A_Namespace",
+        "v1.3.1 isp",
+        "isp",
+        "".join(random.Random(7).choices(string.printable, k=4000)),
+    ],
+)
+async def test_bad_input_gets_a_private_usage_error_and_starts_nothing(
+    tmp_path: Path, text: str
+) -> None:
+    async with running_bot(tmp_path, tenants=3) as bot:
+        sent = await bot.command(text)
+
+        assert sent.status == 200 and sent.elapsed < ACK_DEADLINE
+        reply = await bot.reply(ALICE)
+        assert "Usage: /deploy" in reply.text
+        assert await asyncio.to_thread(bot.runtime.store.list_rollouts) == []
+        assert bot.slack.messages(C) == []
+
+
+@pytest.mark.parametrize("mode", [SignatureMode.UNSIGNED, SignatureMode.WRONG, SignatureMode.STALE])
+async def test_requests_not_signed_by_slack_are_refused_with_401(
+    tmp_path: Path, mode: SignatureMode
+) -> None:
+    async with running_bot(tmp_path, tenants=3) as bot:
+        sent = await bot.command("isp v1.3.1", signature=mode)
+        clicked = await bot.slack.send_block_action_async(
+            bot.events_url,
+            action_id=render.ACTION_APPROVE,
+            value="1:1",
+            user_id=BOB,
+            message_ts="1.000001",
+            channel_id=C,
+            signature=mode,
+        )
+
+        assert sent.status == 401 and clicked.status == 401
+        store = bot.runtime.store
+        assert await asyncio.to_thread(store.list_rollouts) == []
+        assert await asyncio.to_thread(store.audit_log) == []
+        assert bot.slack.ephemerals() == [] and bot.slack.responses() == []
+
+
+async def test_refusals_are_explained_privately_and_audited(tmp_path: Path) -> None:
+    async with running_bot(tmp_path, tenants=3) as bot:
+        await bot.command("isp v1.3.1", user=MALLORY)
+        await bot.command("isp v1.3.1", channel=ELSEWHERE)
+
+        not_listed = await bot.reply(MALLORY, "not a deployer of isp")
+        wrong_place = await bot.reply(ALICE, "release channels")
+        assert not_listed.channel == C and wrong_place.channel == ELSEWHERE
+        audit = await asyncio.to_thread(bot.runtime.store.audit_log)
+        refused = {(e.user, e.outcome, e.source) for e in audit}
+        assert (MALLORY, "refused", "slack") in refused
+        assert (ALICE, "refused", "slack") in refused
+        assert all("/deploy isp v1.3.1" in e.action for e in audit)
+        assert await asyncio.to_thread(bot.runtime.store.list_rollouts) == []
+
+
+async def test_group_members_are_resolved_once_and_failures_refuse_with_a_reason(
+    tmp_path: Path,
+) -> None:
+    async with running_bot(tmp_path, tenants=3) as bot:
+        await bot.command("isp v1.3.1 dry-run", user=DAVE)
+        await bot.reply(DAVE, "Dry run")
+        await bot.command("isp v1.3.1 dry-run", user=DAVE)
+        await bot.reply(DAVE, "Dry run", after=1)
+        assert len(bot.slack.calls("usergroups.users.list")) == 1  # cached
+
+        bot.slack.add_fault("usergroups.users.list", FaultKind.SERVER_ERROR, status=500)
+        bot.server.app.edge.groups.forget()  # type: ignore[attr-defined]
+        await bot.command("isp v1.3.1", user=DAVE)
+
+        refusal = await bot.reply(DAVE, "could not check your membership", after=2)
+        assert "S0RELEASE" in refusal.text
+        audit = await asyncio.to_thread(bot.runtime.store.audit_log)
+        assert audit[-1].user == DAVE and audit[-1].outcome == "refused"
+        assert await asyncio.to_thread(bot.runtime.store.list_rollouts) == []
+
+
+async def test_approval_follows_policy_and_a_second_click_changes_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with loop_watch(caplog) as slow_callbacks:
+        async with running_bot(tmp_path, tenants=8) as bot:
+            await bot.deploy("isp v1.3.1 batch=3 pilot=2", user=BOB)
+            assert (await bot.wait(1)).phase is Phase.AWAITING_APPROVAL
+            request = await bot.approval_message(1)
+
+            await bot.click(render.ACTION_APPROVE, ts=request.ts, user=MALLORY)
+            assert "not an approver" in (await bot.reply(MALLORY, "🚫")).text
+            await bot.click(render.ACTION_APPROVE, ts=request.ts, user=ALICE)
+            assert "not an approver" in (await bot.reply(ALICE, "🚫")).text
+            await bot.click(render.ACTION_APPROVE, ts=request.ts, user=BOB)
+            assert "Four-eyes" in (await bot.reply(BOB, "🚫")).text
+            assert (await bot.rollout(1)).phase is Phase.AWAITING_APPROVAL
+
+            sent = await bot.click(render.ACTION_APPROVE, ts=request.ts, user=CAROL)
+            assert sent.status == 200 and sent.elapsed < ACK_DEADLINE
+            edited = await bot.decided(request.ts, "Approved")
+            assert "<@U0CAROL>" in edited.text
+            assert "actions" not in [b["type"] for b in edited.blocks]
+            done = await bot.wait(1)
+            assert done.phase is Phase.COMPLETED
+            assert all(t.status is TargetStatus.UPDATED for t in done.targets)
+
+            # A client that still shows the old buttons clicks again.
+            await bot.click(render.ACTION_APPROVE, ts=request.ts, user=CAROL, value="1:1")
+            assert "finished" in (await bot.reply(CAROL, "🚫")).text
+            assert (await bot.rollout(1)).approvals == done.approvals
+
+            audit = await asyncio.to_thread(bot.runtime.store.audit_log)
+            refused = {e.user for e in audit if e.outcome == "refused"}
+            assert {MALLORY, ALICE, BOB, CAROL} <= refused
+            approved = [e for e in audit if e.outcome == "ok" and "approve" in e.action]
+            assert [e.user for e in approved] == [CAROL]
+        assert slow_callbacks() == []
+
+
+async def test_two_approvals_needed_from_two_people(tmp_path: Path) -> None:
+    config = config_text(approvals_required=2)
+    async with running_bot(tmp_path, tenants=5, config=config) as bot:
+        await bot.deploy("isp v1.3.1 batch=3 pilot=1")
+        await bot.wait(1)
+        request = await bot.approval_message(1)
+
+        await bot.click(render.ACTION_APPROVE, ts=request.ts, user=BOB)
+        assert "1 of 2" in (await bot.reply(BOB, "recorded")).text
+        await bot.click(render.ACTION_APPROVE, ts=request.ts, user=BOB)
+        assert "already approved" in (await bot.reply(BOB, "🚫")).text
+        assert (await bot.rollout(1)).phase is Phase.AWAITING_APPROVAL
+
+        await bot.click(render.ACTION_APPROVE, ts=request.ts, user=CAROL)  # via S0LEADS
+        await bot.decided(request.ts, "Approved")
+        assert (await bot.wait(1)).phase is Phase.COMPLETED
+
+
+async def test_buttons_keep_working_after_a_restart(tmp_path: Path) -> None:
+    slack = await asyncio.to_thread(slack_standin)
+    sim = await asyncio.to_thread(start_sim, tenants=5, ready_delay=0.02)
+    try:
+        async with running_bot(tmp_path, slack=slack, sim=sim) as before:
+            await before.deploy("isp v1.3.1 batch=3 pilot=1")
+            await before.wait(1)
+            request = await before.approval_message(1)
+        # A new process on the same journal: nothing about the button lives in memory.
+        async with running_bot(tmp_path, slack=slack, sim=sim) as after:
+            assert (await after.rollout(1)).phase is Phase.AWAITING_APPROVAL
+            await after.click(render.ACTION_APPROVE, ts=request.ts, user=BOB)
+            await after.decided(request.ts, "Approved")
+            assert (await after.wait(1)).phase is Phase.COMPLETED
+    finally:
+        await asyncio.to_thread(slack.close)
+        await asyncio.to_thread(sim.stop)
+
+
+async def test_commands_stay_fast_while_a_200_tenant_rollout_runs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = config_text(approval=False, pilot=0, batch=20)
+    with loop_watch(caplog) as slow_callbacks:
+        async with running_bot(tmp_path, tenants=200, config=config) as bot:
+            await bot.deploy("isp v1.3.1")
+            await bot.reach(1, Phase.BATCH)
+            texts = ["status", "status 1", "list", "history isp", "help", "isp v9", "pause"]
+            texts += ["isp v1.3.2", "health isp fast-fiber", "isp v1.3.2 dry-run"]
+            sent = await asyncio.gather(
+                *(bot.command(texts[i % len(texts)], user=BOB) for i in range(20))
+            )
+            assert (await bot.rollout(1)).active, "the rollout should still be running"
+
+            assert all(s.status == 200 for s in sent)
+            assert max(s.elapsed for s in sent) < ACK_DEADLINE
+            await bot.slack.wait_for_async(lambda: len(bot.replies(BOB)) >= 20, 20)
+            assert not [e for e in bot.replies(BOB) if GENERIC_FAILURE in e.text]
+        assert slow_callbacks() == []
+
+
+async def test_any_text_after_deploy_is_a_command_or_a_usage_error(tmp_path: Path) -> None:
+    async with running_bot(tmp_path, tenants=3) as bot:
+        edge = bot.server.app.edge  # type: ignore[attr-defined]
+        loop = asyncio.get_running_loop()
+        words = st.sampled_from(
+            [
+                "isp",
+                "admin",
+                "v1.3.1",
+                "batch=5",
+                "pilot=2",
+                "status",
+                "#1",
+                "dry-run",
+                "tenants=tenant-fast-fiber",
+                "wait=5m",
+                "at=12:00",
+                "waves=double",
+                "help",
+            ]
+        )
+        texts = st.one_of(st.text(max_size=300), st.lists(words, max_size=6).map(" ".join))
+
+        @settings(
+            max_examples=60,
+            deadline=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture],
+        )
+        @given(text=texts, command=st.sampled_from(["/deploy", "/rollback"]))
+        def property_holds(text: str, command: str) -> None:
+            request = SlashRequest(command=command, text=text, user=MALLORY, channel=C)
+            future = asyncio.run_coroutine_threadsafe(answer(edge, request), loop)
+            reply = future.result(timeout=10)
+            assert reply.text and GENERIC_FAILURE not in reply.text
+
+        await asyncio.to_thread(property_holds)
+
+
+async def test_healthz_and_metrics(tmp_path: Path) -> None:
+    config = config_text(approval=False, pilot=1, batch=5)
+    async with running_bot(tmp_path, tenants=4, config=config) as bot:
+        await bot.deploy("isp v1.3.1")
+        assert (await bot.wait(1)).phase is Phase.COMPLETED
+        await bot.command("isp v1.3.1", user=MALLORY)
+        await bot.reply(MALLORY)
+
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{bot.base_url}/healthz") as resp:
+                health = json.loads(await resp.text())
+                assert resp.status == 200
+            async with http.get(f"{bot.base_url}/metrics") as resp:
+                metrics = await resp.text()
+                assert resp.headers["Content-Type"].startswith("text/plain")
+
+        assert health == {"status": "ok", "mode": "http", "active_rollouts": 0}
+        assert 'rollbot_rollouts{phase="completed"} 1' in metrics
+        assert "rollbot_tenants_updated_total 4" in metrics
+        assert 'rollbot_ack_seconds_count{kind="command"} 2' in metrics
+        assert 'rollbot_slack_requests_total{kind="command"} 2' in metrics
+        assert "rollbot_up 1" in metrics
+
+
+async def test_serve_answers_then_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    slack = await asyncio.to_thread(slack_standin)
+    sim = await asyncio.to_thread(start_sim, tenants=3, ready_delay=0.02)
+    config = tmp_path / "rollbot.yaml"
+    await asyncio.to_thread(config.write_text, config_text())
+    env = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": slack.signing_secret,
+        "SLACK_API_URL": slack.api_url,
+        "KUBECONFIG": str(sim.kubeconfig),
+        "ROLLBOT_CONFIG": str(config),
+        "ROLLBOT_DB": str(tmp_path / "rollbot.db"),
+    }
+    env.pop("SLACK_APP_TOKEN", None)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        env=env,
+        cwd=REPO,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    lines: list[str] = []
+    serving = asyncio.Event()
+    reading = asyncio.create_task(_read_log(proc, lines, serving))
+    try:
+        await asyncio.wait_for(serving.wait(), 30)
+        url = f"http://127.0.0.1:{_serving_port(lines)}/slack/events"
+        sent = await slack.send_slash_command_async(url, text="help", user_id=ALICE, channel_id=C)
+        assert sent.status == 200 and sent.elapsed < ACK_DEADLINE
+        await slack.wait_for_async(lambda: slack.ephemerals(ALICE), 10)
+
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 20) == 0, "\n".join(lines)
+        await asyncio.wait_for(reading, 5)
+        assert any("rollbot stopping" in line for line in lines)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        reading.cancel()
+        await asyncio.to_thread(slack.close)
+        await asyncio.to_thread(sim.stop)
+
+
+async def _read_log(
+    proc: asyncio.subprocess.Process, lines: list[str], serving: asyncio.Event
+) -> None:
+    # Read everything, so the child never blocks on a full pipe.
+    assert proc.stderr is not None
+    while line := await proc.stderr.readline():
+        lines.append(line.decode(errors="replace"))
+        if _serving_port(lines) is not None:
+            serving.set()
+    serving.set()  # it exited: stop waiting, the test then fails on the missing port
+
+
+def _serving_port(lines: list[str]) -> int | None:
+    for line in lines:
+        match = re.search(r"rollbot serving .* on [\d.]+:(\d+)", line)
+        if match:
+            return int(match.group(1))
+    return None
