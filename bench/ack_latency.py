@@ -184,7 +184,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "KUBECONFIG": str(sim.kubeconfig),
             "ROLLBOT_CONFIG": str(config),
             "ROLLBOT_DB": str(workdir / "rollbot.db"),
-            "ROLLBOT_LOG_LEVEL": "WARNING",
+            "ROLLBOT_LOG_LEVEL": "INFO",
             "PYTHONPATH": str(REPO_ROOT),
         }
         bot = ServeProcess(env, workdir / "serve.log")
