@@ -19,7 +19,7 @@ from functools import partial
 from rollout.engine.driver import Driver, EngineStopped
 from rollout.engine.tenants import Baselines
 from rollout.engine.work import Work, blocking
-from rollout.errors import UnknownRollout
+from rollout.errors import RollbotError, UnknownRollout
 from rollout.machine import (
     ArmTimer,
     CancelTimer,
@@ -38,6 +38,13 @@ log = logging.getLogger("rollbot.engine")
 
 STEP_WORKERS = 8  # effects running at once (a batch, a preflight, a switch), all rollouts
 DRIVER_WORKERS = 4  # rollouts deciding at once; each decision is short
+
+
+JOURNAL_RETRY_SECONDS = (0.05, 0.25, 1.0)  # waits between attempts when the journal fails
+
+
+class _JournalTrouble(Exception):
+    """The journal failed (not refused): the event is handled again after a pause."""
 
 
 def removal_pending(rollout: Rollout) -> bool:
@@ -87,9 +94,22 @@ class Runner:
     # --- one event ------------------------------------------------------------------------
 
     def handle(self, rollout_id: int, event: Event) -> Rollout:
+        """Handle one event; a journal that fails for a moment is retried, so a result is
+        not lost (the rollout would stall until a restart). Refusals are not retried."""
+        for delay in (*JOURNAL_RETRY_SECONDS, None):
+            try:
+                return self._handle(rollout_id, event)
+            except _JournalTrouble as trouble:
+                cause = trouble.__cause__ or trouble
+                if delay is None or self._stopping.wait(delay):
+                    raise cause from None
+                log.warning("#%s: the journal failed (%s); trying again", rollout_id, cause)
+        raise AssertionError("unreachable")
+
+    def _handle(self, rollout_id: int, event: Event) -> Rollout:
         if self._stopping.is_set():
             raise EngineStopped("rollbot is shutting down")
-        rollout = self.load(rollout_id)
+        rollout = self._read(rollout_id)
         now = self._clock.now()
         transition = decide(rollout, event, now=now)
         saved = rollout
@@ -109,18 +129,42 @@ class Runner:
             )
         return saved
 
+    def _read(self, rollout_id: int) -> Rollout:
+        try:
+            return self.load(rollout_id)
+        except RollbotError:
+            raise
+        except Exception as err:
+            raise _JournalTrouble() from err
+
     def _save(self, rollout: Rollout) -> Rollout:
         try:
             saved = self._store.save(rollout)
-        except Exception:
+        except RollbotError:
             current = self._store.get(rollout.id)
             if current is not None and current.lock_version != rollout.lock_version:
                 # Someone else saved it since we loaded it: two drivers must never race.
                 log.warning("#%s was changed by another process; leaving it to it", rollout.id)
                 self.release(rollout.id)
             raise
+        except Exception as err:
+            landed = self._landed(rollout)
+            if landed is None:
+                raise _JournalTrouble() from err
+            saved = landed  # written, though the journal answered with an error
         self.driver.saved()
         return saved
+
+    def _landed(self, rollout: Rollout) -> Rollout | None:
+        """The state as stored, if the failed save was written after all. Only this driver
+        writes the rollout, so the next lock_version can only be that save's."""
+        try:
+            current = self._store.get(rollout.id)
+        except Exception:
+            return None
+        if current is not None and current.lock_version == rollout.lock_version + 1:
+            return current
+        return None
 
     def _apply(self, rollout: Rollout, effect: Effect, *, now: datetime) -> None:
         if isinstance(effect, Publish):

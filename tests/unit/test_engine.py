@@ -7,6 +7,7 @@ stories live in tests/scenarios.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -538,5 +539,41 @@ def test_a_broken_listener_does_not_stop_the_rollout() -> None:
     rig.engines.append(rig.main)
     try:
         assert rig.start().phase is Phase.COMPLETED
+    finally:
+        rig.close()
+
+
+# --- a journal that fails for a moment -------------------------------------------------------
+
+
+class FlakyStore(MemoryStore):
+    """Fails the next saves: "before" writing nothing, or "after" having written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures: list[str] = []
+
+    def save(self, rollout: Rollout) -> Rollout:
+        how = self.failures.pop(0) if self.failures else ""
+        if how == "before":
+            raise sqlite3.OperationalError("database is locked")
+        saved = super().save(rollout)
+        if how == "after":
+            raise sqlite3.OperationalError("disk I/O error after commit")
+        return saved
+
+
+@pytest.mark.parametrize("how", ["before", "after"])
+def test_a_save_that_fails_once_loses_no_step(how: str) -> None:
+    rig = Rig(approval=False, pilot_count=0, wait_seconds=0)
+    rig.store = FlakyStore()
+    rig.main = rig.engine()
+    try:
+        rig.store.failures = ["", "", how, how]  # preflight done, batch 1 started: then trouble
+        rollout = rig.start()
+        assert rig.store.failures == []  # both failures happened
+        assert rollout.phase is Phase.COMPLETED, rollout.reason
+        assert images(rig) == {NEW}
+        assert set(rig.cluster.patches.values()) == {1}
     finally:
         rig.close()
