@@ -69,12 +69,17 @@ class Engine:
         listeners: Sequence[Listener] = (),
         max_parallel: int = 16,
         owner: str = "<host:pid>",
+        claim: Callable[[int], bool] | None = None,
     ) -> None:
+        """`claim(rollout_id)` takes a rollout for this process before the engine adopts
+        it, False when another live process drives it (the composition root's lease);
+        without it, every rollout may be adopted."""
         self._apps = dict(apps)
         self._cluster = cluster
         self._store = store
         self._clock = clock
         self._stopping = threading.Event()
+        self._claim = claim or (lambda rollout_id: True)
         baselines = Baselines()
         self._pool = Pool(max_parallel)
         tenants = Tenants(cluster, health, baselines, self._stopping)
@@ -190,6 +195,7 @@ class Engine:
         self._runner.audit(
             user=user, action=action, outcome="ok", rollout_id=created.id, source=source
         )
+        self._claim(created.id)  # new: no one else can hold it yet
         self._runner.adopt(created.id)
         self._driver.post(created.id, Start())
         return created
@@ -230,8 +236,11 @@ class Engine:
     def _carry_out(self, item: InboxItem) -> Rollout:
         try:
             rollout, command = self._validate(item)
-            if rollout.active and not self._runner.drives(rollout.id):
+            if not self._runner.drives(rollout.id) and (
+                rollout.active or not self._claim(rollout.id)
+            ):
                 # Another process drives it: the journal's inbox takes the request there.
+                # (A finished one is adopted here, as a roll back or removal starts.)
                 self._store.enqueue(item)
                 return rollout
             reply = self._driver.post(rollout.id, command, reply=True)
@@ -269,9 +278,10 @@ class Engine:
             if rollout.active and self._runner.drives(rollout.id):
                 resumed.append(rollout)  # already driven here: its work is in flight
                 continue
-            if rollout.active or removal_pending(rollout):
-                self._runner.adopt(rollout.id)
-                self._driver.post(rollout.id, Recover())
+            if not (rollout.active or removal_pending(rollout)) or not self._claim(rollout.id):
+                continue  # finished, or another live process drives it
+            self._runner.adopt(rollout.id)
+            self._driver.post(rollout.id, Recover())
             if rollout.active:
                 resumed.append(rollout)
         return resumed

@@ -577,3 +577,33 @@ def test_a_save_that_fails_once_loses_no_step(how: str) -> None:
         assert set(rig.cluster.patches.values()) == {1}
     finally:
         rig.close()
+
+
+def test_a_rollout_another_process_claims_is_left_to_it(rig: Rig) -> None:
+    # Given a rollout at its gate, and a restarted engine whose lease on it is refused
+    rollout = rig.run_timers(rig.start().id, at_phase(Phase.AWAITING_APPROVAL))
+    rig.main.shutdown()
+    claimed: list[int] = []
+
+    def refuse_lease(rollout_id: int) -> bool:
+        claimed.append(rollout_id)
+        return False
+
+    other = Engine(
+        apps=rig.apps,
+        health=HealthSpec(),
+        cluster=rig.cluster,
+        registry=None,
+        store=rig.store,
+        timers=ManualTimers(),
+        clock=rig.clock,
+        claim=refuse_lease,
+    )
+    rig.engines.append(other)
+    # When it resumes, and a request for the rollout arrives
+    assert other.resume_unfinished() == []
+    other.submit(InboxItem(rollout.id, "approve", "U0BOB", rig.clock.now()))
+    # Then it asked for the lease, left the rollout alone and queued the request
+    assert claimed == [rollout.id]
+    assert rig.get(rollout.id).phase is Phase.AWAITING_APPROVAL
+    assert [i.action for i in rig.store.take_inbox(rollout.id)] == ["approve"]
