@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from slack_sdk import WebClient
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
@@ -40,6 +41,7 @@ _HELP: Mapping[str, tuple[str, str]] = {
     "rollbot_slack_acks_late_total": ("counter", "Acknowledgements slower than 3 seconds."),
     "rollbot_ack_seconds": ("histogram", "Time from a Slack request to its acknowledgement."),
     "rollbot_up": ("gauge", "1 while the bot is serving."),
+    "rollbot_slack_outbox": ("gauge", "Slack messages in the delivery's journal, by status."),
 }
 
 
@@ -217,6 +219,23 @@ class CountingWebClient(AsyncWebClient):
         ok = False
         try:
             response = await super().api_call(api_method, **kwargs)
+            ok = bool(response.get("ok", True))
+            return response
+        finally:
+            self.metrics.count_call("slack", api_method, ok=ok)
+
+
+class CountingSyncWebClient(WebClient):
+    """The delivery's (blocking) Slack client, counted the same way."""
+
+    def __init__(self, *args: Any, metrics: Metrics, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.metrics = metrics
+
+    def api_call(self, api_method: str, **kwargs: Any) -> Any:
+        ok = False
+        try:
+            response = super().api_call(api_method, **kwargs)
             ok = bool(response.get("ok", True))
             return response
         finally:

@@ -35,7 +35,7 @@ from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 
 from bot.app import DEFAULT_API_URL, RuntimeView, build_app, edge_of
-from bot.metrics import CONTENT_TYPE, AckTimer, Metrics
+from bot.metrics import CONTENT_TYPE, AckTimer, CountingSyncWebClient, Metrics
 from rollout.errors import ConfigError, RollbotError
 from rollout.ports import Listener
 
@@ -51,6 +51,7 @@ DRAIN_SECONDS = 10.0  # how long in-flight replies may take at shutdown
 FLUSH_SECONDS = 5.0  # how long queued Slack posts may take at shutdown
 HEALTH_TIMEOUT = 3.0
 SOCKET_PING_SECONDS = 3.0
+DELIVERY_TIMEOUT = 10  # seconds for one Web API call of the delivery
 
 
 @dataclass(frozen=True)
@@ -142,18 +143,27 @@ def default_runtime(
     )
 
 
-def default_delivery(settings: Settings, config: Config) -> SlackDelivery | None:
+def default_delivery(settings: Settings, config: Config, metrics: Metrics) -> SlackDelivery | None:
     """The listener that posts each rollout's conversation, journalled next to the store."""
     from bot.runtime import db_path
-    from bot.slack import SlackDelivery, delivery_client
+    from bot.slack import SlackDelivery
 
     channels = config.slack.release_channels
     if not channels:
         log.warning("no slack.release_channels configured: rollout progress is not posted")
         return None
     specs = config.apps_specs()
+    # As bot.slack.delivery_client builds it (no SDK retries: the delivery retries itself),
+    # counting every call for /metrics.
+    client = CountingSyncWebClient(
+        token=settings.bot_token,
+        base_url=settings.api_url if settings.api_url.endswith("/") else settings.api_url + "/",
+        timeout=DELIVERY_TIMEOUT,
+        retry_handlers=[],
+        metrics=metrics,
+    )
     return SlackDelivery(
-        client=delivery_client(token=settings.bot_token, api_url=settings.api_url),
+        client=client,
         db_path=db_path(settings.db),
         release_channel=channels[0],
         notify_channel=config.slack.notify_channel,
@@ -177,7 +187,9 @@ async def start(
         config = await asyncio.to_thread(load_config, settings.config)
     metrics = Metrics()
     delivery = (
-        await asyncio.to_thread(default_delivery, settings, config) if post_progress else None
+        await asyncio.to_thread(default_delivery, settings, config, metrics)
+        if post_progress
+        else None
     )
     heard: list[Listener] = [metrics, *listeners]
     if delivery is not None:
@@ -198,7 +210,7 @@ async def start(
             socket_mode=settings.socket_mode,
             delivery=delivery,
         )
-        runner = web.AppRunner(_web_app(app, runtime, metrics, settings), access_log=None)
+        runner = web.AppRunner(_web_app(app, runtime, metrics, settings, delivery), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, settings.host, settings.port).start()
         server = Server(settings, runtime, app, metrics, runner, delivery=delivery)
@@ -227,11 +239,15 @@ async def _resume(runtime: RuntimeView, metrics: Metrics) -> None:
 
 
 def _web_app(
-    app: AsyncApp, runtime: RuntimeView, metrics: Metrics, settings: Settings
+    app: AsyncApp,
+    runtime: RuntimeView,
+    metrics: Metrics,
+    settings: Settings,
+    delivery: SlackDelivery | None,
 ) -> web.Application:
     web_app = web.Application()
     web_app.router.add_get("/healthz", _healthz(runtime, settings))
-    web_app.router.add_get("/metrics", _metrics(metrics))
+    web_app.router.add_get("/metrics", _metrics(metrics, delivery))
     if not settings.socket_mode:
         web_app.router.add_post(EVENTS_PATH, _events(app, metrics))
     return web_app
@@ -278,9 +294,19 @@ def _healthz(
     return handle
 
 
-def _metrics(metrics: Metrics) -> Callable[[web.Request], Awaitable[web.Response]]:
+def _metrics(
+    metrics: Metrics, delivery: SlackDelivery | None
+) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handle(request: web.Request) -> web.Response:
-        return web.Response(body=metrics.render().encode(), headers={"Content-Type": CONTENT_TYPE})
+        if delivery is not None:
+            with contextlib.suppress(Exception):  # a busy journal must not fail the scrape
+                counts = await asyncio.wait_for(
+                    asyncio.to_thread(delivery.outbox_counts), HEALTH_TIMEOUT
+                )
+                for status, count in counts.items():
+                    metrics.set("rollbot_slack_outbox", count, {"status": status})
+        body = metrics.render().encode()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     return handle
 

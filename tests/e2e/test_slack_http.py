@@ -37,6 +37,7 @@ from tests.e2e.slack_fixtures import (
     DAVE,
     ELSEWHERE,
     MALLORY,
+    WAIT,
     C,
     config_text,
     loop_watch,
@@ -228,6 +229,53 @@ async def test_buttons_keep_working_after_a_restart(tmp_path: Path) -> None:
         await asyncio.to_thread(sim.stop)
 
 
+async def test_pause_resume_cancel_and_roll_back_from_slack(tmp_path: Path) -> None:
+    async with running_bot(tmp_path, tenants=5) as bot:
+        await bot.deploy("isp v1.3.1 batch=3 pilot=1")
+        await bot.wait(1)
+        await bot.command("pause 1")
+        await bot.reply(ALICE, "Pause of #1 requested")
+        assert (await bot.rollout(1)).phase is Phase.PAUSED
+
+        parent = await bot.slack.wait_for_message_async(C, "Resume", timeout=WAIT)
+        await bot.click(render.ACTION_RESUME, ts=parent.ts, user=MALLORY)
+        assert "may not resume" in (await bot.reply(MALLORY, "🚫")).text
+        await bot.click(render.ACTION_RESUME, ts=parent.ts, user=DAVE)  # a deployer by group
+        await bot.reply(DAVE, "Resume requested for #1")
+        assert (await bot.wait(1)).phase is Phase.AWAITING_APPROVAL
+
+        await bot.command("cancel 1", user=MALLORY)
+        assert "may not cancel" in (await bot.reply(MALLORY, "🚫", after=1)).text
+        await bot.command("cancel 1")
+        await bot.reply(ALICE, "Cancel of #1 requested")
+        cancelled = await bot.wait(1)
+        assert cancelled.phase is Phase.CANCELLED
+
+        await bot.command("1", command="/rollback", user=CAROL)  # an approver may roll back
+        await bot.reply(CAROL, "Rollback of #1 requested")
+        rolled_back = await bot.wait(1)
+        assert rolled_back.phase is Phase.ROLLED_BACK
+        pilot = rolled_back.batch(0)[0]
+        assert pilot.status is TargetStatus.ROLLED_BACK
+        deployment = await asyncio.to_thread(
+            bot.sim.get, "deployments", pilot.namespace, "isp-ops-app"
+        )
+        assert deployment is not None
+        images = [c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]]
+        assert images == [pilot.previous_image]
+
+
+async def test_health_answers_for_one_tenant_and_for_the_fleet(tmp_path: Path) -> None:
+    async with running_bot(tmp_path, tenants=3) as bot:
+        await bot.command("health isp tenant-fast-fiber", user=MALLORY, channel=ELSEWHERE)
+        one = await bot.reply(MALLORY, "tenant-fast-fiber")
+        await bot.command("health isp", user=MALLORY, channel=ELSEWHERE)
+        fleet = await bot.reply(MALLORY, "3 tenants", after=1)
+
+        assert "healthy" in one.text and "❌" not in one.text
+        assert "v1.2.3 ×3" in fleet.text
+
+
 async def test_commands_stay_fast_while_a_200_tenant_rollout_runs(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -310,6 +358,8 @@ async def test_healthz_and_metrics(tmp_path: Path) -> None:
         assert 'rollbot_ack_seconds_count{kind="command"} 2' in metrics
         assert 'rollbot_slack_requests_total{kind="command"} 2' in metrics
         assert "rollbot_up 1" in metrics
+        assert 'rollbot_slack_calls_total{operation="chat.postMessage"}' in metrics
+        assert 'rollbot_slack_outbox{status="' in metrics
 
 
 async def test_serve_answers_then_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
