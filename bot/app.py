@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -118,6 +118,7 @@ def build_app(
     group_ttl: float = 300.0,
     socket_mode: bool = False,
     delivery: Delivery | None = None,
+    executor: Executor | None = None,
 ) -> AsyncApp:
     """The Bolt app with every rollbot command and button registered.
 
@@ -140,6 +141,7 @@ def build_app(
         name="rollbot",
     )
     edge = build_edge(runtime, client=client, group_ttl=group_ttl, delivery=delivery)
+    edge.executor = executor
     register_commands(app, edge)
     register_actions(app, edge)
     app.error(_log_error)

@@ -22,6 +22,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
@@ -51,6 +52,7 @@ DRAIN_SECONDS = 10.0  # how long in-flight replies may take at shutdown
 FLUSH_SECONDS = 5.0  # how long queued Slack posts may take at shutdown
 HEALTH_TIMEOUT = 3.0
 SOCKET_PING_SECONDS = 3.0
+EDGE_THREADS = 16  # blocking calls of the Slack handlers (journal, engine, cluster reads)
 DELIVERY_TIMEOUT = 10  # seconds for one Web API call of the delivery
 
 
@@ -108,6 +110,7 @@ class Server:
     metrics: Metrics
     runner: web.AppRunner
     delivery: SlackDelivery | None = None
+    executor: ThreadPoolExecutor | None = None
     socket: AsyncSocketModeHandler | None = None
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -127,6 +130,8 @@ class Server:
         if pending:
             await asyncio.wait(pending, timeout=DRAIN_SECONDS)
         self.metrics.set("rollbot_up", 0)
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
         await asyncio.to_thread(self.runtime.close)
         if self.delivery is not None:
             await asyncio.to_thread(self.delivery.flush, FLUSH_SECONDS)
@@ -200,6 +205,7 @@ async def start(
         if delivery is not None:
             await asyncio.to_thread(delivery.close)
         raise
+    executor = ThreadPoolExecutor(EDGE_THREADS, thread_name_prefix="rollbot-edge")
     try:
         app = build_app(
             runtime,
@@ -209,11 +215,14 @@ async def start(
             metrics=metrics,
             socket_mode=settings.socket_mode,
             delivery=delivery,
+            executor=executor,
         )
         runner = web.AppRunner(_web_app(app, runtime, metrics, settings, delivery), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, settings.host, settings.port).start()
-        server = Server(settings, runtime, app, metrics, runner, delivery=delivery)
+        server = Server(
+            settings, runtime, app, metrics, runner, delivery=delivery, executor=executor
+        )
         if delivery is not None:
             delivery.start()  # what an earlier run left queued goes out first
         await _resume(runtime, metrics)
@@ -221,6 +230,7 @@ async def start(
             server.socket = TimedSocketModeHandler(app, settings.app_token, metrics=metrics)
             await server.socket.connect_async()  # type: ignore[no-untyped-call]
     except BaseException:
+        executor.shutdown(wait=False, cancel_futures=True)
         await asyncio.to_thread(runtime.close)
         if delivery is not None:
             await asyncio.to_thread(delivery.close)

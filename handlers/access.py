@@ -18,9 +18,10 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -37,6 +38,8 @@ from rollout.policy import Decision
 from rollout.ports import Clock, Store
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 GroupFetcher = Callable[[str], Awaitable[Sequence[str]]]
 DEFAULT_GROUP_TTL = 300.0
@@ -225,11 +228,20 @@ class Edge:
     parent_message: Callable[[int], tuple[str, str] | None] | None = None
     mark_decided: Callable[..., None] | None = None  # (channel=, ts=, user=, verb=, at=)
     webhook_retries: Sequence[AsyncRetryHandler] = ()
+    executor: Executor | None = None  # for blocking calls; None: asyncio's default
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _locks: dict[int, asyncio.Lock] = field(default_factory=dict)
 
     def now(self) -> datetime:
         return self.clock.now()
+
+    async def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a blocking call (journal, engine, cluster) off the event loop. The edge has
+        threads of its own, so a burst of commands does not queue behind other work."""
+        if self.executor is None:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
 
     def lock(self, rollout_id: int) -> asyncio.Lock:
         """Serialises the checks and requests of one rollout's clicks. One small lock per
@@ -259,7 +271,7 @@ class Edge:
             extra={"channel": channel} if channel else {},
         )
         try:
-            await asyncio.to_thread(self.store.record_audit, entry)
+            await self.call(self.store.record_audit, entry)
         except Exception:
             log.exception("could not write an audit entry for %s %s", user, action)
 
@@ -337,7 +349,7 @@ class Refused(Exception):
 
 
 async def load_rollout(edge: Edge, rollout_id: int) -> Rollout:
-    rollout = await asyncio.to_thread(edge.store.get, rollout_id)
+    rollout = await edge.call(edge.store.get, rollout_id)
     if rollout is None:
         raise Refused(f"There is no rollout #{rollout_id}.", rollout_id=rollout_id)
     return rollout
@@ -386,7 +398,7 @@ async def submit(
         source="slack",
     )
     try:
-        await asyncio.to_thread(edge.engine.submit, item)
+        await edge.call(edge.engine.submit, item)
     except errors.PermissionDenied as denied:
         raise Refused(sentence(denied.reason), rollout_id=rollout.id, audited=True) from None
     except errors.RollbotError as exc:

@@ -14,7 +14,6 @@ at a time, so two quick clicks cannot both pass the same check.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -35,6 +34,8 @@ from handlers.access import (
     submit,
     tracked,
 )
+from handlers.slash import STOPPING
+from rollout.engine import EngineStopped
 from rollout.model import AppSpec, Phase, Rollout
 from rollout.policy import Decision, may_approve, may_control, may_rollback
 
@@ -160,6 +161,8 @@ async def answer_click(edge: Edge, click: Click) -> ClickAnswer:
                 channel=click.channel,
             )
         return ClickAnswer(private=render.refusal(refusal.reason))
+    except EngineStopped:
+        return ClickAnswer(private=render.refusal(STOPPING))
     except Exception:
         log.exception("click %s %s by %s failed", click.action_id, click.value, click.user)
         return ClickAnswer(
@@ -265,7 +268,7 @@ async def _mark_decided(edge: Edge, click: Click, *, client: AsyncWebClient) -> 
     verb, at = DONE[click.action], edge.now()
     if edge.mark_decided is not None:
         try:
-            await asyncio.to_thread(
+            await edge.call(
                 edge.mark_decided,
                 channel=click.channel,
                 ts=click.message_ts,

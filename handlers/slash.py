@@ -12,7 +12,6 @@ refusal is also written to the audit log.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -55,6 +54,7 @@ from handlers.commands import (
     parse_rollback,
 )
 from rollout import errors
+from rollout.engine import EngineStopped
 from rollout.plan import PlanError, eta
 from rollout.policy import channel_allowed, may_control, may_deploy, may_rollback
 
@@ -63,6 +63,7 @@ log = logging.getLogger(__name__)
 COMMANDS = ("/deploy", "/rollback")
 HISTORY_LIMIT = 20
 MAX_AUDITED_TEXT = 200
+STOPPING = "rollbot is restarting and did not take that; try again in a minute."
 FAILURE = (
     "Something went wrong on rollbot's side while handling that; the error is in "
     "rollbot's log. `/deploy status` shows where things stand."
@@ -127,6 +128,8 @@ async def answer(edge: Edge, request: SlashRequest) -> render.Message:
                 channel=request.channel,
             )
         return render.refusal(refusal.reason)
+    except EngineStopped:
+        return render.refusal(STOPPING)
     except Exception:
         log.exception("%s %r from %s failed", request.command, request.text[:100], request.user)
         return render.refusal(FAILURE)
@@ -164,13 +167,13 @@ async def _deploy(edge: Edge, request: SlashRequest) -> render.Message:
         case Help():
             return render.help_message(DEPLOY_USAGE, ROLLBACK_USAGE)
         case Status(rollout_id=None) | ListActive():
-            active = await asyncio.to_thread(edge.store.list_rollouts, active=True)
+            active = await edge.call(edge.store.list_rollouts, active=True)
             return render.status_message(active)
         case Status(rollout_id=int(rollout_id)):
             rollout = await load_rollout(edge, rollout_id)
             return render.rollout_detail(rollout, eta=eta(rollout, now=edge.now()))
         case History(app=app):
-            found = await asyncio.to_thread(edge.store.list_rollouts, app=app, limit=HISTORY_LIMIT)
+            found = await edge.call(edge.store.list_rollouts, app=app, limit=HISTORY_LIMIT)
             return render.history_message(found, app=app)
         case Health(app=app, tenant=tenant):
             return await _health(edge, app, tenant)
@@ -201,7 +204,7 @@ async def _rollback(edge: Edge, request: SlashRequest) -> render.Message:
 async def _health(edge: Edge, app: str, tenant: str | None) -> render.Message:
     if edge.health is None:
         return render.refusal("Health checks from Slack are not available in this setup.")
-    return await asyncio.to_thread(edge.health, app, tenant)
+    return await edge.call(edge.health, app, tenant)
 
 
 # --- commands that change something --------------------------------------------------------
@@ -225,7 +228,7 @@ async def _start(edge: Edge, request: SlashRequest, command: Deploy) -> render.M
     if command.options.dry_run:
         return await _dry_run(edge, command)
     try:
-        rollout = await asyncio.to_thread(
+        rollout = await edge.call(
             edge.engine.start,
             app=command.app,
             version=command.version,
@@ -256,7 +259,7 @@ async def _rollout_link(edge: Edge, rollout_id: int) -> str:
     if edge.parent_message is None or edge.client is None:
         return f"#{rollout_id}"
     try:
-        where = await asyncio.to_thread(edge.parent_message, rollout_id)
+        where = await edge.call(edge.parent_message, rollout_id)
         if where is None:
             return f"#{rollout_id}"
         found = await edge.client.chat_getPermalink(channel=where[0], message_ts=where[1])
@@ -276,7 +279,7 @@ async def _dry_run(edge: Edge, command: Deploy) -> render.Message:
     if edge.dry_run is None:
         return render.refusal("Dry runs from Slack are not available in this setup.")
     try:
-        return await asyncio.to_thread(edge.dry_run, command.app, command.version, command.options)
+        return await edge.call(edge.dry_run, command.app, command.version, command.options)
     except (PlanError, errors.PreflightFailed) as failed:
         raise Refused(_problems(command, failed.problems)) from None
     except errors.RollbotError as exc:
@@ -328,7 +331,7 @@ async def _rollback_app(edge: Edge, request: SlashRequest, command: RollbackApp)
         entries=spec.deployers + spec.approvers,
     )
     try:
-        rollout = await asyncio.to_thread(
+        rollout = await edge.call(
             edge.engine.rollback_app,
             app=command.app,
             to_version=command.to_version,

@@ -265,6 +265,30 @@ async def test_pause_resume_cancel_and_roll_back_from_slack(tmp_path: Path) -> N
         assert images == [pilot.previous_image]
 
 
+async def test_a_failed_tenant_offers_choices_that_follow_policy(tmp_path: Path) -> None:
+    config = config_text(approval=False, pilot=0, batch=2)
+    async with running_bot(tmp_path, tenants=4, config=config) as bot:
+        await asyncio.to_thread(bot.sim.set_behaviour, "tenant-metro-link", "v1.3.1", "unhealthy")
+        await bot.deploy("isp v1.3.1")
+        paused = await bot.wait(1)
+        assert paused.phase is Phase.PAUSED
+        assert paused.target("tenant-metro-link").status is TargetStatus.FAILED
+        choices = await bot.slack.wait_for_message_async(C, "failed in batch", timeout=WAIT)
+
+        await bot.click(render.ACTION_SKIP, ts=choices.ts, user=MALLORY)
+        assert "may not resume" in (await bot.reply(MALLORY, "🚫")).text
+        await bot.click(render.ACTION_SKIP, ts=choices.ts, user=ALICE)
+        await bot.decided(choices.ts, "Skip chosen")
+        done = await bot.wait(1)
+        assert done.phase is Phase.COMPLETED
+        assert done.target("tenant-metro-link").status is TargetStatus.SKIPPED
+
+        await bot.click(
+            render.ACTION_RETRY, ts=choices.ts, user=ALICE, value=f"1:{paused.current_batch}"
+        )
+        assert "finished" in (await bot.reply(ALICE, "🚫")).text
+
+
 async def test_health_answers_for_one_tenant_and_for_the_fleet(tmp_path: Path) -> None:
     async with running_bot(tmp_path, tenants=3) as bot:
         await bot.command("health isp tenant-fast-fiber", user=MALLORY, channel=ELSEWHERE)
