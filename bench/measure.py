@@ -34,9 +34,13 @@ def run_measured(command: Sequence[str], *, log: Path, timeout: float) -> dict[s
     """Run ``command`` to its end (or the timeout) and say what it cost."""
     with log.open("wb") as sink:
         started = time.monotonic()
-        child = subprocess.Popen(
-            list(command), stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        try:
+            child = subprocess.Popen(
+                list(command), stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        except OSError as exc:
+            sink.write(f"cannot start {command[0]}: {exc}\n".encode())
+            return _result(time.monotonic() - started, code=127, timed_out=False)
         timed_out = False
         try:
             code = child.wait(timeout=timeout)
@@ -45,7 +49,10 @@ def run_measured(command: Sequence[str], *, log: Path, timeout: float) -> dict[s
             # The whole session: the script's background kubectl processes too.
             os.killpg(child.pid, signal.SIGKILL)
             code = child.wait()
-        wall = time.monotonic() - started
+    return _result(time.monotonic() - started, code=code, timed_out=timed_out)
+
+
+def _result(wall: float, *, code: int, timed_out: bool) -> dict[str, Any]:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
         "wall_s": round(wall, 3),

@@ -26,9 +26,13 @@ _ROWS: tuple[Row, ...] = (
     ("max RSS (MiB)", lambda r: r["max_rss_kb"] / 1024, "{:.1f}"),
     ("CPU user+sys (s)", lambda r: r["cpu_user_s"] + r["cpu_sys_s"], "{:.1f}"),
     ("simulator CPU (s)", lambda r: r["sim_cpu_s"], "{:.1f}"),
+    ("1-min load before run", lambda r: r.get("load_1m_before"), "{:.1f}"),
+    ("1-min load after run", lambda r: r.get("load_1m_after"), "{:.1f}"),
 )
 # Ratios of signed differences from the ideal say nothing useful.
-_NO_RATIO = {"over ideal (s)", "over ideal (%)"}
+_NO_RATIO = {
+    "over ideal (s)", "over ideal (%)", "1-min load before run", "1-min load after run",
+}
 
 
 def one_line(run: dict[str, Any]) -> str:

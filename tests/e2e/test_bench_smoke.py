@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import fleet, report
+from bench import fleet, measure, report
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT_S = 120
@@ -46,6 +46,34 @@ def test_outcome_names_tenants_left_behind() -> None:
     assert done["tenants_on_new_image"] == 1
     assert not done["all_on_new_image"]
     assert done["not_on_new_image"] == ["tenant-b", "tenant-c"]
+
+
+def test_a_run_past_its_timeout_is_killed_with_its_children(tmp_path: Path) -> None:
+    log = tmp_path / "run.log"
+
+    result = measure.run_measured(["bash", "-c", "sleep 30 & wait"], log=log, timeout=0.5)
+
+    assert result["timed_out"]
+    assert result["wall_s"] < 10
+
+
+def test_a_command_that_cannot_start_is_a_result_not_a_crash(tmp_path: Path) -> None:
+    result = measure.run_measured(["/nonexistent/kubectl"], log=tmp_path / "run.log", timeout=5)
+
+    assert result["exit_code"] == 127
+    assert "cannot start" in (tmp_path / "run.log").read_text()
+
+
+def test_a_spent_budget_stops_the_bench_and_says_so(tmp_path: Path) -> None:
+    out = tmp_path / "fleet.json"
+
+    code = fleet.main(["--tenants", "6", "--budget", "1", "--out", str(out),
+                       "--runs-dir", str(tmp_path / "runs")])
+
+    assert code == 1
+    results = json.loads(out.read_text())
+    assert results["runs"] == []
+    assert "budget" in results["stopped"]
 
 
 def test_fleet_bench_runs_both_sides_end_to_end(tmp_path: Path) -> None:
