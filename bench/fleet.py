@@ -305,10 +305,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     script = _check(args, parser)
     params = Params(args.batch, args.wait, args.ready_delay, args.version)
+    machine = machine_info()  # before the runs: the commit they ran
     started = time.monotonic()
     runs, stopped = run_all(args, params, script=script)
     results = {
-        "machine": machine_info(),
+        "machine": machine,
         "parameters": {**asdict(params), "image": params.image,
                        "tenants": sorted({r["tenants"] for r in runs}),
                        "script": str(script), "config": str(CONFIG), "budget_s": args.budget},
