@@ -230,6 +230,11 @@ def _version_of(command: Sequence[str]) -> str:
 def machine_info() -> dict[str, Any]:
     kubectl = shutil.which("kubectl") or "kubectl"
     commit = _version_of(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"])
+    # Several engineers share the work tree: say when the code run was not the commit.
+    changed = _version_of(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--",
+                           "bot", "rollout", "handlers", "sim"])
+    if changed != "unknown":
+        commit += " + uncommitted changes"
     return {
         "cores": os.cpu_count(),
         "python": platform.python_version(),
