@@ -104,7 +104,7 @@ class Engine:
         """The plan a deploy would follow, and how long it should take. Changes nothing."""
         spec = app_spec(self._apps, app)
         settings = resolve_settings(spec.settings, options)
-        plan = plan_for(self._cluster, spec, settings, tenants=options.tenants)
+        plan = plan_for(self._cluster, spec, settings=settings, tenants=options.tenants)
         return plan, estimate(plan, settings)
 
     def preview(self, app: str, version: str, options: RolloutOptions, plan: Plan) -> Rollout:
@@ -124,8 +124,8 @@ class Engine:
         settings = resolve_settings(spec.settings, options)
         return self._create(
             spec,
-            version,
-            settings,
+            version=version,
+            settings=settings,
             tenants=options.tenants,
             start_at=options.at,
             user=user,
@@ -148,8 +148,8 @@ class Engine:
             settings = _undo_settings(spec.settings)
             return self._create(
                 spec,
-                to_version,
-                settings,
+                version=to_version,
+                settings=settings,
                 tenants=chosen,
                 start_at=None,
                 user=user,
@@ -163,9 +163,9 @@ class Engine:
     def _create(
         self,
         spec: AppSpec,
+        *,
         version: str,
         settings: Settings,
-        *,
         tenants: Sequence[str] | None,
         start_at: datetime | None,
         user: str,
@@ -175,7 +175,7 @@ class Engine:
         self._check_running()
         now = self._clock.now()
         try:
-            plan = plan_for(self._cluster, spec, settings, tenants=tenants)
+            plan = plan_for(self._cluster, spec, settings=settings, tenants=tenants)
             new = draft(
                 spec,
                 plan,

@@ -25,7 +25,7 @@ def app_spec(apps: dict[str, AppSpec], name: str) -> AppSpec:
 
 
 def plan_for(
-    cluster: Cluster, spec: AppSpec, settings: Settings, *, tenants: Sequence[str] | None
+    cluster: Cluster, spec: AppSpec, *, settings: Settings, tenants: Sequence[str] | None
 ) -> Plan:
     """Rolling: the tenants the selector finds (or `tenants=` among them), pilots first.
     Blue-green: the app's one namespace, with the gate before the switch when configured."""

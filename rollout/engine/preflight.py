@@ -61,9 +61,9 @@ class Preflight:
     def run(self, rollout: Rollout, spec: AppSpec) -> PreflightPassed | PreflightFailed:
         problems = self._registry(rollout) + self._active(rollout)
         if rollout.strategy is Strategy.BLUE_GREEN:
-            passed = self._blue_green(rollout, spec, problems)
+            passed = self._blue_green(rollout, spec, problems=problems)
         else:
-            passed = self._rolling(rollout, spec, problems)
+            passed = self._rolling(rollout, spec, problems=problems)
         if problems or passed is None:
             return PreflightFailed(tuple(problems))
         return passed
@@ -88,7 +88,7 @@ class Preflight:
     # --- rolling --------------------------------------------------------------------------
 
     def _rolling(
-        self, rollout: Rollout, spec: AppSpec, problems: list[str]
+        self, rollout: Rollout, spec: AppSpec, *, problems: list[str]
     ) -> PreflightPassed | None:
         if not rollout.targets:
             problems.append("there are no tenants to roll out to")
@@ -134,7 +134,7 @@ class Preflight:
     # --- blue-green -----------------------------------------------------------------------
 
     def _blue_green(
-        self, rollout: Rollout, spec: AppSpec, problems: list[str]
+        self, rollout: Rollout, spec: AppSpec, *, problems: list[str]
     ) -> PreflightPassed | None:
         ns = spec.namespace
         problems += self._rights(ns, BLUE_GREEN_RIGHTS)
@@ -156,7 +156,7 @@ class Preflight:
         if old is None:
             problems.append(f"{ns}: no deployment serves the live version {live}")
             return None
-        image = self._side_image(ns, old, spec, problems)
+        image = self._side_image(ns, name=old, spec=spec, problems=problems)
         bg = BlueGreen(
             namespace=ns,
             service=spec.service,
@@ -169,7 +169,7 @@ class Preflight:
         target = Target(namespace=ns, batch=0, previous_image=image)
         return PreflightPassed((target,), batch_count=0, blue_green=bg)
 
-    def _side_image(self, ns: str, name: str, spec: AppSpec, problems: list[str]) -> str | None:
+    def _side_image(self, ns: str, *, name: str, spec: AppSpec, problems: list[str]) -> str | None:
         try:
             info = self.cluster.read_deployment(ns, name, container=spec.container)
         except RollbotError as err:

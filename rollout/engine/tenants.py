@@ -69,11 +69,11 @@ class Tenants:
 
     # --- the three kinds of work ----------------------------------------------------------
 
-    def update(self, rollout: Rollout, spec: AppSpec, namespace: str) -> TargetResult:
+    def update(self, rollout: Rollout, *, spec: AppSpec, namespace: str) -> TargetResult:
         """Put the tenant on the rollout's image unless it is there, wait, and judge it."""
         return self._guarded(namespace, lambda: self._update(rollout, spec, namespace))
 
-    def roll_back(self, rollout: Rollout, spec: AppSpec, namespace: str) -> TargetResult:
+    def roll_back(self, rollout: Rollout, *, spec: AppSpec, namespace: str) -> TargetResult:
         """Set the container back to the image recorded before the change, and wait."""
         return self._guarded(namespace, lambda: self._roll_back(rollout, spec, namespace))
 
@@ -85,7 +85,7 @@ class Tenants:
             namespace, lambda: self._check(rollout, namespace, deployment=deployment, wait=wait)
         )
 
-    def measure_baseline(self, rollout: Rollout, namespace: str, deployment: str) -> None:
+    def measure_baseline(self, rollout: Rollout, *, namespace: str, deployment: str) -> None:
         """Latency of the running version, before anything changes; best effort."""
         if rollout.settings.latency_factor is None:
             return
@@ -119,7 +119,7 @@ class Tenants:
             return TargetResult(namespace, False, missing)
         generation = info.generation
         if info.image != want:
-            self.measure_baseline(rollout, namespace, spec.deployment)
+            self.measure_baseline(rollout, namespace=namespace, deployment=spec.deployment)
             self.check_stop()
             generation = self.cluster.set_image(
                 namespace, spec.deployment, container=spec.container, image=want

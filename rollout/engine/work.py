@@ -33,6 +33,7 @@ from rollout.machine import (
     SideDeleted,
     Switched,
     SwitchService,
+    TargetResult,
     TargetsUpdated,
     UpdateTargets,
 )
@@ -96,82 +97,77 @@ class Work:
     pool: Pool
 
     def run(self, rollout: Rollout, effect: Effect) -> Event | None:
-        """The event answering `effect`, or None when the engine stopped meanwhile."""
+        """The event answering `effect`, or None when the engine stopped meanwhile. Any
+        failure becomes the failed form of that event: a step never leaves its rollout
+        waiting for an answer that will not come."""
         spec = self.apps.get(rollout.app)
         try:
             if spec is None:
-                raise RollbotError(f"{rollout.app} is no longer in rollbot's configuration")
-            return self._run(rollout, spec, effect)
+                return failure(effect, f"{rollout.app} is no longer in rollbot's configuration")
+            return self._run(rollout, spec=spec, effect=effect)
         except Stopped:
             return None
+        except RollbotError as err:
+            return failure(effect, str(err) or type(err).__name__)
+        except Exception as err:  # a bug must fail the step, not stall the rollout
+            log.exception("#%s: %r failed unexpectedly", rollout.id, effect)
+            return failure(effect, f"internal error: {type(err).__name__}: {err}")
 
-    def _run(self, rollout: Rollout, spec: AppSpec, effect: Effect) -> Event:
+    def _run(self, rollout: Rollout, *, spec: AppSpec, effect: Effect) -> Event:
+        tenants = self.tenants
         if isinstance(effect, RunPreflight):
-            return self._preflight(rollout, spec)
+            return self.preflight.run(rollout, spec)
         if isinstance(effect, UpdateTargets):
-            results = self.pool.map(
-                lambda ns: self.tenants.update(rollout, spec, ns), effect.namespaces
+            updated = self.pool.map(
+                lambda ns: tenants.update(rollout, spec=spec, namespace=ns), effect.namespaces
             )
-            return TargetsUpdated(effect.batch, tuple(results))
+            return TargetsUpdated(effect.batch, tuple(updated))
         if isinstance(effect, RollBackTargets):
-            results = self.pool.map(
-                lambda ns: self.tenants.roll_back(rollout, spec, ns), effect.namespaces
+            back = self.pool.map(
+                lambda ns: tenants.roll_back(rollout, spec=spec, namespace=ns), effect.namespaces
             )
-            return RolledBack(tuple(results))
+            return RolledBack(tuple(back))
         if isinstance(effect, CheckHealth):
-            deployment = spec.deployment
-            if rollout.blue_green is not None:
-                deployment = rollout.blue_green.new_deployment
-            results = self.pool.map(
-                lambda ns: self.tenants.check(
+            bg = rollout.blue_green
+            deployment = bg.new_deployment if bg is not None else spec.deployment
+            checked = self.pool.map(
+                lambda ns: tenants.check(
                     rollout, namespace=ns, deployment=deployment, wait=effect.wait
                 ),
                 effect.namespaces,
             )
-            return HealthChecked(tuple(results))
-        return self._side(rollout, spec, effect)
+            return HealthChecked(tuple(checked))
+        return self._side(rollout, spec=spec, effect=effect)
 
-    def _preflight(self, rollout: Rollout, spec: AppSpec) -> Event:
-        try:
-            return self.preflight.run(rollout, spec)
-        except Stopped:
-            raise
-        except Exception as err:  # refuse with the cause rather than hang in preflight
-            log.exception("preflight of #%s failed unexpectedly", rollout.id)
-            return PreflightFailed((f"preflight could not finish: {err}",))
-
-    def _side(self, rollout: Rollout, spec: AppSpec, effect: Effect) -> Event:
+    def _side(self, rollout: Rollout, *, spec: AppSpec, effect: Effect) -> Event:
         """Blue-green steps; each is idempotent, so a restart may run it again."""
         bg = rollout.blue_green
-        assert bg is not None, f"{effect!r} on a rolling rollout"
+        if bg is None:
+            raise RollbotError(f"#{rollout.id} is not a blue-green rollout")
         cluster = self.tenants.cluster
-        try:
-            self.tenants.check_stop()
-            if isinstance(effect, CreateSide):
-                self._create(rollout, spec, bg)
-                return SideCreated(ok=True)
-            if isinstance(effect, SwitchService):
-                cluster.switch_service(bg.namespace, bg.service, version=effect.version)
-                return Switched(effect.version, ok=True)
-            assert isinstance(effect, DeleteSide), effect
-            name, config_map = (
-                (bg.new_deployment, bg.new_config_map)
-                if effect.which == "new"
-                else (bg.old_deployment or "", bg.old_config_map)
-            )
-            cluster.delete_side(bg.namespace, deployment=name, config_map=config_map)
-            return SideDeleted(effect.which, ok=True)
-        except Stopped:
-            raise
-        except Exception as err:
-            if not isinstance(err, RollbotError):
-                log.exception("#%s: %r failed unexpectedly", rollout.id, effect)
-            return _side_failed(effect, f"{err}" or type(err).__name__)
+        self.tenants.check_stop()
+        if isinstance(effect, CreateSide):
+            self._create(rollout, spec=spec, bg=bg)
+            return SideCreated(ok=True)
+        if isinstance(effect, SwitchService):
+            cluster.switch_service(bg.namespace, bg.service, version=effect.version)
+            return Switched(effect.version, ok=True)
+        if not isinstance(effect, DeleteSide):
+            raise TypeError(f"not an effect the cluster runs: {effect!r}")
+        name, config_map = (
+            (bg.new_deployment, bg.new_config_map)
+            if effect.which == "new"
+            else (bg.old_deployment or "", bg.old_config_map)
+        )
+        cluster.delete_side(bg.namespace, deployment=name, config_map=config_map)
+        return SideDeleted(effect.which, ok=True)
 
-    def _create(self, rollout: Rollout, spec: AppSpec, bg: BlueGreen) -> None:
+    def _create(self, rollout: Rollout, *, spec: AppSpec, bg: BlueGreen) -> None:
         if bg.old_deployment:
             # The new side will be judged against the latency of the side serving now.
-            self.tenants.measure_baseline(rollout, bg.namespace, bg.old_deployment)
+            self.tenants.measure_baseline(
+                rollout, namespace=bg.namespace, deployment=bg.old_deployment
+            )
         self.tenants.cluster.create_side(
             bg.namespace,
             template_deployment=bg.old_deployment or spec.deployment,
@@ -184,10 +180,24 @@ class Work:
         )
 
 
-def _side_failed(effect: Effect, reason: str) -> Event:
+def failure(effect: Effect, reason: str) -> Event:
+    """The answer to `effect` when it could not be carried out at all."""
+    if isinstance(effect, RunPreflight):
+        return PreflightFailed((f"preflight could not finish: {reason}",))
+    if isinstance(effect, UpdateTargets):
+        return TargetsUpdated(effect.batch, _all_failed(effect.namespaces, reason))
+    if isinstance(effect, RollBackTargets):
+        return RolledBack(_all_failed(effect.namespaces, reason))
+    if isinstance(effect, CheckHealth):
+        return HealthChecked(_all_failed(effect.namespaces, reason))
     if isinstance(effect, CreateSide):
         return SideCreated(ok=False, reason=reason)
     if isinstance(effect, SwitchService):
         return Switched(effect.version, ok=False, reason=reason)
-    assert isinstance(effect, DeleteSide)
-    return SideDeleted(effect.which, ok=False, reason=reason)
+    if isinstance(effect, DeleteSide):
+        return SideDeleted(effect.which, ok=False, reason=reason)
+    raise TypeError(f"not an effect the cluster runs: {effect!r}")
+
+
+def _all_failed(namespaces: Sequence[str], reason: str) -> tuple[TargetResult, ...]:
+    return tuple(TargetResult(ns, False, reason) for ns in namespaces)

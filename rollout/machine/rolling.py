@@ -159,7 +159,7 @@ def tick(rollout: Rollout, *, now: datetime) -> Transition:
 
 def on_checked(rollout: Rollout, event: HealthChecked, *, now: datetime) -> Transition:
     """A monitor tick's verdicts: stop on a failure, else the next tick or the window's end."""
-    failed = _apply(rollout, event.results, TargetStatus.UPDATED, now=now)
+    failed = _unhealthy(rollout, event.results, now=now)
     if failed:
         rollout = rollout.with_targets(failed)
         return on_failure(rollout, failed, at=Phase.MONITORING, now=now)
@@ -250,14 +250,14 @@ def _record(rollout: Rollout, results: tuple[TargetResult, ...], *, now: datetim
     return out
 
 
-def _apply(
-    rollout: Rollout, results: tuple[TargetResult, ...], expected: TargetStatus, *, now: datetime
+def _unhealthy(
+    rollout: Rollout, results: tuple[TargetResult, ...], *, now: datetime
 ) -> list[Target]:
-    """Targets a check found unhealthy, as FAILED; only those still in `expected` status."""
+    """Updated targets a check found unhealthy, as FAILED with the verdict's reasons."""
     out = []
     for result in results:
         target = _find(rollout, result.namespace)
-        if target is not None and target.status is expected and not result.ok:
+        if target is not None and target.status is TargetStatus.UPDATED and not result.ok:
             out.append(target.with_status(TargetStatus.FAILED, at=now, reason=result.reason))
     return out
 
