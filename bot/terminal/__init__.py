@@ -66,6 +66,10 @@ def run(verb: str, argv: list[str], out: TextIO = sys.stdout, err: TextIO = sys.
     except errors.PreflightFailed as exc:
         err.write("rollbot: refused, nothing was changed:\n" + _bullets(exc.problems))
         return 1
+    except errors.RolloutConflict as exc:
+        err.write(f"rollbot: {exc}; one rollout of an app runs at a time. "
+                  f"See it with: rollbot status {exc.active_id}\n")
+        return 1
     except errors.ClusterError as exc:
         err.write(f"rollbot: the Kubernetes cluster did not answer as expected: {exc}\n")
         return 1

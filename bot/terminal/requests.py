@@ -138,7 +138,10 @@ def cmd_rollback(args: Args, out: TextIO) -> int:
                             + (f" to {command.to_version}" if command.to_version else ""))
         session.printer.release()
         final = drive(session.runtime, [started.id], stops=session.stops)[started.id]
-        return EXIT_OK if final.phase is Phase.COMPLETED else EXIT_NOT_COMPLETED
+    # `to=VERSION` deploys that version (it completes); without it the latest rollout of
+    # the app is rolled back.
+    wanted = Phase.COMPLETED if command.to_version is not None else Phase.ROLLED_BACK
+    return _code(final, wanted=wanted)
 
 
 def _rollback_rollout(

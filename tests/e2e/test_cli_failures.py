@@ -42,7 +42,7 @@ def _third_tenant_of_batch_two(sim: Sim) -> str:
 
 def test_failing_tenant_pauses_after_its_batch_with_the_reason(tmp_path: Path) -> None:
     with running_sim(tmp_path, tenants=TENANTS) as sim:
-        rollbot = _rollbot(tmp_path, sim, rollout_timeout="3s")
+        rollbot = _rollbot(tmp_path, sim, rollout_timeout="2s")
         bad = _third_tenant_of_batch_two(sim)
         sim.set_behaviour(bad, NEW, "crash")
         try:
@@ -86,7 +86,7 @@ def test_failing_tenant_pauses_after_its_batch_with_the_reason(tmp_path: Path) -
 
 def test_auto_rollback_returns_every_changed_tenant(tmp_path: Path) -> None:
     with running_sim(tmp_path, tenants=TENANTS) as sim:
-        rollbot = _rollbot(tmp_path, sim, rollout_timeout="3s", auto_rollback=True)
+        rollbot = _rollbot(tmp_path, sim, rollout_timeout="2s", auto_rollback=True)
         bad = _third_tenant_of_batch_two(sim)
         sim.set_behaviour(bad, NEW, "crash")
         result = rollbot.run("deploy", "isp", NEW, "batch=4", "pilot=1", "--auto-approve")
@@ -125,3 +125,13 @@ def test_rollback_of_a_completed_rollout_restores_every_tenant(tmp_path: Path) -
         assert again.returncode != 0
         assert "rolled back" in again.stderr
         assert_no_traceback(again.stdout, again.stderr)
+
+        # `rollback <app> to=VERSION` puts a chosen version back at once; `rollback <app>`
+        # undoes the app's latest rollout.
+        forward = rollbot.run("rollback", "isp", f"to={NEW}")
+        assert forward.returncode == 0, forward.stdout + forward.stderr
+        assert set(sim.tenant_images().values()) == {f"{ISP_IMAGE}:{NEW}"}
+        undone = rollbot.run("rollback", "isp")
+        assert undone.returncode == 0, undone.stdout + undone.stderr
+        assert set(sim.tenant_images().values()) == {f"{ISP_IMAGE}:{OLD_VERSION}"}
+        assert set(sim.patches().values()) == {4}
