@@ -104,7 +104,7 @@ class GroupCache:
             raise GroupLookupFailed(group, reason) from None
         except SlackApiError as exc:
             raise GroupLookupFailed(group, f"Slack answered {_api_error(exc)}") from None
-        except (SlackClientError, OSError) as exc:
+        except (SlackClientError, aiohttp.ClientError, OSError) as exc:
             raise GroupLookupFailed(group, f"Slack could not be reached ({exc})") from None
         members = frozenset(users)
         self._entries[group] = _Entry(members, self._clock())
