@@ -48,11 +48,9 @@ def stage(rollout: Rollout, *, now: datetime) -> Transition:
 
 
 def recover_staging(rollout: Rollout, *, now: datetime) -> Transition:
-    stop = stop_requested(rollout)
-    if stop is Phase.CANCELLED:
-        return rolling.cancelled(rollout, now=now)
-    if stop is Phase.ROLLING_BACK:
-        return rollback.begin(rollout, now=now, tenants=None, user=None, reason=rollout.reason)
+    stopped = _stop_if_requested(rollout, now=now)
+    if stopped is not None:
+        return stopped
     if side(rollout).switched:
         return Transition(rollout, (SwitchService(rollout.version),))
     return stage(rollout, now=now)
@@ -143,7 +141,12 @@ def recover_completed(rollout: Rollout, *, now: datetime) -> Transition:
 def _stop_if_requested(rollout: Rollout, *, now: datetime) -> Transition | None:
     stop = stop_requested(rollout)
     if stop is Phase.CANCELLED:
-        return rolling.cancelled(rollout, now=now)
+        # The side may exist but serves no traffic; a roll back of the rollout deletes it.
+        target = rollout.targets[0]
+        if target.status is TargetStatus.UPDATING:
+            left = "cancelled before traffic moved; the new side may still be there"
+            target = target.with_status(TargetStatus.SKIPPED, at=now, reason=left)
+        return rolling.cancelled(rollout.with_targets([target]), now=now)
     if stop is Phase.ROLLING_BACK:
         return rollback.begin(rollout, now=now, tenants=None, user=None, reason=rollout.reason)
     return None

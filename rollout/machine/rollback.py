@@ -24,9 +24,11 @@ from rollout.machine.common import (
 from rollout.machine.effects import (
     CancelTimer,
     DeleteSide,
+    Effect,
     RollBackTargets,
     SwitchService,
     TimerKind,
+    UpdateTargets,
 )
 from rollout.machine.events import RolledBack, SideDeleted, Switched
 from rollout.model import EventKind, Phase, Rollout, Target, TargetStatus
@@ -84,7 +86,9 @@ def begin(
 
 
 def recover(rollout: Rollout, *, now: datetime) -> Transition:
-    """After a restart: whatever was under way (or in flight) is rolled back again."""
+    """After a restart nothing is in flight: tenants in scope that were being updated or
+    rolled back are rolled back (again); updates outside a partial roll back's scope are
+    settled, as they would have been without the crash."""
     if rollout.blue_green is not None:
         return _begin_side(rollout, now=now)
     marked = [
@@ -95,8 +99,13 @@ def recover(rollout: Rollout, *, now: datetime) -> Transition:
         if in_scope(rollout, t) and t.status in _UNSETTLED
     ]
     rollout = rollout.with_targets(marked)
-    effects = (RollBackTargets(tuple(t.namespace for t in marked)),) if marked else ()
-    return _maybe_done(Transition(rollout, effects), now=now)
+    effects: list[Effect] = []
+    if marked:
+        effects.append(RollBackTargets(tuple(t.namespace for t in marked)))
+    outside = tuple(t.namespace for t in rollout.targets if t.status is TargetStatus.UPDATING)
+    if outside:
+        effects.append(UpdateTargets(rollout.current_batch, outside))
+    return _maybe_done(Transition(rollout, tuple(effects)), now=now)
 
 
 def on_settled(rollout: Rollout, namespaces: Sequence[str], *, now: datetime) -> Transition:
@@ -133,7 +142,12 @@ def _maybe_done(step: Transition, *, now: datetime) -> Transition:
     rollout = step.rollout
     if rollout.phase is not Phase.ROLLING_BACK:
         return step
-    if any(in_scope(rollout, t) and t.status in _UNSETTLED for t in rollout.targets):
+    # Finished only once nothing is in flight, in the scope or outside it.
+    if any(
+        t.status is TargetStatus.UPDATING
+        or (in_scope(rollout, t) and t.status is TargetStatus.ROLLING_BACK)
+        for t in rollout.targets
+    ):
         return step
     failed = [
         t

@@ -568,6 +568,30 @@ ROWS: list[tuple[str, Rollout, Event, Phase, list[Any]]] = [
         [RollBackTargets(("p", "a"))],
     ),
     (
+        "recover-partial-roll-back-settles-updates-outside-its-scope",
+        rolling(
+            Phase.ROLLING_BACK,
+            statuses={"p": S.UPDATED, "a": S.UPDATING, "b": S.UPDATING},
+            current_batch=1,
+            rollback_of=("a",),
+        ),
+        Recover(),
+        Phase.ROLLING_BACK,
+        [RollBackTargets(("a",)), UpdateTargets(1, ("b",))],
+    ),
+    (
+        "partial-roll-back-ends-only-once-updates-outside-settle",
+        rolling(
+            Phase.ROLLING_BACK,
+            statuses={"p": S.UPDATED, "a": S.ROLLING_BACK, "b": S.UPDATING},
+            current_batch=1,
+            rollback_of=("a",),
+        ),
+        RolledBack(ok("a")),
+        Phase.ROLLING_BACK,
+        [],
+    ),
+    (
         "recover-paused-mid-batch-settles-updates",
         rolling(Phase.PAUSED, statuses=BATCH1_UPDATING, current_batch=1, paused_from=Phase.BATCH),
         Recover(),
@@ -968,6 +992,14 @@ def test_bg_switch_intent_is_recorded_before_the_switch() -> None:
     assert effects == (SwitchService("v1.3.0"),)
 
 
+def test_bg_cancelled_while_staging_leaves_nothing_unsettled() -> None:
+    after, _ = decide(blue_green(paused_from=Phase.CANCELLED), SideCreated(ok=True), now=NOW)
+    assert after.phase is Phase.CANCELLED
+    assert after.target("platform-admin").status is S.SKIPPED
+    _, effects = decide(after, Rollback("U0BOB"), now=NOW)
+    assert DeleteSide("new") in effects
+
+
 def test_bg_failure_to_switch_back_keeps_the_new_side() -> None:
     r = blue_green(Phase.ROLLING_BACK, status=S.ROLLING_BACK, bg={"switched": True})
     after, effects = decide(r, Switched("v1.2.3", ok=False, reason="503"), now=NOW)
@@ -981,3 +1013,191 @@ def test_bg_failure_to_switch_back_keeps_the_new_side() -> None:
 )
 def test_monitor_interval(window: float, interval: float) -> None:
     assert monitor_interval(window) == interval
+
+
+# --- random walks: safety and liveness over any interleaving -------------------------------
+#
+# A tiny executor answers every effect (results drawn at random), timers fire in any order
+# they may, people click anything, and the process may "crash" between any two events
+# (outstanding work and timers vanish; Recover follows). Whatever happens:
+#   - no tenant is ever in two cluster-changing effects at once (no double patch);
+#   - every tenant in an UpdateTargets is UPDATING, in a RollBackTargets ROLLING_BACK
+#     (the intent is saved before the patch);
+#   - an unfinished rollout always waits for something: an effect, a timer, or a person;
+#   - answering everything well, it finishes.
+
+USERS = ("U0ALICE", "U0BOB", "U0CAROL")
+COMMANDS = (Approve, Reject, Pause, Resume, Cancel, Rollback, Retry, Skip, RemoveOld)
+# People click pause and resume (and approve) far more often than the rest, and the
+# interleavings that matter most are a pause and a resume while a batch is in flight.
+CLICKS = (Pause, Pause, Pause, Resume, Resume, Resume, Approve, Approve, *COMMANDS)
+MUTATING = (UpdateTargets, RollBackTargets, CreateSide, SwitchService, DeleteSide)
+
+
+class Walk:
+    def __init__(self, rollout: Rollout, rng: Any) -> None:
+        self.rollout = rollout
+        self.rng = rng
+        self.now = NOW
+        self.outstanding: list[Effect] = []
+        self.timers: dict[str, ArmTimer] = {}
+        self.phases: set[Phase] = {rollout.phase}
+
+    def feed(self, event: Event) -> None:
+        try:
+            self.rollout, effects = decide(self.rollout, event, now=self.now)
+        except InvalidTransition:
+            assert isinstance(event, tuple(COMMANDS)), event
+            return
+        self.phases.add(self.rollout.phase)
+        for effect in effects:
+            if isinstance(effect, ArmTimer):
+                self.timers[effect.kind.slot] = effect
+            elif isinstance(effect, CancelTimer):
+                self.timers.pop(effect.kind.slot, None)
+            elif not isinstance(effect, Publish):
+                self.outstanding.append(effect)
+        self.check_safety()
+
+    def check_safety(self) -> None:
+        busy: list[str] = []
+        for effect in self.outstanding:
+            if isinstance(effect, UpdateTargets):
+                busy += effect.namespaces
+            if isinstance(effect, RollBackTargets):
+                busy += effect.namespaces
+        assert len(busy) == len(set(busy)), f"a tenant in two changes at once: {busy}"
+        sides = [type(e) for e in self.outstanding if isinstance(e, CreateSide | SwitchService)]
+        assert len(sides) <= 1, sides
+        r = self.rollout
+        for effect in self.outstanding:
+            if isinstance(effect, UpdateTargets):
+                statuses = {r.target(ns).status for ns in effect.namespaces}
+                assert statuses <= {S.UPDATING, S.UPDATED, S.FAILED}, statuses
+            if r.phase.terminal:
+                assert not isinstance(effect, UpdateTargets | RollBackTargets | CreateSide)
+        if r.phase.terminal:
+            assert r.finished_at is not None
+            unsettled = {S.UPDATING, S.ROLLING_BACK}
+            assert not [t for t in r.targets if t.status in unsettled], f"left unsettled: {r}"
+        waiting_for_people = r.phase in {Phase.PAUSED, Phase.AWAITING_APPROVAL}
+        if not r.phase.terminal and not waiting_for_people:
+            assert self.outstanding or self.timers, f"stalled in {r.phase}: {r}"
+
+    def answer(self, effect: Effect, *, good: bool) -> Event:
+        def results(names: tuple[str, ...]) -> tuple[TargetResult, ...]:
+            return tuple(
+                TargetResult(n, good or self.rng.random() < 0.8, "" if good else "boom")
+                for n in names
+            )
+
+        ok = good or self.rng.random() < 0.85
+        if isinstance(effect, RunPreflight):
+            if not good and self.rng.random() < 0.1:
+                return PreflightFailed(("no",))
+            return PreflightPassed(
+                self.rollout.targets, self.rollout.batch_count, self.rollout.blue_green
+            )
+        if isinstance(effect, UpdateTargets):
+            return TargetsUpdated(effect.batch, results(effect.namespaces))
+        if isinstance(effect, CheckHealth):
+            return HealthChecked(results(effect.namespaces))
+        if isinstance(effect, RollBackTargets):
+            return RolledBack(results(effect.namespaces))
+        if isinstance(effect, CreateSide):
+            return SideCreated(ok)
+        if isinstance(effect, SwitchService):
+            return Switched(effect.version, ok)
+        assert isinstance(effect, DeleteSide)
+        return SideDeleted(effect.which, ok)
+
+    def step(self, *, good: bool = False) -> None:
+        choice = self.rng.random()
+        if self.outstanding and (good or choice < 0.35):
+            effect = self.outstanding.pop(self.rng.randrange(len(self.outstanding)))
+            self.feed(self.answer(effect, good=good))
+        elif self.timers and (good or choice < 0.55):
+            slot = self.rng.choice(sorted(self.timers))
+            timer = self.timers.pop(slot)
+            self.now = max(self.now, timer.at)
+            self.feed(TimerFired(timer.kind))
+        elif not good and choice < 0.95:
+            kind = self.rng.choice(CLICKS)
+            user = self.rng.choice(USERS)
+            tenants = ("a",) if kind is Rollback and self.rng.random() < 0.3 else None
+            self.feed(Rollback(user, tenants) if kind is Rollback else kind(user))
+        elif not good:
+            self.outstanding.clear()  # the process died: work in flight and timers are gone
+            self.timers.clear()
+            self.feed(Recover())
+        else:
+            self.unblock()
+
+    def unblock(self) -> None:
+        """What people do to let a stopped rollout finish."""
+        r = self.rollout
+        if r.phase is Phase.AWAITING_APPROVAL:
+            for user in ("U0BOB", "U0CAROL"):
+                self.feed(Approve(user))
+        elif r.phase is Phase.PAUSED and any(t.status is S.FAILED for t in r.targets):
+            self.feed(Skip("U0BOB"))
+        elif r.phase is Phase.PAUSED:
+            self.feed(Resume("U0BOB"))
+
+    def finish(self) -> Rollout:
+        for _ in range(500):
+            if self.rollout.phase.terminal and not self.outstanding:
+                return self.rollout
+            self.step(good=True)
+        raise AssertionError(f"never finished: {self.rollout.phase}, {self.outstanding}")
+
+
+def walk_settings(rng: Any) -> dict[str, Any]:
+    return {
+        "auto_rollback": rng.random() < 0.3,
+        "approval": rng.random() < 0.7,
+        "approvals_required": rng.choice((1, 2)),
+        "wait_seconds": rng.choice((0, 60)),
+        "pilot_monitor_seconds": rng.choice((0, 300)),
+        "pilot_count": rng.choice((0, 1)),
+        "monitor_seconds": rng.choice((0, 300)),
+        "remove_old_after_seconds": rng.choice((None, 600)),
+    }
+
+
+def walk_start(rng: Any) -> Rollout:
+    settings = walk_settings(rng)
+    if rng.random() < 0.3:
+        bg = blue_green(Phase.PREFLIGHT, status=S.PENDING, settings=settings)
+        return replace(bg, start_at=at(60) if rng.random() < 0.2 else None)
+    start_at = at(60) if rng.random() < 0.2 else None
+    plan = PLAN if settings["pilot_count"] else {ns: max(b, 1) for ns, b in PLAN.items()}
+    targets = tuple(Target(ns, b, previous_image=OLD) for ns, b in plan.items())
+    return replace(rolling(settings=settings), targets=targets, start_at=start_at)
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_random_walks_are_safe_and_always_finish(seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    walk = Walk(walk_start(rng), rng)
+    walk.feed(Start())
+    for _ in range(rng.randrange(5, 80)):
+        walk.step()
+    final = walk.finish()
+    assert final.phase.terminal
+
+
+def test_every_phase_is_reachable() -> None:
+    import random
+
+    seen: set[Phase] = set()
+    for seed in range(400):
+        rng = random.Random(seed)
+        walk = Walk(walk_start(rng), rng)
+        walk.feed(Start())
+        for _ in range(rng.randrange(5, 80)):
+            walk.step()
+        seen |= walk.phases
+    assert seen == set(Phase)
