@@ -70,10 +70,12 @@ class Engine:
         max_parallel: int = 16,
         owner: str = "<host:pid>",
         claim: Callable[[int], bool] | None = None,
+        poll_inbox_every: float | None = None,
     ) -> None:
         """`claim(rollout_id)` takes a rollout for this process before the engine adopts
         it, False when another live process drives it (the composition root's lease);
-        without it, every rollout may be adopted."""
+        without it, every rollout may be adopted. With `poll_inbox_every` (seconds), a
+        background thread takes other processes' requests, as `poll_inbox()` does."""
         self._apps = dict(apps)
         self._cluster = cluster
         self._store = store
@@ -97,6 +99,15 @@ class Engine:
             owner=owner,
         )
         self._driver = self._runner.driver
+        self._poller: threading.Thread | None = None
+        if poll_inbox_every is not None:
+            self._poller = threading.Thread(
+                target=self._poll_forever,
+                args=(poll_inbox_every,),
+                name="rollbot-inbox",
+                daemon=True,
+            )
+            self._poller.start()
 
     # --- planning and starting --------------------------------------------------------------
 
@@ -233,6 +244,13 @@ class Engine:
                 except Exception:
                     log.exception("request %s on #%s failed", item.action, rollout_id)
 
+    def _poll_forever(self, every: float) -> None:
+        while not self._stopping.wait(every):
+            try:
+                self.poll_inbox()
+            except Exception:  # the journal may be busy; the next round tries again
+                log.exception("taking requests from the journal failed")
+
     def _carry_out(self, item: InboxItem) -> Rollout:
         try:
             rollout, command = self._validate(item)
@@ -333,6 +351,8 @@ class Engine:
         self._stopping.set()
         self._runner.stop(wait=wait)
         self._pool.shutdown(wait=wait)
+        if wait and self._poller is not None and self._poller is not threading.current_thread():
+            self._poller.join()
 
     def _check_running(self) -> None:
         if self._stopping.is_set():

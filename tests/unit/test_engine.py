@@ -607,3 +607,23 @@ def test_a_rollout_another_process_claims_is_left_to_it(rig: Rig) -> None:
     assert claimed == [rollout.id]
     assert rig.get(rollout.id).phase is Phase.AWAITING_APPROVAL
     assert [i.action for i in rig.store.take_inbox(rollout.id)] == ["approve"]
+
+
+def test_an_engine_can_take_other_processes_requests_by_itself(rig: Rig) -> None:
+    rollout = rig.start(pilot_count=0)
+    rig.main.shutdown()
+    polling = Engine(
+        apps=rig.apps,
+        health=HealthSpec(),
+        cluster=rig.cluster,
+        registry=None,
+        store=rig.store,
+        timers=ManualTimers(),
+        clock=rig.clock,
+        poll_inbox_every=0.01,
+    )
+    rig.engines.append(polling)
+    assert polling.resume_unfinished() == [rollout]
+    rig.store.enqueue(InboxItem(rollout.id, "approve", "U0BOB", rig.clock.now()))
+    approved = polling.wait(rollout.id, WAIT_LIMIT, until=lambda r: bool(r.approvals))
+    assert [a.user for a in approved.approvals] == ["U0BOB"]
