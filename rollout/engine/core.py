@@ -14,14 +14,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime
 
-from rollout import errors
 from rollout.engine.driver import EngineStopped
-from rollout.engine.planning import app_spec, draft, plan_for
+from rollout.engine.planning import app_spec, draft, plan_for, undo_settings
 from rollout.engine.preflight import Preflight
-from rollout.engine.requests import check_rollback_order, described, to_command
+from rollout.engine.requests import (
+    check_rollback_order,
+    described,
+    latest_to_roll_back,
+    to_command,
+)
 from rollout.engine.runner import Runner, removal_pending
 from rollout.engine.tenants import Baselines, Tenants
 from rollout.engine.work import Pool, Work
@@ -156,7 +159,7 @@ class Engine:
             raise RolloutConflict(app, active.id)
         chosen = tuple(tenants) if tenants is not None else None
         if to_version is not None:
-            settings = _undo_settings(spec.settings)
+            settings = undo_settings(spec.settings)
             return self._create(
                 spec,
                 version=to_version,
@@ -167,7 +170,8 @@ class Engine:
                 source="rollback",
                 action=f"rollback {app} to={to_version}",
             )
-        latest = self._latest_to_roll_back(app, chosen)
+        recent = self._store.list_rollouts(app=app, limit=50)
+        latest = latest_to_roll_back(recent, app=app, tenants=chosen, now=self._clock.now())
         item = InboxItem(latest.id, "rollback", user, self._clock.now(), tenants=chosen)
         return self.rollback(item)
 
@@ -358,17 +362,6 @@ class Engine:
         if self._stopping.is_set():
             raise EngineStopped("rollbot is shutting down")
 
-    def _latest_to_roll_back(self, app: str, tenants: tuple[str, ...] | None) -> Rollout:
-        for rollout in self._store.list_rollouts(app=app, limit=50):
-            try:
-                decide(rollout, Rollback("", tenants=tenants), now=self._clock.now())
-            except RollbotError:
-                continue
-            return rollout
-        raise errors.PreflightFailed(
-            [f"no rollout of {app} has anything to roll back; name a version with to="]
-        )
-
     def _audit_item(self, item: InboxItem, *, outcome: str, detail: str = "") -> None:
         self._runner.audit(
             user=item.user,
@@ -378,22 +371,3 @@ class Engine:
             detail=detail,
             source=item.source,
         )
-
-
-def _undo_settings(settings: Settings) -> Settings:
-    """A deploy that puts an earlier version back: every tenant at once, no pilots, no
-    gate, no waits, no monitor window (the version ran before)."""
-    return replace(
-        settings,
-        batch_size=max(1, settings.batch_size),
-        batch_percent=100,
-        waves="fixed",
-        wait_seconds=0,
-        pilot_count=0,
-        pilot_tenants=(),
-        pilot_monitor_seconds=0,
-        monitor_seconds=0,
-        approval=False,
-        auto_rollback=False,
-        remove_old_after_seconds=None,
-    )

@@ -8,6 +8,7 @@ scheduled for later. Preflight then checks those targets and records their image
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from rollout.errors import PreflightFailed
@@ -67,4 +68,23 @@ def draft(
         batch_count=batch_count,
         start_at=start_at,
         source=source,
+    )
+
+
+def undo_settings(settings: Settings) -> Settings:
+    """A deploy that puts an earlier version back: every tenant at once, no pilots, no
+    gate, no waits, no monitor window (the version ran before)."""
+    return replace(
+        settings,
+        batch_size=max(1, settings.batch_size),
+        batch_percent=100,
+        waves="fixed",
+        wait_seconds=0,
+        pilot_count=0,
+        pilot_tenants=(),
+        pilot_monitor_seconds=0,
+        monitor_seconds=0,
+        approval=False,
+        auto_rollback=False,
+        remove_old_after_seconds=None,
     )

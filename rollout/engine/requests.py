@@ -6,8 +6,9 @@ that need more than one rollout's record, and the audit entry every request leav
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from rollout.errors import InvalidTransition
+from rollout.errors import InvalidTransition, PreflightFailed, RollbotError
 from rollout.machine import (
     TOUCHED,
     Approve,
@@ -20,6 +21,7 @@ from rollout.machine import (
     Retry,
     Rollback,
     Skip,
+    decide,
 )
 from rollout.model import InboxItem, Rollout
 
@@ -85,3 +87,19 @@ def check_rollback_order(
             raise InvalidTransition(
                 f"#{other.id} changed {shown} after #{rollout.id}; roll back #{other.id} first"
             )
+
+
+def latest_to_roll_back(
+    recent: Sequence[Rollout], *, app: str, tenants: tuple[str, ...] | None, now: datetime
+) -> Rollout:
+    """`/rollback <app>`: the newest rollout (of `recent`, newest first) that a roll back
+    of `tenants` would change anything in."""
+    for rollout in recent:
+        try:
+            decide(rollout, Rollback("", tenants=tenants), now=now)
+        except RollbotError:
+            continue
+        return rollout
+    raise PreflightFailed(
+        [f"no rollout of {app} has anything to roll back; name a version with to="]
+    )
