@@ -161,6 +161,8 @@ class Rollout:
     current_batch: int = PILOT_BATCH
     deadline: datetime | None = None  # when the current wait, window or gate ends
     start_at: datetime | None = None  # `at=`: a scheduled start
+    # PAUSED: the phase it stopped in. Any other phase: a stop asked for while work was in
+    # flight (CANCELLED or ROLLING_BACK), taken once that work settles.
     paused_from: Phase | None = None
     approvals: tuple[Approval, ...] = ()
     reason: str = ""  # why it is paused, failed, rolled back or cancelled
