@@ -14,7 +14,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from datetime import datetime
+from functools import partial
 
 from rollout.engine.driver import EngineStopped
 from rollout.engine.planning import app_spec, draft, plan_for, undo_settings
@@ -267,6 +269,11 @@ class Engine:
                 return rollout
             reply = self._driver.post(rollout.id, command, reply=True)
             assert reply is not None
+            if self._driver.handling():
+                # Asked from a listener, on a driver thread: waiting here could wait for
+                # this very thread. The outcome is audited when it is known.
+                reply.add_done_callback(partial(self._audit_reply, item))
+                return rollout
             result: Rollout = reply.result(timeout=REPLY_SECONDS)
         except RollbotError as err:
             self._audit_item(item, outcome="refused", detail=str(err))
@@ -361,6 +368,15 @@ class Engine:
     def _check_running(self) -> None:
         if self._stopping.is_set():
             raise EngineStopped("rollbot is shutting down")
+
+    def _audit_reply(self, item: InboxItem, reply: Future[Rollout]) -> None:
+        error = reply.exception()
+        if error is None:
+            self._audit_item(item, outcome="ok")
+        elif isinstance(error, RollbotError):
+            self._audit_item(item, outcome="refused", detail=str(error))
+        else:
+            self._audit_item(item, outcome="failed", detail=str(error))
 
     def _audit_item(self, item: InboxItem, *, outcome: str, detail: str = "") -> None:
         self._runner.audit(

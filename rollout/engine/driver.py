@@ -46,6 +46,7 @@ class Driver:
         self._outstanding = 0  # events queued or being handled, plus effects in flight
         self._saves = 0  # bumped on every saved state; waiters watch it
         self._stopped = False
+        self._local = threading.local()  # set while this thread handles an event
 
     # --- posting ------------------------------------------------------------------------------
 
@@ -81,7 +82,13 @@ class Driver:
             finally:
                 self.done()
 
+    def handling(self) -> bool:
+        """True on a thread that is handling an event (listeners run there): it must not
+        wait for another event's reply, which may be queued behind its own."""
+        return bool(getattr(self._local, "busy", False))
+
     def _handle(self, rollout_id: int, posted: _Posted) -> None:
+        self._local.busy = True
         try:
             result = self._handler(rollout_id, posted.event)
         except BaseException as exc:
@@ -94,6 +101,8 @@ class Driver:
         else:
             if posted.reply is not None:
                 posted.reply.set_result(result)
+        finally:
+            self._local.busy = False
 
     # --- the books ----------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from rollout.model import (
     InboxItem,
     Phase,
     Rollout,
+    RolloutEvent,
     Settings,
     Strategy,
     TargetStatus,
@@ -627,3 +628,33 @@ def test_an_engine_can_take_other_processes_requests_by_itself(rig: Rig) -> None
     rig.store.enqueue(InboxItem(rollout.id, "approve", "U0BOB", rig.clock.now()))
     approved = polling.wait(rollout.id, WAIT_LIMIT, until=lambda r: bool(r.approvals))
     assert [a.user for a in approved.approvals] == ["U0BOB"]
+
+
+def test_a_listener_may_approve_without_deadlocking_the_rollout(rig: Rig) -> None:
+    class AutoApprover:
+        engine: Engine
+
+        def publish(self, event: RolloutEvent) -> None:
+            if event.kind is EventKind.AWAITING_APPROVAL:
+                when = event.at
+                self.engine.submit(InboxItem(event.rollout.id, "approve", "U0BOB", when))
+
+    approver = AutoApprover()
+    rig.main.shutdown()
+    rig.main = Engine(
+        apps=rig.apps,
+        health=HealthSpec(),
+        cluster=rig.cluster,
+        registry=None,
+        store=rig.store,
+        timers=rig.timers,
+        clock=rig.clock,
+        listeners=[approver],
+    )
+    approver.engine = rig.main
+    rig.engines.append(rig.main)
+    rollout = rig.start(pilot_count=0, wait=0)
+    assert rollout.phase is Phase.COMPLETED
+    assert [a.user for a in rollout.approvals] == ["U0BOB"]
+    audit = [(a.action, a.outcome) for a in rig.store.audit_log(rollout_id=rollout.id)]
+    assert ("approve", "ok") in audit
