@@ -1,1 +1,1 @@
-"""Simulators that stand in for a Kubernetes API server and Slack, for demos, tests and benchmarks."""
+"""Simulators standing in for a Kubernetes API server and Slack: for demos, tests, benchmarks."""
