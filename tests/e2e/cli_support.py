@@ -9,6 +9,7 @@ and object state (over its `/_sim/` control API), and the journal file.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -23,6 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
+
+from bot import terminal
 from bot.store import SqliteStore
 from rollout.model import Rollout
 
@@ -293,6 +297,18 @@ class Rollbot:
             timeout=timeout,
             check=False,
         )
+
+    def run_here(
+        self, monkeypatch: pytest.MonkeyPatch, verb: str, *args: str
+    ) -> tuple[int, str, str]:
+        """A verb run inside the test process, with the environment a subprocess gets:
+        for refusals that never reach the cluster, where a process adds only start-up."""
+        for key, value in self.env().items():
+            if key.startswith(("ROLLBOT_", "KUBE")):
+                monkeypatch.setenv(key, value)
+        out, err = io.StringIO(), io.StringIO()
+        code = terminal.run(verb, list(args), out=out, err=err)
+        return code, out.getvalue(), err.getvalue()
 
     def spawn(self, *args: str) -> Background:
         n = len(self.started)

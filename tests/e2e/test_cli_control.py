@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from rollout.model import Phase, TargetStatus
 from tests.e2e.cli_support import (
     ISP_IMAGE,
@@ -24,7 +26,9 @@ from tests.e2e.cli_support import (
 NEW = "v1.5.0"
 
 
-def test_pause_then_resume_then_cancel_from_other_terminals(tmp_path: Path) -> None:
+def test_pause_then_resume_then_cancel_from_other_terminals(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with running_sim(tmp_path, tenants=10) as sim:
         rollbot = Rollbot(
             tmp=tmp_path,
@@ -34,7 +38,7 @@ def test_pause_then_resume_then_cancel_from_other_terminals(tmp_path: Path) -> N
         )
         try:
             # Given a deploy waiting between batches 1 and 2
-            job = rollbot.spawn("deploy", "isp", NEW, "batch=3", "pilot=1", "wait=3s",
+            job = rollbot.spawn("deploy", "isp", NEW, "batch=3", "pilot=1", "wait=2s",
                                 "--auto-approve")
             rid = rollout_id_from(job)
             rollbot.wait_rollout(rid, lambda r: r.phase is Phase.WAITING, what="waiting")
@@ -47,8 +51,9 @@ def test_pause_then_resume_then_cancel_from_other_terminals(tmp_path: Path) -> N
             stored = rollbot.rollout(rid)
             assert stored is not None and stored.phase is Phase.PAUSED
             assert stored.paused_from is Phase.WAITING
-            status = rollbot.run("status", str(rid))
-            assert "paused" in status.stdout.lower() and f"rollbot resume {rid}" in status.stdout
+            code, shown, _ = rollbot.run_here(monkeypatch, "status", str(rid))
+            assert code == 0
+            assert "paused" in shown.lower() and f"rollbot resume {rid}" in shown
 
             # Then resume carries on, and a cancel from a third terminal ends it
             resumer = rollbot.spawn("resume", str(rid))

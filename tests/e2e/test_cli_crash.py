@@ -51,8 +51,8 @@ def _mid_batch(rollout: Rollout, sim: Sim) -> bool:
 POINTS: dict[str, tuple[Callable[[Rollout, Sim], bool], list[str], float]] = {
     # point: (when to kill, deploy options, the sim's pod ready delay)
     "at-the-gate": (_at_gate, ["batch=3", "pilot=1"], 0.05),
-    "during-a-wait": (_waiting, ["batch=3", "pilot=1", "wait=3s", "--auto-approve"], 0.05),
-    "mid-batch": (_mid_batch, ["batch=3", "pilot=1", "--auto-approve"], 1.0),
+    "during-a-wait": (_waiting, ["batch=3", "pilot=1", "wait=2s", "--auto-approve"], 0.05),
+    "mid-batch": (_mid_batch, ["batch=3", "pilot=1", "--auto-approve"], 0.6),
 }
 
 

@@ -136,19 +136,3 @@ def test_reject_at_the_gate_rolls_the_pilots_back_and_exits_non_zero(
     assert all(n == 2 for n in patched.values()), "one update and one rollback per pilot"
     assert "reject" in job.output().lower()
     assert_no_traceback(job.output(), job.errors())
-
-
-def test_auto_approve_runs_through_the_gate(rollbot: Rollbot, sim30: Sim) -> None:
-    result = rollbot.run(
-        "deploy",
-        "isp",
-        NEW,
-        "tenants=" + ",".join(sorted(sim30.tenant_images())[:6]),
-        "batch=2",
-        "pilot=1",
-        "--auto-approve",
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.lstrip().startswith("Rollout #")
-    assert len(sim30.patches()) == 6
-    assert_no_traceback(result.stdout, result.stderr)

@@ -7,13 +7,11 @@ wrong configuration, a missing rollout or an unreachable cluster each get one cl
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bot import terminal
 from tests.e2e.cli_support import Rollbot, Sim, assert_no_traceback, running_sim, write_config
 
 TENANTS = 12
@@ -33,18 +31,6 @@ def rollbot(tmp_path: Path, sim: Sim) -> Rollbot:
         db=tmp_path / "rollbot.db",
         kubeconfig=sim.kubeconfig,
     )
-
-
-def run_here(
-    rollbot: Rollbot, monkeypatch: pytest.MonkeyPatch, verb: str, *args: str
-) -> tuple[int, str, str]:
-    """A verb run inside the test process, with the environment a subprocess would get."""
-    for key, value in rollbot.env().items():
-        if key.startswith(("ROLLBOT_", "KUBE")):
-            monkeypatch.setenv(key, value)
-    out, err = io.StringIO(), io.StringIO()
-    code = terminal.run(verb, list(args), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_plan_prints_pilots_batches_and_an_estimate_and_changes_nothing(
@@ -127,7 +113,7 @@ REFUSED_WORDS = [
 def test_refused_words_in_process(
     rollbot: Rollbot, monkeypatch: pytest.MonkeyPatch, args: list[str], problem: str
 ) -> None:
-    code, out, err = run_here(rollbot, monkeypatch, *args)
+    code, out, err = rollbot.run_here(monkeypatch, *args)
     assert code == 2, (out, err)
     assert problem in err
     assert f"Usage: rollbot {args[0]}" in err
@@ -141,16 +127,18 @@ def test_unknown_rollout_is_named(rollbot: Rollbot, monkeypatch: pytest.MonkeyPa
     assert_no_traceback(result.stdout, result.stderr)
     for args in (["approve", "42", "--as", "U0BOB"], ["pause", "42"], ["cancel", "#42"],
                  ["rollback", "42"], ["resume", "42"]):
-        code, out, err = run_here(rollbot, monkeypatch, *args)
+        code, out, err = rollbot.run_here(monkeypatch, *args)
         assert code == 1, (args, out, err)
         assert "no rollout #42" in err, (args, err)
 
 
-def test_nothing_to_resume_or_report_on_an_empty_journal(rollbot: Rollbot) -> None:
-    resume = rollbot.run("resume")
-    assert resume.returncode == 0 and "Nothing to resume" in resume.stdout
-    status = rollbot.run("status")
-    assert status.returncode == 0 and "No active rollouts" in status.stdout
+def test_nothing_to_resume_or_report_on_an_empty_journal(
+    rollbot: Rollbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, _ = rollbot.run_here(monkeypatch, "resume")
+    assert code == 0 and "Nothing to resume" in out
+    code, out, _ = rollbot.run_here(monkeypatch, "status")
+    assert code == 0 and "No active rollouts" in out
 
 
 def test_wrong_config_names_the_key(rollbot: Rollbot) -> None:
