@@ -25,7 +25,7 @@ from typing import IO, TYPE_CHECKING
 
 from bot.config import Config, load_config
 from bot.store import SqliteStore
-from rollout.model import AppSpec, Rollout
+from rollout.model import AppSpec, Rollout, RolloutEvent
 from rollout.ports import Listener, Registry
 
 if TYPE_CHECKING:
@@ -39,57 +39,68 @@ DEFAULT_DB = "./rollbot.db"
 
 
 class DriverClaims:
-    """Which rollouts this process drives, as OS record locks other processes can test.
+    """Which rollouts this process drives, as OS file locks other processes can test.
 
-    One lock file per journal; rollout N is byte N of it. POSIX record locks belong to the
-    process and vanish when it exits, however it exits."""
+    One lock file per rollout in a directory beside the journal (`rollbot.db.drivers/`).
+    `flock` locks belong to the open file, so the OS drops them when the process ends,
+    however it ends, and checking from a second handle never disturbs a claim held."""
 
     def __init__(self, db: Path) -> None:
-        self._path = None if str(db) == ":memory:" else Path(f"{db}.drivers")
-        self._file: IO[bytes] | None = None
-        self._held: set[int] = set()
+        self._dir = None if str(db) == ":memory:" else Path(f"{db}.drivers")
+        self._held: dict[int, IO[bytes]] = {}
         self._lock = threading.Lock()
 
-    def _fd(self) -> int | None:
-        if self._path is None:
-            return None
-        if self._file is None:
-            self._file = self._path.open("a+b")
-        return self._file.fileno()
+    def _path(self, rollout_id: int) -> Path | None:
+        return None if self._dir is None else self._dir / f"{rollout_id}.lock"
 
     def claim(self, rollout_id: int) -> bool:
         """Take the rollout for this process; False when another live process holds it."""
+        path = self._path(rollout_id)
         with self._lock:
-            fd = self._fd()
-            if fd is None or rollout_id in self._held:
+            if path is None or rollout_id in self._held:
                 return True
+            path.parent.mkdir(exist_ok=True)
+            handle = path.open("a+b")
             try:
-                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, rollout_id)
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
+                handle.close()
                 return False
-            self._held.add(rollout_id)
+            self._held[rollout_id] = handle
             return True
 
     def driven_elsewhere(self, rollout_id: int) -> bool:
         """True when another live process drives the rollout now."""
+        path = self._path(rollout_id)
         with self._lock:
-            fd = self._fd()
-            if fd is None or rollout_id in self._held:
+            if path is None or rollout_id in self._held or not path.exists():
                 return False
-            try:
-                fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB, 1, rollout_id)
-            except OSError:
-                return True
-            fcntl.lockf(fd, fcntl.LOCK_UN, 1, rollout_id)
-            return False
+            with path.open("a+b") as handle:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+                except OSError:
+                    return True
+            return False  # closing the handle let go of the test lock
+
+    def release(self, rollout_id: int) -> None:
+        with self._lock:
+            handle = self._held.pop(rollout_id, None)
+        if handle is not None:
+            handle.close()
+
+    def publish(self, event: RolloutEvent) -> None:
+        """As a Listener: whatever this process's engine drives is claimed as it runs, and
+        let go once it has ended, whichever face started it."""
+        if event.rollout.active:
+            self.claim(event.rollout.id)
+        else:
+            self.release(event.rollout.id)
 
     def release_all(self) -> None:
         with self._lock:
-            if self._file is not None:
-                # Closing the one descriptor drops every record lock this process holds.
-                self._file.close()
-                self._file = None
-            self._held.clear()
+            held, self._held = list(self._held.values()), {}
+        for handle in held:
+            handle.close()
 
 
 @dataclass
@@ -179,6 +190,7 @@ def build_runtime(
     except BaseException:
         store.close()
         raise
+    claims = DriverClaims(path)
     timers = ApsTimers()
     timers.start()
     engine = Engine(
@@ -191,7 +203,7 @@ def build_runtime(
         store=store,
         timers=timers,
         clock=SystemClock(),
-        listeners=listeners,
+        listeners=[claims, *listeners],
         owner=owner_name(),
     )
     return Runtime(
@@ -200,6 +212,6 @@ def build_runtime(
         cluster=cluster,
         timers=timers,
         engine=engine,
-        claims=DriverClaims(path),
+        claims=claims,
         apps=specs,
     )
