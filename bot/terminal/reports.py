@@ -11,7 +11,7 @@ from typing import TextIO
 
 from bot.plain import plain
 from bot.terminal.session import Journal
-from bot.terminal.words import Args, now, refusal, rollout_id
+from bot.terminal.words import Args, now, optional_rollout_id, refusal
 from handlers import render
 from rollout.model import Phase, Rollout
 from rollout.options import show
@@ -21,7 +21,7 @@ HISTORY_LIMIT = 20
 
 
 def cmd_status(args: Args, out: TextIO) -> int:
-    rid = rollout_id(args, optional=True)
+    rid = optional_rollout_id(args)
     with Journal.open() as journal:
         if rid is None:
             active = journal.store.list_rollouts(active=True, limit=100)

@@ -22,6 +22,7 @@ from bot.terminal.session import Journal, Session, default_user
 from bot.terminal.words import Args, person, refusal, rollback_words, rollout_id
 from handlers.commands import Help, RollbackApp, RollbackRollout
 from rollout import machine
+from rollout.engine.requests import to_command
 from rollout.errors import InvalidTransition, PermissionDenied
 from rollout.model import InboxItem, Phase, Rollout
 from rollout.policy import Decision, may_approve, may_control, may_rollback
@@ -36,24 +37,13 @@ def _checked(journal: Journal, rollout: Rollout, item: InboxItem, decision: Deci
     reason = "" if decision.allowed else decision.reason
     if not reason:
         try:
-            machine.decide(rollout, _command(item), now=item.at)
+            machine.decide(rollout, to_command(item), now=item.at)
         except InvalidTransition as err:
             reason = str(err)
     if reason:
         journal.audit(user=item.user, action=item.action, outcome="refused",
                       rollout_id=rollout.id, detail=reason)
         raise PermissionDenied(item.user, item.action, reason)
-
-
-def _command(item: InboxItem) -> machine.Command:
-    kinds: dict[str, type[machine.Command]] = {
-        "approve": machine.Approve, "reject": machine.Reject, "pause": machine.Pause,
-        "resume": machine.Resume, "cancel": machine.Cancel, "retry": machine.Retry,
-        "skip": machine.Skip,
-    }
-    if item.action == "rollback":
-        return machine.Rollback(user=item.user, tenants=item.tenants)
-    return kinds[item.action](user=item.user)
 
 
 def _may_decide(rollout: Rollout, journal: Journal, user: str, verb: str) -> Decision:
@@ -70,7 +60,6 @@ def decide_verb(verb: str) -> Verb:
 
     def run(args: Args, out: TextIO) -> int:
         rid = rollout_id(args)
-        assert rid is not None
         user = person(args, required=True, default="")
         with Journal.open() as journal:
             rollout = journal.rollout(rid)
@@ -95,7 +84,6 @@ def control_verb(verb: str) -> Verb:
 
     def run(args: Args, out: TextIO) -> int:
         rid = rollout_id(args)
-        assert rid is not None
         user = person(args, required=False, default=default_user())
         with Journal.open() as journal:
             rollout = journal.rollout(rid)

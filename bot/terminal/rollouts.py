@@ -17,7 +17,7 @@ from bot.config import Config, load_config
 from bot.plain import plain
 from bot.terminal.follow import drive
 from bot.terminal.session import Journal, Session, default_user
-from bot.terminal.words import Args, deploy_words, now, person, refusal, rollout_id
+from bot.terminal.words import Args, deploy_words, now, optional_rollout_id, person, refusal
 from handlers import render
 from handlers.commands import Deploy
 from rollout import machine
@@ -106,7 +106,7 @@ def cmd_deploy(args: Args, out: TextIO) -> int:
 
 
 def cmd_resume(args: Args, out: TextIO) -> int:
-    rid = rollout_id(args, optional=True)
+    rid = optional_rollout_id(args)
     choice = _choice(args)
     if choice and rid is None:
         raise refusal("resume", f"--{choice} needs a rollout ID.",
@@ -165,7 +165,9 @@ def _resumable(
             if r.phase is Phase.PAUSED:
                 out.write(f"#{r.id} is paused ({r.reason}); continue it with rollbot resume "
                           f"{r.id}{' --retry or --skip' if _failed(r) else ''}.\n")
-            elif not journal.claims.driven_elsewhere(r.id):
+            elif journal.claims.driven_elsewhere(r.id):
+                out.write(f"#{r.id} is driven by another rollbot process; leaving it there.\n")
+            else:
                 ids.append(r.id)
         return ids
     rollout = journal.rollout(rid)
@@ -198,7 +200,7 @@ def _check_unpause(journal: Journal, rollout: Rollout, *, user: str, choice: str
         if _failed(rollout) and not choice:
             hint = (f" Use rollbot resume {rollout.id} --retry, rollbot resume {rollout.id} "
                     f"--skip, or rollbot rollback {rollout.id}.")
-        raise RollbotError(f"{plain(str(err))}.{hint}".replace("..", ".")) from None
+        raise RollbotError(plain(str(err)).rstrip(".") + "." + hint) from None
 
 
 def _failed(rollout: Rollout) -> bool:
@@ -215,10 +217,8 @@ def _follow(session: Session, ids: Sequence[int]) -> int:
     try:
         finals = drive(session.runtime, ids, stops=session.stops)
     except KeyboardInterrupt:
-        session.printer.say(
-            "Stopped following. Nothing is lost; continue with: rollbot resume "
-            + " ".join(str(i) for i in ids)
-        )
+        again = f"rollbot resume {ids[0]}" if len(ids) == 1 else "rollbot resume"
+        session.printer.say(f"Stopped following. Nothing is lost; continue with: {again}")
         raise
     codes = [_outcome(session, r) for r in finals.values()]
     return max(codes, default=EXIT_OK)

@@ -150,13 +150,19 @@ def rollback_words(args: Args, *, apps: Collection[str]) -> RollbackCommand:
         raise for_terminal("rollback", err) from None
 
 
-def rollout_id(args: Args, *, optional: bool = False) -> int | None:
+def rollout_id(args: Args) -> int:
     """The one `<ID>` a verb takes (`42` or `#42`)."""
-    if not args.words:
-        if optional:
-            return None
+    found = optional_rollout_id(args)
+    if found is None:
         raise refusal(args.verb, f"{args.verb} needs a rollout ID.",
                       f"For example: rollbot {args.verb} 42")
+    return found
+
+
+def optional_rollout_id(args: Args) -> int | None:
+    """`[ID]`: None when no words were given."""
+    if not args.words:
+        return None
     if len(args.words) > 1:
         raise refusal(args.verb, f"Unexpected {plain(show(args.words[1]))} after the rollout ID.")
     try:
