@@ -346,11 +346,16 @@ class Rollbot:
         what: str,
         timeout: float = 30.0,
     ) -> Rollout:
-        def probe() -> Rollout | None:
-            r = self.rollout(rollout_id)
-            return r if r is not None and check(r) else None
+        # One connection for the whole wait: opening the journal takes a write lock (for
+        # migrations), which would compete with the process being watched on every poll.
+        wait_for(self.db.exists, timeout=timeout, what=f"the journal {self.db}")
+        with SqliteStore(self.db) as store:
 
-        return wait_for(probe, timeout=timeout, what=f"#{rollout_id} {what}")
+            def probe() -> Rollout | None:
+                r = store.get(rollout_id)
+                return r if r is not None and check(r) else None
+
+            return wait_for(probe, timeout=timeout, what=f"#{rollout_id} {what}")
 
 
 def rollout_id_from(job: Background, *, timeout: float = 20.0) -> int:

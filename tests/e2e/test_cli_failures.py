@@ -3,7 +3,8 @@
 Given one tenant whose new image is made to crash (a simulator behaviour rule for that
 namespace only), the rollout stops after that tenant's batch and says why; with
 `auto_rollback` every tenant it changed goes back to its previous image. And after a
-completed rollout, `rollbot rollback ID` puts every tenant back where it was.
+completed rollout, `rollbot rollback ID tenants=...` puts some tenants back where they
+were, and `rollbot rollback <app>` the rest, each tenant patched once on the way back.
 """
 
 from __future__ import annotations
@@ -115,26 +116,27 @@ def test_rollback_of_a_completed_rollout_restores_every_tenant(
         deployed = rollbot.run("deploy", "isp", NEW, "batch=4", "pilot=1", "--auto-approve")
         assert deployed.returncode == 0, deployed.stdout + deployed.stderr
         rid = int(deployed.stdout.split("#", 1)[1].split(":", 1)[0])
+        tenants = sorted(sim.tenant_images())
         assert set(sim.tenant_images().values()) == {f"{ISP_IMAGE}:{NEW}"}
 
-        rolled = rollbot.run("rollback", str(rid))
-        assert rolled.returncode == 0, rolled.stdout + rolled.stderr
-        assert_no_traceback(rolled.stdout, rolled.stderr)
+        # Some tenants first, by rollout ID ...
+        some = tenants[:2]
+        partial = rollbot.run("rollback", str(rid), "tenants=" + ",".join(some))
+        assert partial.returncode == 0, partial.stdout + partial.stderr
+        assert_no_traceback(partial.stdout, partial.stderr)
+        images = sim.tenant_images()
+        assert {ns for ns, image in images.items() if image.endswith(OLD_VERSION)} == set(some)
+
+        # ... then the rest, by app: the app's latest rollout is undone
+        rest = rollbot.run("rollback", "isp")
+        assert rest.returncode == 0, rest.stdout + rest.stderr
+        assert_no_traceback(rest.stdout, rest.stderr)
         assert set(sim.tenant_images().values()) == {f"{ISP_IMAGE}:{OLD_VERSION}"}
-        assert set(sim.patches().values()) == {2}
+        assert sim.patches() == dict.fromkeys(tenants, 2), "one update and one rollback each"
         final = rollbot.rollout(rid)
         assert final is not None and final.phase is Phase.ROLLED_BACK
+        assert {t.status for t in final.targets} == {TargetStatus.ROLLED_BACK}
 
         code, _, err = rollbot.run_here(monkeypatch, "rollback", str(rid))
         assert code == 1
         assert "already rolled back" in err
-
-        # `rollback <app> to=VERSION` puts a chosen version back at once; `rollback <app>`
-        # undoes the app's latest rollout.
-        forward = rollbot.run("rollback", "isp", f"to={NEW}")
-        assert forward.returncode == 0, forward.stdout + forward.stderr
-        assert set(sim.tenant_images().values()) == {f"{ISP_IMAGE}:{NEW}"}
-        undone = rollbot.run("rollback", "isp")
-        assert undone.returncode == 0, undone.stdout + undone.stderr
-        assert set(sim.tenant_images().values()) == {f"{ISP_IMAGE}:{OLD_VERSION}"}
-        assert set(sim.patches().values()) == {4}
