@@ -51,6 +51,10 @@ VERBS: dict[str, Callable[[Args, TextIO], int]] = {
 
 def run(verb: str, argv: list[str], out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Run one verb; every refusal is a message and an exit code, never a traceback."""
+    if any(arg in {"-h", "--help"} for arg in argv):
+        first, *rest = USAGE[verb].split("\n")
+        out.write("\n".join(["Usage: " + first, *("       " + line for line in rest)]) + "\n")
+        return 0
     try:
         return VERBS[verb](split_args(verb, argv), out)
     except CommandError as exc:

@@ -171,3 +171,10 @@ def test_unreachable_cluster_is_one_clear_line(rollbot: Rollbot, tmp_path: Path)
     assert "cluster" in result.stderr.lower() or "kubernetes" in result.stderr.lower()
     assert len(result.stderr.strip().splitlines()) <= 3
     assert_no_traceback(result.stdout, result.stderr)
+
+
+def test_help_shows_the_usage(rollbot: Rollbot, monkeypatch: pytest.MonkeyPatch) -> None:
+    for verb in ("plan", "deploy", "approve", "resume", "rollback", "status", "history"):
+        code, out, err = rollbot.run_here(monkeypatch, verb, "--help")
+        assert (code, err) == (0, "")
+        assert out.startswith(f"Usage: rollbot {verb}")
