@@ -84,11 +84,11 @@ def watch(
     *,
     printer: Printer,
     until: Callable[[Rollout], bool],
+    driven: Callable[[], bool],
     poll: float = POLL_SECONDS,
-    timeout: float | None = None,
 ) -> Rollout:
-    """Read the journal until `until(rollout)` holds; print progress as it changes."""
-    deadline = None if timeout is None else time.monotonic() + timeout
+    """Read the journal until `until(rollout)` holds, or until no process drives the
+    rollout any more (`driven()` turns false); print progress as it changes."""
     seen = -1
     while True:
         rollout = store.get(rollout_id)
@@ -99,6 +99,9 @@ def watch(
             printer.publish(
                 RolloutEvent(kind=EventKind.PROGRESS, rollout=rollout, at=datetime.now(UTC))
             )
-        if until(rollout) or (deadline is not None and time.monotonic() > deadline):
+        if until(rollout):
             return rollout
+        if not driven():
+            # The driver lets go as the rollout ends: read once more before giving up.
+            return store.get(rollout_id) or rollout
         time.sleep(poll)

@@ -95,7 +95,7 @@ def control_verb(verb: str) -> Verb:
                 out.write(f"{verb.capitalize()} of #{rid} requested; the rollbot process "
                           "driving it acts on it now.\n")
                 until = _paused_or_over if verb == "pause" else _over
-                final = watch(journal.store, rid, printer=Printer(out), until=until, timeout=60)
+                final = _watch(journal, rid, out=out, until=until)
                 return _code(final, wanted=Phase.PAUSED if verb == "pause" else Phase.CANCELLED)
         return _apply_here(item, out=out)
 
@@ -145,7 +145,7 @@ def _rollback_rollout(
         journal.store.enqueue(item)
         out.write(f"Rollback of #{rid} requested; the rollbot process driving it acts on it "
                   "now.\n")
-        final = watch(journal.store, rid, printer=Printer(out), until=_over, timeout=None)
+        final = _watch(journal, rid, out=out, until=_over)
         return _code(final, wanted=Phase.ROLLED_BACK)
     journal.close()
     return _apply_here(item, out=out)
@@ -168,6 +168,20 @@ def _apply_here(item: InboxItem, *, out: TextIO) -> int:
         final = drive(session.runtime, [rid], stops=session.stops)[rid]
     wanted = {"pause": Phase.PAUSED, "cancel": Phase.CANCELLED, "rollback": Phase.ROLLED_BACK}
     return _code(final, wanted=wanted[item.action])
+
+
+def _watch(
+    journal: Journal, rid: int, *, out: TextIO, until: Callable[[Rollout], bool]
+) -> Rollout:
+    """Follow, from the journal, a request another process carries out."""
+    printer = Printer(out)
+    final = watch(journal.store, rid, printer=printer, until=until,
+                  driven=lambda: journal.claims.driven_elsewhere(rid))
+    printer.finish()
+    if not until(final):
+        out.write(f"The rollbot process driving #{rid} stopped before it got there; the "
+                  f"request waits in the journal. Continue with: rollbot resume {rid}\n")
+    return final
 
 
 def _over(rollout: Rollout) -> bool:
