@@ -3,7 +3,9 @@ the Service back to the old side and the new side deleted.
 
 Intent comes first here too: tenants are marked ROLLING_BACK (and saved) before any
 patch, so a restart rolls back exactly those again. Tenants still UPDATING when the roll
-back begins are in flight; they join the roll back when their results arrive.
+back begins are in flight; they join the roll back when their results arrive (or, outside
+a partial roll back's scope, simply settle). The rollout is ROLLED_BACK only once nothing
+at all is in flight, so a finished rollout never holds a tenant half-way.
 """
 
 from __future__ import annotations
