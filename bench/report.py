@@ -62,7 +62,7 @@ def _line(label: str, script: str, rollbot: str, ratio: str) -> str:
     return (
         f"{label:<{LABEL_WIDTH}}{script:>{COLUMN_WIDTH}}{rollbot:>{COLUMN_WIDTH}}"
         f"{ratio:>{COLUMN_WIDTH}}"
-    )
+    ).rstrip()
 
 
 def _verbs(runs: Sequence[dict[str, Any]]) -> list[str]:
