@@ -52,18 +52,21 @@ def test_plan_prints_pilots_batches_and_an_estimate_and_changes_nothing(
     assert_no_traceback(result.stdout, result.stderr)
 
 
-def test_deploy_dry_run_is_the_plan(rollbot: Rollbot, sim: Sim) -> None:
+def test_deploy_dry_run_is_the_plan(
+    rollbot: Rollbot, sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In-process: the same code path as `rollbot deploy`, without a second interpreter.
     sim.reset_counters()
-    result = rollbot.run(
-        "deploy",
-        "isp",
-        "v1.3.0",
-        "tenants=" + ",".join(sorted(sim.tenant_images())[:3]),
-        "pilot=1",
-        "dry-run",
+    three = ",".join(sorted(sim.tenant_images())[:3])
+    code, out, err = rollbot.run_here(
+        monkeypatch, "deploy", "isp", "v1.3.0", f"tenants={three}", "pilot=1", "dry-run"
     )
-    assert result.returncode == 0, result.stderr
-    assert "Pilots (1)" in result.stdout and "Batch 1 (2)" in result.stdout
+    assert code == 0, err
+    assert "Pilots (1)" in out and "Batch 1 (2)" in out
+    assert sim.writes() == 0
+    code, out, err = rollbot.run_here(monkeypatch, "plan", "admin", "v1.3.0")
+    assert code == 0, err
+    assert "Switch Service platform-admin-app to v1.3.0" in out
     assert sim.writes() == 0
 
 
@@ -157,20 +160,19 @@ def test_missing_config_file_is_named(rollbot: Rollbot, tmp_path: Path) -> None:
     assert_no_traceback(result.stdout, result.stderr)
 
 
-def test_unreachable_cluster_is_one_clear_line(rollbot: Rollbot, tmp_path: Path) -> None:
+def test_unreachable_cluster_is_one_clear_line(
+    rollbot: Rollbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = rollbot.kubeconfig.read_text()
+    server = config.split("server: ", 1)[1].split("\n", 1)[0]
     dead = tmp_path / "dead-kubeconfig"
-    dead.write_text(
-        rollbot.kubeconfig.read_text().replace(
-            rollbot.kubeconfig.read_text().split("server: ", 1)[1].split("\n", 1)[0],
-            "http://127.0.0.1:9",
-        )
-    )
+    dead.write_text(config.replace(server, "http://127.0.0.1:9"))
     rollbot.kubeconfig = dead
-    result = rollbot.run("plan", "isp", "v1.3.0", timeout=60)
-    assert result.returncode == 1
-    assert "cluster" in result.stderr.lower() or "kubernetes" in result.stderr.lower()
-    assert len(result.stderr.strip().splitlines()) <= 3
-    assert_no_traceback(result.stdout, result.stderr)
+    code, out, err = rollbot.run_here(monkeypatch, "plan", "isp", "v1.3.0")
+    assert code == 1
+    assert "kubernetes cluster" in err.lower()
+    assert len(err.strip().splitlines()) <= 3
+    assert out == ""
 
 
 def test_help_shows_the_usage(rollbot: Rollbot, monkeypatch: pytest.MonkeyPatch) -> None:
