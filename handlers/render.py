@@ -131,8 +131,43 @@ def phase_line(rollout: Rollout) -> str:
     if phase is Phase.MONITORING:
         return "monitoring the new side"
     if phase is Phase.PAUSED and rollout.paused_from is not None:
-        return f"paused (was {rollout.paused_from.label})"
+        if rollout.paused_from in {Phase.BATCH, Phase.WAITING}:
+            return f"paused in batch {rollout.current_batch} of {rollout.batch_count}"
+        return f"paused while {_WHILE.get(rollout.paused_from, rollout.paused_from.label)}"
     return phase.label
+
+
+_WHILE: Mapping[Phase, str] = {
+    Phase.PILOT: "updating the pilots",
+    Phase.MONITORING: "monitoring",
+    Phase.STAGING: "staging the new side",
+    Phase.AWAITING_APPROVAL: "awaiting approval",
+    Phase.SCHEDULED: "scheduled",
+    Phase.PREFLIGHT: "in preflight",
+}
+
+
+def status_line(rollout: Rollout) -> str:
+    """The phase, and why when a reason says more; never "Rolled back — rolled back by ..."."""
+    phase = phase_line(rollout)
+    if not rollout.reason or rollout.phase not in _REASONED:
+        return phase.capitalize()
+    reason = mentions(rollout.reason)
+    if reason.lower().startswith(rollout.phase.label):
+        return reason[:1].upper() + reason[1:]
+    return f"{phase.capitalize()} — {reason}"
+
+
+_REASONED = frozenset(
+    {
+        Phase.PAUSED,
+        Phase.FAILED,
+        Phase.ROLLED_BACK,
+        Phase.ROLLING_BACK,
+        Phase.CANCELLED,
+        Phase.EXPIRED,
+    }
+)
 
 
 def progress_bar(done: int, total: int, *, width: int = PROGRESS_WIDTH) -> str:
@@ -263,16 +298,7 @@ def parent_message(rollout: Rollout, *, eta: datetime | None = None) -> Message:
         f"{icon} *{title(rollout)}* · rollout {rollout_ref(rollout)} "
         f"by {user_ref(rollout.requested_by)} ({rollout.strategy.value})"
     )
-    status = f"*{phase_line(rollout).capitalize()}*"
-    if rollout.reason and rollout.phase in {
-        Phase.PAUSED,
-        Phase.FAILED,
-        Phase.ROLLED_BACK,
-        Phase.ROLLING_BACK,
-        Phase.CANCELLED,
-        Phase.EXPIRED,
-    }:
-        status += f" — {mentions(rollout.reason)}"
+    status = f"*{status_line(rollout)}*"
     bar = f"`{progress_bar(done, total)}` {done}/{total}"
     tail = counts_line(rollout)
     if eta is not None and rollout.active:
@@ -466,8 +492,9 @@ def rollback_result(rollout: Rollout) -> Message:
         "their previous image" + (f", {len(bad)} could not be rolled back" if bad else "")
     )
     lines = [
-        f"{target_line(t)}"
-        + ("" if t.status is TargetStatus.ROLLBACK_FAILED else f" → {image_tag(t.previous_image)}")
+        target_line(t)
+        if t.status is TargetStatus.ROLLBACK_FAILED
+        else f"{STATUS_ICON[t.status]} {t.namespace} → {image_tag(t.previous_image)}"
         for t in sorted(
             touched, key=lambda t: (t.status is not TargetStatus.ROLLBACK_FAILED, t.namespace)
         )

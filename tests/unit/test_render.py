@@ -232,3 +232,27 @@ def test_blue_green_completion_line_speaks_of_traffic() -> None:
     rollout = replace(fleet(1), strategy=Strategy.BLUE_GREEN, app="admin", phase=Phase.COMPLETED)
     line = render.notify_line("completed", rollout, link=None).text
     assert "traffic is on v1.3.0" in line and "tenants" not in line
+
+
+def test_status_line_says_where_it_paused_and_never_repeats_itself() -> None:
+    rollout = replace(fleet(30), phase=Phase.PAUSED, paused_from=Phase.BATCH, current_batch=3)
+    assert render.status_line(rollout) == "Paused in batch 3 of 6"
+    failed = replace(rollout, reason="tenant-x: error rate 20.0% over 5.0%")
+    assert (
+        render.status_line(failed)
+        == "Paused in batch 3 of 6 — tenant-x: error rate 20.0% over 5.0%"
+    )
+    gone = replace(rollout, phase=Phase.ROLLED_BACK, reason="rolled back by U0ALICE")
+    assert render.status_line(gone) == "Rolled back by <@U0ALICE>"
+
+
+def test_rolled_back_lines_name_the_image_not_the_old_failure() -> None:
+    rollout = fleet(3, pilots=0, batch_size=3)
+    back = [
+        replace(
+            t, status=TargetStatus.ROLLED_BACK, previous_image="r/isp:v1.2.3", reason="old news"
+        )
+        for t in rollout.targets
+    ]
+    text = render.rollback_result(rollout.with_targets(back)).text
+    assert "old news" not in text and text.count("→ v1.2.3") == 3
