@@ -1,7 +1,7 @@
-"""Scripted failures for the stand-in: 429s, 5xx answers and dropped connections.
+"""Scripted failures for the stand-in: 429s, 5xx answers, refusals and dropped connections.
 
-Tests use these to prove the bot retries after `Retry-After`, survives server errors and
-never posts a message twice. A rule is matched by method name and fires on every Nth call,
+Tests use these to prove the bot retries after `Retry-After`, survives server errors,
+gives up on (or works around) what Slack refuses, and never posts a message twice. A rule is matched by method name and fires on every Nth call,
 on the first K calls, or with a probability drawn from its own seeded RNG, so a run is
 repeatable. The decision is taken before the request touches any state: a faulted
 `chat.postMessage` creates no message, except with DROP_AFTER, which does the work and then
@@ -21,15 +21,21 @@ class FaultKind(StrEnum):
     SERVER_ERROR = "server_error"  # 500 or 503 (see `status`)
     DROP = "drop"  # close the connection without an answer
     DROP_AFTER = "drop_after"  # do what was asked, then close without an answer (a lost reply)
+    API_ERROR = "api_error"  # 200 with {"ok": false, "error": <error>}, as Slack refuses a call
 
 
 @dataclass
 class FaultRule:
-    """One scripted failure; `method` is an API method, `response_url`, or `*` for any."""
+    """One scripted failure; `method` is an API method, `response_url`, or `*` for any.
+
+    `error` is the code in the answer's body: what an API_ERROR refuses with (for example
+    `invalid_blocks` or `msg_too_long`), and what a SERVER_ERROR says.
+    """
 
     method: str
     kind: FaultKind
     status: int = 503
+    error: str = "fatal_error"
     retry_after: int = 1
     every_nth: int | None = None
     first: int | None = None
@@ -44,6 +50,14 @@ class FaultRule:
         self._rng = random.Random(self.seed)
         if self.kind is FaultKind.RATE_LIMITED:
             self.status = 429
+        elif self.kind is FaultKind.API_ERROR:
+            # Slack refuses a call in the body of a successful HTTP answer.
+            self.status = 200
+
+    @property
+    def refusal(self) -> str | None:
+        """The error a recorded call carries: the refusal's code, for an API_ERROR only."""
+        return self.error if self.kind is FaultKind.API_ERROR else None
 
     def applies_to(self, method: str) -> bool:
         return self.method in ("*", method)

@@ -109,7 +109,9 @@ class ResponseUrls:
         args = {"url_id": url_id, **body}
         rule = self._faults.match("response_url")
         if rule is not None:
-            self._ws.record_call("response_url", args, status=rule.status, fault=rule.kind.value)
+            self._ws.record_call(
+                "response_url", args, status=rule.status, error=rule.refusal, fault=rule.kind.value
+            )
             return fault_response(request, rule)
         try:
             target = self._claim(url_id)

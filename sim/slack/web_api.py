@@ -64,7 +64,7 @@ def fault_response(request: web.Request, rule: FaultRule) -> web.StreamResponse:
             status=429,
             headers={"Retry-After": str(rule.retry_after)},
         )
-    return web.json_response({"ok": False, "error": "fatal_error"}, status=rule.status)
+    return web.json_response({"ok": False, "error": rule.error}, status=rule.status)
 
 
 def _bearer(request: web.Request, args: JsonDict) -> str | None:
@@ -97,7 +97,9 @@ class WebApi:
         token = _bearer(request, args)
         rule = self._faults.match(method)
         if rule is not None and rule.kind is not FaultKind.DROP_AFTER:
-            self._ws.record_call(method, args, status=rule.status, fault=rule.kind.value)
+            self._ws.record_call(
+                method, args, status=rule.status, error=rule.refusal, fault=rule.kind.value
+            )
             return fault_response(request, rule)
         answer = self._answer(method, args, token, fault=rule.kind.value if rule else None)
         if rule is not None:

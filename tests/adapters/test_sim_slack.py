@@ -204,6 +204,32 @@ def test_dropped_connection_creates_nothing_and_is_retried(
     assert len(slack.messages(C)) == 1
 
 
+def test_a_scripted_refusal_answers_200_not_ok_and_changes_nothing(
+    slack: SlackHandle, client: WebClient
+) -> None:
+    refuse = slack.add_fault(
+        "chat.postMessage", FaultKind.API_ERROR, error="invalid_blocks", every_nth=2, times=1
+    )
+    slack.add_fault("chat.update", "api_error", error="msg_too_long", first=1)
+    posted = [client.chat_postMessage(channel=C, text="1")]
+    with pytest.raises(SlackApiError) as exc:
+        client.chat_postMessage(channel=C, text="2", blocks=APPROVAL_BLOCKS)
+    assert exc.value.response.status_code == 200 and api_error(exc) == "invalid_blocks"
+    posted += [client.chat_postMessage(channel=C, text=t) for t in ("3", "4")]  # times=1 spent
+    with pytest.raises(SlackApiError) as exc:
+        client.chat_update(channel=C, ts=posted[0]["ts"], text="edited")
+    assert api_error(exc) == "msg_too_long"
+
+    assert [m.text for m in slack.messages(C)] == ["1", "3", "4"]
+    assert not slack.messages(C)[0].edited
+    faulted = [c for c in slack.calls() if c.fault]
+    assert [(c.status, c.ok, c.error, c.fault) for c in faulted] == [
+        (200, False, "invalid_blocks", "api_error"),
+        (200, False, "msg_too_long", "api_error"),
+    ]
+    assert (refuse.seen, refuse.fired) == (4, 1)
+
+
 def test_probability_faults_repeat_with_the_same_seed(slack: SlackHandle) -> None:
     def pattern() -> list[bool]:
         rule = slack.add_fault("auth.test", probability=0.5, seed=7)
