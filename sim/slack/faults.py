@@ -1,19 +1,25 @@
 """Scripted failures for the stand-in: 429s, 5xx answers, refusals and dropped connections.
 
 Tests use these to prove the bot retries after `Retry-After`, survives server errors,
-gives up on (or works around) what Slack refuses, and never posts a message twice. A rule is matched by method name and fires on every Nth call,
-on the first K calls, or with a probability drawn from its own seeded RNG, so a run is
-repeatable. The decision is taken before the request touches any state: a faulted
-`chat.postMessage` creates no message, except with DROP_AFTER, which does the work and then
-loses the answer, as a timeout after Slack has posted does.
+gives up on (or works around) what Slack refuses, and never posts a message twice. A rule
+is matched by method name and fires on every Nth call, on the first K calls, or with a
+probability drawn from its own seeded RNG, so a run is repeatable; an optional `where`
+test on the call's arguments narrows the calls a rule counts (say, only the post whose
+text asks for approval). The decision is taken before the request touches any state: a
+faulted `chat.postMessage` creates no message, except with DROP_AFTER, which does the work
+and then loses the answer, as a timeout after Slack has posted does.
 """
 
 from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
+
+ArgsTest = Callable[[Mapping[str, Any]], bool]
 
 
 class FaultKind(StrEnum):
@@ -29,7 +35,8 @@ class FaultRule:
     """One scripted failure; `method` is an API method, `response_url`, or `*` for any.
 
     `error` is the code in the answer's body: what an API_ERROR refuses with (for example
-    `invalid_blocks` or `msg_too_long`), and what a SERVER_ERROR says.
+    `invalid_blocks` or `msg_too_long`), and what a SERVER_ERROR says. `where`, if given,
+    sees the call's arguments; calls it rejects are neither counted nor failed.
     """
 
     method: str
@@ -42,6 +49,7 @@ class FaultRule:
     probability: float | None = None
     seed: int = 0
     times: int | None = None
+    where: ArgsTest | None = field(default=None, repr=False)
     seen: int = 0
     fired: int = 0
     _rng: random.Random = field(init=False, repr=False)
@@ -59,8 +67,10 @@ class FaultRule:
         """The error a recorded call carries: the refusal's code, for an API_ERROR only."""
         return self.error if self.kind is FaultKind.API_ERROR else None
 
-    def applies_to(self, method: str) -> bool:
-        return self.method in ("*", method)
+    def applies_to(self, method: str, args: Mapping[str, Any] | None = None) -> bool:
+        if self.method not in ("*", method):
+            return False
+        return self.where is None or self.where(args or {})
 
     def decide(self) -> bool:
         """Count one matching call and say whether this rule fails it."""
@@ -100,11 +110,11 @@ class FaultPlan:
         with self._lock:
             return list(self._rules)
 
-    def match(self, method: str) -> FaultRule | None:
+    def match(self, method: str, args: Mapping[str, Any] | None = None) -> FaultRule | None:
         """The rule that fails this call, if any; every matching rule still counts it."""
         chosen: FaultRule | None = None
         with self._lock:
             for rule in self._rules:
-                if rule.applies_to(method) and rule.decide() and chosen is None:
+                if rule.applies_to(method, args) and rule.decide() and chosen is None:
                     chosen = rule
         return chosen

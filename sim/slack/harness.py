@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TypeVar
 
-from sim.slack.faults import FaultKind, FaultRule
+from sim.slack.faults import ArgsTest, FaultKind, FaultRule
 from sim.slack.handle_drive import DriveMixin, refuse_inside_loop
 from sim.slack.records import Call, ChatEvent, Ephemeral, Message
 from sim.slack.server import StandIn
@@ -138,8 +138,12 @@ class SlackHandle(DriveMixin):
         probability: float | None = None,
         seed: int = 0,
         times: int | None = None,
+        where: ArgsTest | None = None,
     ) -> FaultRule:
-        """Fail calls to `method` (`*` = any, `response_url` = response URLs); see FaultRule."""
+        """Fail calls to `method` (`*` = any, `response_url` = response URLs); see FaultRule.
+
+        API_ERROR answers 200 with `{"ok": false, "error": error}`, as Slack refuses a call.
+        """
         rule = FaultRule(
             method=method,
             kind=FaultKind(kind),
@@ -151,6 +155,7 @@ class SlackHandle(DriveMixin):
             probability=probability,
             seed=seed,
             times=times,
+            where=where,
         )
         return self._standin.faults.add(rule)
 

@@ -107,7 +107,7 @@ class ResponseUrls:
             self._ws.record_call("response_url", {"url_id": url_id}, status=400, error=exc.error)
             return web.json_response({"ok": False, "error": exc.error}, status=400)
         args = {"url_id": url_id, **body}
-        rule = self._faults.match("response_url")
+        rule = self._faults.match("response_url", args)
         if rule is not None:
             self._ws.record_call(
                 "response_url", args, status=rule.status, error=rule.refusal, fault=rule.kind.value

@@ -95,7 +95,7 @@ class WebApi:
         method = request.match_info["method"]
         args = await read_args(request)
         token = _bearer(request, args)
-        rule = self._faults.match(method)
+        rule = self._faults.match(method, args)
         if rule is not None and rule.kind is not FaultKind.DROP_AFTER:
             self._ws.record_call(
                 method, args, status=rule.status, error=rule.refusal, fault=rule.kind.value

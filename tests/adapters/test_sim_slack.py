@@ -230,6 +230,26 @@ def test_a_scripted_refusal_answers_200_not_ok_and_changes_nothing(
     assert (refuse.seen, refuse.fired) == (4, 1)
 
 
+def test_a_fault_can_be_narrowed_to_calls_with_certain_arguments(
+    slack: SlackHandle, client: WebClient
+) -> None:
+    rule = slack.add_fault(
+        "chat.postMessage",
+        FaultKind.API_ERROR,
+        error="invalid_blocks",
+        first=1,
+        where=lambda args: "approval" in str(args.get("text", "")),
+    )
+    parent = client.chat_postMessage(channel=C, text="rollout r1")
+    with pytest.raises(SlackApiError) as exc:
+        client.chat_postMessage(channel=C, text="needs approval", thread_ts=parent["ts"])
+    assert api_error(exc) == "invalid_blocks"
+    client.chat_postMessage(channel=C, text="needs approval", thread_ts=parent["ts"])
+
+    assert [m.text for m in slack.thread(C, parent["ts"])] == ["rollout r1", "needs approval"]
+    assert (rule.seen, rule.fired) == (2, 1)  # the parent was not counted
+
+
 def test_probability_faults_repeat_with_the_same_seed(slack: SlackHandle) -> None:
     def pattern() -> list[bool]:
         rule = slack.add_fault("auth.test", probability=0.5, seed=7)
