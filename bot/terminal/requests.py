@@ -19,15 +19,13 @@ from bot.terminal.follow import drive, watch
 from bot.terminal.printer import Printer
 from bot.terminal.rollouts import EXIT_NOT_COMPLETED, EXIT_OK
 from bot.terminal.session import Journal, Session, default_user
-from bot.terminal.words import Args, person, refusal, rollback_words, rollout_id
+from bot.terminal.words import Args, now, person, refusal, rollback_words, rollout_id
 from handlers.commands import Help, RollbackApp, RollbackRollout
 from rollout import machine
 from rollout.engine.requests import to_command
 from rollout.errors import InvalidTransition, PermissionDenied
 from rollout.model import InboxItem, Phase, Rollout
 from rollout.policy import Decision, may_approve, may_control, may_rollback
-
-from .words import now
 
 Verb = Callable[[Args, TextIO], int]
 

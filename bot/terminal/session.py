@@ -19,10 +19,9 @@ from bot.runtime import DriverClaims, Runtime, build_runtime, db_path
 from bot.store import SqliteStore
 from bot.terminal.follow import Stops
 from bot.terminal.printer import Printer
+from bot.terminal.words import now
 from rollout.errors import RollbotError, UnknownRollout
 from rollout.model import AppSpec, AuditEntry, Rollout
-
-from .words import now
 
 
 def default_user() -> str:
