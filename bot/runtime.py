@@ -18,7 +18,7 @@ import fcntl
 import os
 import socket
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -26,7 +26,7 @@ from typing import IO, TYPE_CHECKING
 from bot.config import Config, load_config
 from bot.store import SqliteStore
 from rollout.model import AppSpec, Rollout, RolloutEvent
-from rollout.ports import Listener, Registry
+from rollout.ports import Cluster, Listener, Registry
 
 if TYPE_CHECKING:
     # Imported where used: the kubernetes client alone takes half a second to load, and
@@ -174,9 +174,14 @@ def build_runtime(
     registry: Registry | None = None,
     use_registry: bool = True,
     apps: Mapping[str, AppSpec] | None = None,
+    poll_inbox_every: float | None = None,
+    wrap_cluster: Callable[[Cluster], Cluster] | None = None,
 ) -> Runtime:
     """Wire every adapter to the engine. `registry` overrides the configured one (tests);
-    `apps` overrides the configured app specs (e.g. a deploy with its gate turned off)."""
+    `apps` overrides the configured app specs (e.g. a deploy with its gate turned off).
+    `poll_inbox_every` lets a long-running process (`rollbot serve`) take requests other
+    processes wrote to the journal (`rollbot approve` in a terminal); `wrap_cluster` puts
+    a layer between the engine and the cluster (metrics count its calls)."""
     from bot.clock import SystemClock
     from bot.scheduler import ApsTimers
     from rollout.engine import Engine
@@ -196,15 +201,17 @@ def build_runtime(
     engine = Engine(
         apps=specs,
         health=config.health_spec(),
-        cluster=cluster,
-        registry=registry if registry is not None else (
-            registry_for(config) if use_registry else None
-        ),
+        cluster=wrap_cluster(cluster) if wrap_cluster is not None else cluster,
+        registry=registry
+        if registry is not None
+        else (registry_for(config) if use_registry else None),
         store=store,
         timers=timers,
         clock=SystemClock(),
         listeners=[claims, *listeners],
         owner=owner_name(),
+        claim=claims.claim,
+        poll_inbox_every=poll_inbox_every,
     )
     return Runtime(
         config=config,
