@@ -96,6 +96,10 @@ class RuntimeView(Protocol):
     @property
     def engine(self) -> Planner: ...
 
+    def resume_unfinished(self, rollout_id: int | None = None) -> list[Rollout]:
+        """Adopt unfinished rollouts no other live process drives."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -24,7 +24,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from urllib.parse import parse_qs
 
 from aiohttp import web
@@ -36,9 +36,9 @@ from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 
 from bot.app import DEFAULT_API_URL, RuntimeView, build_app, edge_of
-from bot.metrics import CONTENT_TYPE, AckTimer, CountingSyncWebClient, Metrics
+from bot.metrics import CONTENT_TYPE, AckTimer, CountingProxy, CountingSyncWebClient, Metrics
 from rollout.errors import ConfigError, RollbotError
-from rollout.ports import Listener
+from rollout.ports import Cluster, Listener
 
 if TYPE_CHECKING:
     from bot.config import Config
@@ -54,6 +54,7 @@ HEALTH_TIMEOUT = 3.0
 SOCKET_PING_SECONDS = 3.0
 EDGE_THREADS = 16  # blocking calls of the Slack handlers (journal, engine, cluster reads)
 DELIVERY_TIMEOUT = 10  # seconds for one Web API call of the delivery
+INBOX_POLL_SECONDS = 0.5  # how soon a request from a terminal reaches a rollout the bot drives
 
 
 @dataclass(frozen=True)
@@ -139,12 +140,24 @@ class Server:
 
 
 def default_runtime(
-    settings: Settings, config: Config, listeners: Sequence[Listener]
+    settings: Settings, config: Config, listeners: Sequence[Listener], *, use_registry: bool = True
 ) -> RuntimeView:
     from bot.runtime import build_runtime
 
+    metrics = next((m for m in listeners if isinstance(m, Metrics)), None)
+
+    def counted(cluster: Cluster) -> Cluster:
+        return cast(Cluster, CountingProxy(cluster, metrics)) if metrics else cluster
+
     return build_runtime(
-        config=config, db=settings.db, kubeconfig=settings.kubeconfig, listeners=listeners
+        config=config,
+        db=settings.db,
+        kubeconfig=settings.kubeconfig,
+        listeners=listeners,
+        # `rollbot approve` in a terminal writes to the journal; the bot picks it up.
+        poll_inbox_every=INBOX_POLL_SECONDS,
+        wrap_cluster=counted,
+        use_registry=use_registry,
     )
 
 
@@ -242,7 +255,7 @@ async def start(
 
 
 async def _resume(runtime: RuntimeView, metrics: Metrics) -> None:
-    resumed = await asyncio.to_thread(runtime.engine.resume_unfinished)
+    resumed = await asyncio.to_thread(runtime.resume_unfinished)
     metrics.track_rollouts(resumed)
     for rollout in resumed:
         log.info("resumed #%s %s %s (%s)", rollout.id, rollout.app, rollout.version, rollout.phase)

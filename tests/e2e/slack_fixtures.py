@@ -24,8 +24,9 @@ from pathlib import Path
 import pytest
 
 from bot import serve
+from bot.app import RuntimeView
 from bot.config import Config, parse_config
-from bot.runtime import Runtime, build_runtime
+from bot.runtime import Runtime
 from rollout.model import Phase, Rollout
 from rollout.ports import Listener
 from sim.kube.harness import SimHandle, start_sim
@@ -254,14 +255,8 @@ async def running_bot(
         post_interval=POST_INTERVAL,
     )
 
-    def make_runtime(s: serve.Settings, config: Config, heard: Sequence[Listener]) -> Runtime:
-        return build_runtime(
-            config=config,
-            db=s.db,
-            kubeconfig=s.kubeconfig,
-            listeners=heard,
-            use_registry=False,
-        )
+    def make_runtime(s: serve.Settings, config: Config, heard: Sequence[Listener]) -> RuntimeView:
+        return serve.default_runtime(s, config, heard, use_registry=False)
 
     server = await serve.start(
         settings,

@@ -384,6 +384,7 @@ async def test_healthz_and_metrics(tmp_path: Path) -> None:
         assert "rollbot_up 1" in metrics
         assert 'rollbot_slack_calls_total{operation="chat.postMessage"}' in metrics
         assert 'rollbot_slack_outbox{status="' in metrics
+        assert 'rollbot_kubernetes_calls_total{operation="set_image"} 4' in metrics
 
 
 async def test_serve_answers_then_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
