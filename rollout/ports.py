@@ -80,6 +80,21 @@ class LogStats:
 
 
 @dataclass(frozen=True)
+class HealthSnapshot:
+    """One look at a deployment's pods, for one health check: their states, what each
+    answered on every probed path, and their logs, all from a single listing of the pods
+    so the three agree on which pods there are."""
+
+    pods: tuple[PodState, ...]
+    probes: Mapping[str, tuple[ProbeResult, ...]]  # path -> one answer per pod
+    logs: LogStats | None = None  # None when the logs could not be read
+    log_error: str = ""  # why they could not
+
+    def answers(self, path: str) -> tuple[ProbeResult, ...]:
+        return tuple(self.probes.get(path, ()))
+
+
+@dataclass(frozen=True)
 class BlueGreenState:
     """What is deployed for a blue-green app: the live version and every side present."""
 
@@ -120,6 +135,19 @@ class Cluster(Protocol):
     ) -> list[ProbeResult]: ...
 
     def log_stats(self, namespace: str, deployment: str, *, since_seconds: int) -> LogStats: ...
+
+    def health_snapshot(
+        self,
+        namespace: str,
+        deployment: str,
+        *,
+        port: int,
+        paths: Sequence[str],
+        since_seconds: int,
+    ) -> HealthSnapshot:
+        """`pods`, `probe` of each of `paths` and `log_stats`, from one listing of the pods.
+        Logs that cannot be read leave `logs` None with the reason; other failures raise."""
+        ...
 
     def can_i(self, *, verb: str, resource: str, namespace: str, group: str = "apps") -> bool: ...
 

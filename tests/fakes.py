@@ -19,6 +19,7 @@ from rollout.model import EventKind, RolloutEvent
 from rollout.ports import (
     BlueGreenState,
     DeploymentInfo,
+    HealthSnapshot,
     LogStats,
     PodState,
     ProbeResult,
@@ -280,6 +281,26 @@ class FakeCluster:
             behaviour = self._behaviour(namespace, deployment)
         errors = 20 if "errors" in behaviour else 0
         return LogStats(http_lines=100, error_lines=errors, mean_latency_ms=10.0)
+
+    def health_snapshot(
+        self,
+        namespace: str,
+        deployment: str,
+        *,
+        port: int,
+        paths: Sequence[str],
+        since_seconds: int,
+    ) -> HealthSnapshot:
+        with self._lock:
+            self._log("health_snapshot", namespace)
+        return HealthSnapshot(
+            pods=tuple(self.pods(namespace, deployment)),
+            probes={
+                path: tuple(self.probe(namespace, deployment, port=port, path=path))
+                for path in paths
+            },
+            logs=self.log_stats(namespace, deployment, since_seconds=since_seconds),
+        )
 
     def can_i(self, *, verb: str, resource: str, namespace: str, group: str = "apps") -> bool:
         with self._lock:

@@ -218,6 +218,7 @@ def switch_service(k: Kube, namespace: str, service: str, *, version: str) -> No
 
 def delete_side(k: Kube, namespace: str, *, deployment: str, config_map: str | None) -> None:
     options = client.V1DeleteOptions(propagation_policy="Background")
+    k.seen.forget(namespace, deployment)
     with contextlib.suppress(NotFound):  # already gone is what we wanted
         k.retry.call(
             f"delete deployment {namespace}/{deployment}",

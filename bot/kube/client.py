@@ -14,6 +14,7 @@ from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
 from bot.kube.retry import Retrier, RetryPolicy
+from bot.kube.seen import Seen
 from rollout.errors import ConfigError
 
 DEFAULT_POOL_SIZE = 64
@@ -57,11 +58,13 @@ def api_client(
 
 @dataclass
 class Kube:
-    """What every operation needs: the typed APIs, the retrier and request timeouts."""
+    """What every operation needs: the typed APIs, the retrier, request timeouts, and what
+    was last seen of each deployment (see :mod:`bot.kube.seen`)."""
 
     api: client.ApiClient
     policy: RetryPolicy
     closed: threading.Event = field(default_factory=threading.Event)
+    seen: Seen = field(default_factory=Seen)
 
     def __post_init__(self) -> None:
         self.core = client.CoreV1Api(self.api)

@@ -27,6 +27,7 @@ from rollout.errors import Forbidden, NotFound
 from rollout.ports import (
     BlueGreenState,
     DeploymentInfo,
+    HealthSnapshot,
     LogStats,
     PodState,
     ProbeResult,
@@ -146,6 +147,19 @@ class KubeCluster:
 
     def log_stats(self, namespace: str, deployment: str, *, since_seconds: int) -> LogStats:
         return probes.log_stats(self._k, namespace, deployment, since_seconds=since_seconds)
+
+    def health_snapshot(
+        self,
+        namespace: str,
+        deployment: str,
+        *,
+        port: int,
+        paths: Sequence[str],
+        since_seconds: int,
+    ) -> HealthSnapshot:
+        return probes.health_snapshot(
+            self._k, namespace, deployment, port=port, paths=paths, since_seconds=since_seconds
+        )
 
     # --- blue-green ---------------------------------------------------------------------
 

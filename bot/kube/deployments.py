@@ -1,8 +1,10 @@
 """Deployments and their pods: read, set an image, list pods, page through lists.
 
-Reads and the set-image patch are idempotent, so they go through the retrier; the
-container is checked first because a strategic merge on an unknown name would quietly
-add a new container instead of failing (``kubectl set image`` refuses it the same way).
+Reads and the set-image patch are idempotent, so they go through the retrier. The
+container must exist before its image is set, because a strategic merge on an unknown
+name would quietly add a new container instead of failing (``kubectl set image`` refuses
+it the same way): a deployment this adapter has seen is patched at once with a JSON patch
+that tests the container's name where it was seen, one it has not is read first.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Any
 from kubernetes import client
 
 from bot.kube.client import Kube
-from rollout.errors import NotFound
+from bot.kube.seen import selector_string
+from rollout.errors import ClusterError, NotFound
 from rollout.ports import DeploymentInfo, PodState
 
 REVISION = "deployment.kubernetes.io/revision"
@@ -21,6 +24,7 @@ STRATEGIC = "application/strategic-merge-patch+json"
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 PAGE = 500
+UNPROCESSABLE = 422  # how the API server refuses a JSON patch whose test fails
 
 
 def meta(obj: Any) -> client.V1ObjectMeta:
@@ -56,29 +60,17 @@ def list_all(k: Kube, what: str, fn: Callable[..., Any], **kwargs: Any) -> list[
             return items
 
 
-def selector_string(selector: client.V1LabelSelector | None) -> str:
-    """A LabelSelector as the ``labelSelector`` query string."""
-    if selector is None:
-        return ""
-    parts = [f"{key}={value}" for key, value in sorted((selector.match_labels or {}).items())]
-    for expr in selector.match_expressions or []:
-        values = ",".join(expr.values or [])
-        parts.append(
-            {
-                "In": f"{expr.key} in ({values})",
-                "NotIn": f"{expr.key} notin ({values})",
-                "Exists": expr.key,
-                "DoesNotExist": f"!{expr.key}",
-            }.get(expr.operator, expr.key)
-        )
-    return ",".join(parts)
-
-
 def get_deployment(k: Kube, namespace: str, name: str) -> client.V1Deployment:
-    return k.retry.call(
-        f"read deployment {namespace}/{name}",
-        lambda: k.apps.read_namespaced_deployment(name, namespace, _request_timeout=k.timeout),
-    )
+    try:
+        dep: client.V1Deployment = k.retry.call(
+            f"read deployment {namespace}/{name}",
+            lambda: k.apps.read_namespaced_deployment(name, namespace, _request_timeout=k.timeout),
+        )
+    except NotFound:
+        k.seen.forget(namespace, name)
+        raise
+    k.seen.note(dep)
+    return dep
 
 
 def containers_of(dep: client.V1Deployment) -> list[client.V1Container]:
@@ -113,6 +105,17 @@ def read_deployment(k: Kube, namespace: str, name: str, *, container: str) -> De
 
 
 def set_image(k: Kube, namespace: str, name: str, *, container: str, image: str) -> int:
+    shape = k.seen.shape(namespace, name)
+    if shape is not None and container in shape.containers:
+        try:
+            return _set_image_at(
+                k, namespace, name, index=shape.containers.index(container),
+                container=container, image=image,
+            )  # fmt: skip
+        except ClusterError as err:
+            k.seen.forget(namespace, name)  # not as it was seen: look before patching
+            if err.status != UNPROCESSABLE:
+                raise
     current = get_deployment(k, namespace, name)
     if container not in {c.name for c in containers_of(current)}:
         raise NotFound(f"deployment {namespace}/{name} has no container named {container!r}")
@@ -123,13 +126,39 @@ def set_image(k: Kube, namespace: str, name: str, *, container: str, image: str)
             name, namespace, body, _content_type=STRATEGIC, _request_timeout=k.timeout
         ),
     )
+    k.seen.keep(patched)  # the wait that follows starts here
+    return meta(patched).generation or 0
+
+
+def _set_image_at(
+    k: Kube, namespace: str, name: str, *, index: int, container: str, image: str
+) -> int:
+    """One JSON patch: the server checks the container is still at `index` and sets its
+    image in the same step, or refuses both (422)."""
+    at = f"/spec/template/spec/containers/{index}"
+    ops = [
+        {"op": "test", "path": f"{at}/name", "value": container},
+        {"op": "replace", "path": f"{at}/image", "value": image},
+    ]
+    patched = k.retry.call(
+        f"set image of {namespace}/{name}",
+        lambda: k.apps.patch_namespaced_deployment(
+            name, namespace, ops, _content_type=JSON_PATCH, _request_timeout=k.timeout
+        ),
+    )
+    k.seen.keep(patched)
     return meta(patched).generation or 0
 
 
 def live_pods(k: Kube, namespace: str, deployment: str) -> list[client.V1Pod]:
-    """The deployment's pods (by its selector) that are not being deleted, by name."""
-    dep = get_deployment(k, namespace, deployment)
-    selector = selector_string(dep.spec.selector if dep.spec else None)
+    """The deployment's pods (by its selector) that are not being deleted, by name. The
+    selector of a deployment seen before is known: apps/v1 never changes it."""
+    shape = k.seen.shape(namespace, deployment)
+    if shape is None:
+        dep = get_deployment(k, namespace, deployment)
+        selector = selector_string(dep.spec.selector if dep.spec else None)
+    else:
+        selector = shape.selector
     pods = list_all(
         k,
         f"list pods of {namespace}/{deployment}",

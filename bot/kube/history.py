@@ -22,9 +22,9 @@ from bot.kube.deployments import (
     list_all,
     meta,
     revision_of,
-    selector_string,
     to_json,
 )
+from bot.kube.seen import selector_string
 from rollout.errors import Conflict, NotFound
 
 HASH_LABEL = "pod-template-hash"
@@ -129,5 +129,6 @@ def undo(k: Kube, namespace: str, name: str) -> int:
                 raise
             k.retry.pause(k.policy.backoff(attempt))
             continue
+        k.seen.keep(patched)  # the wait that follows starts here
         return meta(patched).generation or 0
     raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover

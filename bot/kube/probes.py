@@ -11,17 +11,17 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from urllib.parse import quote
 
 import urllib3
 from kubernetes import client
 
 from bot.kube.client import Kube
-from bot.kube.deployments import live_pods, meta
+from bot.kube.deployments import live_pods, meta, pod_state
 from bot.kube.errors import CLIENT_ERRORS, translate
 from rollout.errors import ClusterError
-from rollout.ports import LogStats, ProbeResult
+from rollout.ports import HealthSnapshot, LogStats, ProbeResult
 
 DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
 # A response time such as "35ms" or "12.5ms", standing alone as a token or after "=".
@@ -138,3 +138,24 @@ def log_stats(k: Kube, namespace: str, deployment: str, *, since_seconds: int) -
         for pod in live_pods(k, namespace, deployment)
     )
     return count_log(text)
+
+
+def health_snapshot(
+    k: Kube, namespace: str, deployment: str, *, port: int, paths: Sequence[str], since_seconds: int
+) -> HealthSnapshot:
+    """Pod states, every pod's answer on each path, and the logs, from one pod listing."""
+    pods = live_pods(k, namespace, deployment)
+    names = [meta(pod).name or "" for pod in pods]
+    answers = {
+        path: tuple(probe_pod(k, namespace, name, port=port, path=path) for name in names)
+        for path in dict.fromkeys(paths)
+    }
+    try:
+        text = "\n".join(_read_log(k, namespace, pod, since_seconds=since_seconds) for pod in pods)
+    except ClusterError as err:
+        return HealthSnapshot(
+            pods=tuple(pod_state(p) for p in pods), probes=answers, logs=None, log_error=str(err)
+        )
+    return HealthSnapshot(
+        pods=tuple(pod_state(p) for p in pods), probes=answers, logs=count_log(text)
+    )

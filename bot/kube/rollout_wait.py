@@ -1,6 +1,8 @@
 """``kubectl rollout status`` by watch: wait until a deployment is rolled out, or is not.
 
-One initial read gives the state and the resourceVersion to watch from; each watch asks
+The state to start from, and the resourceVersion to watch from, is the one a patch of this
+adapter's just answered with (or the last one an unfinished wait saw) when the caller waits
+for that change; otherwise one initial read gives it. Each watch asks
 the server to end it (``timeoutSeconds``) no later than our own deadline and carries a
 client read timeout too, so a silent server cannot hold us. A stream that ends or drops is
 re-opened from the last resourceVersion; 410 Gone means that version is too old, so we
@@ -13,6 +15,7 @@ import contextlib
 import math
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client, watch
@@ -86,52 +89,64 @@ def _events(k: Kube, dep: client.V1Deployment, *, seconds: float) -> Iterator[cl
         for event in stream:
             kind, obj = event.get("type"), event.get("object")
             if kind == "DELETED" and meta(obj).name == name:
+                k.seen.forget(namespace, name)
                 raise NotFound(f"deployment {namespace}/{name} was deleted during the rollout")
             # The name check covers a server that ignores the field selector.
             if kind in ("ADDED", "MODIFIED") and meta(obj).name == name:
                 yield obj
 
 
+@dataclass
+class _Followed:
+    """The latest state seen of the deployment being waited on, kept across watch sessions
+    and through their failures, so a wait that ends says where the rollout had got to."""
+
+    state: Any
+
+
 def _watch_session(
-    k: Kube, dep: client.V1Deployment, *, deadline: float, min_generation: int
-) -> tuple[client.V1Deployment, RolloutStatus | None]:
-    """Follow one watch; the last state seen, and the final status if one was reached."""
-    last = dep
+    k: Kube, followed: _Followed, *, deadline: float, min_generation: int
+) -> RolloutStatus | None:
+    """Follow one watch from the state followed; the final status if one was reached."""
+    dep = followed.state
     what = f"watch deployment {meta(dep).namespace}/{meta(dep).name}"
     try:
-        for last in _events(k, dep, seconds=max(0.0, deadline - time.monotonic())):
-            done, status = verdict(last, min_generation=min_generation)
+        for obj in _events(k, dep, seconds=max(0.0, deadline - time.monotonic())):
+            followed.state = obj
+            done, status = verdict(obj, min_generation=min_generation)
             if done:
-                return last, status
+                return status
             if time.monotonic() >= deadline:
                 break
     except CLIENT_ERRORS as exc:
         if status_of(exc) == GONE:
             raise _Expired from exc
         raise translate(exc, what) from exc
-    return last, None
+    return None
 
 
 def wait_rollout(
     k: Kube, namespace: str, name: str, *, timeout: float, min_generation: int = 0
 ) -> RolloutStatus:
     deadline = time.monotonic() + timeout
-    dep: Any = get_deployment(k, namespace, name)
+    kept = k.seen.take(namespace, name, min_generation=min_generation)
+    followed = _Followed(kept if kept is not None else get_deployment(k, namespace, name))
     failures = 0
     while True:
-        done, status = verdict(dep, min_generation=min_generation)
+        done, status = verdict(followed.state, min_generation=min_generation)
         if done:
             return status
         if time.monotonic() >= deadline:
+            k.seen.keep(followed.state)  # a wait on the same change goes on from here
             return RolloutStatus(
                 RolloutOutcome.TIMED_OUT, f"timed out after {timeout:g}s: {status.message}"
             )
         started = time.monotonic()
         try:
-            dep, final = _watch_session(k, dep, deadline=deadline, min_generation=min_generation)
+            final = _watch_session(k, followed, deadline=deadline, min_generation=min_generation)
             failures = 0
         except _Expired:
-            dep = get_deployment(k, namespace, name)
+            followed.state = get_deployment(k, namespace, name)
             continue
         except TransientClusterError:
             if time.monotonic() >= deadline:
@@ -140,7 +155,7 @@ def wait_rollout(
             if failures >= max(1, k.policy.attempts):
                 raise
             k.retry.pause(min(k.policy.backoff(failures - 1), deadline - time.monotonic()))
-            dep = get_deployment(k, namespace, name)
+            followed.state = get_deployment(k, namespace, name)
             continue
         if final is not None:
             return final

@@ -28,7 +28,7 @@ from rollout.engine.requests import (
     to_command,
 )
 from rollout.engine.runner import Runner, removal_pending
-from rollout.engine.tenants import Baselines, Tenants
+from rollout.engine.tenants import Remembered, Tenants
 from rollout.engine.work import Pool, Work
 from rollout.errors import RollbotError, RolloutConflict
 from rollout.machine import (
@@ -87,19 +87,18 @@ class Engine:
         self._clock = clock
         self._stopping = threading.Event()
         self._claim = claim or (lambda rollout_id: True)
-        baselines = Baselines()
+        remembered = Remembered()
         self._pool = Pool(max_parallel)
-        tenants = Tenants(cluster, health, baselines, self._stopping)
-        work = Work(
-            self._apps, tenants, Preflight(cluster, registry, store, self._pool), self._pool
-        )
+        tenants = Tenants(cluster, health, remembered, self._stopping)
+        preflight = Preflight(cluster, registry, store, self._pool, reads=remembered.reads)
+        work = Work(self._apps, tenants, preflight, self._pool)
         self._runner = Runner(
             store=store,
             timers=timers,
             clock=clock,
             listeners=listeners,
             work=work,
-            baselines=baselines,
+            remembered=remembered,
             stopping=self._stopping,
             owner=owner,
         )

@@ -18,7 +18,7 @@ from typing import Protocol, TypeVar
 from rollout.errors import NotFound, RollbotError
 from rollout.machine import PreflightFailed, PreflightPassed
 from rollout.model import AppSpec, BlueGreen, Rollout, Strategy, Target
-from rollout.ports import Cluster, Registry, Store
+from rollout.ports import Cluster, DeploymentInfo, Registry, Store
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -51,12 +51,20 @@ def config_map_name(prefix: str, version: str) -> str:
     return f"{prefix}-{re.sub(r'[^a-z0-9.-]', '-', version.lower())}"
 
 
+class Reads(Protocol):
+    def put(self, rollout_id: int, namespace: str, value: DeploymentInfo | None) -> None: ...
+
+
 @dataclass
 class Preflight:
+    """`reads` keeps each tenant's deployment as read here, so its update need not read
+    it again (see :mod:`rollout.engine.tenants`)."""
+
     cluster: Cluster
     registry: Registry | None
     store: Store
     pool: Pool
+    reads: Reads
 
     def run(self, rollout: Rollout, spec: AppSpec) -> PreflightPassed | PreflightFailed:
         problems = self._registry(rollout) + self._active(rollout)
@@ -95,27 +103,29 @@ class Preflight:
             return None
         checked = self.pool.map(lambda t: self._tenant(t, spec), list(rollout.targets))
         targets = []
-        for target, (image, found) in zip(rollout.targets, checked, strict=True):
+        for target, (info, found) in zip(rollout.targets, checked, strict=True):
             problems.extend(found)
+            image = info.image if info is not None and info.image else None
             targets.append(replace(target, previous_image=image))
+        if not problems:
+            for target, (info, _) in zip(rollout.targets, checked, strict=True):
+                self.reads.put(rollout.id, target.namespace, info)
         return PreflightPassed(tuple(targets), batch_count=rollout.batch_count)
 
-    def _tenant(self, target: Target, spec: AppSpec) -> tuple[str | None, list[str]]:
+    def _tenant(self, target: Target, spec: AppSpec) -> tuple[DeploymentInfo | None, list[str]]:
         ns, name = target.namespace, spec.deployment
         problems: list[str] = []
-        image = None
+        info = None
         try:
             info = self.cluster.read_deployment(ns, name, container=spec.container)
-            if info.image:
-                image = info.image
-            else:
+            if not info.image:
                 problems.append(f"{ns}: deployment {name} has no container {spec.container}")
         except NotFound:
             problems.append(f"{ns}: there is no deployment {name}")
         except RollbotError as err:
             problems.append(f"{ns}: could not read deployment {name}: {err}")
         problems += self._rights(ns, [("patch", "deployments", "apps")])
-        return image, problems
+        return info, problems
 
     def _rights(self, namespace: str, rights: Sequence[tuple[str, str, str]]) -> list[str]:
         problems = []

@@ -17,7 +17,7 @@ from datetime import datetime
 from functools import partial
 
 from rollout.engine.driver import Driver, EngineStopped
-from rollout.engine.tenants import Baselines
+from rollout.engine.tenants import Remembered
 from rollout.engine.work import Work, blocking
 from rollout.errors import RollbotError, UnknownRollout
 from rollout.machine import (
@@ -73,7 +73,7 @@ class Runner:
         clock: Clock,
         listeners: Sequence[Listener],
         work: Work,
-        baselines: Baselines,
+        remembered: Remembered,
         stopping: threading.Event,
         owner: str,
     ) -> None:
@@ -82,7 +82,7 @@ class Runner:
         self._clock = clock
         self._listeners = tuple(listeners)
         self._work = work
-        self._baselines = baselines
+        self._remembered = remembered
         self._stopping = stopping
         self._owner = owner
         self._lock = threading.Lock()
@@ -236,7 +236,7 @@ class Runner:
     def release(self, rollout_id: int) -> None:
         with self._lock:
             self._driving.discard(rollout_id)
-        self._baselines.forget(rollout_id)
+        self._remembered.forget(rollout_id)
 
     def _track(self, rollout: Rollout) -> None:
         if rollout.active or removal_pending(rollout):

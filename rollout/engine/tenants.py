@@ -2,9 +2,12 @@
 its health. Each function blocks, runs on a worker thread, and returns a TargetResult; a
 failure of the cluster becomes a failed result with the reason, never an exception.
 
-Crash safety lives in `update` and `roll_back`: they read the deployment first and patch
-only when its image is not yet the one wanted, so running them again after a restart (the
-target was recorded UPDATING or ROLLING_BACK) never patches a tenant twice.
+Crash safety lives in `update` and `roll_back`: they look at the deployment first and
+patch only when its image is not yet the one wanted, so running them again after a restart
+(the target was recorded UPDATING or ROLLING_BACK) never patches a tenant twice. The look
+is preflight's read when this process made it and the tenant is on its first attempt (its
+image was not the one wanted then, so patching is right whatever happened since); a
+restarted process, or a retry, reads the deployment afresh.
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from rollout.errors import RollbotError
 from rollout.health import Observation, judge, observed_latency
 from rollout.machine import TargetResult
 from rollout.model import AppSpec, HealthSpec, Rollout
-from rollout.ports import Cluster, LogStats, RolloutOutcome, RolloutStatus
+from rollout.ports import Cluster, DeploymentInfo, RolloutOutcome, RolloutStatus
 
 log = logging.getLogger("rollbot.engine")
 
@@ -30,23 +34,31 @@ class Stopped(Exception):
     """The engine is shutting down: drop this work, as a crash would, and tell no one."""
 
 
+V = TypeVar("V")
+
+
 @dataclass
-class Baselines:
-    """Latency measured before a change, per (rollout, namespace), kept in memory: after a
-    restart it is gone and latency is simply not judged for tenants already changed."""
+class PerTarget(Generic[V]):
+    """Values per (rollout, namespace), kept in memory only: after a restart they are gone,
+    and whoever used them does without (reads again, leaves latency unjudged)."""
 
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _values: dict[tuple[int, str], float] = field(default_factory=dict)
+    _values: dict[tuple[int, str], V] = field(default_factory=dict)
 
-    def get(self, rollout_id: int, namespace: str) -> float | None:
+    def get(self, rollout_id: int, namespace: str) -> V | None:
         with self._lock:
             return self._values.get((rollout_id, namespace))
 
-    def put(self, rollout_id: int, namespace: str, value: float | None) -> None:
+    def put(self, rollout_id: int, namespace: str, value: V | None) -> None:
         if value is None:
             return
         with self._lock:
             self._values[(rollout_id, namespace)] = value
+
+    def take(self, rollout_id: int, namespace: str) -> V | None:
+        """The value, once: a second attempt at the same work finds nothing."""
+        with self._lock:
+            return self._values.pop((rollout_id, namespace), None)
 
     def forget(self, rollout_id: int) -> None:
         with self._lock:
@@ -55,12 +67,25 @@ class Baselines:
 
 
 @dataclass
+class Remembered:
+    """What the engine keeps of a rollout between its steps. `baselines`: latency
+    measured before a change; `reads`: each tenant's deployment as preflight read it."""
+
+    baselines: PerTarget[float] = field(default_factory=PerTarget)
+    reads: PerTarget[DeploymentInfo] = field(default_factory=PerTarget)
+
+    def forget(self, rollout_id: int) -> None:
+        self.baselines.forget(rollout_id)
+        self.reads.forget(rollout_id)
+
+
+@dataclass
 class Tenants:
     """Everything one tenant's work needs, shared by all of them."""
 
     cluster: Cluster
     health: HealthSpec
-    baselines: Baselines
+    remembered: Remembered
     stopping: threading.Event
 
     def check_stop(self) -> None:
@@ -96,7 +121,8 @@ class Tenants:
         except RollbotError as err:
             log.info("no latency baseline for %s: %s", namespace, err)
             return
-        self.baselines.put(rollout.id, namespace, observed_latency(Observation(logs=stats)))
+        latency = observed_latency(Observation(logs=stats))
+        self.remembered.baselines.put(rollout.id, namespace, latency)
 
     # --- how ------------------------------------------------------------------------------
 
@@ -113,7 +139,11 @@ class Tenants:
 
     def _update(self, rollout: Rollout, spec: AppSpec, namespace: str) -> TargetResult:
         want = rollout.target_image
-        info = self.cluster.read_deployment(namespace, spec.deployment, container=spec.container)
+        info = self.remembered.reads.take(rollout.id, namespace)
+        if info is None or info.image in ("", want):
+            info = self.cluster.read_deployment(
+                namespace, spec.deployment, container=spec.container
+            )
         if not info.image:
             missing = f"{spec.deployment} has no container {spec.container}"
             return TargetResult(namespace, False, missing)
@@ -163,17 +193,25 @@ class Tenants:
                 namespace, deployment, timeout=timeout, min_generation=generation
             )
         self.check_stop()
+        health = self.health
+        seen = self.cluster.health_snapshot(
+            namespace,
+            deployment,
+            port=health.port,
+            paths=(health.path, health.ready_path),
+            since_seconds=health.log_window_seconds,
+        )
+        if seen.logs is None:
+            # Logs are evidence, not a verdict: unread, the rate goes unjudged (the verdict
+            # notes it) rather than failing a tenant whose probes are fine.
+            log.warning("could not read logs of %s/%s: %s", namespace, deployment, seen.log_error)
         obs = Observation(
             status=status,
-            pods=self.cluster.pods(namespace, deployment),
-            health_probes=self.cluster.probe(
-                namespace, deployment, port=self.health.port, path=self.health.path
-            ),
-            ready_probes=self.cluster.probe(
-                namespace, deployment, port=self.health.port, path=self.health.ready_path
-            ),
-            logs=self._logs(namespace, deployment),
-            baseline_latency_ms=self.baselines.get(rollout.id, namespace),
+            pods=seen.pods,
+            health_probes=seen.answers(health.path),
+            ready_probes=seen.answers(health.ready_path),
+            logs=seen.logs,
+            baseline_latency_ms=self.remembered.baselines.get(rollout.id, namespace),
             timeout_seconds=timeout if wait else None,
         )
         verdict = judge(
@@ -183,17 +221,6 @@ class Tenants:
             latency_factor=rollout.settings.latency_factor,
         )
         return TargetResult(namespace, verdict.healthy, verdict.reason)
-
-    def _logs(self, namespace: str, deployment: str) -> LogStats | None:
-        """Logs are evidence, not a verdict: if they cannot be read, the rate goes unjudged
-        (the verdict notes it) rather than failing a tenant whose probes are fine."""
-        try:
-            return self.cluster.log_stats(
-                namespace, deployment, since_seconds=self.health.log_window_seconds
-            )
-        except RollbotError as err:
-            log.warning("could not read logs of %s/%s: %s", namespace, deployment, err)
-            return None
 
     def wait_rollout(
         self, namespace: str, deployment: str, *, timeout: float, min_generation: int

@@ -12,13 +12,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from kubernetes import client
 
 from bot.kube import KubeCluster, RetryPolicy
-from bot.kube.client import api_client
+from bot.kube.client import api_client, kubeconfig_configuration
 from rollout.errors import ConfigError, Forbidden, NotFound, TransientClusterError
 from rollout.ports import PodState, RolloutOutcome
 from tests.adapters.conftest import ClusterEnv, MakeEnv
@@ -210,6 +210,132 @@ def test_log_stats_follow_a_behaviour_set_at_run_time(cluster_env: ClusterEnv) -
     cluster_env.sim.set_behaviour(ns, "*", "errors", error_rate=0.1)
     stats = cluster_env.cluster.log_stats(ns, APP, since_seconds=30)
     assert (stats.http_lines, stats.error_lines) == (100, 10)
+
+
+def test_health_snapshot_lists_the_pods_once_for_states_probes_and_logs(
+    cluster_env: ClusterEnv,
+) -> None:
+    ns = cluster_env.tenants[0]
+    cluster_env.cluster.read_deployment(ns, APP, container=CONTAINER)
+    cluster_env.sim.reset_counters()
+
+    seen = cluster_env.cluster.health_snapshot(
+        ns, APP, port=3000, paths=("/api/health", "/api/ready"), since_seconds=60
+    )
+
+    (pod,) = seen.pods
+    assert pod.phase == "Running" and pod.ready
+    (health,) = seen.answers("/api/health")
+    assert (health.pod, health.status) == (pod.name, 200)
+    assert health.body == {"status": "ok", "version": "v1.2.3"}
+    (ready,) = seen.answers("/api/ready")
+    assert (ready.status, ready.body) == (200, {"ready": True})
+    assert seen.logs is not None and seen.logs.http_lines == 100 and seen.log_error == ""
+    assert route_calls(cluster_env) == {
+        ("/api/v1/namespaces/{namespace}/pods", "list"): 1,
+        ("/api/v1/namespaces/{namespace}/pods/{name}/proxy", "get"): 2,
+        ("/api/v1/namespaces/{namespace}/pods/{name}/log", "get"): 1,
+    }
+
+
+def test_health_snapshot_without_logs_keeps_pods_and_answers(cluster_env: ClusterEnv) -> None:
+    ns = cluster_env.tenants[0]
+    cluster_env.sim.add_fault(path=r"/log$", status=500)
+
+    seen = cluster_env.cluster.health_snapshot(
+        ns, APP, port=3000, paths=("/api/health",), since_seconds=60
+    )
+
+    assert seen.logs is None and "read log of" in seen.log_error
+    assert [p.ready for p in seen.pods] == [True]
+    assert [a.status for a in seen.answers("/api/health")] == [200]
+    assert seen.answers("/api/ready") == ()
+
+
+def test_health_snapshot_of_a_missing_deployment_is_not_found(cluster_env: ClusterEnv) -> None:
+    with pytest.raises(NotFound):
+        cluster_env.cluster.health_snapshot(
+            cluster_env.tenants[0], "nothing", port=3000, paths=("/api/health",), since_seconds=60
+        )
+
+
+def test_a_read_deployment_is_patched_and_waited_on_without_reading_it_again(
+    cluster_env: ClusterEnv,
+) -> None:
+    ns = cluster_env.tenants[0]
+    cluster_env.cluster.read_deployment(ns, APP, container=CONTAINER)
+    cluster_env.sim.reset_counters()
+
+    generation = cluster_env.cluster.set_image(ns, APP, container=CONTAINER, image=isp("v1.3.0"))
+    status = cluster_env.cluster.wait_rollout(ns, APP, timeout=10, min_generation=generation)
+
+    assert generation == 2 and status.outcome is RolloutOutcome.COMPLETE
+    assert route_calls(cluster_env) == {
+        ("/apis/apps/v1/namespaces/{namespace}/deployments/{name}", "patch"): 1,
+        ("/apis/apps/v1/namespaces/{namespace}/deployments", "watch"): 1,
+    }
+    assert image_of(cluster_env, ns) == [(CONTAINER, isp("v1.3.0"))]
+
+
+@pytest.mark.parametrize("change", ["moved", "removed"])
+def test_a_container_changed_since_it_was_read_is_never_patched_blindly(
+    cluster_env: ClusterEnv, change: str
+) -> None:
+    ns = cluster_env.tenants[0]
+    cluster_env.cluster.read_deployment(ns, APP, container=CONTAINER)
+    containers = "/spec/template/spec/containers"
+    if change == "moved":  # a sidecar now sits where the container was read
+        sidecar = {"name": "sidecar", "image": "registry.example/sidecar:1"}
+        edit = [{"op": "add", "path": f"{containers}/0", "value": sidecar}]
+    else:
+        edit = [{"op": "replace", "path": f"{containers}/0/name", "value": "app"}]
+    behind_the_adapters_back(cluster_env, ns, edit)
+
+    if change == "moved":
+        cluster_env.cluster.set_image(ns, APP, container=CONTAINER, image=isp("v1.3.0"))
+        assert image_of(cluster_env, ns) == [
+            ("sidecar", "registry.example/sidecar:1"),
+            (CONTAINER, isp("v1.3.0")),
+        ]
+    else:
+        with pytest.raises(NotFound, match=CONTAINER):
+            cluster_env.cluster.set_image(ns, APP, container=CONTAINER, image=isp("v1.3.0"))
+        assert image_of(cluster_env, ns) == [("app", isp("v1.2.3"))]
+
+
+def test_a_wait_after_a_patch_that_changed_nothing_ends_without_a_watch(
+    cluster_env: ClusterEnv,
+) -> None:
+    ns = cluster_env.tenants[0]
+    generation = cluster_env.cluster.set_image(ns, APP, container=CONTAINER, image=isp("v1.2.3"))
+    cluster_env.sim.reset_counters()
+
+    status = cluster_env.cluster.wait_rollout(ns, APP, timeout=10, min_generation=generation)
+
+    assert generation == 1 and status.outcome is RolloutOutcome.COMPLETE
+    assert cluster_env.sim.counters()["total"] == 0
+
+
+def route_calls(env: ClusterEnv) -> dict[tuple[str, str], int]:
+    """Requests the API server saw since its counters were reset, by route and verb."""
+    routes: dict[str, dict[str, int]] = env.sim.counters()["routes"]
+    return {(route, verb): n for route, verbs in routes.items() for verb, n in verbs.items()}
+
+
+def image_of(env: ClusterEnv, namespace: str) -> list[tuple[str, str]]:
+    found = env.sim.get("deployments", namespace, APP) or {}
+    return [(c["name"], c["image"]) for c in found["spec"]["template"]["spec"]["containers"]]
+
+
+def behind_the_adapters_back(env: ClusterEnv, namespace: str, ops: list[dict[str, Any]]) -> None:
+    """Someone else edits the deployment, through a client of their own."""
+    other = api_client(kubeconfig_configuration(str(env.sim.kubeconfig)))
+    try:
+        client.AppsV1Api(other).patch_namespaced_deployment(
+            APP, namespace, ops, _content_type="application/json-patch+json"
+        )
+    finally:
+        other.close()  # type: ignore[no-untyped-call]
 
 
 # --- access ----------------------------------------------------------------------------------

@@ -416,6 +416,51 @@ def test_resume_after_a_crash_mid_batch_skips_no_one_and_patches_no_one_twice() 
         rig.close()
 
 
+def test_each_tenant_is_read_once_when_nothing_interrupts_the_rollout() -> None:
+    rig = Rig(approval=False, pilot_count=1, pilot_monitor_seconds=0, wait_seconds=0)
+    try:
+        rollout = rig.start()
+        rollout = rig.run_timers(rollout.id, lambda r: r.phase.terminal)
+        assert rollout.phase is Phase.COMPLETED
+        tenants = [t.namespace for t in rollout.targets]
+        assert reads(rig) == dict.fromkeys(tenants, 1)  # preflight's read serves the update
+        assert set(rig.cluster.patches.values()) == {1} and len(rig.cluster.patches) == 11
+        assert rig.cluster.count("health_snapshot") >= len(tenants)
+    finally:
+        rig.close()
+
+
+def test_a_restarted_engine_reads_every_tenant_again_before_patching_it() -> None:
+    rig = Rig(approval=False, pilot_count=1, pilot_monitor_seconds=0, wait_seconds=0)
+    gate = PatchGate(allow=3)  # the pilot and two of batch 1's three
+    rig.cluster.before_patch = gate
+    try:
+        rollout = rig.main.start(app="isp", version="v1.3.0", options=RolloutOptions(), user="U0A")
+        assert gate.reached.wait(WAIT_LIMIT)
+        engine = crash(rig, gate)
+        (pilot,) = [t.namespace for t in rig.get(rollout.id).batch(0)]
+
+        engine.resume_unfinished()
+        engine.join(WAIT_LIMIT)
+
+        assert rig.get(rollout.id).phase is Phase.COMPLETED
+        others = [t.namespace for t in rollout.targets if t.namespace != pilot]
+        assert reads(rig) == {pilot: 1} | dict.fromkeys(others, 2)
+        assert set(rig.cluster.patches.values()) == {1} and len(rig.cluster.patches) == 11
+    finally:
+        gate.release.set()
+        rig.close()
+
+
+def reads(rig: Rig) -> dict[str, int]:
+    """How often each tenant's deployment was read."""
+    found: dict[str, int] = {}
+    for method, namespace in rig.cluster.calls:
+        if method == "read_deployment":
+            found[namespace] = found.get(namespace, 0) + 1
+    return found
+
+
 def test_resume_after_a_crash_at_the_gate_rearms_the_expiry(rig: Rig) -> None:
     rollout = rig.run_timers(rig.start().id, at_phase(Phase.AWAITING_APPROVAL))
     engine = crash(rig)
