@@ -161,15 +161,20 @@ def default_runtime(
     )
 
 
-def default_delivery(settings: Settings, config: Config, metrics: Metrics) -> SlackDelivery | None:
-    """The listener that posts each rollout's conversation, journalled next to the store."""
+def default_delivery(settings: Settings, config: Config, metrics: Metrics) -> SlackDelivery:
+    """The listener that posts each rollout's conversation, journalled next to the store:
+    in the channel the rollout was asked for in, else the first release channel. Without
+    release channels, commands are taken in any channel, so there is still somewhere to
+    post what Slack started; a rollout started elsewhere is then not posted."""
     from bot.runtime import db_path
     from bot.slack import SlackDelivery
 
     channels = config.slack.release_channels
     if not channels:
-        log.warning("no slack.release_channels configured: rollout progress is not posted")
-        return None
+        log.info(
+            "no slack.release_channels configured: rollouts are posted where they were asked "
+            "for, and those started outside Slack are not posted"
+        )
     specs = config.apps_specs()
     # As bot.slack.delivery_client builds it (no SDK retries: the delivery retries itself),
     # counting every call for /metrics.
@@ -183,7 +188,7 @@ def default_delivery(settings: Settings, config: Config, metrics: Metrics) -> Sl
     return SlackDelivery(
         client=client,
         db_path=db_path(settings.db),
-        release_channel=channels[0],
+        release_channel=channels[0] if channels else None,
         notify_channel=config.slack.notify_channel,
         approvers=lambda app: specs[app].approvers if app in specs else (),
         min_interval=settings.post_interval,

@@ -3,7 +3,8 @@
 Slack gives a slash command three seconds. The handler acks first, with nothing, and
 only then does anything that can take time; every answer to the person who typed the
 command goes back privately through its `response_url`. Work that changes something is
-handed to the engine, whose progress the delivery listener posts in the release channel.
+handed to the engine with the channel it was typed in, where the delivery listener then
+posts its progress.
 
 `answer()` is the whole decision, from a request to the private reply, and never raises:
 a usage error, a refusal, a conflict or a bug all end as a message for the person. Every
@@ -13,9 +14,9 @@ refusal is also written to the audit log.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, cast
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
@@ -55,6 +56,8 @@ from handlers.commands import (
 )
 from rollout import errors
 from rollout.engine import EngineStopped
+from rollout.model import Rollout
+from rollout.options import RolloutOptions
 from rollout.plan import PlanError, eta
 from rollout.policy import channel_allowed, may_control, may_deploy, may_rollback
 
@@ -89,6 +92,37 @@ class SlashRequest:
             channel=str(payload.get("channel_id") or ""),
             response_url=str(payload.get("response_url") or ""),
         )
+
+
+class ChannelledEngine(Protocol):
+    """The engine's calls that start a rollout, with the channel it was asked for in,
+    where its progress is then posted."""
+
+    def start(
+        self,
+        *,
+        app: str,
+        version: str,
+        options: RolloutOptions,
+        user: str,
+        source: str = ...,
+        channel: str = ...,
+    ) -> Rollout: ...
+
+    def rollback_app(
+        self,
+        *,
+        app: str,
+        to_version: str | None,
+        tenants: Sequence[str] | None,
+        user: str,
+        channel: str = ...,
+    ) -> Rollout: ...
+
+
+def _engine(edge: Edge) -> ChannelledEngine:
+    # The engine takes `channel`; EnginePort (handlers/access.py) does not name it yet.
+    return cast(ChannelledEngine, edge.engine)
 
 
 def register_commands(app: AsyncApp, edge: Edge) -> None:
@@ -229,12 +263,13 @@ async def _start(edge: Edge, request: SlashRequest, command: Deploy) -> render.M
         return await _dry_run(edge, command)
     try:
         rollout = await edge.call(
-            edge.engine.start,
+            _engine(edge).start,
             app=command.app,
             version=command.version,
             options=command.options,
             user=request.user,
             source="slack",
+            channel=request.channel,
         )
     except errors.RolloutConflict as conflict:
         active = await _rollout_link(edge, conflict.active_id)
@@ -332,11 +367,12 @@ async def _rollback_app(edge: Edge, request: SlashRequest, command: RollbackApp)
     )
     try:
         rollout = await edge.call(
-            edge.engine.rollback_app,
+            _engine(edge).rollback_app,
             app=command.app,
             to_version=command.to_version,
             tenants=command.tenants,
             user=request.user,
+            channel=request.channel,
         )
     except errors.RolloutConflict as conflict:
         active = await _rollout_link(edge, conflict.active_id)

@@ -171,6 +171,7 @@ class Rollout:
     rollback_of: tuple[str, ...] | None = None  # tenants= of a partial rollback
     source: str = "cli"  # where it was requested: "slack" or "cli"
     lock_version: int = 0  # bumped on every save; the store refuses stale writes
+    channel: str = ""  # the Slack channel it was asked for in; "" when not asked in Slack
 
     @property
     def target_image(self) -> str:

@@ -32,14 +32,17 @@ ERROR_PAUSE_SECONDS = 1.0  # after an unexpected error, before the worker tries 
 
 
 class SlackDelivery:
-    """Implements :class:`rollout.ports.Listener`. One per process and journal."""
+    """Implements :class:`rollout.ports.Listener`. One per process and journal.
+
+    `release_channel` (the first configured, or None) takes the rollouts that were not
+    asked for in a Slack channel, such as those started from a terminal."""
 
     def __init__(
         self,
         *,
         client: WebClient,
         db_path: str | Path,
-        release_channel: str,
+        release_channel: str | None,
         notify_channel: str | None,
         approvers: Callable[[str], Sequence[str]],
         min_interval: float = 1.0,
@@ -59,18 +62,22 @@ class SlackDelivery:
         self._dirty = False
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._unposted: set[int] = set()  # rollouts with nowhere to go, told once in the log
 
     # --- where messages go --------------------------------------------------------------
 
     def channel_for(self, rollout: Rollout) -> str:
-        """The channel of a rollout's parent message and thread. Every rollout uses the
-        release channel for now; a per-rollout channel (from `rollout.source`) goes here."""
-        return self.release_channel
+        """The channel of a rollout's parent message and thread: the one it was asked for
+        in, else the release channel; "" when there is neither."""
+        return rollout.channel or self.release_channel or ""
 
     # --- the listener -------------------------------------------------------------------
 
     def publish(self, event: RolloutEvent) -> None:
         """Journal what the event says in Slack and wake the worker; no network here."""
+        if not self.channel_for(event.rollout):
+            self._nowhere(event.rollout)
+            return
         try:
             with self._publishing:
                 items = self._conversation.compose(event, self._outbox)
@@ -102,6 +109,17 @@ class SlackDelivery:
         """Channel and ts of the rollout's parent message, once Slack has it."""
         ref = self._outbox.ref(refs.parent(rollout_id))
         return None if ref is None else (ref.channel, ref.ts)
+
+    def _nowhere(self, rollout: Rollout) -> None:
+        with self._publishing:
+            if rollout.id in self._unposted:
+                return
+            self._unposted.add(rollout.id)
+        log.info(
+            "#%s %s %s is not posted in Slack: it was not asked for in a channel and no "
+            "slack.release_channels are configured",
+            rollout.id, rollout.app, rollout.version,
+        )  # fmt: skip
 
     # --- the worker ---------------------------------------------------------------------
 

@@ -95,6 +95,7 @@ def rollout_row(rollout: Rollout) -> dict[str, Any]:
         "rollback_of": None if rollout.rollback_of is None else json.dumps(rollout.rollback_of),
         "source": rollout.source,
         "lock_version": rollout.lock_version,
+        "channel": rollout.channel,
     }
 
 
@@ -161,6 +162,7 @@ def rollout_from(
         rollback_of=None if rollback_of is None else tuple(json.loads(rollback_of)),
         source=row["source"],
         lock_version=row["lock_version"],
+        channel=row.get("channel") or "",
     )
 
 

@@ -66,8 +66,13 @@ def _create_v1(db: Database) -> None:
     db.table("inbox").create_index(["rollout_id", "taken_at"])
 
 
+def _add_rollout_channel(db: Database) -> None:
+    """v2: the Slack channel a rollout was asked for in; older rollouts have none."""
+    db.table("rollouts").add_column("channel", str, not_null_default="")
+
+
 # Migration N takes a journal from schema version N to N + 1.
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_create_v1,)
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_create_v1, _add_rollout_channel)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 

@@ -129,9 +129,17 @@ class Engine:
         return draft(spec, plan, version=version, settings=settings, user="", now=self._clock.now())
 
     def start(
-        self, *, app: str, version: str, options: RolloutOptions, user: str, source: str = "cli"
+        self,
+        *,
+        app: str,
+        version: str,
+        options: RolloutOptions,
+        user: str,
+        source: str = "cli",
+        channel: str = "",
     ) -> Rollout:
-        """Plan and create the rollout, then run it in the background. Raises PlanError
+        """Plan and create the rollout, then run it in the background. `channel`: the Slack
+        channel it was asked for in, where its progress is posted. Raises PlanError
         (unknown tenants, ...), RolloutConflict (the app has an active rollout)."""
         if options.dry_run:
             raise ValueError("a dry run changes nothing: call plan() instead")
@@ -145,15 +153,24 @@ class Engine:
             start_at=options.at,
             user=user,
             source=source,
+            channel=channel,
             action=f"deploy {app} {version}",
         )
 
     def rollback_app(
-        self, *, app: str, to_version: str | None, tenants: Sequence[str] | None, user: str
+        self,
+        *,
+        app: str,
+        to_version: str | None,
+        tenants: Sequence[str] | None,
+        user: str,
+        channel: str = "",
     ) -> Rollout:
         """`/rollback <app>`: undo the app's latest rollout (every tenant back to the image
         it recorded; blue-green: switch back), or, with `to_version`, deploy that version
-        at once (no pilots, no gate, no waits). RolloutConflict while one is active."""
+        at once (no pilots, no gate, no waits). RolloutConflict while one is active.
+        `channel`: where a new rollout (`to_version`) was asked for; an undo goes on in
+        the thread of the rollout it undoes."""
         spec = app_spec(self._apps, app)
         active = self._store.active_for_app(app)
         if active is not None:
@@ -169,6 +186,7 @@ class Engine:
                 start_at=None,
                 user=user,
                 source="rollback",
+                channel=channel,
                 action=f"rollback {app} to={to_version}",
             )
         recent = self._store.list_rollouts(app=app, limit=50)
@@ -186,6 +204,7 @@ class Engine:
         start_at: datetime | None,
         user: str,
         source: str,
+        channel: str,
         action: str,
     ) -> Rollout:
         self._check_running()
@@ -201,6 +220,7 @@ class Engine:
                 now=now,
                 start_at=start_at,
                 source=source,
+                channel=channel,
             )
             created = self._store.create_rollout(new)
         except RollbotError as err:

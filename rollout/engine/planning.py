@@ -47,6 +47,7 @@ def draft(
     now: datetime,
     start_at: datetime | None = None,
     source: str = "cli",
+    channel: str = "",
 ) -> Rollout:
     """The rollout to create (ID 0 until the journal assigns one)."""
     if spec.strategy is Strategy.BLUE_GREEN:
@@ -68,6 +69,7 @@ def draft(
         batch_count=batch_count,
         start_at=start_at,
         source=source,
+        channel=channel,
     )
 
 

@@ -9,14 +9,17 @@ restarts and scale are in test_slack_delivery_faults.py.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from slack_sdk import WebClient
 
+from bot.slack import SlackDelivery
 from bot.store import SqliteStore
-from rollout.model import Approval, EventKind, Phase, TargetStatus
+from rollout.model import Approval, EventKind, Phase, RolloutEvent, TargetStatus
 from sim.slack import SlackHandle, start_slack
 from tests.adapters.slack_delivery_support import (
     NOTIFY,
@@ -295,3 +298,68 @@ def test_the_outbox_lives_in_the_engines_journal_file(slack: SlackHandle, db: Pa
         assert delivery.outbox_counts() == {"sent": 4}
     finally:
         delivery.close()
+
+
+# --- where a rollout is posted ------------------------------------------------------------
+
+DEPLOYS = "C0DEPLOYS"  # a channel that is not the release channel
+
+
+def asked_in(channel: str, story: list[RolloutEvent]) -> list[RolloutEvent]:
+    """The same story for a rollout asked for in `channel`."""
+    return [replace(e, rollout=replace(e.rollout, channel=channel)) for e in story]
+
+
+@pytest.fixture
+def three_channels() -> Iterator[SlackHandle]:
+    channels = {RELEASES: "releases", NOTIFY: "stakeholders", DEPLOYS: "deploys"}
+    with start_slack(usergroups={"S0LEADS": ["U0BOB"]}, channels=channels) as handle:
+        yield handle
+
+
+def test_a_rollout_asked_for_in_a_channel_is_posted_there(
+    three_channels: SlackHandle, db: Path
+) -> None:
+    slack = three_channels
+    deliver(slack, db, asked_in(DEPLOYS, happy_story()))
+
+    assert slack.messages(RELEASES, include_replies=True) == []
+    (parent,) = slack.messages(DEPLOYS)
+    assert "isp v1.3.0" in parent.text and "Completed" in parent.text
+    thread = slack.thread(DEPLOYS, parent.ts)[1:]
+    assert len(thread) == 7 and "*isp v1.3.0 completed*" in thread[-1].text
+    link = f"/archives/{DEPLOYS}/p{parent.ts.replace('.', '')}|thread>"
+    assert all(link in m.text for m in slack.messages(NOTIFY))
+
+
+def test_without_release_channels_only_rollouts_asked_for_in_a_channel_are_posted(
+    three_channels: SlackHandle, db: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    slack = three_channels
+    delivery = SlackDelivery(
+        client=WebClient(token=slack.bot_token, base_url=slack.api_url, timeout=5),
+        db_path=db,
+        release_channel=None,
+        notify_channel=NOTIFY,
+        approvers=lambda app: ["S0LEADS"],
+        min_interval=0.05,
+    )
+    from_terminal = happy_story()
+    from_slack = asked_in(
+        DEPLOYS, [replace(e, rollout=replace(e.rollout, id=8)) for e in happy_story()]
+    )
+    caplog.set_level(logging.INFO, logger="bot.slack.delivery")
+    try:
+        delivery.start()
+        for e in [*from_terminal, *from_slack]:
+            delivery.publish(e)
+        assert delivery.flush(WAIT), delivery.outbox_counts()
+    finally:
+        delivery.close()
+
+    (parent,) = slack.messages(DEPLOYS)
+    assert "#8" in parent.text
+    posted = {c.args.get("channel") for c in slack.calls("chat.postMessage")}
+    assert posted == {DEPLOYS, NOTIFY}
+    told = [r.getMessage() for r in caplog.records if "not posted in Slack" in r.getMessage()]
+    assert len(told) == 1 and told[0].startswith("#7 isp v1.3.0")

@@ -20,9 +20,11 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlite_utils import Database
 
 from bot.memstore import MemoryStore
-from bot.store import SCHEMA_VERSION, JournalError, SchemaTooNew, SqliteStore, StaleRollout
+from bot.store import SCHEMA_VERSION, JournalError, SchemaTooNew, SqliteStore, StaleRollout, codec
+from bot.store.schema import MIGRATIONS
 from rollout.errors import RolloutConflict, UnknownRollout
 from rollout.model import (
     Approval,
@@ -276,7 +278,7 @@ def every_field_set() -> Rollout:
             new_deployment="platform-admin-app-v1-3-1", new_config_map="cfg-v1.3.1",
             switched=True, old_removed=False,
         ),
-        rollback_of=("tenant-a",), source="slack", lock_version=7,
+        rollback_of=("tenant-a",), source="slack", lock_version=7, channel="C0DEPLOYS",
     )  # fmt: skip
 
 
@@ -324,7 +326,7 @@ _ROLLOUT = st.builds(
         old_deployment=st.none() | _TEXT, new_deployment=_TEXT, switched=st.booleans(),
     ),
     rollback_of=st.none() | st.lists(_TEXT, max_size=3).map(tuple), source=_TEXT,
-    lock_version=_INT,
+    lock_version=_INT, channel=_TEXT,
 )  # fmt: skip
 
 
@@ -417,6 +419,58 @@ def test_a_file_from_before_the_journal_existed_is_migrated(tmp_path: Path) -> N
     with SqliteStore(path) as store:
         assert store.schema_version == SCHEMA_VERSION
         assert store.create_rollout(rollout()).id == 1
+
+
+def test_the_channel_a_rollout_was_asked_for_in_is_kept(store: Store) -> None:
+    created = store.create_rollout(rollout(source="slack", channel="C0DEPLOYS"))
+    assert store.get(created.id) == created and created.channel == "C0DEPLOYS"
+    saved = store.save(replace(created, phase=Phase.PILOT))
+    assert store.get(created.id) == saved and saved.channel == "C0DEPLOYS"
+    assert store.create_rollout(rollout("admin")).channel == ""
+
+
+def test_a_journal_of_schema_version_1_is_migrated_and_its_rollouts_read_as_before(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "rollbot.db"
+    old = replace(every_field_set(), id=1, lock_version=3)
+    write_v1_journal(path, old)
+
+    with SqliteStore(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        assert store.get(1) == replace(old, channel="")
+        saved = store.save(replace(store.get(1) or old, channel="C0DEPLOYS"))
+    with SqliteStore(path) as reopened:
+        assert reopened.get(1) == saved and saved.channel == "C0DEPLOYS"
+
+
+def write_v1_journal(path: Path, stored: Rollout) -> None:
+    """A journal as rollbot wrote it at schema version 1 (no `channel` column), holding
+    `stored` and its targets and approvals."""
+    conn = sqlite3.connect(path)
+    try:
+        db = Database(conn)
+        db.table("meta").create({"key": str, "value": str}, pk="key")
+        MIGRATIONS[0](db)
+        db.table("meta").insert({"key": "schema_version", "value": "1"})
+        row = codec.rollout_row(stored)
+        del row["channel"]
+        db.table("rollouts").insert(row)
+        for position, target in enumerate(stored.targets):
+            values = codec.target_values(position, target)
+            db.table("targets").insert(
+                {"rollout_id": stored.id, **dict(zip(codec.TARGET_COLUMNS, values, strict=True))}
+            )
+        for position, approval in enumerate(stored.approvals):
+            values = codec.approval_values(approval)
+            db.table("approvals").insert(
+                {"rollout_id": stored.id, "position": position}
+                | dict(zip(codec.APPROVAL_COLUMNS, values, strict=True))
+            )
+        conn.commit()
+        assert "channel" not in db.table("rollouts").columns_dict
+    finally:
+        conn.close()
 
 
 def _worker(path: str, name: str, count: int, start: Any, results: Any) -> None:

@@ -132,6 +132,37 @@ async def test_refusals_are_explained_privately_and_audited(tmp_path: Path) -> N
         assert await asyncio.to_thread(bot.runtime.store.list_rollouts) == []
 
 
+async def test_without_release_channels_a_rollout_is_posted_where_it_was_asked_for(
+    tmp_path: Path,
+) -> None:
+    config = config_text().replace(f"release_channels: [{C}]", "release_channels: []")
+    assert "release_channels: []" in config
+    async with running_bot(tmp_path, tenants=3, config=config) as bot:
+        sent = await bot.command("isp v1.3.1 pilot=1", channel=ELSEWHERE)
+        assert sent.status == 200 and sent.elapsed < ACK_DEADLINE
+        assert "Progress follows in this channel" in (await bot.reply(ALICE, "accepted")).text
+        waiting = await bot.wait(1)
+        assert waiting.phase is Phase.AWAITING_APPROVAL and waiting.channel == ELSEWHERE
+
+        # The parent message and its whole thread are in the channel of the command.
+        request = await bot.slack.wait_for_message_async(
+            ELSEWHERE, "Approval needed for #1", timeout=WAIT
+        )
+        (parent,) = bot.slack.messages(ELSEWHERE)
+        assert "isp v1.3.1" in parent.text and request.thread_ts == parent.ts
+        await bot.click(render.ACTION_APPROVE, ts=request.ts, user=CAROL, channel=ELSEWHERE)
+        assert (await bot.wait(1)).phase is Phase.COMPLETED
+
+        # A roll back started from the parent's button goes on in the same thread.
+        await bot.click(render.ACTION_ROLLBACK, ts=parent.ts, user=BOB, channel=ELSEWHERE)
+        assert (await bot.wait(1)).phase is Phase.ROLLED_BACK
+        await bot.slack.wait_for_message_async(
+            ELSEWHERE, "rolled back", thread_ts=parent.ts, timeout=WAIT
+        )
+        assert [m.ts for m in bot.slack.messages(ELSEWHERE)] == [parent.ts]
+        assert bot.slack.messages(C, include_replies=True) == []
+
+
 async def test_group_members_are_resolved_once_and_failures_refuse_with_a_reason(
     tmp_path: Path,
 ) -> None:
