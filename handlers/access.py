@@ -191,7 +191,14 @@ class EnginePort(Protocol):
     """What the handlers ask of the engine. Every method blocks: call via a thread."""
 
     def start(
-        self, *, app: str, version: str, options: RolloutOptions, user: str, source: str = ...
+        self,
+        *,
+        app: str,
+        version: str,
+        options: RolloutOptions,
+        user: str,
+        source: str = ...,
+        channel: str = ...,
     ) -> Rollout: ...
 
     def submit(self, item: InboxItem) -> None: ...
@@ -203,6 +210,7 @@ class EnginePort(Protocol):
         to_version: str | None,
         tenants: Sequence[str] | None,
         user: str,
+        channel: str = ...,
     ) -> Rollout: ...
 
 

@@ -14,9 +14,9 @@ refusal is also written to the audit log.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
@@ -56,8 +56,6 @@ from handlers.commands import (
 )
 from rollout import errors
 from rollout.engine import EngineStopped
-from rollout.model import Rollout
-from rollout.options import RolloutOptions
 from rollout.plan import PlanError, eta
 from rollout.policy import channel_allowed, may_control, may_deploy, may_rollback
 
@@ -92,37 +90,6 @@ class SlashRequest:
             channel=str(payload.get("channel_id") or ""),
             response_url=str(payload.get("response_url") or ""),
         )
-
-
-class ChannelledEngine(Protocol):
-    """The engine's calls that start a rollout, with the channel it was asked for in,
-    where its progress is then posted."""
-
-    def start(
-        self,
-        *,
-        app: str,
-        version: str,
-        options: RolloutOptions,
-        user: str,
-        source: str = ...,
-        channel: str = ...,
-    ) -> Rollout: ...
-
-    def rollback_app(
-        self,
-        *,
-        app: str,
-        to_version: str | None,
-        tenants: Sequence[str] | None,
-        user: str,
-        channel: str = ...,
-    ) -> Rollout: ...
-
-
-def _engine(edge: Edge) -> ChannelledEngine:
-    # The engine takes `channel`; EnginePort (handlers/access.py) does not name it yet.
-    return cast(ChannelledEngine, edge.engine)
 
 
 def register_commands(app: AsyncApp, edge: Edge) -> None:
@@ -263,7 +230,7 @@ async def _start(edge: Edge, request: SlashRequest, command: Deploy) -> render.M
         return await _dry_run(edge, command)
     try:
         rollout = await edge.call(
-            _engine(edge).start,
+            edge.engine.start,
             app=command.app,
             version=command.version,
             options=command.options,
@@ -367,7 +334,7 @@ async def _rollback_app(edge: Edge, request: SlashRequest, command: RollbackApp)
     )
     try:
         rollout = await edge.call(
-            _engine(edge).rollback_app,
+            edge.engine.rollback_app,
             app=command.app,
             to_version=command.to_version,
             tenants=command.tenants,
