@@ -57,7 +57,6 @@ class _Strict(BaseModel):
 class SlackConfig(_Strict):
     release_channels: Annotated[tuple[str, ...], BeforeValidator(checks.channels)] = ()
     notify_channel: Channel | None = None
-    approval_channel: Channel | None = None  # approval requests; default: the release thread
 
 
 class RegistryConfig(_Strict):
@@ -93,7 +92,6 @@ class AppConfig(_Strict):
     container: Name63
     deployers: Principals = ()
     approvers: Principals = ()
-    approval_channel: Channel | None = None
     # rolling
     tenant_selector: Annotated[str, BeforeValidator(checks.selector)] = (
         "app.kubernetes.io/component=tenant"

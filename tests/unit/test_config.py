@@ -153,7 +153,6 @@ def test_alternative_spellings_are_understood(key: str, value: Any, expected: An
 BAD_VALUES = [
     ("slack.release_channels", ["#releases"], "channel ID"),
     ("slack.notify_channel", "stakeholders", "channel ID"),
-    ("slack.approval_channel", 5, "channel ID"),
     ("registry.verify_images", "yes please", "true or false"),
     ("registry.insecure", 1, "true or false"),
     ("apps.isp.strategy", "canary", "'rolling' or 'blue-green'"),
@@ -163,7 +162,6 @@ BAD_VALUES = [
     ("apps.isp.container", 12, "Kubernetes name"),
     ("apps.isp.deployers", ["alice"], "'alice'"),
     ("apps.isp.approvers", ["C0RELEASES"], "user-group ID"),
-    ("apps.isp.approval_channel", "#approvals", "channel ID"),
     ("apps.isp.tenant_selector", "", "label selector"),
     ("apps.isp.tenant_order", ["tenant-a", "tenant-a"], "twice"),
     ("apps.isp.batch", "zero", "must be a positive number or a percentage like 10%, got 'zero'"),
