@@ -1,32 +1,23 @@
 """The part of `SlackHandle` that acts like Slack towards the bot: commands, clicks, sockets.
 
-Each action exists twice: a blocking method for plain code (refused inside a running event
-loop, since the bot may share that loop and could then never answer) and an `*_async`
-method for coroutines. Both run the work on the stand-in's own loop.
+Each action is written once, as a private method that builds the coroutine; `twins` makes
+from it a blocking method for plain code (refused inside a running event loop, since the
+bot may share that loop and could then never answer) and an `*_async` method for
+coroutines. Both run the work on the stand-in's own loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
 from sim.slack import drive
 from sim.slack.drive import HttpDelivery
 from sim.slack.server import StandIn
 from sim.slack.signing import SignatureMode
 from sim.slack.socket_mode import SocketDelivery
-
-T = TypeVar("T")
-_SLACK = 5.0  # extra seconds a blocking call waits beyond the action's own timeout
-
-
-def refuse_inside_loop(name: str) -> None:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return
-    raise RuntimeError(f"{name}() blocks; from a coroutine use {name}_async()")
+from sim.slack.twins import SLACK, on_loop_async, on_loop_blocking, wait_async, wait_blocking
 
 
 class DriveMixin:
@@ -35,31 +26,22 @@ class DriveMixin:
     _standin: StandIn
     _loop: asyncio.AbstractEventLoop
 
-    def _submit(self, coro: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
-        return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
-
-    def _block(self, name: str, coro: Coroutine[Any, Any, T], timeout: float) -> T:
-        try:
-            refuse_inside_loop(name)
-        except RuntimeError:
-            coro.close()
-            raise
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout + _SLACK)
-
     # ---- HTTP mode -----------------------------------------------------------------
 
-    def _slash(
+    def _send_slash_command(
         self,
         bot_url: str,
         *,
         text: str,
         user_id: str,
         channel_id: str,
-        command: str,
-        signing_secret: str | None,
-        signature: SignatureMode | str,
-        timeout: float,
+        command: str = "/deploy",
+        signing_secret: str | None = None,
+        signature: SignatureMode | str = SignatureMode.VALID,
+        timeout: float = 10.0,
     ) -> Coroutine[Any, Any, HttpDelivery]:
+        """POST a signed slash command to `bot_url` (e.g. `.../slack/events`); a non-empty
+        answer body becomes an ephemeral reply, as in Slack."""
         return drive.send_slash_command(
             self._standin,
             bot_url,
@@ -72,57 +54,10 @@ class DriveMixin:
             timeout=timeout,
         )
 
-    def send_slash_command(
-        self,
-        bot_url: str,
-        *,
-        text: str,
-        user_id: str,
-        channel_id: str,
-        command: str = "/deploy",
-        signing_secret: str | None = None,
-        signature: SignatureMode | str = SignatureMode.VALID,
-        timeout: float = 10.0,
-    ) -> HttpDelivery:
-        """POST a signed slash command to `bot_url` (e.g. `.../slack/events`); a non-empty
-        answer body becomes an ephemeral reply, as in Slack."""
-        coro = self._slash(
-            bot_url,
-            text=text,
-            user_id=user_id,
-            channel_id=channel_id,
-            command=command,
-            signing_secret=signing_secret,
-            signature=signature,
-            timeout=timeout,
-        )
-        return self._block("send_slash_command", coro, timeout)
+    send_slash_command = on_loop_blocking(_send_slash_command)
+    send_slash_command_async = on_loop_async(_send_slash_command)
 
-    async def send_slash_command_async(
-        self,
-        bot_url: str,
-        *,
-        text: str,
-        user_id: str,
-        channel_id: str,
-        command: str = "/deploy",
-        signing_secret: str | None = None,
-        signature: SignatureMode | str = SignatureMode.VALID,
-        timeout: float = 10.0,  # noqa: ASYNC109 - the HTTP client's deadline
-    ) -> HttpDelivery:
-        coro = self._slash(
-            bot_url,
-            text=text,
-            user_id=user_id,
-            channel_id=channel_id,
-            command=command,
-            signing_secret=signing_secret,
-            signature=signature,
-            timeout=timeout,
-        )
-        return await self._submit(coro)
-
-    def _click(
+    def _send_block_action(
         self,
         bot_url: str,
         *,
@@ -130,11 +65,13 @@ class DriveMixin:
         user_id: str,
         message_ts: str,
         channel_id: str,
-        value: str | None,
-        signing_secret: str | None,
-        signature: SignatureMode | str,
-        timeout: float,
+        value: str | None = None,
+        signing_secret: str | None = None,
+        signature: SignatureMode | str = SignatureMode.VALID,
+        timeout: float = 10.0,
     ) -> Coroutine[Any, Any, HttpDelivery]:
+        """POST a signed click on `action_id` in message `message_ts`; `value=None` sends the
+        button's own value, read from the stored message."""
         return drive.send_block_action(
             self._standin,
             bot_url,
@@ -148,63 +85,12 @@ class DriveMixin:
             timeout=timeout,
         )
 
-    def send_block_action(
-        self,
-        bot_url: str,
-        *,
-        action_id: str,
-        user_id: str,
-        message_ts: str,
-        channel_id: str,
-        value: str | None = None,
-        signing_secret: str | None = None,
-        signature: SignatureMode | str = SignatureMode.VALID,
-        timeout: float = 10.0,
-    ) -> HttpDelivery:
-        """POST a signed click on `action_id` in message `message_ts`; `value=None` sends the
-        button's own value, read from the stored message."""
-        coro = self._click(
-            bot_url,
-            action_id=action_id,
-            user_id=user_id,
-            message_ts=message_ts,
-            channel_id=channel_id,
-            value=value,
-            signing_secret=signing_secret,
-            signature=signature,
-            timeout=timeout,
-        )
-        return self._block("send_block_action", coro, timeout)
-
-    async def send_block_action_async(
-        self,
-        bot_url: str,
-        *,
-        action_id: str,
-        user_id: str,
-        message_ts: str,
-        channel_id: str,
-        value: str | None = None,
-        signing_secret: str | None = None,
-        signature: SignatureMode | str = SignatureMode.VALID,
-        timeout: float = 10.0,  # noqa: ASYNC109 - the HTTP client's deadline
-    ) -> HttpDelivery:
-        coro = self._click(
-            bot_url,
-            action_id=action_id,
-            user_id=user_id,
-            message_ts=message_ts,
-            channel_id=channel_id,
-            value=value,
-            signing_secret=signing_secret,
-            signature=signature,
-            timeout=timeout,
-        )
-        return await self._submit(coro)
+    send_block_action = on_loop_blocking(_send_block_action)
+    send_block_action_async = on_loop_async(_send_block_action)
 
     # ---- Socket Mode ---------------------------------------------------------------
 
-    def send_slash_command_socket(
+    def _send_slash_command_socket(
         self,
         *,
         text: str,
@@ -212,9 +98,9 @@ class DriveMixin:
         channel_id: str,
         command: str = "/deploy",
         timeout: float = 5.0,
-    ) -> SocketDelivery:
+    ) -> Coroutine[Any, Any, SocketDelivery]:
         """Deliver a `slash_commands` envelope and wait until it is acked or `timeout`."""
-        coro = drive.send_slash_command_socket(
+        return drive.send_slash_command_socket(
             self._standin,
             command=command,
             text=text,
@@ -222,28 +108,11 @@ class DriveMixin:
             channel_id=channel_id,
             timeout=timeout,
         )
-        return self._block("send_slash_command_socket", coro, timeout)
 
-    async def send_slash_command_socket_async(
-        self,
-        *,
-        text: str,
-        user_id: str,
-        channel_id: str,
-        command: str = "/deploy",
-        timeout: float = 5.0,  # noqa: ASYNC109 - the ack deadline is part of the result
-    ) -> SocketDelivery:
-        coro = drive.send_slash_command_socket(
-            self._standin,
-            command=command,
-            text=text,
-            user_id=user_id,
-            channel_id=channel_id,
-            timeout=timeout,
-        )
-        return await self._submit(coro)
+    send_slash_command_socket = on_loop_blocking(_send_slash_command_socket)
+    send_slash_command_socket_async = on_loop_async(_send_slash_command_socket)
 
-    def send_block_action_socket(
+    def _send_block_action_socket(
         self,
         *,
         action_id: str,
@@ -252,9 +121,9 @@ class DriveMixin:
         channel_id: str,
         value: str | None = None,
         timeout: float = 5.0,
-    ) -> SocketDelivery:
+    ) -> Coroutine[Any, Any, SocketDelivery]:
         """Deliver an `interactive` (block_actions) envelope and wait for the ack."""
-        coro = drive.send_block_action_socket(
+        return drive.send_block_action_socket(
             self._standin,
             action_id=action_id,
             value=value,
@@ -263,40 +132,21 @@ class DriveMixin:
             channel_id=channel_id,
             timeout=timeout,
         )
-        return self._block("send_block_action_socket", coro, timeout)
 
-    async def send_block_action_socket_async(
-        self,
-        *,
-        action_id: str,
-        user_id: str,
-        message_ts: str,
-        channel_id: str,
-        value: str | None = None,
-        timeout: float = 5.0,  # noqa: ASYNC109 - the ack deadline is part of the result
-    ) -> SocketDelivery:
-        coro = drive.send_block_action_socket(
-            self._standin,
-            action_id=action_id,
-            value=value,
-            user_id=user_id,
-            message_ts=message_ts,
-            channel_id=channel_id,
-            timeout=timeout,
-        )
-        return await self._submit(coro)
+    send_block_action_socket = on_loop_blocking(_send_block_action_socket)
+    send_block_action_socket_async = on_loop_async(_send_block_action_socket)
 
     def request_reconnect(self) -> bool:
         """Send Slack's `disconnect` (`refresh_requested`) to the newest Socket Mode client.
 
         Returns at once (it does not wait for the bot), so it is safe inside a loop too."""
         coro = self._standin.sockets.request_reconnect()
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(_SLACK)
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(SLACK)
 
     def drop_connection(self, *, clean: bool = False) -> bool:
         """Cut the newest Socket Mode connection: no close frame unless `clean`."""
         coro = self._standin.sockets.drop_connection(clean=clean)
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(_SLACK)
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(SLACK)
 
     def socket_deliveries(self) -> list[SocketDelivery]:
         return list(self._standin.sockets.deliveries)
@@ -313,15 +163,9 @@ class DriveMixin:
         sockets = self._standin.sockets
         return sockets.connections_opened >= opened and sockets.live_connections > 0
 
-    def wait_socket_connected(self, opened: int = 1, timeout: float = 5.0) -> None:
+    def _wait_socket_connected(self, opened: int = 1, timeout: float = 5.0) -> None:
         """Until `opened` connections have been made in total and one is live."""
-        refuse_inside_loop("wait_socket_connected")
         self._standin.workspace.wait_for(lambda: self._socket_ready(opened), timeout)
 
-    async def wait_socket_connected_async(
-        self,
-        opened: int = 1,
-        timeout: float = 5.0,  # noqa: ASYNC109 - mirrors the blocking form; the wait is bounded
-    ) -> None:
-        wait = self._standin.workspace.wait_for
-        await asyncio.to_thread(wait, lambda: self._socket_ready(opened), timeout)
+    wait_socket_connected = wait_blocking(_wait_socket_connected)
+    wait_socket_connected_async = wait_async(_wait_socket_connected)

@@ -2,8 +2,9 @@
 
 Tests and `rollbot demo` run the bot on their own event loop; the stand-in gets a loop of
 its own on a daemon thread so neither can stall the other. Every `SlackHandle` method is
-thread-safe. Methods that wait for the bot come in two forms: a blocking one for plain
-code and an `*_async` one for coroutines (the driving half lives in `handle_drive`).
+thread-safe. Methods that wait for the bot come in two forms, made from one definition by
+`twins`: a blocking one for plain code and an `*_async` one for coroutines (the driving
+half lives in `handle_drive`).
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from types import TracebackType
 from typing import TypeVar
 
 from sim.slack.faults import ArgsTest, FaultKind, FaultRule
-from sim.slack.handle_drive import DriveMixin, refuse_inside_loop
+from sim.slack.handle_drive import DriveMixin
 from sim.slack.records import Call, ChatEvent, Ephemeral, Message
 from sim.slack.server import StandIn
 from sim.slack.state import Workspace
 from sim.slack.transcript import content_lines, render_channel, render_thread
+from sim.slack.twins import wait_async, wait_blocking
 
 T = TypeVar("T")
 DEFAULT_SIGNING_SECRET = "sim-signing-secret"
@@ -164,17 +166,12 @@ class SlackHandle(DriveMixin):
 
     # ---- waiting and streaming ---------------------------------------------------
 
-    def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0) -> T:
+    def _wait_for(self, predicate: Callable[[], T], timeout: float = 5.0) -> T:
         """Block until `predicate()` is truthy, re-checked on every change to the stand-in."""
-        refuse_inside_loop("wait_for")
         return self.workspace.wait_for(predicate, timeout)
 
-    async def wait_for_async(
-        self,
-        predicate: Callable[[], T],
-        timeout: float = 5.0,  # noqa: ASYNC109 - mirrors the blocking form; the wait is bounded
-    ) -> T:
-        return await asyncio.to_thread(self.workspace.wait_for, predicate, timeout)
+    wait_for = wait_blocking(_wait_for)
+    wait_for_async = wait_async(_wait_for)
 
     def _find_message(self, channel: str, contains: str, thread_ts: str | None) -> Message | None:
         for msg in reversed(self.messages(channel, include_replies=True)):
@@ -185,7 +182,7 @@ class SlackHandle(DriveMixin):
                 return msg
         return None
 
-    def wait_for_message(
+    def _wait_for_message(
         self,
         channel: str,
         contains: str = "",
@@ -194,23 +191,12 @@ class SlackHandle(DriveMixin):
         timeout: float = 5.0,
     ) -> Message:
         """The newest message in `channel` (or a thread) whose text or blocks hold `contains`."""
-        found = self.wait_for(lambda: self._find_message(channel, contains, thread_ts), timeout)
+        found = self._wait_for(lambda: self._find_message(channel, contains, thread_ts), timeout)
         assert found is not None  # wait_for only returns a truthy result
         return found
 
-    async def wait_for_message_async(
-        self,
-        channel: str,
-        contains: str = "",
-        *,
-        thread_ts: str | None = None,
-        timeout: float = 5.0,  # noqa: ASYNC109 - mirrors the blocking form; the wait is bounded
-    ) -> Message:
-        found = await self.wait_for_async(
-            lambda: self._find_message(channel, contains, thread_ts), timeout
-        )
-        assert found is not None
-        return found
+    wait_for_message = wait_blocking(_wait_for_message)
+    wait_for_message_async = wait_async(_wait_for_message)
 
     def on_event(self, callback: Callable[[ChatEvent], None]) -> Callable[[], None]:
         """Call `callback` (on the stand-in's thread) for each new message, edit, deletion or

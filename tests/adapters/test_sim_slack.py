@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -582,3 +582,34 @@ def test_wait_for_times_out_and_refuses_to_block_a_loop(slack: SlackHandle) -> N
             slack.wait_for(lambda: True)
 
     asyncio.run(inside_a_loop())
+
+
+def test_every_blocking_driver_refuses_a_loop_and_names_its_async_twin(
+    slack: SlackHandle,
+) -> None:
+    calls: dict[str, Callable[[], object]] = {
+        "send_slash_command": lambda: slack.send_slash_command(
+            "http://127.0.0.1:9/", text="x", user_id="U0A", channel_id=C
+        ),
+        "send_block_action": lambda: slack.send_block_action(
+            "http://127.0.0.1:9/", action_id="a", user_id="U0A", message_ts="1.0", channel_id=C
+        ),
+        "send_slash_command_socket": lambda: slack.send_slash_command_socket(
+            text="x", user_id="U0A", channel_id=C
+        ),
+        "send_block_action_socket": lambda: slack.send_block_action_socket(
+            action_id="a", user_id="U0A", message_ts="1.0", channel_id=C
+        ),
+        "wait_socket_connected": lambda: slack.wait_socket_connected(1, timeout=0.01),
+        "wait_for_message": lambda: slack.wait_for_message(C, "x", timeout=0.01),
+    }
+
+    async def inside_a_loop() -> None:
+        for name, call in calls.items():
+            with pytest.raises(RuntimeError, match=rf"^{name}\(\) blocks; .* {name}_async\(\)$"):
+                call()
+
+    asyncio.run(inside_a_loop())
+    assert SlackHandle.send_slash_command.__name__ == "send_slash_command"
+    assert SlackHandle.wait_for_async.__name__ == "wait_for_async"
+    assert "signed slash command" in (SlackHandle.send_slash_command_async.__doc__ or "")
