@@ -50,11 +50,22 @@ def _names(standin: StandIn, *, user_id: str, channel_id: str) -> tuple[str, str
     return user_name, chan.name if chan else channel_id
 
 
-def _command_form(
+@dataclass(frozen=True)
+class _Request:
+    """One thing Slack sends the bot, ready for either transport."""
+
+    envelope_type: str  # what Socket Mode calls it
+    payload: JsonDict  # the Socket Mode envelope's payload
+    form: dict[str, str]  # the same, as the HTTP form body
+    response_url: str
+    reply_to: tuple[str, str] | None = None  # (channel, user) when Slack shows the ack body
+
+
+def _command_request(
     standin: StandIn, *, command: str, text: str, user_id: str, channel_id: str
-) -> dict[str, str]:
+) -> _Request:
     user_name, channel_name = _names(standin, user_id=user_id, channel_id=channel_id)
-    return slash_command_form(
+    form = slash_command_form(
         command=command,
         text=text,
         user_id=user_id,
@@ -63,9 +74,12 @@ def _command_form(
         channel_name=channel_name,
         response_url=standin.responses.mint(channel=channel_id, user=user_id),
     )
+    return _Request(
+        "slash_commands", dict(form), form, form["response_url"], (channel_id, user_id)
+    )
 
 
-def _action_payload(
+def _action_request(
     standin: StandIn,
     *,
     action_id: str,
@@ -73,7 +87,7 @@ def _action_payload(
     user_id: str,
     message_ts: str,
     channel_id: str,
-) -> JsonDict:
+) -> _Request:
     user_name, channel_name = _names(standin, user_id=user_id, channel_id=channel_id)
     message = standin.workspace.message(channel_id, message_ts)
     url = standin.responses.mint(
@@ -82,7 +96,7 @@ def _action_payload(
         message_ts=message_ts,
         thread_ts=message.thread_ts if message else None,
     )
-    return block_actions_payload(
+    payload = block_actions_payload(
         action_id=action_id,
         value=value,
         user_id=user_id,
@@ -93,6 +107,7 @@ def _action_payload(
         message_ts=message_ts,
         response_url=url,
     )
+    return _Request("interactive", payload, {"payload": json.dumps(payload)}, url)
 
 
 def apply_command_reply(standin: StandIn, *, channel: str, user: str, reply: Any) -> None:
@@ -117,26 +132,55 @@ def _ack_body(body: str) -> Any:
         return body
 
 
-async def _post(
+def _show_ack(standin: StandIn, request: _Request, reply: Any) -> None:
+    if request.reply_to is not None:
+        channel, user = request.reply_to
+        apply_command_reply(standin, channel=channel, user=user, reply=reply)
+
+
+async def _over_http(
     standin: StandIn,
     bot_url: str,
-    body: bytes,
+    request: _Request,
     *,
     secret: str | None,
-    signature: SignatureMode,
+    signature: SignatureMode | str,
     timeout: float,  # noqa: ASYNC109 - the client's own deadline, reported back
-) -> tuple[int, str, float]:
+) -> HttpDelivery:
+    body = urlencode(request.form).encode()
     headers = {
         "Content-Type": "application/x-www-form-urlencoded",
         "User-Agent": USER_AGENT,
-        **signed_headers(body, secret=secret or standin.signing_secret, mode=signature),
+        **signed_headers(
+            body, secret=secret or standin.signing_secret, mode=SignatureMode(signature)
+        ),
     }
     started = time.monotonic()
     async with standin.session().post(
         bot_url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
     ) as resp:
         text = await resp.text()
-        return resp.status, text, time.monotonic() - started
+        elapsed = time.monotonic() - started
+    if resp.status == 200:
+        _show_ack(standin, request, _ack_body(text))
+    return HttpDelivery(resp.status, text, elapsed, request.response_url)
+
+
+async def _over_socket(
+    standin: StandIn,
+    request: _Request,
+    *,
+    timeout: float,  # noqa: ASYNC109 - the ack deadline is part of the result
+) -> SocketDelivery:
+    delivery = await standin.sockets.deliver(
+        request.envelope_type,
+        request.payload,
+        timeout=timeout,
+        response_url=request.response_url,
+    )
+    if delivery.acked:
+        _show_ack(standin, request, delivery.ack_payload)
+    return delivery
 
 
 async def send_slash_command(
@@ -148,23 +192,17 @@ async def send_slash_command(
     user_id: str,
     channel_id: str,
     signing_secret: str | None = None,
-    signature: SignatureMode = SignatureMode.VALID,
+    signature: SignatureMode | str = SignatureMode.VALID,
     timeout: float = 10.0,  # noqa: ASYNC109 - the client's own deadline
 ) -> HttpDelivery:
-    form = _command_form(
+    """POST a signed slash command to `bot_url` (e.g. `.../slack/events`); a non-empty
+    answer body becomes an ephemeral reply, as in Slack."""
+    request = _command_request(
         standin, command=command, text=text, user_id=user_id, channel_id=channel_id
     )
-    status, body, elapsed = await _post(
-        standin,
-        bot_url,
-        urlencode(form).encode(),
-        secret=signing_secret,
-        signature=signature,
-        timeout=timeout,
+    return await _over_http(
+        standin, bot_url, request, secret=signing_secret, signature=signature, timeout=timeout
     )
-    if status == 200:
-        apply_command_reply(standin, channel=channel_id, user=user_id, reply=_ack_body(body))
-    return HttpDelivery(status, body, elapsed, form["response_url"])
 
 
 async def send_block_action(
@@ -177,10 +215,12 @@ async def send_block_action(
     message_ts: str,
     channel_id: str,
     signing_secret: str | None = None,
-    signature: SignatureMode = SignatureMode.VALID,
+    signature: SignatureMode | str = SignatureMode.VALID,
     timeout: float = 10.0,  # noqa: ASYNC109 - the client's own deadline
 ) -> HttpDelivery:
-    payload = _action_payload(
+    """POST a signed click on `action_id` in message `message_ts`; `value=None` sends the
+    button's own value, read from the stored message."""
+    request = _action_request(
         standin,
         action_id=action_id,
         value=value,
@@ -188,15 +228,9 @@ async def send_block_action(
         message_ts=message_ts,
         channel_id=channel_id,
     )
-    status, body, elapsed = await _post(
-        standin,
-        bot_url,
-        urlencode({"payload": json.dumps(payload)}).encode(),
-        secret=signing_secret,
-        signature=signature,
-        timeout=timeout,
+    return await _over_http(
+        standin, bot_url, request, secret=signing_secret, signature=signature, timeout=timeout
     )
-    return HttpDelivery(status, body, elapsed, str(payload["response_url"]))
 
 
 async def send_slash_command_socket(
@@ -208,15 +242,11 @@ async def send_slash_command_socket(
     channel_id: str,
     timeout: float = 5.0,  # noqa: ASYNC109 - the ack deadline is part of the result
 ) -> SocketDelivery:
-    form = _command_form(
+    """Deliver a `slash_commands` envelope and wait until it is acked or `timeout`."""
+    request = _command_request(
         standin, command=command, text=text, user_id=user_id, channel_id=channel_id
     )
-    delivery = await standin.sockets.deliver(
-        "slash_commands", dict(form), timeout=timeout, response_url=form["response_url"]
-    )
-    if delivery.acked:
-        apply_command_reply(standin, channel=channel_id, user=user_id, reply=delivery.ack_payload)
-    return delivery
+    return await _over_socket(standin, request, timeout=timeout)
 
 
 async def send_block_action_socket(
@@ -229,7 +259,8 @@ async def send_block_action_socket(
     channel_id: str,
     timeout: float = 5.0,  # noqa: ASYNC109 - the ack deadline is part of the result
 ) -> SocketDelivery:
-    payload = _action_payload(
+    """Deliver an `interactive` (block_actions) envelope and wait for the ack."""
+    request = _action_request(
         standin,
         action_id=action_id,
         value=value,
@@ -237,6 +268,4 @@ async def send_block_action_socket(
         message_ts=message_ts,
         channel_id=channel_id,
     )
-    return await standin.sockets.deliver(
-        "interactive", payload, timeout=timeout, response_url=str(payload["response_url"])
-    )
+    return await _over_socket(standin, request, timeout=timeout)

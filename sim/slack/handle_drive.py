@@ -1,23 +1,36 @@
 """The part of `SlackHandle` that acts like Slack towards the bot: commands, clicks, sockets.
 
-Each action is written once, as a private method that builds the coroutine; `twins` makes
-from it a blocking method for plain code (refused inside a running event loop, since the
-bot may share that loop and could then never answer) and an `*_async` method for
-coroutines. Both run the work on the stand-in's own loop.
+Each action is written once, as a coroutine in `drive`; `twins` makes from it a blocking
+method for plain code (refused inside a running event loop, since the bot may share that
+loop and could then never answer) and an `*_async` method for coroutines. Both run the
+work on the stand-in's own loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any
+import functools
+from collections.abc import Callable, Coroutine
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sim.slack import drive
-from sim.slack.drive import HttpDelivery
 from sim.slack.server import StandIn
-from sim.slack.signing import SignatureMode
 from sim.slack.socket_mode import SocketDelivery
 from sim.slack.twins import SLACK, on_loop_async, on_loop_blocking, wait_async, wait_blocking
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _on_standin(
+    action: Callable[Concatenate[StandIn, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[DriveMixin, P], Coroutine[Any, Any, T]]:
+    # wraps() keeps the action's signature visible, so the blocking twin finds `timeout`
+    @functools.wraps(action)
+    def method(self: DriveMixin, /, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, T]:
+        return action(self._standin, *args, **kwargs)
+
+    return method
 
 
 class DriveMixin:
@@ -26,115 +39,21 @@ class DriveMixin:
     _standin: StandIn
     _loop: asyncio.AbstractEventLoop
 
-    # ---- HTTP mode -----------------------------------------------------------------
+    # The actions are `drive`'s, with this handle's stand-in as their first argument.
 
-    def _send_slash_command(
-        self,
-        bot_url: str,
-        *,
-        text: str,
-        user_id: str,
-        channel_id: str,
-        command: str = "/deploy",
-        signing_secret: str | None = None,
-        signature: SignatureMode | str = SignatureMode.VALID,
-        timeout: float = 10.0,
-    ) -> Coroutine[Any, Any, HttpDelivery]:
-        """POST a signed slash command to `bot_url` (e.g. `.../slack/events`); a non-empty
-        answer body becomes an ephemeral reply, as in Slack."""
-        return drive.send_slash_command(
-            self._standin,
-            bot_url,
-            command=command,
-            text=text,
-            user_id=user_id,
-            channel_id=channel_id,
-            signing_secret=signing_secret,
-            signature=SignatureMode(signature),
-            timeout=timeout,
-        )
+    send_slash_command = on_loop_blocking(_on_standin(drive.send_slash_command))
+    send_slash_command_async = on_loop_async(_on_standin(drive.send_slash_command))
+    send_block_action = on_loop_blocking(_on_standin(drive.send_block_action))
+    send_block_action_async = on_loop_async(_on_standin(drive.send_block_action))
 
-    send_slash_command = on_loop_blocking(_send_slash_command)
-    send_slash_command_async = on_loop_async(_send_slash_command)
+    send_slash_command_socket = on_loop_blocking(_on_standin(drive.send_slash_command_socket))
+    send_slash_command_socket_async = on_loop_async(
+        _on_standin(drive.send_slash_command_socket)
+    )
+    send_block_action_socket = on_loop_blocking(_on_standin(drive.send_block_action_socket))
+    send_block_action_socket_async = on_loop_async(_on_standin(drive.send_block_action_socket))
 
-    def _send_block_action(
-        self,
-        bot_url: str,
-        *,
-        action_id: str,
-        user_id: str,
-        message_ts: str,
-        channel_id: str,
-        value: str | None = None,
-        signing_secret: str | None = None,
-        signature: SignatureMode | str = SignatureMode.VALID,
-        timeout: float = 10.0,
-    ) -> Coroutine[Any, Any, HttpDelivery]:
-        """POST a signed click on `action_id` in message `message_ts`; `value=None` sends the
-        button's own value, read from the stored message."""
-        return drive.send_block_action(
-            self._standin,
-            bot_url,
-            action_id=action_id,
-            value=value,
-            user_id=user_id,
-            message_ts=message_ts,
-            channel_id=channel_id,
-            signing_secret=signing_secret,
-            signature=SignatureMode(signature),
-            timeout=timeout,
-        )
-
-    send_block_action = on_loop_blocking(_send_block_action)
-    send_block_action_async = on_loop_async(_send_block_action)
-
-    # ---- Socket Mode ---------------------------------------------------------------
-
-    def _send_slash_command_socket(
-        self,
-        *,
-        text: str,
-        user_id: str,
-        channel_id: str,
-        command: str = "/deploy",
-        timeout: float = 5.0,
-    ) -> Coroutine[Any, Any, SocketDelivery]:
-        """Deliver a `slash_commands` envelope and wait until it is acked or `timeout`."""
-        return drive.send_slash_command_socket(
-            self._standin,
-            command=command,
-            text=text,
-            user_id=user_id,
-            channel_id=channel_id,
-            timeout=timeout,
-        )
-
-    send_slash_command_socket = on_loop_blocking(_send_slash_command_socket)
-    send_slash_command_socket_async = on_loop_async(_send_slash_command_socket)
-
-    def _send_block_action_socket(
-        self,
-        *,
-        action_id: str,
-        user_id: str,
-        message_ts: str,
-        channel_id: str,
-        value: str | None = None,
-        timeout: float = 5.0,
-    ) -> Coroutine[Any, Any, SocketDelivery]:
-        """Deliver an `interactive` (block_actions) envelope and wait for the ack."""
-        return drive.send_block_action_socket(
-            self._standin,
-            action_id=action_id,
-            value=value,
-            user_id=user_id,
-            message_ts=message_ts,
-            channel_id=channel_id,
-            timeout=timeout,
-        )
-
-    send_block_action_socket = on_loop_blocking(_send_block_action_socket)
-    send_block_action_socket_async = on_loop_async(_send_block_action_socket)
+    # ---- Socket Mode control ---------------------------------------------------------
 
     def request_reconnect(self) -> bool:
         """Send Slack's `disconnect` (`refresh_requested`) to the newest Socket Mode client.
