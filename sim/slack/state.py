@@ -24,6 +24,7 @@ from sim.slack.records import (
     Channel,
     ChatEvent,
     Ephemeral,
+    EventKind,
     JsonDict,
     Listener,
     Message,
@@ -173,31 +174,33 @@ class Workspace:
         blocks: Sequence[JsonDict] | None = None,
     ) -> Message | None:
         """A new version; omitted text or blocks are kept, as chat.update does."""
-        with self._cond:
-            old = self._messages.get(channel, {}).get(ts)
-            if old is None or old.deleted:
-                return None
+
+        def edit(old: Message) -> Message:
             last = old.versions[-1]
             version = Version(
                 last.text if text is None else text,
                 last.blocks if blocks is None else tuple(blocks),
                 time.time(),
             )
-            msg = replace(old, versions=(*old.versions, version))
-            self._messages[channel][ts] = msg
-            self._touch()
-        self._emit(ChatEvent("edit", channel, message=msg))
-        return msg
+            return replace(old, versions=(*old.versions, version))
+
+        return self._revise(channel, ts, "edit", edit)
 
     def delete_message(self, channel: str, ts: str) -> Message | None:
+        return self._revise(channel, ts, "delete", lambda old: replace(old, deleted=True))
+
+    def _revise(
+        self, channel: str, ts: str, kind: EventKind, change: Callable[[Message], Message]
+    ) -> Message | None:
+        """Swap a live message for `change(message)` and tell listeners; None if it is gone."""
         with self._cond:
             old = self._messages.get(channel, {}).get(ts)
             if old is None or old.deleted:
                 return None
-            msg = replace(old, deleted=True)
+            msg = change(old)
             self._messages[channel][ts] = msg
             self._touch()
-        self._emit(ChatEvent("delete", channel, message=msg))
+        self._emit(ChatEvent(kind, channel, message=msg))
         return msg
 
     def message(self, channel: str, ts: str) -> Message | None:
