@@ -53,8 +53,9 @@ def _flag(value: Any) -> bool:
     return bool(value)
 
 
-def _json_list(args: JsonDict, key: str) -> list[JsonDict] | None:
-    """A list argument that may arrive as a JSON string (form-encoded) or a JSON array."""
+def _json_arg(args: JsonDict, key: str, *, shape: type) -> Any:
+    """An argument that may arrive as JSON text (form-encoded) or already decoded; None when
+    absent or empty. Text that does not decode to a `shape` is `invalid_{key}_format`."""
     value = args.get(key)
     if value is None or value == "":
         return None
@@ -63,9 +64,15 @@ def _json_list(args: JsonDict, key: str) -> list[JsonDict] | None:
             value = json.loads(value)
         except ValueError as exc:
             raise ApiError(f"invalid_{key}_format") from exc
-    if not isinstance(value, list):
+    if not isinstance(value, shape):
         raise ApiError(f"invalid_{key}_format")
     return value
+
+
+def _json_list(args: JsonDict, key: str) -> list[JsonDict] | None:
+    """A list argument that may arrive as a JSON string (form-encoded) or a JSON array."""
+    found: list[JsonDict] | None = _json_arg(args, key, shape=list)
+    return found
 
 
 def _required(args: JsonDict, key: str, error: str) -> str:
@@ -125,18 +132,11 @@ def auth_test(ctx: ApiContext, args: JsonDict) -> JsonDict:
 
 def message_metadata(args: JsonDict) -> JsonDict | None:
     """`metadata`: an object (or its JSON) with a string event_type and an object payload."""
-    value = args.get("metadata")
-    if value is None or value == "":
+    value = _json_arg(args, "metadata", shape=dict)
+    if value is None:
         return None
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError as exc:
-            raise ApiError("invalid_metadata_format") from exc
-    if (
-        not isinstance(value, dict)
-        or not isinstance(value.get("event_type"), str)
-        or not isinstance(value.get("event_payload", {}), dict)
+    if not isinstance(value.get("event_type"), str) or not isinstance(
+        value.get("event_payload", {}), dict
     ):
         raise ApiError("invalid_metadata_format")
     return {"event_type": value["event_type"], "event_payload": value.get("event_payload", {})}

@@ -160,6 +160,34 @@ def test_block_limits_are_inclusive_and_errors_name_the_field(client: WebClient)
     ]
 
 
+@pytest.mark.parametrize(
+    ("field", "raw", "error"),
+    [
+        ("blocks", "{not json", "invalid_blocks_format"),
+        ("blocks", "null", "invalid_blocks_format"),
+        ("blocks", '{"type": "section"}', "invalid_blocks_format"),
+        ("metadata", "{not json", "invalid_metadata_format"),
+        ("metadata", "null", "invalid_metadata_format"),
+        ("metadata", "[]", "invalid_metadata_format"),
+        ("metadata", '{"event_type": 1}', "invalid_metadata_format"),
+    ],
+)
+def test_json_arguments_that_are_not_the_right_shape_are_refused(
+    client: WebClient, field: str, raw: str, error: str
+) -> None:
+    with pytest.raises(SlackApiError) as exc:
+        client.api_call("chat.postMessage", data={"channel": C, "text": "x", field: raw})
+    assert api_error(exc) == error
+
+
+def test_json_arguments_may_come_as_form_text(slack: SlackHandle, client: WebClient) -> None:
+    meta = {"event_type": "rollout", "event_payload": {"id": "r1"}}
+    data = {"channel": C, "text": "x", "blocks": json.dumps([section("hi")])}
+    client.api_call("chat.postMessage", data={**data, "metadata": json.dumps(meta)})
+    [posted] = slack.messages(C)
+    assert posted.blocks == [section("hi")] and posted.metadata == meta
+
+
 # ---- faults and rate limits ----------------------------------------------------------
 
 
