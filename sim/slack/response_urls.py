@@ -21,7 +21,7 @@ from sim.slack.faults import FaultPlan
 from sim.slack.methods import ApiError, message_content
 from sim.slack.records import JsonDict
 from sim.slack.state import Workspace
-from sim.slack.web_api import fault_response
+from sim.slack.web_api import answer_fault
 
 MAX_USES = 5
 TTL_SECONDS = 30 * 60
@@ -109,10 +109,7 @@ class ResponseUrls:
         args = {"url_id": url_id, **body}
         rule = self._faults.match("response_url", args)
         if rule is not None:
-            self._ws.record_call(
-                "response_url", args, status=rule.status, error=rule.refusal, fault=rule.kind.value
-            )
-            return fault_response(request, rule)
+            return answer_fault(request, rule, workspace=self._ws, method="response_url", args=args)
         try:
             target = self._claim(url_id)
             self._apply(target, body)

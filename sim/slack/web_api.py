@@ -52,8 +52,14 @@ async def read_args(request: web.Request) -> JsonDict:
     return args
 
 
-def fault_response(request: web.Request, rule: FaultRule) -> web.StreamResponse:
-    """Answer as the rule says; DROP closes the socket so the client sees a reset."""
+def answer_fault(
+    request: web.Request, rule: FaultRule, *, workspace: Workspace, method: str, args: JsonDict
+) -> web.StreamResponse:
+    """Record the refused call, then answer as the rule says; DROP closes the socket so the
+    client sees a reset."""
+    workspace.record_call(
+        method, args, status=rule.status, error=rule.refusal, fault=rule.kind.value
+    )
     if rule.kind is FaultKind.DROP:
         if request.transport is not None:
             request.transport.close()
@@ -97,10 +103,7 @@ class WebApi:
         token = _bearer(request, args)
         rule = self._faults.match(method, args)
         if rule is not None and rule.kind is not FaultKind.DROP_AFTER:
-            self._ws.record_call(
-                method, args, status=rule.status, error=rule.refusal, fault=rule.kind.value
-            )
-            return fault_response(request, rule)
+            return answer_fault(request, rule, workspace=self._ws, method=method, args=args)
         answer = self._answer(method, args, token, fault=rule.kind.value if rule else None)
         if rule is not None:
             # The work is done and recorded; only the answer is lost on the way back.
