@@ -74,9 +74,7 @@ def _command_request(
         channel_name=channel_name,
         response_url=standin.responses.mint(channel=channel_id, user=user_id),
     )
-    return _Request(
-        "slash_commands", dict(form), form, form["response_url"], (channel_id, user_id)
-    )
+    return _Request("slash_commands", dict(form), form, form["response_url"], (channel_id, user_id))
 
 
 def _action_request(

@@ -47,9 +47,7 @@ class DriveMixin:
     send_block_action_async = on_loop_async(_on_standin(drive.send_block_action))
 
     send_slash_command_socket = on_loop_blocking(_on_standin(drive.send_slash_command_socket))
-    send_slash_command_socket_async = on_loop_async(
-        _on_standin(drive.send_slash_command_socket)
-    )
+    send_slash_command_socket_async = on_loop_async(_on_standin(drive.send_slash_command_socket))
     send_block_action_socket = on_loop_blocking(_on_standin(drive.send_block_action_socket))
     send_block_action_socket_async = on_loop_async(_on_standin(drive.send_block_action_socket))
 
