@@ -7,6 +7,7 @@ wording belongs to the people reading them); every other effect is compared exac
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -63,6 +64,7 @@ from rollout.model import (
     Target,
     TargetStatus,
 )
+from tests.builders import make_rollout, planned_targets
 from tests.fakes import T0
 
 NOW = T0
@@ -101,25 +103,15 @@ def rolling(
         approval_timeout_seconds=3600,
     )
     settings = replace(settings, **changes.pop("settings", {}))
-    statuses = statuses or {}
-    targets = tuple(
-        Target(ns, batch, status=statuses.get(ns, S.PENDING), previous_image=OLD)
-        for ns, batch in PLAN.items()
-    )
-    base = Rollout(
-        id=7,
-        app="isp",
-        strategy=Strategy.ROLLING,
-        version="v1.3.0",
-        image="reg/isp",
-        requested_by="U0ALICE",
-        created_at=NOW,
-        settings=settings,
-        phase=phase,
-        targets=targets if planned else (),
-        batch_count=2 if planned else 0,
-    )
-    return replace(base, **changes)
+    standard = {
+        "image": "reg/isp",
+        "created_at": NOW,
+        "settings": settings,
+        "phase": phase,
+        "targets": planned_targets(PLAN, statuses=statuses, previous_image=OLD) if planned else (),
+        "batch_count": 2 if planned else 0,
+    }
+    return make_rollout(**{**standard, **changes})
 
 
 def blue_green(
@@ -137,22 +129,20 @@ def blue_green(
         new_config_map="platform-admin-config-v1.3.0",
     )
     bg = replace(bg, **changes.pop("bg", {}))
-    base = Rollout(
-        id=8,
-        app="admin",
-        strategy=Strategy.BLUE_GREEN,
-        version="v1.3.0",
-        image="reg/admin",
-        requested_by="U0ALICE",
-        created_at=NOW,
-        settings=settings,
-        phase=phase,
-        targets=(
+    standard = {
+        "id": 8,
+        "app": "admin",
+        "strategy": Strategy.BLUE_GREEN,
+        "image": "reg/admin",
+        "created_at": NOW,
+        "settings": settings,
+        "phase": phase,
+        "targets": (
             Target("platform-admin", PILOT_BATCH, status=status, previous_image="reg/admin:v1.2.3"),
         ),
-        blue_green=bg,
-    )
-    return replace(base, **changes)
+        "blue_green": bg,
+    }
+    return make_rollout(**{**standard, **changes})
 
 
 def ok(*names: str) -> tuple[TargetResult, ...]:
@@ -167,8 +157,9 @@ UPDATING_PILOT = {"p": S.UPDATING}
 PILOT_UP = {"p": S.UPDATED}
 BATCH1_UPDATING = {"p": S.UPDATED, "a": S.UPDATING, "b": S.UPDATING}
 BATCH1_UP = {"p": S.UPDATED, "a": S.UPDATED, "b": S.UPDATED}
+B_FAILED = {"p": S.UPDATED, "a": S.UPDATED, "b": S.FAILED}
 ALL_UP = {ns: S.UPDATED for ns in PLAN}
-PLANNED = tuple(Target(ns, b, previous_image=OLD) for ns, b in PLAN.items())
+PLANNED = planned_targets(PLAN, previous_image=OLD)
 WINDOW_END = at(300)
 
 # (id, rollout, event, expected phase, expected effects)
@@ -398,36 +389,21 @@ ROWS: list[tuple[str, Rollout, Event, Phase, list[Any]]] = [
     ),
     (
         "retry-failed",
-        rolling(
-            Phase.PAUSED,
-            statuses={"p": S.UPDATED, "a": S.UPDATED, "b": S.FAILED},
-            current_batch=1,
-            paused_from=Phase.BATCH,
-        ),
+        rolling(Phase.PAUSED, statuses=B_FAILED, current_batch=1, paused_from=Phase.BATCH),
         Retry("U0ALICE"),
         Phase.BATCH,
         [told(K.RESUMED), UpdateTargets(1, ("b",))],
     ),
     (
         "skip-failed-and-go-on",
-        rolling(
-            Phase.PAUSED,
-            statuses={"p": S.UPDATED, "a": S.UPDATED, "b": S.FAILED},
-            current_batch=1,
-            paused_from=Phase.BATCH,
-        ),
+        rolling(Phase.PAUSED, statuses=B_FAILED, current_batch=1, paused_from=Phase.BATCH),
         Skip("U0ALICE"),
         Phase.WAITING,
         [told(K.RESUMED), ArmTimer(TimerKind.WAIT_OVER, at(60)), told(K.PROGRESS)],
     ),
     (
         "roll-back-all-after-failure",
-        rolling(
-            Phase.PAUSED,
-            statuses={"p": S.UPDATED, "a": S.UPDATED, "b": S.FAILED},
-            current_batch=1,
-            paused_from=Phase.BATCH,
-        ),
+        rolling(Phase.PAUSED, statuses=B_FAILED, current_batch=1, paused_from=Phase.BATCH),
         Rollback("U0ALICE"),
         Phase.ROLLING_BACK,
         [told(K.ROLLING_BACK), RollBackTargets(("p", "a", "b"))],
@@ -1172,32 +1148,28 @@ def walk_start(rng: Any) -> Rollout:
         return replace(bg, start_at=at(60) if rng.random() < 0.2 else None)
     start_at = at(60) if rng.random() < 0.2 else None
     plan = PLAN if settings["pilot_count"] else {ns: max(b, 1) for ns, b in PLAN.items()}
-    targets = tuple(Target(ns, b, previous_image=OLD) for ns, b in plan.items())
+    targets = planned_targets(plan, previous_image=OLD)
     return replace(rolling(settings=settings), targets=targets, start_at=start_at)
 
 
-@pytest.mark.parametrize("seed", range(300))
-def test_random_walks_are_safe_and_always_finish(seed: int) -> None:
-    import random
-
+def wander(seed: int) -> Walk:
+    """A started rollout after a random number of random steps (seeded, so repeatable)."""
     rng = random.Random(seed)
     walk = Walk(walk_start(rng), rng)
     walk.feed(Start())
     for _ in range(rng.randrange(5, 80)):
         walk.step()
-    final = walk.finish()
+    return walk
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_random_walks_are_safe_and_always_finish(seed: int) -> None:
+    final = wander(seed).finish()
     assert final.phase.terminal
 
 
 def test_every_phase_is_reachable() -> None:
-    import random
-
     seen: set[Phase] = set()
     for seed in range(400):
-        rng = random.Random(seed)
-        walk = Walk(walk_start(rng), rng)
-        walk.feed(Start())
-        for _ in range(rng.randrange(5, 80)):
-            walk.step()
-        seen |= walk.phases
+        seen |= wander(seed).phases
     assert seen == set(Phase)
