@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -33,8 +33,7 @@ from rollout.plan import (
     observed_batch_seconds,
     resolve_settings,
 )
-
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+from tests.builders import T0, make_rollout
 
 
 def fleet(n: int) -> list[str]:
@@ -263,19 +262,9 @@ def test_batch_cap() -> None:
 
 
 def rollout_of(plan: Plan, settings: Settings, **fields: object) -> Rollout:
-    base = Rollout(
-        id=7,
-        app="isp",
-        strategy=Strategy.ROLLING,
-        version="v1.3.0",
-        image="repo/isp",
-        requested_by="U0ALICE",
-        created_at=T0,
-        settings=settings,
-        targets=plan.to_targets(),
-        batch_count=plan.batch_count,
+    return make_rollout(
+        settings=settings, targets=plan.to_targets(), batch_count=plan.batch_count, **fields
     )
-    return replace(base, **fields)  # type: ignore[arg-type]
 
 
 def finish_batch(r: Rollout, index: int, *, start: datetime, seconds: float) -> Rollout:

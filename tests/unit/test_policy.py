@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
@@ -31,8 +30,8 @@ from rollout.policy import (
     may_deploy,
     may_rollback,
 )
+from tests.builders import T0, make_rollout
 
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 NOBODY: frozenset[str] = frozenset()
 RELEASE = frozenset({"S0RELEASE"})
 LEADS = frozenset({"S0LEADS"})
@@ -51,22 +50,15 @@ OPEN_APP = replace(APP, deployers=(), approvers=())
 
 
 def rollout(phase: Phase = Phase.AWAITING_APPROVAL, **fields: object) -> Rollout:
-    base = Rollout(
-        id=42,
-        app="isp",
-        strategy=Strategy.ROLLING,
-        version="v1.3.0",
-        image="repo/isp",
-        requested_by="U0ALICE",
-        created_at=T0,
-        settings=Settings(),
-        phase=phase,
-        targets=(
+    standard = {
+        "id": 42,
+        "phase": phase,
+        "targets": (
             Target("a", 0, TargetStatus.UPDATED),
             Target("b", 1, TargetStatus.PENDING),
         ),
-    )
-    return replace(base, **fields)  # type: ignore[arg-type]
+    }
+    return make_rollout(**{**standard, **fields})
 
 
 def approval(user: str, *, gate: int = 1, decision: str = "approve") -> Approval:

@@ -16,32 +16,24 @@ from rollout.model import (
     Rollout,
     Settings,
     Strategy,
-    Target,
     TargetStatus,
 )
+from tests.builders import make_rollout, planned_targets
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 
 def fleet(n: int, *, batch_size: int = 5, pilots: int = 2) -> Rollout:
     names = [f"tenant-isp-{i:04d}" for i in range(n)]
-    targets = [Target(namespace=ns, batch=PILOT_BATCH) for ns in names[:pilots]]
-    rest = names[pilots:]
-    for i in range(0, len(rest), batch_size):
-        targets += [
-            Target(namespace=ns, batch=i // batch_size + 1) for ns in rest[i : i + batch_size]
-        ]
-    return Rollout(
+    plan = dict.fromkeys(names[:pilots], PILOT_BATCH)
+    plan |= {ns: i // batch_size + 1 for i, ns in enumerate(names[pilots:])}
+    return make_rollout(
         id=42,
-        app="isp",
-        strategy=Strategy.ROLLING,
-        version="v1.3.0",
         image="registry.example/dotmac/isp-ops-app",
-        requested_by="U0ALICE",
         created_at=NOW,
         settings=Settings(batch_size=batch_size),
-        targets=tuple(targets),
-        batch_count=max(t.batch for t in targets),
+        targets=planned_targets(plan),
+        batch_count=max(plan.values()),
         phase=Phase.BATCH,
         current_batch=1,
     )
