@@ -31,6 +31,7 @@ from bot.store import SqliteStore
 from rollout.model import Rollout
 
 REPO = Path(__file__).resolve().parents[2]
+ROLLBOT = (sys.executable, "-m", "bot.cli")  # `rollbot`, as this checkout runs it
 ISP_IMAGE = "123456789.dkr.ecr.us-east-1.amazonaws.com/dotmac/isp-ops-app"
 OLD_VERSION = "v1.2.3"
 APPROVER = "U0BOB"
@@ -69,20 +70,24 @@ class Sim:
     url: str
     kubeconfig: Path
 
-    def _call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+    def control(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        """Call the sim's `/_sim/` control API; an empty answer reads as None."""
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(
-            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+            f"{self.url}/_sim/{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(request, timeout=10) as reply:
             return json.loads(reply.read() or b"null")
 
     def counters(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", "/_sim/counters")
+        result: dict[str, Any] = self.control("GET", "counters")
         return result
 
     def reset_counters(self) -> None:
-        self._call("DELETE", "/_sim/counters")
+        self.control("DELETE", "counters")
 
     def patches(self) -> dict[str, int]:
         """Deployment patches per namespace since the last reset."""
@@ -94,12 +99,12 @@ class Sim:
         return sum(verbs.get(v, 0) for v in ("create", "update", "patch", "delete"))
 
     def set_behaviour(self, namespace: str, tag: str, behaviour: str) -> None:
-        self._call(
-            "POST", "/_sim/behaviours", {"namespace": namespace, "tag": tag, "behaviour": behaviour}
+        self.control(
+            "POST", "behaviours", {"namespace": namespace, "tag": tag, "behaviour": behaviour}
         )
 
     def deployments(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._call("GET", "/_sim/state")["deployments"]
+        result: list[dict[str, Any]] = self.control("GET", "state")["deployments"]
         return result
 
     def tenant_images(self) -> dict[str, str]:
@@ -110,7 +115,8 @@ class Sim:
             if d["name"] == "isp-ops-app" and d["namespace"].startswith("tenant-")
         }
 
-    def stop(self) -> None:
+    def stop(self) -> int:
+        """SIGTERM, then SIGKILL if it lingers; the exit code."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -118,12 +124,12 @@ class Sim:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
-        for stream in (self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        return self.process.returncode
 
 
-def _first_line(process: subprocess.Popen[str], *, timeout: float) -> str:
+def _first_line(process: subprocess.Popen[str], *, timeout: float, log: Path) -> str:
     """The sim's start-up line, read on a helper thread so a silent sim cannot hang us."""
     box: list[str] = []
     done = threading.Event()
@@ -137,38 +143,43 @@ def _first_line(process: subprocess.Popen[str], *, timeout: float) -> str:
     if not done.wait(timeout) or not box or not box[0]:
         process.kill()
         process.wait(timeout=10)
-        raise AssertionError(
-            f"rollbot sim did not start: {process.stderr and process.stderr.read()}"
-        )
+        pytest.fail(f"rollbot sim printed no start-up line: {log.read_text()}", pytrace=False)
     return box[0]
 
 
 @contextmanager
 def running_sim(
-    tmp: Path, *, tenants: int, ready_delay: float = 0.05, deadline_scale: float = 0.01
+    tmp: Path,
+    *,
+    tenants: int,
+    ready_delay: float = 0.05,
+    deadline_scale: float = 0.01,
+    start_timeout: float = START_TIMEOUT,
 ) -> Iterator[Sim]:
+    """`rollbot sim` with `tenants` tenants, writing its kubeconfig and its stderr
+    (`sim.log`) into `tmp`; stopped on the way out."""
     kubeconfig = tmp / "kubeconfig"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "sim",
-            "--tenants",
-            str(tenants),
-            "--kubeconfig",
-            str(kubeconfig),
-            "--ready-delay",
-            str(ready_delay),
-            "--deadline-scale",
-            str(deadline_scale),
-        ],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    line = _first_line(process, timeout=START_TIMEOUT)
+    log = tmp / "sim.log"
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [
+                *ROLLBOT,
+                "sim",
+                "--tenants",
+                str(tenants),
+                "--kubeconfig",
+                str(kubeconfig),
+                "--ready-delay",
+                str(ready_delay),
+                "--deadline-scale",
+                str(deadline_scale),
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+    line = _first_line(process, timeout=start_timeout, log=log)
     url = next(word for word in line.split() if word.startswith("http://"))
     sim = Sim(process=process, url=url, kubeconfig=kubeconfig)
     try:
@@ -289,7 +300,7 @@ class Rollbot:
 
     def run(self, *args: str, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "bot.cli", *args],
+            [*ROLLBOT, *args],
             cwd=REPO,
             env=self.env(),
             capture_output=True,
@@ -315,7 +326,7 @@ class Rollbot:
         out_path, err_path = self.tmp / f"rollbot-{n}.out", self.tmp / f"rollbot-{n}.err"
         with out_path.open("wb") as out, err_path.open("wb") as err:
             process = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", *args],
+                [*ROLLBOT, *args],
                 cwd=REPO,
                 env=self.env(),
                 stdout=out,
