@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -28,7 +29,7 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook import WebhookClient
 
-from sim.slack import FaultKind, SignatureMode, SlackHandle, start_slack
+from sim.slack import FaultKind, HttpDelivery, SignatureMode, SlackHandle, start_slack
 from sim.slack.transcript import render_event, stream_printer
 
 C = "C0RELEASES"
@@ -324,17 +325,39 @@ class Receiver:
         return web.Response(text=self.reply)
 
 
+@asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[str]:
+    """`app` on a free loopback port, for as long as the block runs: its `/slack/events` URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/slack/events"
+    finally:
+        await runner.cleanup()
+
+
 @pytest.fixture
 async def receiver(slack: SlackHandle) -> AsyncIterator[tuple[Receiver, str]]:
     rec = Receiver(slack.signing_secret, reply="Working on it")
     app = web.Application()
     app.router.add_post("/slack/events", rec.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield rec, f"http://127.0.0.1:{runner.addresses[0][1]}/slack/events"
-    await runner.cleanup()
+    async with serving(app) as url:
+        yield rec, url
+
+
+async def click_on_approval(
+    slack: SlackHandle, url: str, *, action_id: str
+) -> tuple[str, HttpDelivery]:
+    """The bot posts the approval message; U0BOB clicks `action_id` on it. Its ts and the click."""
+    client = WebClient(token=slack.bot_token, base_url=slack.api_url)
+    msg = await asyncio.to_thread(
+        client.chat_postMessage, channel=C, text="approve?", blocks=APPROVAL_BLOCKS
+    )
+    sent = await slack.send_block_action_async(
+        url, action_id=action_id, user_id="U0BOB", message_ts=msg["ts"], channel_id=C
+    )
+    return msg["ts"], sent
 
 
 async def test_signed_slash_command_reaches_the_bot(slack: SlackHandle, receiver: Any) -> None:
@@ -369,13 +392,7 @@ async def test_block_action_payload_carries_the_clicked_message(
     slack: SlackHandle, receiver: Any
 ) -> None:
     rec, url = receiver
-    posted = WebClient(token=slack.bot_token, base_url=slack.api_url)
-    msg = await asyncio.to_thread(
-        posted.chat_postMessage, channel=C, text="approve?", blocks=APPROVAL_BLOCKS
-    )
-    sent = await slack.send_block_action_async(
-        url, action_id="approve", user_id="U0BOB", message_ts=msg["ts"], channel_id=C
-    )
+    ts, sent = await click_on_approval(slack, url, action_id="approve")
     payload = json.loads(rec.bodies[0]["payload"][0])
     action = payload["actions"][0]
     assert sent.status == 200 and payload["type"] == "block_actions"
@@ -386,7 +403,7 @@ async def test_block_action_payload_carries_the_clicked_message(
     )
     assert payload["container"] == {
         "type": "message",
-        "message_ts": msg["ts"],
+        "message_ts": ts,
         "channel_id": C,
         "is_ephemeral": False,
     }
@@ -399,13 +416,7 @@ async def test_response_urls_reply_replace_delete_and_wear_out(
     slack: SlackHandle, receiver: Any
 ) -> None:
     _, url = receiver
-    client = WebClient(token=slack.bot_token, base_url=slack.api_url)
-    msg = await asyncio.to_thread(
-        client.chat_postMessage, channel=C, text="x", blocks=APPROVAL_BLOCKS
-    )
-    click = await slack.send_block_action_async(
-        url, action_id="reject", user_id="U0BOB", message_ts=msg["ts"], channel_id=C
-    )
+    ts, click = await click_on_approval(slack, url, action_id="reject")
     hook = WebhookClient(click.response_url)
 
     def use(**body: Any) -> int:
@@ -423,7 +434,7 @@ async def test_response_urls_reply_replace_delete_and_wear_out(
     )
     assert statuses == [200, 200, 200, 200, 200, 404]
     assert [e.text for e in slack.ephemerals("U0BOB")] == ["Only you can see this", "fifth"]
-    assert slack.message(C, msg["ts"]).text == "Rejected by <@U0BOB>"  # type: ignore[union-attr]
+    assert slack.message(C, ts).text == "Rejected by <@U0BOB>"  # type: ignore[union-attr]
     assert [m.text for m in slack.messages(C)] == ["said in channel"]
     assert slack.responses(click.response_url)[-1].error == "used_url"
 
@@ -518,26 +529,20 @@ async def run_bolt_conversation(slack: SlackHandle, send: Any) -> None:
 
 async def test_bolt_app_over_http(slack: SlackHandle) -> None:
     server = AsyncSlackAppServer(port=0, path="/slack/events", app=bolt_app(slack))
-    runner = web.AppRunner(server.web_app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}/slack/events"
+    async with serving(server.web_app) as url:
 
-    async def send(what: str, *, text: str = "", message_ts: str = "") -> None:
-        if what.startswith("/"):
-            sent = await slack.send_slash_command_async(
-                url, text=text, user_id="U0ALICE", channel_id=C
-            )
-        else:
-            sent = await slack.send_block_action_async(
-                url, action_id=what, user_id="U0BOB", message_ts=message_ts, channel_id=C
-            )
-        assert sent.status == 200 and sent.within_deadline
+        async def send(what: str, *, text: str = "", message_ts: str = "") -> None:
+            if what.startswith("/"):
+                sent = await slack.send_slash_command_async(
+                    url, text=text, user_id="U0ALICE", channel_id=C
+                )
+            else:
+                sent = await slack.send_block_action_async(
+                    url, action_id=what, user_id="U0BOB", message_ts=message_ts, channel_id=C
+                )
+            assert sent.status == 200 and sent.within_deadline
 
-    try:
         await run_bolt_conversation(slack, send)
-    finally:
-        await runner.cleanup()
 
 
 async def test_bolt_app_over_socket_mode(slack: SlackHandle) -> None:
