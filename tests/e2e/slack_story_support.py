@@ -15,12 +15,13 @@ import os
 import re
 import signal
 import sys
+import threading
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from sim.kube.harness import SimHandle
-from sim.slack import SlackHandle
+from sim.slack import ChatEvent, SlackHandle
 from sim.slack.records import Call, Message
 
 REPO = Path(__file__).resolve().parents[2]
@@ -144,6 +145,32 @@ def tenant_tags(sim: SimHandle) -> dict[str, str]:
 def tenant_state(sim: SimHandle) -> dict[str, tuple[str, bool]]:
     """Namespace -> (image tag, rolled out): what `kubectl rollout status` would tell."""
     return {ns: (tag, sim.rolled_out(ns, DEPLOYMENT)) for ns, tag in tenant_tags(sim).items()}
+
+
+class ClusterAtPost:
+    """The tenants' state at the moment rollbot posted a message holding `contains`, read
+    on the stand-in's thread while that post is being answered, so nothing can move on
+    in between; `state` waits (bounded) until it has been taken."""
+
+    def __init__(self, slack: SlackHandle, sim: SimHandle, contains: str) -> None:
+        self._sim, self._contains = sim, contains
+        self._state: dict[str, tuple[str, bool]] = {}
+        self._taken = threading.Event()
+        self._unsubscribe = slack.on_event(self._on_event)
+
+    def _on_event(self, event: ChatEvent) -> None:
+        message = event.message
+        if message is None or event.kind != "message" or self._taken.is_set():
+            return
+        if self._contains in message.text:
+            self._state = tenant_state(self._sim)
+            self._taken.set()
+
+    async def state(self, *, within: float) -> dict[str, tuple[str, bool]]:
+        if not await asyncio.to_thread(self._taken.wait, within):
+            raise AssertionError(f"no message holding {self._contains!r} was posted")
+        self._unsubscribe()
+        return self._state
 
 
 def patches(sim: SimHandle) -> dict[str, int]:

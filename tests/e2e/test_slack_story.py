@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from handlers import render
 from rollout.model import PILOT_BATCH, Phase, TargetStatus
 from sim.kube.harness import start_sim
 from sim.kube.seed import BASE_VERSION, tenant_namespaces
-from sim.slack import ChatEvent, FaultKind, SlackHandle
+from sim.slack import FaultKind, SlackHandle
 from tests.e2e.slack_fixtures import (
     ACK_DEADLINE,
     ALICE,
@@ -36,6 +35,7 @@ from tests.e2e.slack_fixtures import (
     slack_standin,
 )
 from tests.e2e.slack_story_support import (
+    ClusterAtPost,
     first_lines,
     patches,
     posted,
@@ -43,7 +43,6 @@ from tests.e2e.slack_story_support import (
     retry_after_ignored,
     serve_env,
     serve_process,
-    tenant_state,
     tenant_tags,
     thread_link,
 )
@@ -54,18 +53,7 @@ DECIDED_AT = r"at \d\d:\d\d UTC"
 
 async def test_the_whole_story_over_http(tmp_path: Path) -> None:
     async with running_bot(tmp_path, tenants=12) as bot:
-        # The cluster as it stood when the approval request was posted, taken on the
-        # stand-in's thread while the post is being made.
-        at_request: dict[str, tuple[str, bool]] = {}
-        taken = threading.Event()
-
-        def on_post(event: ChatEvent) -> None:
-            message = event.message
-            if event.kind == "message" and message and "Approval needed" in message.text:
-                at_request.update(tenant_state(bot.sim))
-                taken.set()
-
-        bot.slack.on_event(on_post)
+        at_request = ClusterAtPost(bot.slack, bot.sim, "Approval needed")
         sent = await bot.command(f"isp {NEW} batch=5 pilot=2", user=BOB)
         assert sent.status == 200 and sent.elapsed < ACK_DEADLINE
         assert "#1" in (await bot.reply(BOB, "accepted")).text
@@ -81,12 +69,11 @@ async def test_the_whole_story_over_http(tmp_path: Path) -> None:
         assert "Approval needed for #1" in heads[2] and len(heads) == 3, heads
 
         # Not before the pilots: both were on the new image and rolled out, the rest not.
-        assert await asyncio.to_thread(taken.wait, WAIT)
-        rollout = await bot.rollout(1)
-        pilots = {t.namespace for t in rollout.batch(PILOT_BATCH)}
-        assert len(pilots) == 2 and len(at_request) == 12
-        assert {ns for ns, (tag, done) in at_request.items() if tag == NEW and done} == pilots
-        assert {tag for ns, (tag, _) in at_request.items() if ns not in pilots} == {BASE_VERSION}
+        cluster = await at_request.state(within=WAIT)
+        pilots = {t.namespace for t in (await bot.rollout(1)).batch(PILOT_BATCH)}
+        assert len(pilots) == 2 and len(cluster) == 12
+        assert {ns for ns, (tag, done) in cluster.items() if tag == NEW and done} == pilots
+        assert {tag for ns, (tag, _) in cluster.items() if ns not in pilots} == {BASE_VERSION}
 
         await bot.click(render.ACTION_APPROVE, ts=request.ts, user=MALLORY)
         assert "not an approver" in (await bot.reply(MALLORY, "🚫")).text
