@@ -239,13 +239,9 @@ async def _start(edge: Edge, request: SlashRequest, command: Deploy) -> render.M
             channel=request.channel,
         )
     except errors.RolloutConflict as conflict:
-        active = await _rollout_link(edge, conflict.active_id)
-        raise Refused(
-            f"{conflict.app} already has an active rollout, {active}; wait for it to "
-            f"finish, or see /deploy status {conflict.active_id}.",
-            rollout_id=conflict.active_id,
-            audited=True,
-        ) from None
+        advice = f"wait for it to finish, or see /deploy status {conflict.active_id}."
+        # the engine audits a conflict it finds while creating the rollout
+        raise await _conflict_refusal(edge, conflict, advice=advice, audited=True) from None
     except (PlanError, errors.PreflightFailed) as failed:
         raise Refused(_problems(command, failed.problems), audited=True) from None
     except errors.RollbotError as exc:
@@ -253,6 +249,19 @@ async def _start(edge: Edge, request: SlashRequest, command: Deploy) -> render.M
     return render.accepted(
         f"Rollout #{rollout.id} of {rollout.app} {rollout.version} accepted: "
         f"`{command_line(command)}`. Progress follows in this channel."
+    )
+
+
+async def _conflict_refusal(
+    edge: Edge, conflict: errors.RolloutConflict, *, advice: str, audited: bool
+) -> Refused:
+    """The refusal for a command that met another active rollout of the app: which one
+    (linked to its thread), and `advice`, what the person can do about it."""
+    active = await _rollout_link(edge, conflict.active_id)
+    return Refused(
+        f"{conflict.app} already has an active rollout, {active}; {advice}",
+        rollout_id=conflict.active_id,
+        audited=audited,
     )
 
 
@@ -342,12 +351,9 @@ async def _rollback_app(edge: Edge, request: SlashRequest, command: RollbackApp)
             channel=request.channel,
         )
     except errors.RolloutConflict as conflict:
-        active = await _rollout_link(edge, conflict.active_id)
-        raise Refused(
-            f"{conflict.app} has an active rollout, {active}; roll that back with "
-            f"/rollback {conflict.active_id}, or cancel it first.",
-            rollout_id=conflict.active_id,
-        ) from None
+        advice = f"roll that back with /rollback {conflict.active_id}, or cancel it first."
+        # found before anything was created, so not yet audited: the edge does it
+        raise await _conflict_refusal(edge, conflict, advice=advice, audited=False) from None
     except errors.PreflightFailed as failed:  # nothing to roll back: the edge audits it
         lines = "\n".join(f"• {p}" for p in failed.problems)
         raise Refused(f"Nothing was rolled back:\n{lines}") from None
