@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -32,6 +32,7 @@ from rollout.model import (
 )
 from rollout.options import RolloutOptions
 from rollout.plan import PlanError
+from rollout.ports import Listener
 from tests.fakes import (
     ADMIN_IMAGE,
     ISP_IMAGE,
@@ -99,7 +100,15 @@ class Rig:
         self.timers = ManualTimers()
         self.main = self.engine()
 
-    def engine(self) -> Engine:
+    def engine(
+        self,
+        *,
+        listeners: Sequence[Listener] | None = None,
+        claim: Callable[[int], bool] | None = None,
+        poll_inbox_every: float | None = None,
+    ) -> Engine:
+        """`listeners`: the rig's recorder unless given; `claim` and `poll_inbox_every` go
+        to the Engine as they are."""
         self.timers = ManualTimers()  # timers die with their process
         engine = Engine(
             apps=self.apps,
@@ -109,8 +118,10 @@ class Rig:
             store=self.store,
             timers=self.timers,
             clock=self.clock,
-            listeners=[self.listener],
+            listeners=[self.listener] if listeners is None else listeners,
             max_parallel=4,
+            claim=claim,
+            poll_inbox_every=poll_inbox_every,
         )
         self.engines.append(engine)
         return engine
@@ -572,17 +583,7 @@ def test_a_broken_listener_does_not_stop_the_rollout() -> None:
     rig = Rig(approval=False, pilot_count=0, wait_seconds=0)
     rig.main.shutdown()
     rig.engines.clear()
-    rig.main = Engine(
-        apps=rig.apps,
-        health=HealthSpec(),
-        cluster=rig.cluster,
-        registry=None,
-        store=rig.store,
-        timers=rig.timers,
-        clock=rig.clock,
-        listeners=[Broken(), rig.listener],
-    )
-    rig.engines.append(rig.main)
+    rig.main = rig.engine(listeners=[Broken(), rig.listener])
     try:
         assert rig.start().phase is Phase.COMPLETED
     finally:
@@ -635,17 +636,7 @@ def test_a_rollout_another_process_claims_is_left_to_it(rig: Rig) -> None:
         claimed.append(rollout_id)
         return False
 
-    other = Engine(
-        apps=rig.apps,
-        health=HealthSpec(),
-        cluster=rig.cluster,
-        registry=None,
-        store=rig.store,
-        timers=ManualTimers(),
-        clock=rig.clock,
-        claim=refuse_lease,
-    )
-    rig.engines.append(other)
+    other = rig.engine(listeners=(), claim=refuse_lease)
     # When it resumes, and a request for the rollout arrives
     assert other.resume_unfinished() == []
     other.submit(InboxItem(rollout.id, "approve", "U0BOB", rig.clock.now()))
@@ -658,17 +649,7 @@ def test_a_rollout_another_process_claims_is_left_to_it(rig: Rig) -> None:
 def test_an_engine_can_take_other_processes_requests_by_itself(rig: Rig) -> None:
     rollout = rig.start(pilot_count=0)
     rig.main.shutdown()
-    polling = Engine(
-        apps=rig.apps,
-        health=HealthSpec(),
-        cluster=rig.cluster,
-        registry=None,
-        store=rig.store,
-        timers=ManualTimers(),
-        clock=rig.clock,
-        poll_inbox_every=0.01,
-    )
-    rig.engines.append(polling)
+    polling = rig.engine(listeners=(), poll_inbox_every=0.01)
     assert polling.resume_unfinished() == [rollout]
     rig.store.enqueue(InboxItem(rollout.id, "approve", "U0BOB", rig.clock.now()))
     approved = polling.wait(rollout.id, WAIT_LIMIT, until=lambda r: bool(r.approvals))
@@ -686,18 +667,8 @@ def test_a_listener_may_approve_without_deadlocking_the_rollout(rig: Rig) -> Non
 
     approver = AutoApprover()
     rig.main.shutdown()
-    rig.main = Engine(
-        apps=rig.apps,
-        health=HealthSpec(),
-        cluster=rig.cluster,
-        registry=None,
-        store=rig.store,
-        timers=rig.timers,
-        clock=rig.clock,
-        listeners=[approver],
-    )
+    rig.main = rig.engine(listeners=[approver])
     approver.engine = rig.main
-    rig.engines.append(rig.main)
     rollout = rig.start(pilot_count=0, wait=0)
     assert rollout.phase is Phase.COMPLETED
     assert [a.user for a in rollout.approvals] == ["U0BOB"]
