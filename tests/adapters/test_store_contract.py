@@ -39,6 +39,7 @@ from rollout.model import (
     TargetStatus,
 )
 from rollout.ports import Store
+from tests.builders import make_rollout, planned_targets
 
 T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 StoreFactory = Callable[[], Store]
@@ -58,18 +59,16 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
 
 def rollout(app: str = "isp", *, tenants: int = 3, **changes: Any) -> Rollout:
-    base = Rollout(
-        id=0,
-        app=app,
-        strategy=Strategy.ROLLING,
-        version="v1.3.0",
-        image="registry.example/dotmac/isp-ops-app",
-        requested_by="U0ALICE",
-        created_at=T0,
-        settings=Settings(),
-        targets=tuple(Target(f"tenant-{i:03d}", batch=1 + i // 2) for i in range(tenants)),
-    )
-    return replace(base, **changes)
+    """Not yet stored (id 0), with `tenants` pending targets, two to a batch after #0."""
+    plan = {f"tenant-{i:03d}": 1 + i // 2 for i in range(tenants)}
+    standard: dict[str, Any] = {
+        "id": 0,
+        "app": app,
+        "image": "registry.example/dotmac/isp-ops-app",
+        "created_at": T0,
+        "targets": planned_targets(plan),
+    }
+    return make_rollout(**{**standard, **changes})
 
 
 def audit(user: str, *, rollout_id: int | None = None, minute: int = 0) -> AuditEntry:
