@@ -27,10 +27,10 @@ from rollout.model import (
     RolloutEvent,
     Settings,
     Strategy,
-    Target,
     TargetStatus,
 )
 from sim.slack import Message, SlackHandle
+from tests.builders import make_rollout, planned_targets
 
 RELEASES = "C0RELEASES"
 NOTIFY = "C0STAKEHOLDERS"
@@ -87,23 +87,18 @@ def rolling(
 ) -> Rollout:
     """A planned rolling rollout: `pilots` tenants in batch 0, then batches of `batch`."""
     names = [f"tenant-{i:04d}" for i in range(tenants)]
-    targets = [Target(namespace=n, batch=PILOT_BATCH) for n in names[:pilots]]
+    plan = {n: PILOT_BATCH for n in names[:pilots]}
     rest = names[pilots:]
-    for i in range(0, len(rest), batch):
-        targets += [Target(namespace=n, batch=i // batch + 1) for n in rest[i : i + batch]]
+    plan.update({n: i // batch + 1 for i, n in enumerate(rest)})
     options: dict[str, Any] = {"batch_size": batch, "pilot_count": pilots}
     options.update(settings)
-    return Rollout(
+    return make_rollout(
         id=rollout_id,
-        app="isp",
-        strategy=Strategy.ROLLING,
-        version="v1.3.0",
         image="registry.example/dotmac/isp-ops-app",
-        requested_by="U0ALICE",
         created_at=T0,
         settings=Settings(**options),
         phase=Phase.PILOT,
-        targets=tuple(targets),
+        targets=planned_targets(plan),
         batch_count=(len(rest) + batch - 1) // batch,
     )
 
@@ -167,17 +162,15 @@ def blue_green() -> Rollout:
         new_deployment="platform-admin-app-v1-3-0",
         new_config_map="platform-admin-config-v1.3.0",
     )
-    return Rollout(
+    return make_rollout(
         id=8,
         app="admin",
         strategy=Strategy.BLUE_GREEN,
-        version="v1.3.0",
         image="registry.example/dotmac/platform-admin-app",
-        requested_by="U0ALICE",
         created_at=T0,
         settings=Settings(approval=False, monitor_seconds=300),
         phase=Phase.STAGING,
-        targets=(Target(namespace="platform-admin", batch=1),),
+        targets=planned_targets({"platform-admin": 1}),
         batch_count=1,
         current_batch=1,
         blue_green=bg,
