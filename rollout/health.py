@@ -103,6 +103,9 @@ def _rollout_reasons(obs: Observation) -> list[str]:
         return []
     if obs.status.outcome is RolloutOutcome.DEADLINE_EXCEEDED:
         return ["progress deadline exceeded"]
+    if obs.status.outcome is RolloutOutcome.FAILING:
+        # The message names the pod and what it is stuck on: the reason to stop waiting.
+        return [f"rollout stopped early: {obs.status.message or 'new pods cannot start'}"]
     if obs.timeout_seconds is None:
         return ["rollout timed out"]
     return [f"rollout timed out after {format_duration(obs.timeout_seconds)}"]

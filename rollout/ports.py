@@ -41,12 +41,27 @@ class RolloutOutcome(StrEnum):
     COMPLETE = "complete"  # observedGeneration >= generation, updated == available == desired
     TIMED_OUT = "timed-out"  # our own timeout elapsed first
     DEADLINE_EXCEEDED = "deadline-exceeded"  # Progressing=False/ProgressDeadlineExceeded
+    FAILING = "failing"  # a new pod crash-loops or cannot start: waiting on would not help
 
 
 @dataclass(frozen=True)
 class RolloutStatus:
     outcome: RolloutOutcome
     message: str  # the last `rollout status`-style line, for humans
+
+
+@dataclass(frozen=True)
+class FailFast:
+    """When a rollout wait may stop before its timeout: a container of a new pod waits in
+    CrashLoopBackOff after `crashloop_restarts` restarts, or waits with an image or config
+    reason (ImagePullBackOff, ErrImagePull, CreateContainerConfigError, InvalidImageName)
+    for `stuck_seconds`. The new pods are looked at `first_look_seconds` into the wait and
+    every `look_every_seconds` after, so a rollout that completes sooner costs no look."""
+
+    crashloop_restarts: int = 3
+    stuck_seconds: float = 30.0
+    first_look_seconds: float = 5.0
+    look_every_seconds: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -119,9 +134,19 @@ class Cluster(Protocol):
         ...
 
     def wait_rollout(
-        self, namespace: str, name: str, *, timeout: float, min_generation: int = 0
+        self,
+        namespace: str,
+        name: str,
+        *,
+        timeout: float,
+        min_generation: int = 0,
+        fail_fast: FailFast | None = None,
+        waited: float = 0.0,
     ) -> RolloutStatus:
-        """Block (by watch) until the rollout completes, fails its deadline, or times out."""
+        """Block (by watch) until the rollout completes, fails its deadline, or times out;
+        with `fail_fast`, also until its new pods show it cannot succeed (FAILING, the
+        message naming the pod and why). `waited`: how long this same wait already lasted
+        in earlier calls (a caller may wait in slices), 0 for a wait that starts now."""
         ...
 
     def undo(self, namespace: str, name: str) -> int:

@@ -19,6 +19,7 @@ from rollout.model import EventKind, RolloutEvent
 from rollout.ports import (
     BlueGreenState,
     DeploymentInfo,
+    FailFast,
     HealthSnapshot,
     LogStats,
     PodState,
@@ -244,7 +245,14 @@ class FakeCluster:
             return d.generation
 
     def wait_rollout(
-        self, namespace: str, name: str, *, timeout: float, min_generation: int = 0
+        self,
+        namespace: str,
+        name: str,
+        *,
+        timeout: float,
+        min_generation: int = 0,
+        fail_fast: FailFast | None = None,
+        waited: float = 0.0,
     ) -> RolloutStatus:
         with self._lock:
             self._log("wait_rollout", namespace)

@@ -15,6 +15,7 @@ from kubernetes.config.config_exception import ConfigException
 
 from bot.kube.retry import Retrier, RetryPolicy
 from bot.kube.seen import Seen
+from bot.kube.watched import Watches
 from rollout.errors import ConfigError
 
 DEFAULT_POOL_SIZE = 64
@@ -58,13 +59,15 @@ def api_client(
 
 @dataclass
 class Kube:
-    """What every operation needs: the typed APIs, the retrier, request timeouts, and what
-    was last seen of each deployment (see :mod:`bot.kube.seen`)."""
+    """What every operation needs: the typed APIs, the retrier, request timeouts, what
+    was last seen of each deployment (see :mod:`bot.kube.seen`) and what each rollout wait
+    in progress has learnt of its new pods (see :mod:`bot.kube.watched`)."""
 
     api: client.ApiClient
     policy: RetryPolicy
     closed: threading.Event = field(default_factory=threading.Event)
     seen: Seen = field(default_factory=Seen)
+    watches: Watches = field(default_factory=Watches)
 
     def __post_init__(self) -> None:
         self.core = client.CoreV1Api(self.api)

@@ -27,6 +27,7 @@ from rollout.errors import Forbidden, NotFound
 from rollout.ports import (
     BlueGreenState,
     DeploymentInfo,
+    FailFast,
     HealthSnapshot,
     LogStats,
     PodState,
@@ -130,10 +131,23 @@ class KubeCluster:
         return deployments.set_image(self._k, namespace, name, container=container, image=image)
 
     def wait_rollout(
-        self, namespace: str, name: str, *, timeout: float, min_generation: int = 0
+        self,
+        namespace: str,
+        name: str,
+        *,
+        timeout: float,
+        min_generation: int = 0,
+        fail_fast: FailFast | None = None,
+        waited: float = 0.0,
     ) -> RolloutStatus:
         return rollout_wait.wait_rollout(
-            self._k, namespace, name, timeout=timeout, min_generation=min_generation
+            self._k,
+            namespace,
+            name,
+            timeout=timeout,
+            min_generation=min_generation,
+            fail_fast=fail_fast,
+            waited=waited,
         )
 
     def undo(self, namespace: str, name: str) -> int:

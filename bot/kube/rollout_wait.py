@@ -7,6 +7,10 @@ the server to end it (``timeoutSeconds``) no later than our own deadline and car
 client read timeout too, so a silent server cannot hold us. A stream that ends or drops is
 re-opened from the last resourceVersion; 410 Gone means that version is too old, so we
 read afresh. Consecutive transport failures are bounded by the retry policy.
+
+With ``fail_fast`` the wait also ends, as FAILING, when a look at the new pods finds one
+that will not come up (see :mod:`bot.kube.new_pods`); each watch session then ends in time
+for the next look.
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ from typing import Any
 
 from kubernetes import client, watch
 
+from bot.kube import new_pods
 from bot.kube.client import Kube
 from bot.kube.deployments import get_deployment, meta
 from bot.kube.errors import CLIENT_ERRORS, GONE, status_of, translate
+from bot.kube.watched import Watched
 from rollout.errors import NotFound, TransientClusterError
-from rollout.ports import RolloutOutcome, RolloutStatus
+from rollout.ports import FailFast, RolloutOutcome, RolloutStatus
 
 MAX_WATCH_SECONDS = 300  # the server closes long watches anyway; re-watching is cheap
 READ_GRACE = 1.0  # past timeoutSeconds, the client gives the server this long to end a watch
@@ -125,8 +131,50 @@ def _watch_session(
     return None
 
 
+@dataclass
+class _Looks:
+    """When and how to look at the new pods during one wait; never, without `fail_fast`."""
+
+    k: Kube
+    fail_fast: FailFast | None
+    watched: Watched | None
+
+    def next_at(self) -> float:
+        if self.fail_fast is None or self.watched is None:
+            return math.inf
+        return self.watched.next_look(self.fail_fast)
+
+    def failing(self, state: Any) -> RolloutStatus | None:
+        if self.fail_fast is None or self.watched is None or time.monotonic() < self.next_at():
+            return None
+        found = new_pods.look(self.k, state, self.watched, self.fail_fast)
+        return RolloutStatus(RolloutOutcome.FAILING, found) if found else None
+
+
 def wait_rollout(
-    k: Kube, namespace: str, name: str, *, timeout: float, min_generation: int = 0
+    k: Kube,
+    namespace: str,
+    name: str,
+    *,
+    timeout: float,
+    min_generation: int = 0,
+    fail_fast: FailFast | None = None,
+    waited: float = 0.0,
+) -> RolloutStatus:
+    watched = None
+    if fail_fast is not None:
+        watched = k.watches.begin(namespace, name, min_generation=min_generation, waited=waited)
+    looks = _Looks(k, fail_fast, watched)
+    status = _follow(
+        k, namespace, name, timeout=timeout, min_generation=min_generation, looks=looks
+    )
+    if watched is not None and status.outcome is not RolloutOutcome.TIMED_OUT:
+        k.watches.end(namespace, name)  # this wait is over; a timed-out one may go on
+    return status
+
+
+def _follow(
+    k: Kube, namespace: str, name: str, *, timeout: float, min_generation: int, looks: _Looks
 ) -> RolloutStatus:
     deadline = time.monotonic() + timeout
     kept = k.seen.take(namespace, name, min_generation=min_generation)
@@ -141,16 +189,22 @@ def wait_rollout(
             return RolloutStatus(
                 RolloutOutcome.TIMED_OUT, f"timed out after {timeout:g}s: {status.message}"
             )
+        failing = looks.failing(followed.state)
+        if failing is not None:
+            k.seen.keep(followed.state)
+            return failing
+        # A watch session ends in time for the next look at the new pods.
+        until = min(deadline, looks.next_at())
         started = time.monotonic()
         try:
-            final = _watch_session(k, followed, deadline=deadline, min_generation=min_generation)
+            final = _watch_session(k, followed, deadline=until, min_generation=min_generation)
             failures = 0
         except _Expired:
             followed.state = get_deployment(k, namespace, name)
             continue
         except TransientClusterError:
-            if time.monotonic() >= deadline:
-                continue  # our own read timeout at the deadline: report TIMED_OUT above
+            if time.monotonic() >= until:
+                continue  # our own read timeout at the session's end, not a failure
             failures += 1
             if failures >= max(1, k.policy.attempts):
                 raise
@@ -159,6 +213,6 @@ def wait_rollout(
             continue
         if final is not None:
             return final
-        if time.monotonic() - started < QUICK_END:
+        if time.monotonic() - started < QUICK_END and time.monotonic() < until:
             # A server that keeps ending watches at once must not turn this into a busy loop.
-            k.retry.pause(min(k.policy.base_delay, max(0.0, deadline - time.monotonic())))
+            k.retry.pause(min(k.policy.base_delay, max(0.0, until - time.monotonic())))

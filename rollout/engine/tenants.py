@@ -23,7 +23,7 @@ from rollout.errors import RollbotError
 from rollout.health import Observation, judge, observed_latency
 from rollout.machine import TargetResult
 from rollout.model import AppSpec, HealthSpec, Rollout
-from rollout.ports import Cluster, DeploymentInfo, RolloutOutcome, RolloutStatus
+from rollout.ports import Cluster, DeploymentInfo, FailFast, RolloutOutcome, RolloutStatus
 
 log = logging.getLogger("rollbot.engine")
 
@@ -81,12 +81,15 @@ class Remembered:
 
 @dataclass
 class Tenants:
-    """Everything one tenant's work needs, shared by all of them."""
+    """Everything one tenant's work needs, shared by all of them. `fail_fast` says when a
+    rollout wait stops early on new pods that will not come up (the tenant then fails as on
+    a timeout, sooner)."""
 
     cluster: Cluster
     health: HealthSpec
     remembered: Remembered
     stopping: threading.Event
+    fail_fast: FailFast = field(default_factory=FailFast)
 
     def check_stop(self) -> None:
         if self.stopping.is_set():
@@ -225,14 +228,24 @@ class Tenants:
     def wait_rollout(
         self, namespace: str, deployment: str, *, timeout: float, min_generation: int
     ) -> RolloutStatus:
-        """`rollout status` with the rollout's timeout, in slices so a shutdown is heard."""
-        deadline = time.monotonic() + timeout
+        """`rollout status` with the rollout's timeout, in slices so a shutdown is heard;
+        each slice tells the cluster how long the wait has lasted, so that its looks at the
+        new pods are spaced over the whole wait."""
+        started = time.monotonic()
+        deadline = started + timeout
+        waited = 0.0  # exactly 0 on the first slice: a new wait, not one going on
         while True:
             self.check_stop()
             left = deadline - time.monotonic()
             step = max(0.05, min(left, WAIT_SLICE_SECONDS))
             status = self.cluster.wait_rollout(
-                namespace, deployment, timeout=step, min_generation=min_generation
+                namespace,
+                deployment,
+                timeout=step,
+                min_generation=min_generation,
+                fail_fast=self.fail_fast,
+                waited=waited,
             )
             if status.outcome is not RolloutOutcome.TIMED_OUT or left <= step:
                 return status
+            waited = time.monotonic() - started
