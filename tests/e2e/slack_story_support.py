@@ -14,7 +14,6 @@ import contextlib
 import os
 import re
 import signal
-import sys
 import threading
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -23,8 +22,8 @@ from pathlib import Path
 from sim.kube.harness import SimHandle
 from sim.slack import ChatEvent, SlackHandle
 from sim.slack.records import Call, Message
+from tests.e2e.cli_support import REPO, ROLLBOT
 
-REPO = Path(__file__).resolve().parents[2]
 DEPLOYMENT = "isp-ops-app"
 START_TIMEOUT = 30.0  # a cold Python start on a busy two-core machine
 STOP_TIMEOUT = 20.0
@@ -84,9 +83,7 @@ async def serve_process(env: Mapping[str, str]) -> AsyncIterator[ServeProcess]:
     """Start `rollbot serve` on a free port; wait until it says where it serves. The child
     is killed on the way out whatever happened, so no test leaves one behind."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
+        *ROLLBOT,
         "serve",
         "--host",
         "127.0.0.1",

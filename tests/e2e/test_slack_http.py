@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
-import re
-import signal
 import string
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -44,9 +40,9 @@ from tests.e2e.slack_fixtures import (
     running_bot,
     slack_standin,
 )
+from tests.e2e.slack_story_support import serve_env, serve_process
 
 GENERIC_FAILURE = "Something went wrong"
-REPO = Path(__file__).resolve().parents[2]
 
 
 async def test_signed_deploy_is_acked_in_time_and_starts_the_rollout(
@@ -423,67 +419,17 @@ async def test_serve_answers_then_stops_cleanly_on_sigterm(tmp_path: Path) -> No
     sim = await asyncio.to_thread(start_sim, tenants=3, ready_delay=0.02)
     config = tmp_path / "rollbot.yaml"
     await asyncio.to_thread(config.write_text, config_text())
-    env = {
-        **os.environ,
-        "SLACK_BOT_TOKEN": slack.bot_token,
-        "SLACK_SIGNING_SECRET": slack.signing_secret,
-        "SLACK_API_URL": slack.api_url,
-        "KUBECONFIG": str(sim.kubeconfig),
-        "ROLLBOT_CONFIG": str(config),
-        "ROLLBOT_DB": str(tmp_path / "rollbot.db"),
-    }
-    env.pop("SLACK_APP_TOKEN", None)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        env=env,
-        cwd=REPO,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    lines: list[str] = []
-    serving = asyncio.Event()
-    reading = asyncio.create_task(_read_log(proc, lines, serving))
+    env = serve_env(slack=slack, sim=sim, config=config, db=tmp_path / "rollbot.db")
     try:
-        await asyncio.wait_for(serving.wait(), 30)
-        url = f"http://127.0.0.1:{_serving_port(lines)}/slack/events"
-        sent = await slack.send_slash_command_async(url, text="help", user_id=ALICE, channel_id=C)
-        assert sent.status == 200 and sent.elapsed < ACK_DEADLINE
-        await slack.wait_for_async(lambda: slack.ephemerals(ALICE), 10)
+        async with serve_process(env) as served:
+            sent = await slack.send_slash_command_async(
+                served.events_url, text="help", user_id=ALICE, channel_id=C
+            )
+            assert sent.status == 200 and sent.elapsed < ACK_DEADLINE
+            await slack.wait_for_async(lambda: slack.ephemerals(ALICE), 10)
 
-        proc.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(proc.wait(), 20) == 0, "\n".join(lines)
-        await asyncio.wait_for(reading, 5)
-        assert any("rollbot stopping" in line for line in lines)
+            assert await served.stop() == 0, served.log
+            assert "rollbot stopping" in served.log
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        reading.cancel()
         await asyncio.to_thread(slack.close)
         await asyncio.to_thread(sim.stop)
-
-
-async def _read_log(
-    proc: asyncio.subprocess.Process, lines: list[str], serving: asyncio.Event
-) -> None:
-    # Read everything, so the child never blocks on a full pipe.
-    assert proc.stderr is not None
-    while line := await proc.stderr.readline():
-        lines.append(line.decode(errors="replace"))
-        if _serving_port(lines) is not None:
-            serving.set()
-    serving.set()  # it exited: stop waiting, the test then fails on the missing port
-
-
-def _serving_port(lines: list[str]) -> int | None:
-    for line in lines:
-        match = re.search(r"rollbot serving .* on [\d.]+:(\d+)", line)
-        if match:
-            return int(match.group(1))
-    return None
