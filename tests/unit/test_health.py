@@ -81,6 +81,18 @@ UNREACHABLE = ProbeResult(
             {"status": RolloutStatus(RolloutOutcome.DEADLINE_EXCEEDED, "")},
             ["progress deadline exceeded"],
         ),
+        (
+            {
+                "status": RolloutStatus(
+                    RolloutOutcome.FAILING, "pod web-2: CrashLoopBackOff after 3 restarts"
+                )
+            },
+            ["rollout stopped early: pod web-2: CrashLoopBackOff after 3 restarts"],
+        ),
+        (
+            {"status": RolloutStatus(RolloutOutcome.FAILING, "")},
+            ["rollout stopped early: new pods cannot start"],
+        ),
         ({"pods": ()}, ["no pods"]),
         (
             {"pods": (PodState("web-1", "Running", False, 7, "CrashLoopBackOff"),)},
