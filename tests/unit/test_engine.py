@@ -403,28 +403,41 @@ def crash(rig: Rig, gate: PatchGate | None = None) -> Engine:
     return rig.main
 
 
-def test_resume_after_a_crash_mid_batch_skips_no_one_and_patches_no_one_twice() -> None:
+CrashedMidBatch = tuple[Rig, Rollout, Engine]
+
+
+@pytest.fixture
+def crashed_mid_batch() -> Iterator[CrashedMidBatch]:
+    """A rig whose engine died in batch 1 once the pilot and two of batch 1's three tenants
+    were patched: the rig, the rollout as started, and the engine started in its place,
+    which has resumed nothing yet."""
     rig = Rig(approval=False, pilot_count=1, pilot_monitor_seconds=0, wait_seconds=0)
-    gate = PatchGate(allow=3)  # the pilot and two of batch 1's three
+    gate = PatchGate(allow=3)
     rig.cluster.before_patch = gate
     try:
         rollout = rig.main.start(app="isp", version="v1.3.0", options=RolloutOptions(), user="U0A")
         assert gate.reached.wait(WAIT_LIMIT)
-        engine = crash(rig, gate)
-        stored = rig.get(rollout.id)
-        assert stored.phase is Phase.BATCH
-        assert {t.status for t in stored.batch(1)} == {TargetStatus.UPDATING}
-
-        (resumed,) = engine.resume_unfinished()
-        engine.join(WAIT_LIMIT)
-        final = rig.get(resumed.id)
-        assert final.phase is Phase.COMPLETED
-        assert images(rig) == {NEW}
-        assert set(rig.cluster.patches.values()) == {1}
-        assert len(rig.cluster.patches) == 11
+        yield rig, rollout, crash(rig, gate)
     finally:
         gate.release.set()
         rig.close()
+
+
+def test_resume_after_a_crash_mid_batch_skips_no_one_and_patches_no_one_twice(
+    crashed_mid_batch: CrashedMidBatch,
+) -> None:
+    rig, rollout, engine = crashed_mid_batch
+    stored = rig.get(rollout.id)
+    assert stored.phase is Phase.BATCH
+    assert {t.status for t in stored.batch(1)} == {TargetStatus.UPDATING}
+
+    (resumed,) = engine.resume_unfinished()
+    engine.join(WAIT_LIMIT)
+    final = rig.get(resumed.id)
+    assert final.phase is Phase.COMPLETED
+    assert images(rig) == {NEW}
+    assert set(rig.cluster.patches.values()) == {1}
+    assert len(rig.cluster.patches) == 11
 
 
 def test_each_tenant_is_read_once_when_nothing_interrupts_the_rollout() -> None:
@@ -441,26 +454,19 @@ def test_each_tenant_is_read_once_when_nothing_interrupts_the_rollout() -> None:
         rig.close()
 
 
-def test_a_restarted_engine_reads_every_tenant_again_before_patching_it() -> None:
-    rig = Rig(approval=False, pilot_count=1, pilot_monitor_seconds=0, wait_seconds=0)
-    gate = PatchGate(allow=3)  # the pilot and two of batch 1's three
-    rig.cluster.before_patch = gate
-    try:
-        rollout = rig.main.start(app="isp", version="v1.3.0", options=RolloutOptions(), user="U0A")
-        assert gate.reached.wait(WAIT_LIMIT)
-        engine = crash(rig, gate)
-        (pilot,) = [t.namespace for t in rig.get(rollout.id).batch(0)]
+def test_a_restarted_engine_reads_every_tenant_again_before_patching_it(
+    crashed_mid_batch: CrashedMidBatch,
+) -> None:
+    rig, rollout, engine = crashed_mid_batch
+    (pilot,) = [t.namespace for t in rig.get(rollout.id).batch(0)]
 
-        engine.resume_unfinished()
-        engine.join(WAIT_LIMIT)
+    engine.resume_unfinished()
+    engine.join(WAIT_LIMIT)
 
-        assert rig.get(rollout.id).phase is Phase.COMPLETED
-        others = [t.namespace for t in rollout.targets if t.namespace != pilot]
-        assert reads(rig) == {pilot: 1} | dict.fromkeys(others, 2)
-        assert set(rig.cluster.patches.values()) == {1} and len(rig.cluster.patches) == 11
-    finally:
-        gate.release.set()
-        rig.close()
+    assert rig.get(rollout.id).phase is Phase.COMPLETED
+    others = [t.namespace for t in rollout.targets if t.namespace != pilot]
+    assert reads(rig) == {pilot: 1} | dict.fromkeys(others, 2)
+    assert set(rig.cluster.patches.values()) == {1} and len(rig.cluster.patches) == 11
 
 
 def reads(rig: Rig) -> dict[str, int]:
