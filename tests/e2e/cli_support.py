@@ -287,6 +287,13 @@ class Rollbot:
     user: str = DEPLOYER
     started: list[Background] = field(default_factory=list)
 
+    @classmethod
+    def in_folder(cls, tmp: Path, sim: Sim, **isp: Any) -> Rollbot:
+        """The usual layout: `rollbot.yaml` from `write_config` (`isp` overriding keys of
+        the rolling app) and the journal `rollbot.db`, both in `tmp`, against `sim`."""
+        config = write_config(tmp / "rollbot.yaml", **isp)
+        return cls(tmp=tmp, config=config, db=tmp / "rollbot.db", kubeconfig=sim.kubeconfig)
+
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ROLLBOT_", "KUBE"))}
         env.update(

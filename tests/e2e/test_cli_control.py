@@ -20,7 +20,6 @@ from tests.e2e.cli_support import (
     assert_no_traceback,
     rollout_id_from,
     running_sim,
-    write_config,
 )
 
 NEW = "v1.5.0"
@@ -30,12 +29,7 @@ def test_pause_then_resume_then_cancel_from_other_terminals(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with running_sim(tmp_path, tenants=10) as sim:
-        rollbot = Rollbot(
-            tmp=tmp_path,
-            config=write_config(tmp_path / "rollbot.yaml"),
-            db=tmp_path / "rollbot.db",
-            kubeconfig=sim.kubeconfig,
-        )
+        rollbot = Rollbot.in_folder(tmp_path, sim)
         try:
             # Given a deploy waiting between batches 1 and 2
             job = rollbot.spawn("deploy", "isp", NEW, "batch=3", "pilot=1", "wait=2s",

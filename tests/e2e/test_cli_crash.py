@@ -23,7 +23,6 @@ from tests.e2e.cli_support import (
     rollout_id_from,
     running_sim,
     wait_for,
-    write_config,
 )
 
 NEW = "v1.4.0"
@@ -62,12 +61,7 @@ def test_sigkill_then_resume_completes_with_no_tenant_skipped_or_patched_twice(
 ) -> None:
     kill_when, options, ready_delay = POINTS[point]
     with running_sim(tmp_path, tenants=TENANTS, ready_delay=ready_delay) as sim:
-        rollbot = Rollbot(
-            tmp=tmp_path,
-            config=write_config(tmp_path / "rollbot.yaml"),
-            db=tmp_path / "rollbot.db",
-            kubeconfig=sim.kubeconfig,
-        )
+        rollbot = Rollbot.in_folder(tmp_path, sim)
         try:
             # Given a deploy killed at the chosen point
             job = rollbot.spawn("deploy", "isp", NEW, *options)

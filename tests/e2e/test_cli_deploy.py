@@ -25,7 +25,6 @@ from tests.e2e.cli_support import (
     rollout_id_from,
     running_sim,
     started_in_batch_order,
-    write_config,
 )
 
 NEW = "v1.3.0"
@@ -39,12 +38,7 @@ def sim30(tmp_path: Path) -> Iterator[Sim]:
 
 @pytest.fixture
 def rollbot(tmp_path: Path, sim30: Sim) -> Iterator[Rollbot]:
-    bot = Rollbot(
-        tmp=tmp_path,
-        config=write_config(tmp_path / "rollbot.yaml"),
-        db=tmp_path / "rollbot.db",
-        kubeconfig=sim30.kubeconfig,
-    )
+    bot = Rollbot.in_folder(tmp_path, sim30)
     yield bot
     bot.stop_all()
 

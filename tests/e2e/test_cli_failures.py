@@ -22,20 +22,10 @@ from tests.e2e.cli_support import (
     assert_no_traceback,
     rollout_id_from,
     running_sim,
-    write_config,
 )
 
 NEW = "v1.3.1"
 TENANTS = 12
-
-
-def _rollbot(tmp: Path, sim: Sim, **isp: object) -> Rollbot:
-    return Rollbot(
-        tmp=tmp,
-        config=write_config(tmp / "rollbot.yaml", **isp),
-        db=tmp / "rollbot.db",
-        kubeconfig=sim.kubeconfig,
-    )
 
 
 def _third_tenant_of_batch_two(sim: Sim) -> str:
@@ -45,7 +35,7 @@ def _third_tenant_of_batch_two(sim: Sim) -> str:
 
 def test_failing_tenant_pauses_after_its_batch_with_the_reason(tmp_path: Path) -> None:
     with running_sim(tmp_path, tenants=TENANTS) as sim:
-        rollbot = _rollbot(tmp_path, sim, rollout_timeout="2s")
+        rollbot = Rollbot.in_folder(tmp_path, sim, rollout_timeout="2s")
         bad = _third_tenant_of_batch_two(sim)
         sim.set_behaviour(bad, NEW, "crash")
         try:
@@ -89,7 +79,7 @@ def test_failing_tenant_pauses_after_its_batch_with_the_reason(tmp_path: Path) -
 
 def test_auto_rollback_returns_every_changed_tenant(tmp_path: Path) -> None:
     with running_sim(tmp_path, tenants=TENANTS) as sim:
-        rollbot = _rollbot(tmp_path, sim, rollout_timeout="2s", auto_rollback=True)
+        rollbot = Rollbot.in_folder(tmp_path, sim, rollout_timeout="2s", auto_rollback=True)
         bad = _third_tenant_of_batch_two(sim)
         sim.set_behaviour(bad, NEW, "crash")
         result = rollbot.run("deploy", "isp", NEW, "batch=4", "pilot=1", "--auto-approve")
@@ -112,7 +102,7 @@ def test_rollback_of_a_completed_rollout_restores_every_tenant(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with running_sim(tmp_path, tenants=8) as sim:
-        rollbot = _rollbot(tmp_path, sim)
+        rollbot = Rollbot.in_folder(tmp_path, sim)
         deployed = rollbot.run("deploy", "isp", NEW, "batch=4", "pilot=1", "--auto-approve")
         assert deployed.returncode == 0, deployed.stdout + deployed.stderr
         rid = int(deployed.stdout.split("#", 1)[1].split(":", 1)[0])

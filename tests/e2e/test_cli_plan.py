@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cli_support import Rollbot, Sim, assert_no_traceback, running_sim, write_config
+from tests.e2e.cli_support import Rollbot, Sim, assert_no_traceback, running_sim
 
 TENANTS = 12
 
@@ -25,12 +25,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
 
 @pytest.fixture
 def rollbot(tmp_path: Path, sim: Sim) -> Rollbot:
-    return Rollbot(
-        tmp=tmp_path,
-        config=write_config(tmp_path / "rollbot.yaml"),
-        db=tmp_path / "rollbot.db",
-        kubeconfig=sim.kubeconfig,
-    )
+    return Rollbot.in_folder(tmp_path, sim)
 
 
 def test_plan_prints_pilots_batches_and_an_estimate_and_changes_nothing(
