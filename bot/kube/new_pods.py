@@ -31,7 +31,7 @@ from rollout.ports import FailFast
 log = logging.getLogger("rollbot.kube")
 
 CRASH_LOOP = "CrashLoopBackOff"
-# Waiting reasons that do not clear up by themselves: the image or its config is wrong.
+# Waiting reasons that seldom clear up by themselves: the image or its config is wrong.
 STUCK_REASONS = frozenset(
     {"ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError", "InvalidImageName"}
 )
@@ -51,7 +51,7 @@ def look(k: Kube, dep: client.V1Deployment, watched: Watched, fail_fast: FailFas
         return ""
     md = meta(dep)
     try:
-        if watched.selector is None or watched.generation != (md.generation or 0):
+        if not watched.selector or watched.generation != (md.generation or 0):
             watched.selector = _new_pods_selector(k, dep)
             watched.generation = md.generation or 0
         if not watched.selector:
