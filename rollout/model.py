@@ -120,6 +120,7 @@ class Settings:
     pilot_monitor_seconds: int = 1800
     monitor_seconds: int = 300  # blue-green post-switch window
     rollout_timeout_seconds: int = 300
+    crashloop_restarts: int = 3  # a new pod crash-looping this often fails its tenant early
     approval: bool = True
     approvals_required: int = 1
     four_eyes: bool = True

@@ -156,6 +156,7 @@ class FakeCluster:
         self.denied: set[tuple[str, str, str]] = set()  # (verb, resource, namespace)
         self.patches: Counter[str] = Counter()  # namespace -> set_image calls that changed it
         self.calls: list[tuple[str, str]] = []  # (method, namespace)
+        self.fail_fast_seen: list[FailFast | None] = []  # what each rollout wait was told
         self.before_patch: Callable[[str], None] | None = None
         self.rules: dict[tuple[str, str], str] = {}  # (namespace, tag) -> behaviour word
         for i in range(tenants):
@@ -256,6 +257,7 @@ class FakeCluster:
     ) -> RolloutStatus:
         with self._lock:
             self._log("wait_rollout", namespace)
+            self.fail_fast_seen.append(fail_fast)
             tag = self._behaviour(namespace, name)
         if "crash" in tag:
             return RolloutStatus(RolloutOutcome.DEADLINE_EXCEEDED, "progress deadline exceeded")

@@ -113,6 +113,9 @@ class AppConfig(_Strict):
     remove_old_after: Annotated[int | None, BeforeValidator(checks.optional_duration)] = None
     # both
     rollout_timeout: LongerThanZero = _DEFAULTS.rollout_timeout_seconds
+    crashloop_restarts: Annotated[int, BeforeValidator(checks.at_least_one)] = (
+        _DEFAULTS.crashloop_restarts
+    )
     approval: bool = _DEFAULTS.approval
     approvals_required: Annotated[int, BeforeValidator(checks.at_least_one)] = (
         _DEFAULTS.approvals_required
@@ -138,6 +141,7 @@ class AppConfig(_Strict):
             pilot_monitor_seconds=self.pilot_monitor,
             monitor_seconds=self.monitor,
             rollout_timeout_seconds=self.rollout_timeout,
+            crashloop_restarts=self.crashloop_restarts,
             approval=self.approval,
             approvals_required=self.approvals_required,
             four_eyes=self.four_eyes,

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
 
 from rollout.errors import RollbotError
@@ -174,7 +174,11 @@ class Tenants:
             )
         timeout = float(rollout.settings.rollout_timeout_seconds)
         status = self.wait_rollout(
-            namespace, spec.deployment, timeout=timeout, min_generation=generation
+            namespace,
+            spec.deployment,
+            timeout=timeout,
+            min_generation=generation,
+            crashloop_restarts=rollout.settings.crashloop_restarts,
         )
         if status.outcome is RolloutOutcome.COMPLETE:
             return TargetResult(namespace, True)
@@ -193,7 +197,11 @@ class Tenants:
         status = None
         if wait:
             status = self.wait_rollout(
-                namespace, deployment, timeout=timeout, min_generation=generation
+                namespace,
+                deployment,
+                timeout=timeout,
+                min_generation=generation,
+                crashloop_restarts=rollout.settings.crashloop_restarts,
             )
         self.check_stop()
         health = self.health
@@ -226,7 +234,13 @@ class Tenants:
         return TargetResult(namespace, verdict.healthy, verdict.reason)
 
     def wait_rollout(
-        self, namespace: str, deployment: str, *, timeout: float, min_generation: int
+        self,
+        namespace: str,
+        deployment: str,
+        *,
+        timeout: float,
+        min_generation: int,
+        crashloop_restarts: int,
     ) -> RolloutStatus:
         """`rollout status` with the rollout's timeout, in slices so a shutdown is heard;
         each slice tells the cluster how long the wait has lasted, so that its looks at the
@@ -234,6 +248,7 @@ class Tenants:
         started = time.monotonic()
         deadline = started + timeout
         waited = 0.0  # exactly 0 on the first slice: a new wait, not one going on
+        fail_fast = replace(self.fail_fast, crashloop_restarts=crashloop_restarts)
         while True:
             self.check_stop()
             left = deadline - time.monotonic()
@@ -243,7 +258,7 @@ class Tenants:
                 deployment,
                 timeout=step,
                 min_generation=min_generation,
-                fail_fast=self.fail_fast,
+                fail_fast=fail_fast,
                 waited=waited,
             )
             if status.outcome is not RolloutOutcome.TIMED_OUT or left <= step:

@@ -115,6 +115,7 @@ def test_values_in_every_accepted_form_become_settings() -> None:
         **example()["apps"]["isp"], "batch": "10%", "wait": "1h30m",
         "pilot": ["tenant-a", "tenant-b"], "error_rate": 0.025, "latency_factor": None,
         "waves": "double", "approvals_required": 2, "tenant_order": "tenant-b,tenant-a",
+        "crashloop_restarts": 5,
     })  # fmt: skip
 
     spec = parse_config(text).app("isp")
@@ -126,6 +127,7 @@ def test_values_in_every_accepted_form_become_settings() -> None:
     assert spec.settings.latency_factor is None
     assert spec.settings.waves == "double"
     assert spec.tenant_order == ("tenant-b", "tenant-a")
+    assert spec.settings.crashloop_restarts == 5
 
 
 @pytest.mark.parametrize(
@@ -178,6 +180,7 @@ BAD_VALUES = [
     ("apps.isp.rollout_timeout", "0s", "longer than 0s"),
     ("apps.isp.approval", "maybe", "true or false"),
     ("apps.isp.approvals_required", 0, "1 or more"),
+    ("apps.isp.crashloop_restarts", 0, "1 or more"),
     ("apps.isp.four_eyes", None, "true or false"),
     ("apps.isp.approval_timeout", "forever", "duration"),
     ("apps.isp.auto_rollback", "no", "true or false"),

@@ -531,6 +531,16 @@ def test_a_scheduled_rollout_starts_at_its_time(rig: Rig) -> None:
     assert rig.clock.now() == later
 
 
+def test_the_apps_crashloop_threshold_reaches_every_rollout_wait() -> None:
+    rig = Rig(crashloop_restarts=7)
+    try:
+        rig.start()
+        seen = rig.cluster.fail_fast_seen
+        assert seen and all(f is not None and f.crashloop_restarts == 7 for f in seen)
+    finally:
+        rig.close()
+
+
 # --- blue-green ------------------------------------------------------------------------------
 
 
