@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import TextIO
 
 from bot.terminal.follow import drive, watch
+from bot.terminal.groups import authorize
 from bot.terminal.printer import Printer
 from bot.terminal.rollouts import EXIT_NOT_COMPLETED, EXIT_OK
 from bot.terminal.session import Journal, Session, default_user
@@ -46,11 +47,11 @@ def _checked(journal: Journal, rollout: Rollout, item: InboxItem, decision: Deci
 
 def _may_decide(rollout: Rollout, journal: Journal, user: str, verb: str) -> Decision:
     app = journal.app(rollout.app)
-    if verb == "approve":
-        return may_approve(rollout, app, user, frozenset())
-    # Four-eyes keeps requesters from approving their own rollout, not from stopping it.
-    lenient = replace(rollout, settings=replace(rollout.settings, four_eyes=False))
-    return may_approve(lenient, app, user, frozenset())
+    if verb != "approve":
+        # Four-eyes keeps requesters from approving their own rollout, not from stopping it.
+        rollout = replace(rollout, settings=replace(rollout.settings, four_eyes=False))
+    return authorize(lambda groups: may_approve(rollout, app, user, groups),
+                     user=user, entries=app.approvers)
 
 
 def decide_verb(verb: str) -> Verb:
@@ -87,7 +88,9 @@ def control_verb(verb: str) -> Verb:
             rollout = journal.rollout(rid)
             item = InboxItem(rollout_id=rid, action=verb, user=user, at=now(), source="cli")
             app = journal.app(rollout.app)
-            _checked(journal, rollout, item, may_control(rollout, app, user, frozenset(), verb))
+            decision = authorize(lambda groups: may_control(rollout, app, user, groups, verb),
+                                 user=user, entries=app.deployers + app.approvers)
+            _checked(journal, rollout, item, decision)
             if journal.claims.driven_elsewhere(rid):
                 journal.store.enqueue(item)
                 out.write(f"{verb.capitalize()} of #{rid} requested; the rollbot process "
@@ -108,7 +111,8 @@ def cmd_rollback(args: Args, out: TextIO) -> int:
             raise refusal("rollback", "rollback needs a rollout ID or an app.")
         if isinstance(command, RollbackApp):
             app = journal.app(command.app)
-            decision = may_rollback(None, app, user, frozenset())
+            decision = authorize(lambda groups: may_rollback(None, app, user, groups),
+                                 user=user, entries=app.deployers + app.approvers)
             if not decision.allowed:
                 journal.audit(user=user, action="rollback", outcome="refused", rollout_id=None,
                               detail=decision.reason)
@@ -138,7 +142,9 @@ def _rollback_rollout(
     item = InboxItem(rollout_id=rid, action="rollback", user=user, at=now(),
                      tenants=command.tenants, source="cli")
     app = journal.app(rollout.app)
-    _checked(journal, rollout, item, may_rollback(rollout, app, user, frozenset()))
+    decision = authorize(lambda groups: may_rollback(rollout, app, user, groups),
+                         user=user, entries=app.deployers + app.approvers)
+    _checked(journal, rollout, item, decision)
     if journal.claims.driven_elsewhere(rid):
         journal.store.enqueue(item)
         out.write(f"Rollback of #{rid} requested; the rollbot process driving it acts on it "

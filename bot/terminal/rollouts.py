@@ -16,6 +16,7 @@ from typing import TextIO
 from bot.config import Config, load_config
 from bot.plain import plain
 from bot.terminal.follow import drive
+from bot.terminal.groups import authorize
 from bot.terminal.session import Journal, Session, default_user
 from bot.terminal.words import Args, deploy_words, now, optional_rollout_id, person, refusal
 from handlers import render
@@ -86,7 +87,10 @@ def cmd_deploy(args: Args, out: TextIO) -> int:
     if command.options.dry_run:
         return show_plan(config, command, out)
     user = person(args, required=False, default=default_user())
-    enforce(may_deploy(config.app(command.app), user, frozenset()), user=user, action="deploy")
+    app = config.app(command.app)
+    decision = authorize(lambda groups: may_deploy(app, user, groups),
+                         user=user, entries=app.deployers)
+    enforce(decision, user=user, action="deploy")
     gate_off = command.app if args.flag("--auto-approve") else None
     with Session.open(out, config=config, no_gate_for=gate_off) as session:
         rollout = session.runtime.engine.start(
@@ -187,7 +191,9 @@ def _resumable(
 def _check_unpause(journal: Journal, rollout: Rollout, *, user: str, choice: str) -> None:
     """Refuse here, with the reason, what the engine would refuse after taking over."""
     app = journal.app(rollout.app)
-    enforce(may_control(rollout, app, user, frozenset(), "resume"), user=user, action="resume")
+    decision = authorize(lambda groups: may_control(rollout, app, user, groups, "resume"),
+                         user=user, entries=app.deployers + app.approvers)
+    enforce(decision, user=user, action="resume")
     command: machine.Command = (
         machine.Retry(user=user) if choice == "retry"
         else machine.Skip(user=user) if choice == "skip"
