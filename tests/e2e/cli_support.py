@@ -295,7 +295,9 @@ class Rollbot:
         return cls(tmp=tmp, config=config, db=tmp / "rollbot.db", kubeconfig=sim.kubeconfig)
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("ROLLBOT_", "KUBE"))}
+        # Nothing of the shell's rollbot, cluster, Slack or registry settings leaks in.
+        own = ("ROLLBOT_", "KUBE", "SLACK_", "REGISTRY_")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(own)}
         env.update(
             ROLLBOT_CONFIG=str(self.config),
             ROLLBOT_DB=str(self.db),

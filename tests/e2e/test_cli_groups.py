@@ -45,9 +45,7 @@ class SlackRollbot(Rollbot):
     slack: dict[str, str] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in super().env().items() if not k.startswith("SLACK_")}
-        env.update(self.slack)
-        return env
+        return {**super().env(), **self.slack}
 
     def here(self, monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, str, str]:
         """A verb in this process (refusals only), with this object's Slack settings."""
