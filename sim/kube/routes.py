@@ -1,7 +1,9 @@
 """The REST surface: URL parsing, then get, list, watch, create, replace, patch, delete.
 
-Every API request passes ``Api.handle``: parse, count, fault injection, authorisation,
-then dispatch. Faults and refusals come first so they never leave a change behind.
+Every API request passes ``Api.handle``: parse, receive the whole body, count, fault
+injection, authorisation, then dispatch. Faults and refusals come first so they never
+leave a change behind. A request counts only once all of it has arrived: a client that
+dies half-way through sending a PATCH has not patched anything, here or on a real server.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
 
 from sim.kube import discovery, tables
 from sim.kube.faults import Access, Counters, Fault, Faults
@@ -139,6 +141,11 @@ class Api:
                                         "requested resource"))
         verb = verb_of(request.method, t, request.query)
         resource = t.res.plural if t.res else ""
+        if request.body_exists:
+            try:
+                await request.read()  # kept by aiohttp: read_json below gets it again
+            except (ConnectionError, ClientPayloadError):
+                raise asyncio.CancelledError from None  # the client is gone mid-request
         self.counters.record(verb=verb, route=t.route, path=request.path,
                              namespace=t.namespace or "", resource=resource)
         fault = self.faults.decide(request.method, verb, request.path)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import socket
 import time
 from collections.abc import Generator, Iterator
 from typing import Any
@@ -458,6 +459,22 @@ def test_counters_tally_verbs_routes_and_namespaces(sim: SimHandle, core: client
     assert counts["routes"][route] == {"get": 1, "patch": 1}
     assert counts["namespaces"] == {NS: {"get": 1, "patch": 1}}
     assert counts["paths"][f"/apis/apps/v1/namespaces/{NS}/deployments/{APP}"]["patch"] == 1
+
+
+def test_a_patch_whose_body_never_arrives_is_neither_counted_nor_applied(
+        sim: SimHandle, apps: client.AppsV1Api) -> None:
+    # Given a client that sends a PATCH's headers and dies before its body
+    sim.reset_counters()
+    host, port = sim.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as half:
+        half.sendall(f"PATCH /apis/apps/v1/namespaces/{NS}/deployments/{APP} HTTP/1.1\r\n"
+                     f"Host: {host}\r\nContent-Type: {MERGE}\r\nContent-Length: 400\r\n"
+                     "\r\n".encode())
+        time.sleep(0.2)  # the server has the headers and waits for the rest
+    time.sleep(0.2)
+    # Then the server saw no patch, and the deployment is as it was
+    assert sim.counters()["namespaces"] == {}
+    assert apps.read_namespaced_deployment(APP, NS).metadata.generation == 1
 
 
 def test_access_reviews_and_requests_follow_deny_rules(sim: SimHandle,

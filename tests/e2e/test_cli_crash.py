@@ -74,6 +74,9 @@ def test_sigkill_then_resume_completes_with_no_tenant_skipped_or_patched_twice(
                 assert "driven by another rollbot process" in second.stderr
             job.kill()
             before = sim.patches()
+            killed = rollbot.rollout(rid)
+            assert killed is not None
+            at_kill = {t.namespace: t.status.value for t in killed.targets}
             assert job.process.returncode == -9
 
             # When the gate is answered with nobody driving, and resume takes over
@@ -89,7 +92,7 @@ def test_sigkill_then_resume_completes_with_no_tenant_skipped_or_patched_twice(
             images = sim.tenant_images()
             assert len(images) == TENANTS
             assert set(images.values()) == {f"{ISP_IMAGE}:{NEW}"}
-            assert sim.patches() == dict.fromkeys(images, 1), before
+            assert sim.patches() == dict.fromkeys(images, 1), (before, at_kill)
             final = wait_for(lambda: rollbot.rollout(rid), timeout=5, what="the journal")
             assert final.phase is Phase.COMPLETED
             assert {t.status for t in final.targets} == {TargetStatus.UPDATED}
