@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 IDLE_RECHECK_SECONDS = 30.0  # a sleeping worker looks at the journal at least this often
 ERROR_PAUSE_SECONDS = 1.0  # after an unexpected error, before the worker tries again
+KEEP_SENT_EDITS_SECONDS = 7 * 86400.0  # sent edits are kept this long, then forgotten
+PRUNE_EVERY_SECONDS = 3600.0  # how often the worker forgets old sent edits
 
 
 class SlackDelivery:
@@ -48,6 +50,7 @@ class SlackDelivery:
         min_interval: float = 1.0,
         retry_base: float = 0.5,
         retry_cap: float = 30.0,
+        keep_sent_edits_seconds: float = KEEP_SENT_EDITS_SECONDS,
     ) -> None:
         self.release_channel = release_channel
         self.notify_channel = notify_channel
@@ -63,6 +66,8 @@ class SlackDelivery:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._unposted: set[int] = set()  # rollouts with nowhere to go, told once in the log
+        self._keep_sent_edits = keep_sent_edits_seconds
+        self._next_prune = 0.0  # monotonic; the worker prunes when it starts
 
     # --- where messages go --------------------------------------------------------------
 
@@ -163,6 +168,17 @@ class SlackDelivery:
         """Rows by status (pending, sent, failed): for metrics and tests."""
         return self._outbox.status_counts()
 
+    def prune(self, *, now: float | None = None) -> int:
+        """Forget edits Slack took more than `keep_sent_edits_seconds` before `now` (wall
+        clock, default the present), so a long-running bot's journal does not grow with
+        every progress edit. The worker does this when it starts and hourly."""
+        at = time.time() if now is None else now
+        removed = self._outbox.prune(sent_before=at - self._keep_sent_edits)
+        if removed:
+            log.info("forgot %d Slack edits sent before the last %.0f days",
+                     removed, self._keep_sent_edits / 86400)  # fmt: skip
+        return removed
+
     def _poke(self) -> None:
         with self._cond:
             self._dirty = True
@@ -175,6 +191,9 @@ class SlackDelivery:
                     return
                 self._dirty = False
             try:
+                if time.monotonic() >= self._next_prune:
+                    self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
+                    self.prune()
                 wait = self._sender.step()
             except Exception:
                 log.exception("the Slack delivery worker failed; trying again shortly")

@@ -334,6 +334,22 @@ class Outbox:
                  row.id],
             )  # fmt: skip
 
+    def prune(self, *, sent_before: float) -> int:
+        """Forget edits Slack took before `sent_before` (wall clock); returns how many.
+
+        Edits are most of the outbox (every change of a parent message is one) and nothing
+        reads them once sent. Posts stay: they are what makes a message go out once per
+        name, and what a click on an old message is matched with; so do edits that closed
+        an approval or a choice (a second click must not edit it again), and failed rows,
+        which say what Slack refused."""
+        with self._write() as db:
+            cursor = db.execute(
+                "DELETE FROM slack_outbox WHERE status = 'sent' AND op = 'update' "
+                "AND COALESCE(purpose, '') != 'decided' AND sent_at < ?",
+                [sent_before],
+            )
+            return int(cursor.rowcount)
+
     def status_counts(self) -> dict[str, int]:
         with self._lock:
             rows = self._db.query("SELECT status, COUNT(*) AS n FROM slack_outbox GROUP BY status")

@@ -10,6 +10,7 @@ restarts and scale are in test_slack_delivery_faults.py.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -298,6 +299,45 @@ def test_the_outbox_lives_in_the_engines_journal_file(slack: SlackHandle, db: Pa
         assert delivery.outbox_counts() == {"sent": 4}
     finally:
         delivery.close()
+
+
+def test_old_sent_edits_are_forgotten_and_nothing_is_sent_twice_after(
+    slack: SlackHandle, db: Path
+) -> None:
+    # Given a whole rollout delivered, its approval request decided
+    story = happy_story()
+    deliver(slack, db, story)
+    approval = next(m for m in replies(slack) if "Approval needed" in m.text)
+    assert "Approved by <@U0BOB>" in approval.text
+    delivery = make_delivery(slack, db)
+    try:
+        delivery.start()
+        before = delivery.outbox_counts()["sent"]
+        calls = len(slack.calls())
+
+        # When a week and a day have passed
+        assert delivery.prune(now=time.time() + 6 * 86400) == 0  # not yet a week
+        removed = delivery.prune(now=time.time() + 8 * 86400)
+
+        # Then the parent's progress edits are gone, the posts and the decision stay,
+        assert removed > 0
+        assert delivery.outbox_counts() == {"sent": before - removed}
+        # and the named messages published again are not posted again, nor is the clicked
+        # approval request edited again by a second click
+        named = {EventKind.PLANNED, EventKind.AWAITING_APPROVAL, EventKind.COMPLETED}
+        for e in story:
+            if e.kind in named:
+                delivery.publish(e)
+        delivery.mark_decided(
+            channel=RELEASES, ts=approval.ts, user="U0BOB", verb="✅ Approved", at=at(40)
+        )
+        assert delivery.flush(WAIT)
+    finally:
+        delivery.close()
+    again = slack.calls()[calls:]
+    posted = [c for c in again if c.method == "chat.postMessage"]
+    assert [c for c in posted if c.args["channel"] == RELEASES] == []
+    assert [c for c in again if c.args.get("ts") == approval.ts] == []
 
 
 # --- where a rollout is posted ------------------------------------------------------------
