@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -181,6 +181,18 @@ class Rollout:
     @property
     def active(self) -> bool:
         return not self.phase.terminal
+
+    @property
+    def old_side_removal_at(self) -> datetime | None:
+        """When a completed blue-green rollout's old side is due to be deleted on its own
+        (`remove_old_after`); None when nothing is due (not such a rollout, no delay
+        configured, or the old side is gone already)."""
+        bg, delay = self.blue_green, self.settings.remove_old_after_seconds
+        if self.phase is not Phase.COMPLETED or bg is None or bg.old_removed or delay is None:
+            return None
+        if self.finished_at is None:
+            return None
+        return self.finished_at + timedelta(seconds=delay)
 
     def target(self, namespace: str) -> Target:
         for t in self.targets:

@@ -24,30 +24,47 @@ POLL_SECONDS = 0.5  # how often the journal is read for requests from other proc
 
 
 class Stops:
-    """A Listener noting which rollouts paused while we were following them.
+    """A Listener noting which rollouts paused while we were following them, and which
+    finished removing (or failed to remove) a blue-green rollout's old side.
 
     A rollout already paused when following begins (e.g. just before `--retry` is taken
     up) must not end the follow; one that pauses afterwards must."""
 
     def __init__(self) -> None:
         self._paused: set[int] = set()
+        self._removal_over: set[int] = set()
         self._lock = threading.Lock()
 
     def publish(self, event: RolloutEvent) -> None:
-        if event.kind in {EventKind.PAUSED, EventKind.FAILED}:
-            with self._lock:
-                self._paused.add(event.rollout.id)
-        elif event.rollout.active and event.rollout.phase is not Phase.PAUSED:
-            with self._lock:
-                self._paused.discard(event.rollout.id)
+        rollout = event.rollout
+        with self._lock:
+            if event.kind in {EventKind.PAUSED, EventKind.FAILED}:
+                self._paused.add(rollout.id)
+            elif rollout.active and rollout.phase is not Phase.PAUSED:
+                self._paused.discard(rollout.id)
+            removal_failed = event.problems and rollout.phase is Phase.COMPLETED
+            if event.kind is EventKind.OLD_REMOVED or removal_failed:
+                self._removal_over.add(rollout.id)
 
     def paused(self, rollout_id: int) -> bool:
         with self._lock:
             return rollout_id in self._paused
 
+    def removal_over(self, rollout_id: int) -> bool:
+        with self._lock:
+            return rollout_id in self._removal_over
 
-def settled(rollout: Rollout, stops: Stops) -> bool:
-    return rollout.phase.terminal or (rollout.phase is Phase.PAUSED and stops.paused(rollout.id))
+
+def settled(rollout: Rollout, stops: Stops, *, until_removed: bool = False) -> bool:
+    """Nothing more to follow: the rollout ended, or paused for someone's choice. With
+    `until_removed`, a completed blue-green rollout is followed until the removal of its
+    old side, which `remove_old_after` schedules, has been tried."""
+    if rollout.phase is Phase.PAUSED:
+        return stops.paused(rollout.id)
+    if not rollout.phase.terminal:
+        return False
+    waiting = until_removed and rollout.old_side_removal_at is not None
+    return not waiting or stops.removal_over(rollout.id)
 
 
 def drive(
@@ -57,8 +74,10 @@ def drive(
     stops: Stops,
     poll: float = POLL_SECONDS,
     stop: threading.Event | None = None,
+    until_removed: bool = False,
 ) -> dict[int, Rollout]:
-    """Run the engine for `ids` until each ends or pauses; returns their last states."""
+    """Run the engine for `ids` until each ends or pauses (see `settled`); returns their
+    last states."""
     engine = runtime.engine
     pending = list(ids)
     finals: dict[int, Rollout] = {}
@@ -68,7 +87,7 @@ def drive(
         engine.poll_inbox()
         for rid in list(pending):
             rollout = engine.wait(rid, timeout=poll / len(pending))
-            if settled(rollout, stops):
+            if settled(rollout, stops, until_removed=until_removed):
                 finals[rid] = rollout
                 pending.remove(rid)
         # wait() returns at once for a rollout held at its gate; keep the poll rate anyway.

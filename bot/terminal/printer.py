@@ -58,8 +58,12 @@ def event_text(event: RolloutEvent) -> str:
         return render.summary(r).text
     if kind is EventKind.SWITCHED:
         return render.blue_green_switched(r).text
+    if kind is EventKind.OLD_REMOVED:
+        return render.old_removed(r).text
     if kind is EventKind.PLANNED:
         return ""  # the plan is printed by the verb itself, once
+    if kind is EventKind.PROGRESS:
+        return f"⚠️ #{r.id}: {event.detail}" if event.problems else ""
     who = f" by {event.user}" if event.user else ""
     detail = f": {event.detail}" if event.detail else ""
     return f"#{r.id} {kind.value.replace('-', ' ')}{who}{detail}"
@@ -105,7 +109,7 @@ class Printer:
 
     def _show(self, event: RolloutEvent) -> None:
         progress = progress_line(event.rollout)
-        text = "" if event.kind is EventKind.PROGRESS else event_text(event)
+        text = event_text(event)
         changed = self._last_progress.get(event.rollout.id) != progress
         self._last_progress[event.rollout.id] = progress
         if text:

@@ -138,7 +138,9 @@ def _take_over(session: Session, ids: Sequence[int], *, action: str, user: str) 
             continue
         mine.append(rid)
         r = runtime.store.get(rid)
-        if r is not None:
+        if r is not None and r.old_side_removal_at is not None:
+            session.printer.say(_removal_wait(r))
+        elif r is not None:
             session.printer.say(f"Resuming #{rid}: {render.title(r)}, {render.phase_line(r)}")
     session.printer.release()
     for rid in mine:
@@ -148,7 +150,7 @@ def _take_over(session: Session, ids: Sequence[int], *, action: str, user: str) 
         runtime.engine.submit(item)
     if not mine:
         return EXIT_NOT_COMPLETED
-    return _follow(session, mine)
+    return _follow(session, mine, until_removed=True)
 
 
 def _choice(args: Args) -> str:
@@ -175,6 +177,8 @@ def _resumable(
                 ids.append(r.id)
         return ids
     rollout = journal.rollout(rid)
+    if rollout.old_side_removal_at is not None and not journal.claims.driven_elsewhere(rid):
+        return [rid]  # completed; its old side is still to be removed
     if rollout.phase.terminal:
         out.write(f"#{rid} is already {rollout.phase.label}; there is nothing to resume.\n")
         return []
@@ -218,10 +222,20 @@ def _finished_code(rid: int) -> int:
         return EXIT_OK if journal.rollout(rid).phase is Phase.COMPLETED else EXIT_NOT_COMPLETED
 
 
-def _follow(session: Session, ids: Sequence[int]) -> int:
-    """Drive until each rollout ends or pauses; the exit code says how they ended."""
+def _removal_wait(rollout: Rollout) -> str:
+    due = rollout.old_side_removal_at
+    assert due is not None and rollout.blue_green is not None
+    old = rollout.blue_green.old_deployment or "the old side"
+    when = "now" if due <= now() else f"at {render.clock(due)}"
+    return (f"#{rollout.id} {render.title(rollout)} is complete; its old side {old} is "
+            f"removed {when}. Waiting for that (Ctrl-C leaves it for later).")
+
+
+def _follow(session: Session, ids: Sequence[int], *, until_removed: bool = False) -> int:
+    """Drive until each rollout ends or pauses; the exit code says how they ended. With
+    `until_removed`, also until a completed blue-green rollout's old side is removed."""
     try:
-        finals = drive(session.runtime, ids, stops=session.stops)
+        finals = drive(session.runtime, ids, stops=session.stops, until_removed=until_removed)
     except KeyboardInterrupt:
         again = f"rollbot resume {ids[0]}" if len(ids) == 1 else "rollbot resume"
         session.printer.say(f"Stopped following. Nothing is lost; continue with: {again}")
@@ -232,6 +246,13 @@ def _follow(session: Session, ids: Sequence[int]) -> int:
 
 def _outcome(session: Session, rollout: Rollout) -> int:
     if rollout.phase is Phase.COMPLETED:
+        due = rollout.old_side_removal_at
+        if due is not None and rollout.blue_green is not None:
+            old = rollout.blue_green.old_deployment or "The old side"
+            session.printer.say(
+                f"{old} stays until {render.clock(due)} (remove_old_after). Keep rollbot "
+                f"serve running, or run rollbot resume {rollout.id} then, to remove it."
+            )
         return EXIT_OK
     if rollout.phase is Phase.PAUSED:
         if _failed(rollout):

@@ -49,13 +49,7 @@ class _JournalTrouble(Exception):
 
 def removal_pending(rollout: Rollout) -> bool:
     """A completed blue-green rollout whose old side is to be removed after a delay."""
-    bg = rollout.blue_green
-    return (
-        rollout.phase is Phase.COMPLETED
-        and bg is not None
-        and not bg.old_removed
-        and rollout.settings.remove_old_after_seconds is not None
-    )
+    return rollout.old_side_removal_at is not None
 
 
 def timer_key(rollout_id: int, kind: TimerKind) -> str:

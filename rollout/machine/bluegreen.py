@@ -16,7 +16,6 @@ from rollout.machine import rollback, rolling
 from rollout.machine.common import (
     Transition,
     publish,
-    seconds_after,
     start_targets,
     stop_requested,
 )
@@ -130,12 +129,10 @@ def on_deleted(rollout: Rollout, event: SideDeleted, *, now: datetime) -> Transi
 
 def recover_completed(rollout: Rollout, *, now: datetime) -> Transition:
     """Re-arm the old side's removal after a restart, from when the rollout finished."""
-    delay = rollout.settings.remove_old_after_seconds
-    bg = rollout.blue_green
-    if bg is None or delay is None or bg.old_removed or rollout.finished_at is None:
+    due = rollout.old_side_removal_at
+    if due is None:
         return Transition(rollout)
-    at = max(seconds_after(rollout.finished_at, delay), now)
-    return Transition(rollout, (ArmTimer(TimerKind.REMOVE_OLD, at),))
+    return Transition(rollout, (ArmTimer(TimerKind.REMOVE_OLD, max(due, now)),))
 
 
 def _stop_if_requested(rollout: Rollout, *, now: datetime) -> Transition | None:

@@ -191,9 +191,9 @@ def running_sim(
 # --- configuration -------------------------------------------------------------------------
 
 
-def write_config(path: Path, **isp: Any) -> Path:
+def write_config(path: Path, *, admin: dict[str, Any] | None = None, **isp: Any) -> Path:
     """A rollbot.yaml with short windows so a rollout takes seconds; `isp` overrides keys
-    of the rolling app (e.g. auto_rollback=True)."""
+    of the rolling app (e.g. auto_rollback=True), `admin` those of the blue-green app."""
     isp_app: dict[str, Any] = {
         "strategy": "rolling",
         "image": ISP_IMAGE,
@@ -232,6 +232,7 @@ def write_config(path: Path, **isp: Any) -> Path:
                 "approval": False,
                 "deployers": [DEPLOYER],
                 "approvers": [APPROVER],
+                **(admin or {}),
             },
             "isp": isp_app,
         },
@@ -288,10 +289,13 @@ class Rollbot:
     started: list[Background] = field(default_factory=list)
 
     @classmethod
-    def in_folder(cls, tmp: Path, sim: Sim, **isp: Any) -> Rollbot:
-        """The usual layout: `rollbot.yaml` from `write_config` (`isp` overriding keys of
-        the rolling app) and the journal `rollbot.db`, both in `tmp`, against `sim`."""
-        config = write_config(tmp / "rollbot.yaml", **isp)
+    def in_folder(
+        cls, tmp: Path, sim: Sim, *, admin: dict[str, Any] | None = None, **isp: Any
+    ) -> Rollbot:
+        """The usual layout: `rollbot.yaml` from `write_config` (`isp` and `admin`
+        overriding keys of the two apps) and the journal `rollbot.db`, both in `tmp`,
+        against `sim`."""
+        config = write_config(tmp / "rollbot.yaml", admin=admin, **isp)
         return cls(tmp=tmp, config=config, db=tmp / "rollbot.db", kubeconfig=sim.kubeconfig)
 
     def env(self) -> dict[str, str]:

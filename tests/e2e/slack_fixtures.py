@@ -207,11 +207,12 @@ class Bot:
             C, f"Approval needed for #{rollout_id}", timeout=WAIT
         )
 
-    async def decided(self, ts: str, verb: str) -> Message:
-        """The message at `ts` once it was edited to say `verb` (e.g. Approved)."""
+    async def decided(self, ts: str, verb: str, *, channel: str = C) -> Message:
+        """The message at `ts` once it was edited to say `verb` (e.g. Approved): the
+        engine has taken the click by then."""
 
         def edited() -> Message | None:
-            message = self.slack.message(C, ts)
+            message = self.slack.message(channel, ts)
             return message if message and message.edited and verb in message.text else None
 
         found = await self.slack.wait_for_async(edited, WAIT)

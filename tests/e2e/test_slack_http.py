@@ -147,10 +147,12 @@ async def test_without_release_channels_a_rollout_is_posted_where_it_was_asked_f
         (parent,) = bot.slack.messages(ELSEWHERE)
         assert "isp v1.3.1" in parent.text and request.thread_ts == parent.ts
         await bot.click(render.ACTION_APPROVE, ts=request.ts, user=CAROL, channel=ELSEWHERE)
+        await bot.decided(request.ts, "Approved", channel=ELSEWHERE)
         assert (await bot.wait(1)).phase is Phase.COMPLETED
 
         # A roll back started from the parent's button goes on in the same thread.
         await bot.click(render.ACTION_ROLLBACK, ts=parent.ts, user=BOB, channel=ELSEWHERE)
+        await bot.reply(BOB, "Roll back chosen for #1")
         assert (await bot.wait(1)).phase is Phase.ROLLED_BACK
         await bot.slack.wait_for_message_async(
             ELSEWHERE, "rolled back", thread_ts=parent.ts, timeout=WAIT
