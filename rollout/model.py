@@ -143,7 +143,8 @@ class BlueGreen:
     new_deployment: str = ""
     new_config_map: str = ""
     switched: bool = False
-    old_removed: bool = False
+    old_removed: bool = False  # its removal was decided (journalled before the delete runs)
+    old_gone: bool = False  # the cluster confirmed the delete
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,15 @@ class Rollout:
         if self.finished_at is None:
             return None
         return self.finished_at + timedelta(seconds=delay)
+
+    @property
+    def old_side_removal_unconfirmed(self) -> bool:
+        """The old side's removal was decided but the cluster never confirmed it: a crash
+        came between the two, so the delete is to be sent again (it is idempotent)."""
+        bg = self.blue_green
+        return (
+            self.phase is Phase.COMPLETED and bg is not None and bg.old_removed and not bg.old_gone
+        )
 
     def target(self, namespace: str) -> Target:
         for t in self.targets:

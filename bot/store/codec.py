@@ -134,6 +134,14 @@ def _settings_from(text: str) -> Settings:
     return Settings(**data)
 
 
+def _blue_green_from(text: str) -> BlueGreen:
+    fields = json.loads(text)
+    # Journals written before `old_gone` existed only set `old_removed` once the delete
+    # had been answered (or crashed); take those removals as done, not to be sent again.
+    fields.setdefault("old_gone", bool(fields.get("old_removed")))
+    return BlueGreen(**_known(BlueGreen, fields))
+
+
 def rollout_from(
     row: dict[str, Any], targets: Sequence[Target], approvals: Sequence[Approval]
 ) -> Rollout:
@@ -158,7 +166,7 @@ def rollout_from(
         approvals=tuple(approvals),
         reason=row["reason"],
         finished_at=load_time(row["finished_at"]),
-        blue_green=BlueGreen(**_known(BlueGreen, json.loads(blue_green))) if blue_green else None,
+        blue_green=_blue_green_from(blue_green) if blue_green else None,
         rollback_of=None if rollback_of is None else tuple(json.loads(rollback_of)),
         source=row["source"],
         lock_version=row["lock_version"],

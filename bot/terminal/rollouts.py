@@ -15,7 +15,7 @@ from typing import TextIO
 
 from bot.config import Config, load_config
 from bot.plain import plain
-from bot.terminal.follow import drive
+from bot.terminal.follow import drive, removal_due
 from bot.terminal.groups import authorize
 from bot.terminal.session import Journal, Session, default_user
 from bot.terminal.words import Args, deploy_words, now, optional_rollout_id, person, refusal
@@ -138,7 +138,7 @@ def _take_over(session: Session, ids: Sequence[int], *, action: str, user: str) 
             continue
         mine.append(rid)
         r = runtime.store.get(rid)
-        if r is not None and r.old_side_removal_at is not None:
+        if r is not None and removal_due(r):
             session.printer.say(_removal_wait(r))
         elif r is not None:
             session.printer.say(f"Resuming #{rid}: {render.title(r)}, {render.phase_line(r)}")
@@ -177,7 +177,7 @@ def _resumable(
                 ids.append(r.id)
         return ids
     rollout = journal.rollout(rid)
-    if rollout.old_side_removal_at is not None and not journal.claims.driven_elsewhere(rid):
+    if removal_due(rollout) and not journal.claims.driven_elsewhere(rid):
         return [rid]  # completed; its old side is still to be removed
     if rollout.phase.terminal:
         out.write(f"#{rid} is already {rollout.phase.label}; there is nothing to resume.\n")
@@ -224,9 +224,9 @@ def _finished_code(rid: int) -> int:
 
 def _removal_wait(rollout: Rollout) -> str:
     due = rollout.old_side_removal_at
-    assert due is not None and rollout.blue_green is not None
+    assert rollout.blue_green is not None
     old = rollout.blue_green.old_deployment or "the old side"
-    when = "now" if due <= now() else f"at {render.clock(due)}"
+    when = "now" if due is None or due <= now() else f"at {render.clock(due)}"
     return (f"#{rollout.id} {render.title(rollout)} is complete; its old side {old} is "
             f"removed {when}. Waiting for that (Ctrl-C leaves it for later).")
 

@@ -48,8 +48,9 @@ class _JournalTrouble(Exception):
 
 
 def removal_pending(rollout: Rollout) -> bool:
-    """A completed blue-green rollout whose old side is to be removed after a delay."""
-    return rollout.old_side_removal_at is not None
+    """A completed blue-green rollout whose old side is to be removed after a delay, or
+    whose removal was decided and not confirmed before a crash."""
+    return rollout.old_side_removal_at is not None or rollout.old_side_removal_unconfirmed
 
 
 def timer_key(rollout_id: int, kind: TimerKind) -> str:

@@ -121,14 +121,18 @@ def on_deleted(rollout: Rollout, event: SideDeleted, *, now: datetime) -> Transi
     bg = side(rollout)
     if event.ok:
         name = bg.old_deployment or "the old side"
-        return Transition(rollout, (publish(EventKind.OLD_REMOVED, detail=f"{name} removed"),))
+        gone = replace(rollout, blue_green=replace(bg, old_gone=True))
+        return Transition(gone, (publish(EventKind.OLD_REMOVED, detail=f"{name} removed"),))
     rollout = replace(rollout, blue_green=replace(bg, old_removed=False))
     why = f"could not remove {bg.old_deployment}: {event.reason}"
     return Transition(rollout, (publish(EventKind.PROGRESS, detail=why, problems=(why,)),))
 
 
 def recover_completed(rollout: Rollout, *, now: datetime) -> Transition:
-    """Re-arm the old side's removal after a restart, from when the rollout finished."""
+    """After a restart: send again a removal of the old side that was decided but never
+    confirmed, or re-arm one still to come, from when the rollout finished."""
+    if rollout.old_side_removal_unconfirmed:
+        return Transition(rollout, (DeleteSide("old"),))
     due = rollout.old_side_removal_at
     if due is None:
         return Transition(rollout)

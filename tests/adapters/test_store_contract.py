@@ -7,6 +7,7 @@ cover what memory cannot show: other processes, reopening, and schema versions.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import sqlite3
 import threading
@@ -441,6 +442,39 @@ def test_a_journal_of_schema_version_1_is_migrated_and_its_rollouts_read_as_befo
         saved = store.save(replace(store.get(1) or old, channel="C0DEPLOYS"))
     with SqliteStore(path) as reopened:
         assert reopened.get(1) == saved and saved.channel == "C0DEPLOYS"
+
+
+@pytest.mark.parametrize("removed", [True, False])
+def test_a_blue_green_side_stored_before_old_gone_existed_reads_as_removal_done(
+    tmp_path: Path, removed: bool
+) -> None:
+    # Given a journal row written before the `old_gone` field existed
+    path = tmp_path / "rollbot.db"
+    stored = replace(every_field_set(), id=1)
+    assert stored.blue_green is not None
+    bg = replace(stored.blue_green, old_removed=removed)
+    with SqliteStore(path) as store:
+        created = store.create_rollout(replace(stored, blue_green=bg, phase=Phase.COMPLETED))
+    conn = sqlite3.connect(path)
+    try:
+        (text,) = conn.execute(
+            "SELECT blue_green FROM rollouts WHERE id = ?", [created.id]
+        ).fetchone()
+        fields = json.loads(text)
+        del fields["old_gone"]
+        conn.execute(
+            "UPDATE rollouts SET blue_green = ? WHERE id = ?", [json.dumps(fields), created.id]
+        )
+        conn.commit()
+    finally:
+        conn.close()
+
+    # When it is read, then a removal it records is taken as done, not to be sent again
+    with SqliteStore(path) as store:
+        read = store.get(created.id)
+    assert read is not None and read.blue_green is not None
+    assert read.blue_green.old_gone is removed
+    assert not read.old_side_removal_unconfirmed
 
 
 def write_v1_journal(path: Path, stored: Rollout) -> None:

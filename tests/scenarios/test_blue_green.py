@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from bot.kube import KubeCluster
 from rollout.errors import InvalidTransition
 from rollout.model import EventKind, InboxItem, Phase, TargetStatus
 from sim.kube.seed import REGISTRY
-from tests.scenarios.conftest import MakeWorld
+from tests.fakes import PatchGate
+from tests.scenarios.conftest import LIMIT, QUICK, MakeWorld
 
 NS = "platform-admin"
 SERVICE = "platform-admin-app"
@@ -70,3 +72,41 @@ def test_roll_back_after_the_switch_puts_traffic_back(make_world: MakeWorld) -> 
     service = world.sim.get("services", NS, SERVICE)
     assert service is not None and service["spec"]["selector"]["version"] == "v1.2.3"
     assert world.sim.get("deployments", NS, "platform-admin-app-v1-3-0") is None
+
+
+class HeldDeletes(KubeCluster):
+    """The real adapter, with every `delete_side` passing through a PatchGate first."""
+
+    gate: PatchGate
+
+    def delete_side(self, namespace: str, *, deployment: str, config_map: str | None) -> None:
+        self.gate(namespace)
+        super().delete_side(namespace, deployment=deployment, config_map=config_map)
+
+
+def test_killed_after_deciding_to_remove_the_old_side_then_resumed_removes_it(
+    make_world: MakeWorld,
+) -> None:
+    # Given a completed blue-green rollout whose old side's delete never reaches the cluster
+    world = make_world(tenants=0, admin={"remove_old_after_seconds": 0})
+    held = HeldDeletes.from_kubeconfig(str(world.sim.kubeconfig), policy=QUICK)
+    assert isinstance(held, HeldDeletes)
+    world.closers.append(held.close)
+    held.gate = PatchGate(allow=0)
+    world.restart(cluster=held)
+    rollout = world.start(app="admin")
+    assert held.gate.reached.wait(LIMIT)
+
+    # When the engine dies there (the removal journalled, unconfirmed) and a new one resumes
+    engine = world.restart(release=held.gate.release)
+    stored = engine.wait(rollout.id, 0)
+    assert stored.phase is Phase.COMPLETED and stored.old_side_removal_unconfirmed
+    assert world.sim.get("deployments", NS, "platform-admin-app") is not None
+    assert [r.id for r in engine.resume_unfinished()] == []  # finished: nothing to report
+    final = world.follow(rollout.id, until=lambda r: bool(r.blue_green and r.blue_green.old_gone))
+
+    # Then the old side is deleted once and the removal is confirmed in the journal
+    assert final.blue_green is not None and final.blue_green.old_gone
+    assert world.sim.get("deployments", NS, "platform-admin-app") is None
+    assert world.sim.get("configmaps", NS, "platform-admin-config-v1.2.3") is None
+    assert world.listener.kinds(rollout.id)[-1] is EventKind.OLD_REMOVED

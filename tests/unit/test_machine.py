@@ -772,6 +772,32 @@ ROWS: list[tuple[str, Rollout, Event, Phase, list[Any]]] = [
         Phase.COMPLETED,
         [ArmTimer(TimerKind.REMOVE_OLD, at(600))],
     ),
+    (
+        "bg-recover-unconfirmed-removal-deletes-again",
+        blue_green(
+            Phase.COMPLETED,
+            status=S.UPDATED,
+            finished_at=NOW,
+            bg={"switched": True, "old_removed": True},
+            settings={"remove_old_after_seconds": 600},
+        ),
+        Recover(),
+        Phase.COMPLETED,
+        [DeleteSide("old")],
+    ),
+    (
+        "bg-recover-confirmed-removal-does-nothing",
+        blue_green(
+            Phase.COMPLETED,
+            status=S.UPDATED,
+            finished_at=NOW,
+            bg={"switched": True, "old_removed": True, "old_gone": True},
+            settings={"remove_old_after_seconds": 600},
+        ),
+        Recover(),
+        Phase.COMPLETED,
+        [],
+    ),
 ]
 
 
@@ -966,6 +992,17 @@ def test_bg_switch_intent_is_recorded_before_the_switch() -> None:
     after, effects = decide(blue_green(), HealthChecked(ok("platform-admin")), now=NOW)
     assert after.blue_green is not None and after.blue_green.switched
     assert effects == (SwitchService("v1.3.0"),)
+
+
+def test_bg_old_side_removal_is_decided_then_confirmed() -> None:
+    done = blue_green(Phase.COMPLETED, status=S.UPDATED, bg={"switched": True}, finished_at=NOW)
+    decided, _ = decide(done, RemoveOld("U0ALICE"), now=NOW)
+    assert decided.old_side_removal_unconfirmed  # journalled before the delete runs
+    confirmed, _ = decide(decided, SideDeleted("old", ok=True), now=NOW)
+    assert confirmed.blue_green is not None and confirmed.blue_green.old_gone
+    assert not confirmed.old_side_removal_unconfirmed
+    failed, _ = decide(decided, SideDeleted("old", ok=False, reason="503"), now=NOW)
+    assert failed.blue_green is not None and not failed.blue_green.old_removed
 
 
 def test_bg_cancelled_while_staging_leaves_nothing_unsettled() -> None:
