@@ -26,7 +26,7 @@ from typing import IO, TYPE_CHECKING
 from bot.config import Config, load_config
 from bot.store import SqliteStore
 from rollout.model import AppSpec, Rollout, RolloutEvent
-from rollout.ports import Cluster, Listener, Registry
+from rollout.ports import Cluster, ErrorRates, Listener, Registry
 
 if TYPE_CHECKING:
     # Imported where used: the kubernetes client alone takes half a second to load, and
@@ -165,6 +165,14 @@ def cluster_from_env(kubeconfig: str | None = None) -> KubeCluster:
     return KubeCluster.in_cluster()
 
 
+def error_rates_for(config: Config) -> ErrorRates | None:
+    """Prometheus for error rates when `health.prometheus` is configured; else the logs."""
+    from bot.prometheus import PrometheusErrorRates
+
+    prometheus = config.health.prometheus
+    return PrometheusErrorRates.from_config(prometheus) if prometheus is not None else None
+
+
 def build_runtime(
     *,
     config: Config | None = None,
@@ -212,6 +220,7 @@ def build_runtime(
         owner=owner_name(),
         claim=claims.claim,
         poll_inbox_every=poll_inbox_every,
+        error_rates=error_rates_for(config),
     )
     return Runtime(
         config=config,

@@ -14,6 +14,7 @@
     │   ├── Forbidden
     │   └── Conflict            resourceVersion or AlreadyExists
     ├── RegistryError          the registry could not answer (auth, network, 5xx)
+    ├── MetricsUnavailable     Prometheus could not give an error rate
     └── ChatError              Slack could not be reached after retries
 
 Adapters translate library exceptions into these; the engine decides on retries from the
@@ -104,6 +105,10 @@ class Conflict(ClusterError):
 
 class RegistryError(RollbotError):
     pass
+
+
+class MetricsUnavailable(RollbotError):
+    """The metrics system (Prometheus) could not give an error rate; says why."""
 
 
 class ChatError(RollbotError):

@@ -1,8 +1,9 @@
 """Is a tenant (or a blue-green side) healthy? Observations in, a verdict with reasons out.
 
 The rules are those of SPEC section 4: rolled out, pods Running and ready, health and ready
-endpoints answering as they should, error rate under the threshold, latency within a
-factor of the baseline. Each failed rule adds a short, specific reason that ends up in a
+endpoints answering as they should, error rate under the threshold (counted from pod logs,
+or answered by Prometheus when one is configured), latency within a factor of the
+baseline. Each failed rule adds a short, specific reason that ends up in a
 Slack thread, so it names the pod, the path or the number that was wrong.
 
 Pure: no I/O, stdlib and ``rollout.*`` only. Collecting observations is the Cluster
@@ -33,6 +34,15 @@ class Observation:
     logs: LogStats | None = None
     baseline_latency_ms: float | None = None
     timeout_seconds: float | None = None
+    metrics: MetricReading | None = None  # when given, the error rate comes from here
+
+
+@dataclass(frozen=True)
+class MetricReading:
+    """An error rate a metrics system answered: `rate` None when it saw no traffic."""
+
+    source: str  # "Prometheus"
+    rate: float | None
 
 
 @dataclass(frozen=True)
@@ -71,9 +81,14 @@ def judge(
     reasons += _limited(_health_problem(p, version) for p in obs.health_probes)
     reasons += _limited(_ready_problem(p) for p in obs.ready_probes)
     notes: list[str] = []
-    rate = _error_rate(obs.logs, min_requests=min_requests, notes=notes)
+    if obs.metrics is not None:
+        rate, source = obs.metrics.rate, f" ({obs.metrics.source})"
+        if rate is None:
+            notes.append(f"no requests seen by {obs.metrics.source}; error rate not judged")
+    else:
+        rate, source = _error_rate(obs.logs, min_requests=min_requests, notes=notes), ""
     if rate is not None and rate > error_rate_threshold:
-        reasons.append(f"error rate {rate:.1%} over {error_rate_threshold:.1%}")
+        reasons.append(f"error rate {rate:.1%} over {error_rate_threshold:.1%}{source}")
     latency = observed_latency(obs)
     reasons += _latency_reasons(latency, baseline=obs.baseline_latency_ms, factor=latency_factor)
     if obs.status is not None and obs.status.message:

@@ -203,6 +203,21 @@ class Cluster(Protocol):
     def delete_side(self, namespace: str, *, deployment: str, config_map: str | None) -> None: ...
 
 
+class ErrorRates(Protocol):
+    """Error rates from a metrics system, used instead of counting log lines when one is
+    configured (SPEC section 4: "or from a Prometheus query")."""
+
+    @property
+    def source(self) -> str:
+        """How a reason names where the number came from, e.g. "Prometheus"."""
+        ...
+
+    def error_rate(self, namespace: str, deployment: str, *, window_seconds: int) -> float | None:
+        """The share of failed requests (0.0 to 1.0) over the last `window_seconds`; None
+        when there was no traffic to judge. MetricsUnavailable when it cannot tell."""
+        ...
+
+
 class Registry(Protocol):
     def image_exists(self, image: str, tag: str) -> bool:
         """True when image:tag is in the registry; RegistryError when it cannot tell."""

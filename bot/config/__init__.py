@@ -29,6 +29,7 @@ __all__ = [
     "Config",
     "ConfigProblems",
     "HealthConfig",
+    "PrometheusConfig",
     "RegistryConfig",
     "SlackConfig",
     "default_config_text",
@@ -64,11 +65,20 @@ class RegistryConfig(_Strict):
     insecure: bool = False
 
 
+class PrometheusConfig(_Strict):
+    """Error rates from Prometheus instead of the pods' logs (SPEC section 4)."""
+
+    url: Annotated[str, BeforeValidator(checks.http_url)]
+    error_rate_query: Annotated[str, BeforeValidator(checks.error_rate_query)]
+    timeout: LongerThanZero = 10
+
+
 class HealthConfig(_Strict):
     port: Annotated[int, BeforeValidator(checks.port)] = _HEALTH.port
     path: Annotated[str, BeforeValidator(checks.url_path)] = _HEALTH.path
     ready_path: Annotated[str, BeforeValidator(checks.url_path)] = _HEALTH.ready_path
     log_window: LongerThanZero = _HEALTH.log_window_seconds
+    prometheus: PrometheusConfig | None = None
 
 
 # Keys that mean something for one strategy only; setting one on the other is a mistake.

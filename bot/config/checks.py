@@ -12,6 +12,7 @@ import difflib
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import ValidationError
@@ -254,6 +255,29 @@ def url_path(value: Any) -> str:
     if isinstance(value, str) and value.startswith("/") and not any(c.isspace() for c in value):
         return value
     raise ValueError(f"must be a URL path starting with /, got {got(value)}")
+
+
+def http_url(value: Any) -> str:
+    """A base URL such as http://prometheus.monitoring:9090 (no query, no fragment)."""
+    if isinstance(value, str) and not any(c.isspace() for c in value):
+        parts = urlsplit(value)
+        plain = not parts.query and not parts.fragment
+        if parts.scheme in ("http", "https") and parts.netloc and plain:
+            return value.rstrip("/")
+    raise ValueError(f"must be an http:// or https:// URL, got {got(value)}")
+
+
+def error_rate_query(value: Any) -> str:
+    """A PromQL query for one tenant's error rate: it must name the tenant's namespace,
+    or every tenant would be judged on the same number."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"must be a PromQL query, got {got(value)}")
+    if "$namespace" not in value:
+        raise ValueError(
+            "must contain $namespace (and may contain $deployment and $window), so each "
+            "tenant is judged on its own traffic"
+        )
+    return value.strip()
 
 
 def repository(value: Any) -> str:

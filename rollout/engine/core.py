@@ -49,7 +49,16 @@ from rollout.model import (
 )
 from rollout.options import RolloutOptions
 from rollout.plan import Estimate, Plan, estimate, resolve_settings
-from rollout.ports import Clock, Cluster, FailFast, Listener, Registry, Store, Timers
+from rollout.ports import (
+    Clock,
+    Cluster,
+    ErrorRates,
+    FailFast,
+    Listener,
+    Registry,
+    Store,
+    Timers,
+)
 
 log = logging.getLogger("rollbot.engine")
 
@@ -77,12 +86,14 @@ class Engine:
         claim: Callable[[int], bool] | None = None,
         poll_inbox_every: float | None = None,
         fail_fast: FailFast | None = None,
+        error_rates: ErrorRates | None = None,
     ) -> None:
         """`claim(rollout_id)` takes a rollout for this process before the engine adopts
         it, False when another live process drives it (the composition root's lease);
         without it, every rollout may be adopted. With `poll_inbox_every` (seconds), a
         background thread takes other processes' requests, as `poll_inbox()` does.
-        `fail_fast` says when a rollout wait gives up on new pods that will not come up."""
+        `fail_fast` says when a rollout wait gives up on new pods that will not come up;
+        `error_rates` (Prometheus) judges error rates in place of the pods' logs."""
         self._apps = dict(apps)
         self._cluster = cluster
         self._store = store
@@ -91,7 +102,9 @@ class Engine:
         self._claim = claim or (lambda rollout_id: True)
         remembered = Remembered()
         self._pool = Pool(max_parallel)
-        tenants = Tenants(cluster, health, remembered, self._stopping, fail_fast or FailFast())
+        tenants = Tenants(
+            cluster, health, remembered, self._stopping, fail_fast or FailFast(), error_rates
+        )
         preflight = Preflight(cluster, registry, store, self._pool, reads=remembered.reads)
         work = Work(self._apps, tenants, preflight, self._pool)
         self._runner = Runner(

@@ -20,10 +20,17 @@ from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
 
 from rollout.errors import RollbotError
-from rollout.health import Observation, judge, observed_latency
+from rollout.health import MetricReading, Observation, judge, observed_latency
 from rollout.machine import TargetResult
 from rollout.model import AppSpec, HealthSpec, Rollout
-from rollout.ports import Cluster, DeploymentInfo, FailFast, RolloutOutcome, RolloutStatus
+from rollout.ports import (
+    Cluster,
+    DeploymentInfo,
+    ErrorRates,
+    FailFast,
+    RolloutOutcome,
+    RolloutStatus,
+)
 
 log = logging.getLogger("rollbot.engine")
 
@@ -83,13 +90,15 @@ class Remembered:
 class Tenants:
     """Everything one tenant's work needs, shared by all of them. `fail_fast` says when a
     rollout wait stops early on new pods that will not come up (the tenant then fails as on
-    a timeout, sooner)."""
+    a timeout, sooner). `error_rates`, when set, answers the error rate in place of the
+    pods' logs."""
 
     cluster: Cluster
     health: HealthSpec
     remembered: Remembered
     stopping: threading.Event
     fail_fast: FailFast = field(default_factory=FailFast)
+    error_rates: ErrorRates | None = None
 
     def check_stop(self) -> None:
         if self.stopping.is_set():
@@ -224,6 +233,7 @@ class Tenants:
             logs=seen.logs,
             baseline_latency_ms=self.remembered.baselines.get(rollout.id, namespace),
             timeout_seconds=timeout if wait else None,
+            metrics=self._metrics(namespace, deployment),
         )
         verdict = judge(
             obs,
@@ -232,6 +242,21 @@ class Tenants:
             latency_factor=rollout.settings.latency_factor,
         )
         return TargetResult(namespace, verdict.healthy, verdict.reason)
+
+    def _metrics(self, namespace: str, deployment: str) -> MetricReading | None:
+        """The error rate from the metrics system; None (judge from the logs) when there
+        is none, or when it cannot answer now: a metrics outage must not fail a release
+        whose own signals are fine."""
+        if self.error_rates is None:
+            return None
+        try:
+            rate = self.error_rates.error_rate(
+                namespace, deployment, window_seconds=self.health.log_window_seconds
+            )
+        except RollbotError as err:
+            log.warning("%s; judging %s by its logs", err, namespace)
+            return None
+        return MetricReading(self.error_rates.source, rate)
 
     def wait_rollout(
         self,

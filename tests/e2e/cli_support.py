@@ -191,9 +191,16 @@ def running_sim(
 # --- configuration -------------------------------------------------------------------------
 
 
-def write_config(path: Path, *, admin: dict[str, Any] | None = None, **isp: Any) -> Path:
+def write_config(
+    path: Path,
+    *,
+    admin: dict[str, Any] | None = None,
+    health: dict[str, Any] | None = None,
+    **isp: Any,
+) -> Path:
     """A rollbot.yaml with short windows so a rollout takes seconds; `isp` overrides keys
-    of the rolling app (e.g. auto_rollback=True), `admin` those of the blue-green app."""
+    of the rolling app (e.g. auto_rollback=True), `admin` those of the blue-green app,
+    `health` those of `health:`."""
     isp_app: dict[str, Any] = {
         "strategy": "rolling",
         "image": ISP_IMAGE,
@@ -236,7 +243,12 @@ def write_config(path: Path, *, admin: dict[str, Any] | None = None, **isp: Any)
             },
             "isp": isp_app,
         },
-        "health": {"port": 3000, "path": "/api/health", "ready_path": "/api/ready"},
+        "health": {
+            "port": 3000,
+            "path": "/api/health",
+            "ready_path": "/api/ready",
+            **(health or {}),
+        },
     }
     # JSON is YAML; it keeps this file free of a YAML writer.
     path.write_text(json.dumps(config, indent=2))
@@ -290,12 +302,18 @@ class Rollbot:
 
     @classmethod
     def in_folder(
-        cls, tmp: Path, sim: Sim, *, admin: dict[str, Any] | None = None, **isp: Any
+        cls,
+        tmp: Path,
+        sim: Sim,
+        *,
+        admin: dict[str, Any] | None = None,
+        health: dict[str, Any] | None = None,
+        **isp: Any,
     ) -> Rollbot:
-        """The usual layout: `rollbot.yaml` from `write_config` (`isp` and `admin`
-        overriding keys of the two apps) and the journal `rollbot.db`, both in `tmp`,
+        """The usual layout: `rollbot.yaml` from `write_config` (`isp`, `admin` and
+        `health` overriding their keys) and the journal `rollbot.db`, both in `tmp`,
         against `sim`."""
-        config = write_config(tmp / "rollbot.yaml", admin=admin, **isp)
+        config = write_config(tmp / "rollbot.yaml", admin=admin, health=health, **isp)
         return cls(tmp=tmp, config=config, db=tmp / "rollbot.db", kubeconfig=sim.kubeconfig)
 
     def env(self) -> dict[str, str]:

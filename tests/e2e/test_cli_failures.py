@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from rollout.model import Phase, TargetStatus
+from sim.prometheus import PrometheusStandIn
 from tests.e2e.cli_support import (
     ISP_IMAGE,
     OLD_VERSION,
@@ -72,6 +73,33 @@ def test_failing_tenant_pauses_after_its_batch_with_the_reason(tmp_path: Path) -
             assert f"rollbot resume {rid}" in job.output() or f"rollbot rollback {rid}" in (
                 job.output()
             )
+            assert_no_traceback(job.output(), job.errors())
+        finally:
+            rollbot.stop_all()
+
+
+def test_an_error_rate_from_prometheus_fails_the_tenant_it_names(tmp_path: Path) -> None:
+    query = (
+        'sum(rate(errors{namespace="$namespace"}[$window])) / '
+        'sum(rate(requests{namespace="$namespace"}[$window]))'
+    )
+    with running_sim(tmp_path, tenants=TENANTS) as sim, PrometheusStandIn() as prom:
+        bad = _third_tenant_of_batch_two(sim)
+        prom.rates[bad] = 0.25
+        health = {"prometheus": {"url": prom.url, "error_rate_query": query, "timeout": "2s"}}
+        rollbot = Rollbot.in_folder(tmp_path, sim, health=health)
+        try:
+            job = rollbot.spawn("deploy", "isp", NEW, "batch=4", "pilot=1", "--auto-approve")
+            rid = rollout_id_from(job)
+            assert job.finish() == 3, job.output() + job.errors()
+            paused = rollbot.rollout(rid)
+            assert paused is not None and paused.phase is Phase.PAUSED
+            failed = [t for t in paused.targets if t.status is TargetStatus.FAILED]
+            assert [(t.namespace, t.reason) for t in failed] == [
+                (bad, "error rate 25.0% over 5.0% (Prometheus)")
+            ]
+            assert "error rate 25.0% over 5.0% (Prometheus)" in job.output()
+            assert any(f'namespace="{bad}"' in q for q in prom.queries)
             assert_no_traceback(job.output(), job.errors())
         finally:
             rollbot.stop_all()

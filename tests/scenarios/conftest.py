@@ -23,7 +23,7 @@ from bot.store import SqliteStore
 from rollout.engine import Engine
 from rollout.model import AppSpec, HealthSpec, InboxItem, Phase, Rollout, Settings, Strategy
 from rollout.options import RolloutOptions
-from rollout.ports import Cluster
+from rollout.ports import Cluster, ErrorRates
 from sim.kube.harness import SimHandle, start_sim
 from sim.kube.seed import REGISTRY, tenant_namespaces
 from tests.fakes import RecordingListener
@@ -76,6 +76,7 @@ class World:
     engine: Engine = field(init=False)
     timers: ApsTimers = field(init=False)
     closers: list[Callable[[], None]] = field(default_factory=list)
+    error_rates: ErrorRates | None = None  # Prometheus; None: error rates from the logs
 
     def __post_init__(self) -> None:
         self.cluster = KubeCluster.from_kubeconfig(str(self.sim.kubeconfig), policy=QUICK)
@@ -106,6 +107,7 @@ class World:
             clock=SystemClock(),
             listeners=[self.listener],
             max_parallel=8,
+            error_rates=self.error_rates,
         )
         self.closers.append(engine.shutdown)
         return engine
@@ -179,9 +181,15 @@ def make_world(tmp_path: Path) -> Iterator[MakeWorld]:
     worlds: list[World] = []
     sims: list[SimHandle] = []
 
-    def make(*, tenants: int, admin: dict[str, Any] | None = None, **isp: Any) -> World:
+    def make(
+        *,
+        tenants: int,
+        admin: dict[str, Any] | None = None,
+        error_rates: ErrorRates | None = None,
+        **isp: Any,
+    ) -> World:
         """A world with `tenants` tenants; keyword arguments change the isp app's settings,
-        `admin` the admin app's."""
+        `admin` the admin app's; `error_rates` stands for Prometheus."""
         sim = start_sim(tenants=tenants, ready_delay=0.05)
         sims.append(sim)
         world = World(
@@ -189,6 +197,7 @@ def make_world(tmp_path: Path) -> Iterator[MakeWorld]:
             db=tmp_path / f"rollbot-{len(sims)}.db",
             isp=replace(ISP.settings, **isp),
             admin=replace(ADMIN.settings, **(admin or {})),
+            error_rates=error_rates,
         )
         worlds.append(world)
         assert world.tenants == sorted(tenant_namespaces(tenants))

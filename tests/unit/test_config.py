@@ -213,6 +213,49 @@ def test_a_bad_value_is_refused_naming_its_key(key: str, value: Any, fragment: s
     assert str(error).startswith(f"{key}: ")
 
 
+PROMQL = (
+    'sum(rate(http_requests_total{namespace="$namespace",code=~"5.."}[$window])) / '
+    'sum(rate(http_requests_total{namespace="$namespace"}[$window]))'
+)
+
+
+def with_prometheus(**prometheus: Any) -> str:
+    """The example with a `health.prometheus` block; a key given as ... is left out."""
+    data = example()
+    block = {"url": "http://prom:9090/", "error_rate_query": PROMQL, **prometheus}
+    data["health"]["prometheus"] = {k: v for k, v in block.items() if v is not ...}
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def test_prometheus_for_error_rates_is_optional_and_checked() -> None:
+    assert parse_config(yaml.safe_dump(example())).health.prometheus is None
+    prometheus = parse_config(with_prometheus(timeout="5s")).health.prometheus
+    assert prometheus is not None
+    assert prometheus.url == "http://prom:9090"  # a trailing slash is dropped
+    assert prometheus.error_rate_query == PROMQL and prometheus.timeout == 5
+    assert parse_config(with_prometheus()).health.prometheus.timeout == 10  # type: ignore[union-attr]
+    missing = refusal(with_prometheus(url=...))
+    assert missing.key == "health.prometheus.url"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "fragment"),
+    [
+        ("url", "prometheus:9090", "http:// or https:// URL"),
+        ("url", "http://prom/?q=1", "http:// or https:// URL"),
+        ("error_rate_query", "sum(rate(errors[5m]))", "must contain $namespace"),
+        ("error_rate_query", "  ", "PromQL query"),
+        ("timeout", "0s", "longer than 0s"),
+    ],
+)
+def test_a_bad_prometheus_value_is_refused_naming_its_key(
+    key: str, value: Any, fragment: str
+) -> None:
+    error = refusal(with_prometheus(**{key: value}))
+    assert error.key == f"health.prometheus.{key}"
+    assert fragment in error.problem
+
+
 def test_every_key_of_an_app_has_a_refusal_test() -> None:
     tested = {
         key.split(".")[2] for key, _, _ in BAD_VALUES if key.startswith("apps.") and "." in key[5:]

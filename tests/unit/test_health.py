@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rollout.health import Observation, Verdict, judge, observed_latency
+from rollout.health import MetricReading, Observation, Verdict, judge, observed_latency
 from rollout.ports import LogStats, PodState, ProbeResult, RolloutOutcome, RolloutStatus
 
 VERSION = "v1.3.0"
@@ -144,6 +144,10 @@ UNREACHABLE = ProbeResult(
             {"logs": LogStats(http_lines=100, error_lines=30, mean_latency_ms=200.0)},
             ["error rate 30.0% over 5.0%", "latency 200 ms over 2x the baseline of 40 ms"],
         ),
+        (
+            {"metrics": MetricReading("Prometheus", 0.12)},
+            ["error rate 12.0% over 5.0% (Prometheus)"],
+        ),
     ],
 )
 def test_each_reason(change: dict[str, object], reasons: list[str]) -> None:
@@ -161,6 +165,29 @@ def test_error_rate_at_the_threshold_passes_as_in_the_guide() -> None:
     v = verdict(replace(GOOD, logs=LogStats(http_lines=100, error_lines=5)))
     assert v.healthy
     assert v.error_rate == 0.05
+
+
+@pytest.mark.parametrize(
+    ("metric", "logs", "healthy", "rate"),
+    [
+        (0.01, LogStats(http_lines=100, error_lines=50), True, 0.01),  # the metric decides
+        (0.05, None, True, 0.05),  # at the threshold passes, as with logs
+        (0.06, LogStats(http_lines=0, error_lines=0), False, 0.06),  # logs need not count
+    ],
+)
+def test_an_error_rate_from_prometheus_takes_the_place_of_the_logs(
+    metric: float, logs: LogStats | None, healthy: bool, rate: float
+) -> None:
+    v = verdict(replace(GOOD, logs=logs, metrics=MetricReading("Prometheus", metric)))
+    assert v.healthy is healthy
+    assert v.error_rate == rate
+
+
+def test_no_traffic_seen_by_prometheus_is_a_note_not_a_failure() -> None:
+    failing_logs = LogStats(http_lines=100, error_lines=90)
+    v = verdict(replace(GOOD, logs=failing_logs, metrics=MetricReading("Prometheus", None)))
+    assert v.healthy and v.error_rate is None
+    assert "no requests seen by Prometheus; error rate not judged" in v.notes
 
 
 @pytest.mark.parametrize(
