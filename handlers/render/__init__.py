@@ -1,0 +1,145 @@
+"""Every message rollbot shows, as pure functions of the rollout.
+
+Slack messages are the product's face, so all of their wording and layout lives here:
+the parent message of a rollout, its thread replies, the notify-channel lines, and the
+ephemeral answers. Each function returns a :class:`Message` whose ``text`` is a complete
+plain-text rendering (Slack's notification fallback, and what the terminal prints) and
+whose ``blocks`` are the Block Kit layout.
+
+Slack's limits are respected here rather than discovered at delivery: at most 50 blocks
+a message and 3,000 characters a section. Long lists (a 1,000-tenant plan, a 100-tenant
+batch) are packed into sections and, past the budget, summarised with an explicit
+"… and N more" line; nothing is cut silently.
+
+Divided by kind of message: ``phrases`` (the small phrases Slack and the terminal share,
+icons and :class:`Message`), ``blocks`` (Block Kit building blocks, Slack's limits, button
+action IDs and values, line packing), ``parent`` (the parent message), ``thread`` (the
+thread replies), ``notify`` (the notify-channel lines) and ``replies`` (answers to one
+person). Callers use this package, ``render.parent_message(...)``, not the modules.
+"""
+
+from handlers.render.blocks import (
+    ACTION_APPROVE,
+    ACTION_CANCEL,
+    ACTION_PAUSE,
+    ACTION_REJECT,
+    ACTION_REMOVE_OLD,
+    ACTION_RESUME,
+    ACTION_RETRY,
+    ACTION_ROLLBACK,
+    ACTION_SKIP,
+    MAX_BLOCKS,
+    MAX_SECTION_CHARS,
+    Block,
+    button_value,
+    pack_lines,
+    parse_button_value,
+)
+from handlers.render.notify import NOTIFY_KINDS, notify_line
+from handlers.render.parent import parent_buttons, parent_message
+from handlers.render.phrases import (
+    PHASE_ICON,
+    PROGRESS_WIDTH,
+    STATUS_ICON,
+    Message,
+    batch_name,
+    clock,
+    counts_line,
+    image_tag,
+    mentions,
+    phase_line,
+    progress_bar,
+    rollout_ref,
+    status_line,
+    target_line,
+    title,
+    user_ref,
+)
+from handlers.render.replies import (
+    accepted,
+    help_message,
+    history_message,
+    refusal,
+    rollout_detail,
+    status_message,
+    usage_error,
+)
+from handlers.render.thread import (
+    MAX_APPROVERS_SHOWN,
+    approval_request,
+    auto_rollback_notice,
+    batch_result_message,
+    blue_green_switched,
+    closed,
+    decided,
+    failure_choices,
+    old_removed,
+    person_action,
+    person_event,
+    plan_message,
+    refused,
+    remove_old_offer,
+    rollback_result,
+    summary,
+)
+
+__all__ = [
+    "ACTION_APPROVE",
+    "ACTION_CANCEL",
+    "ACTION_PAUSE",
+    "ACTION_REJECT",
+    "ACTION_REMOVE_OLD",
+    "ACTION_RESUME",
+    "ACTION_RETRY",
+    "ACTION_ROLLBACK",
+    "ACTION_SKIP",
+    "MAX_APPROVERS_SHOWN",
+    "MAX_BLOCKS",
+    "MAX_SECTION_CHARS",
+    "NOTIFY_KINDS",
+    "PHASE_ICON",
+    "PROGRESS_WIDTH",
+    "STATUS_ICON",
+    "Block",
+    "Message",
+    "accepted",
+    "approval_request",
+    "auto_rollback_notice",
+    "batch_name",
+    "batch_result_message",
+    "blue_green_switched",
+    "button_value",
+    "clock",
+    "closed",
+    "counts_line",
+    "decided",
+    "failure_choices",
+    "help_message",
+    "history_message",
+    "image_tag",
+    "mentions",
+    "notify_line",
+    "old_removed",
+    "pack_lines",
+    "parent_buttons",
+    "parent_message",
+    "parse_button_value",
+    "person_action",
+    "person_event",
+    "phase_line",
+    "plan_message",
+    "progress_bar",
+    "refusal",
+    "refused",
+    "remove_old_offer",
+    "rollback_result",
+    "rollout_detail",
+    "rollout_ref",
+    "status_line",
+    "status_message",
+    "summary",
+    "target_line",
+    "title",
+    "usage_error",
+    "user_ref",
+]

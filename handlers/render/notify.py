@@ -1,0 +1,40 @@
+"""The notify channel: one short line per milestone for stakeholders who do not follow the
+thread, with a link to it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from handlers.render.blocks import section
+from handlers.render.phrases import Message, mentions, rollout_ref, title, user_ref
+from rollout.model import Rollout, Strategy, TargetStatus
+
+_NOTIFY: Mapping[str, str] = {
+    "started": "🚀 {title} rollout {ref} started by {user}",
+    "awaiting-approval": "✋ {title} rollout {ref} is waiting for approval",
+    "completed": "✅ {title} rollout {ref} completed: {updated}",
+    "failed": "❌ {title} rollout {ref} failed: {reason}",
+    "rolled-back": "↩️ {title} rollout {ref} was rolled back: {reason}",
+    "expired": "⌛ {title} rollout {ref} expired waiting for approval",
+    "cancelled": "🚫 {title} rollout {ref} was cancelled",
+}
+
+NOTIFY_KINDS = frozenset(_NOTIFY)
+
+
+def notify_line(kind: str, rollout: Rollout, *, link: str | None) -> Message:
+    """One short line for stakeholders, with a link to the thread."""
+    text = _NOTIFY[kind].format(
+        title=title(rollout),
+        ref=rollout_ref(rollout),
+        user=user_ref(rollout.requested_by),
+        updated=(
+            f"traffic is on {rollout.version}"
+            if rollout.strategy is Strategy.BLUE_GREEN
+            else f"{rollout.counts()[TargetStatus.UPDATED]} tenants updated"
+        ),
+        reason=mentions(rollout.reason) or "see the thread",
+    )
+    if link:
+        text += f" · <{link}|thread>"
+    return Message(text=text, blocks=(section(text),))

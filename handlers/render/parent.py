@@ -1,0 +1,77 @@
+"""The parent message: the one message per rollout, edited in place as it goes, with the
+buttons that act on the whole rollout."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from handlers.render.blocks import (
+    ACTION_CANCEL,
+    ACTION_PAUSE,
+    ACTION_RESUME,
+    ACTION_ROLLBACK,
+    Block,
+    actions,
+    button,
+    button_value,
+    section,
+)
+from handlers.render.phrases import (
+    PHASE_ICON,
+    Message,
+    clock,
+    counts_line,
+    progress_bar,
+    rollout_ref,
+    status_line,
+    title,
+    user_ref,
+)
+from rollout.model import Phase, Rollout, TargetStatus
+
+
+def parent_message(rollout: Rollout, *, eta: datetime | None = None) -> Message:
+    """The one message per rollout, edited in place as it goes."""
+    counts = rollout.counts()
+    total = len(rollout.targets)
+    done = total - counts[TargetStatus.PENDING] - counts[TargetStatus.UPDATING]
+    icon = PHASE_ICON[rollout.phase]
+    head = (
+        f"{icon} *{title(rollout)}* · rollout {rollout_ref(rollout)} "
+        f"by {user_ref(rollout.requested_by)} ({rollout.strategy.value})"
+    )
+    status = f"*{status_line(rollout)}*"
+    bar = f"`{progress_bar(done, total)}` {done}/{total}"
+    tail = counts_line(rollout)
+    if eta is not None and rollout.active:
+        tail += f" · ETA {clock(eta)}"
+    text = f"{head}\n{status}\n{bar}\n{tail}"
+    blocks: list[Block] = [section(f"{head}\n{status}"), section(f"{bar}\n{tail}")]
+    buttons = parent_buttons(rollout)
+    if buttons:
+        blocks.append(actions(f"rollout-{rollout.id}", buttons))
+    return Message(text=text, blocks=tuple(blocks))
+
+
+def parent_buttons(rollout: Rollout) -> list[Block]:
+    value = button_value(rollout.id)
+    if rollout.phase in {
+        Phase.ROLLING_BACK,
+        Phase.ROLLED_BACK,
+        Phase.FAILED,
+        Phase.CANCELLED,
+        Phase.EXPIRED,
+    }:
+        return []
+    if rollout.phase is Phase.COMPLETED:
+        return [button("Roll back", ACTION_ROLLBACK, value, style="danger")]
+    toggle = (
+        button("Resume", ACTION_RESUME, value, style="primary")
+        if rollout.phase is Phase.PAUSED
+        else button("Pause", ACTION_PAUSE, value)
+    )
+    return [
+        toggle,
+        button("Cancel", ACTION_CANCEL, value),
+        button("Roll back", ACTION_ROLLBACK, value, style="danger"),
+    ]

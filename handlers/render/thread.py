@@ -1,0 +1,304 @@
+"""Replies in a rollout's thread: the plan, each batch, approvals, failures, roll backs and
+the summary, so the story of one rollout reads top to bottom in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+
+from handlers.render.blocks import (
+    ACTION_APPROVE,
+    ACTION_REJECT,
+    ACTION_REMOVE_OLD,
+    ACTION_RETRY,
+    ACTION_ROLLBACK,
+    ACTION_SKIP,
+    actions,
+    blocks_with_budget,
+    button,
+    button_value,
+    context,
+    section,
+)
+from handlers.render.phrases import (
+    PHASE_ICON,
+    STATUS_ICON,
+    Message,
+    batch_name,
+    clock,
+    image_tag,
+    mentions,
+    rollout_ref,
+    target_line,
+    title,
+    user_ref,
+)
+from rollout.model import PILOT_BATCH, Phase, Rollout, Strategy, Target, TargetStatus
+from rollout.plan import format_duration
+
+MAX_APPROVERS_SHOWN = 10
+
+
+def plan_message(
+    rollout: Rollout,
+    *,
+    pilots: Sequence[str],
+    batches: Sequence[Sequence[str]],
+    estimate_seconds: int | None,
+    dry_run: bool = False,
+) -> Message:
+    """The plan: pilots, gates, every batch with its tenants, waits, an estimate."""
+    s = rollout.settings
+    intro = ("Dry run — nothing will change. " if dry_run else "") + (
+        f"*Plan for {title(rollout)}*" + ("" if dry_run else f" ({rollout_ref(rollout)})")
+    )
+    facts: list[str] = [f"{len(pilots) + sum(len(b) for b in batches)} tenants"]
+    if pilots:
+        facts.append(f"{len(pilots)} pilots, monitored {format_duration(s.pilot_monitor_seconds)}")
+    if s.approval:
+        who = f"{s.approvals_required} approval" + ("s" if s.approvals_required > 1 else "")
+        facts.append(who + (" (four-eyes)" if s.four_eyes else ""))
+    facts.append(f"{len(batches)} batches, {format_duration(s.wait_seconds)} apart")
+    if estimate_seconds is not None:
+        facts.append(f"about {format_duration(estimate_seconds)}")
+    lines: list[str] = []
+    if pilots:
+        lines.append(f"*Pilots* ({len(pilots)}): {', '.join(pilots)}")
+    if s.approval:
+        lines.append("✋ *Approval gate*")
+    for i, batch in enumerate(batches, start=1):
+        lines.append(f"*Batch {i}* ({len(batch)}): {', '.join(batch)}")
+    head = [section(intro), context(" · ".join(facts))]
+    blocks = blocks_with_budget(head, lines, [])
+    text = "\n".join([intro, " · ".join(facts), *lines])
+    return Message(text=text, blocks=tuple(blocks))
+
+
+def batch_result_message(rollout: Rollout, batch: int) -> Message:
+    """One reply per batch: every tenant with its status, time and failure reason."""
+    targets = rollout.batch(batch)
+    ok = sum(t.status is TargetStatus.UPDATED for t in targets)
+    failed = [t for t in targets if t.status is TargetStatus.FAILED]
+    name = batch_name(batch).capitalize()
+    of = "" if batch == PILOT_BATCH else f" of {rollout.batch_count}"
+    took = _span(targets)
+    verdict = "all healthy" if not failed else f"{len(failed)} failed"
+    icon = "❌" if failed else "✅"
+    head_text = f"{icon} *{name}{of}* — {ok}/{len(targets)} updated, {verdict}{took}"
+    # Failures first: with a hundred tenants in a batch, the ones that need a look lead.
+    ordered = sorted(targets, key=lambda t: (t.status is not TargetStatus.FAILED, t.namespace))
+    lines = [target_line(t) for t in ordered]
+    blocks = blocks_with_budget([section(head_text)], lines, [])
+    return Message(text="\n".join([head_text, *lines]), blocks=tuple(blocks))
+
+
+def _span(targets: Iterable[Target]) -> str:
+    starts = [t.started_at for t in targets if t.started_at]
+    ends = [t.finished_at for t in targets if t.finished_at]
+    if not starts or not ends:
+        return ""
+    return f" in {format_duration(int((max(ends) - min(starts)).total_seconds()))}"
+
+
+def approval_request(rollout: Rollout, *, gate: int, approvers: Sequence[str]) -> Message:
+    s = rollout.settings
+    left = sum(1 for t in rollout.targets if t.status is TargetStatus.PENDING)
+    has_pilots = any(t.batch == PILOT_BATCH for t in rollout.targets)
+    what = (
+        f"Pilots are healthy. Continue {title(rollout)} to the remaining {left} tenants?"
+        if has_pilots
+        else f"Start {title(rollout)} on {left} tenants?"
+    )
+    if rollout.strategy is Strategy.BLUE_GREEN:
+        what = f"The new side of {title(rollout)} is healthy. Switch traffic to it?"
+    need = f"{s.approvals_required} approval" + ("s" if s.approvals_required > 1 else "")
+    shown = [user_ref(a) for a in approvers[:MAX_APPROVERS_SHOWN]]
+    if len(approvers) > MAX_APPROVERS_SHOWN:
+        shown.append(f"{len(approvers) - MAX_APPROVERS_SHOWN} more")
+    rules = [f"Needs {need} from {', '.join(shown) or 'an approver'}"]
+    if s.four_eyes:
+        rules.append(f"not {user_ref(rollout.requested_by)} (four-eyes)")
+    if rollout.deadline is not None:
+        rules.append(f"expires {clock(rollout.deadline)}")
+    recorded = [a for a in rollout.approvals if a.gate == gate and a.decision == "approve"]
+    if recorded:
+        rules.append("approved so far by " + ", ".join(user_ref(a.user) for a in recorded))
+    head = f"✋ *Approval needed for {rollout_ref(rollout)}.* {what}"
+    value = button_value(rollout.id, gate)
+    blocks = (
+        section(head),
+        context(" · ".join(rules)),
+        actions(
+            f"approval-{rollout.id}-{gate}",
+            [
+                button("Approve", ACTION_APPROVE, value, style="primary"),
+                button("Reject", ACTION_REJECT, value, style="danger"),
+            ],
+        ),
+    )
+    return Message(text=f"{head}\n{' · '.join(rules)}", blocks=blocks)
+
+
+def decided(message_text: str, *, user: str, verb: str, at: datetime) -> Message:
+    """An approval or choice message after someone acted: who, what, when; no buttons."""
+    first = message_text.split("\n", 1)[0]
+    line = f"{verb} by {user_ref(user)} at {clock(at)}"
+    return Message(text=f"{first}\n{line}", blocks=(section(first), context(line)))
+
+
+def failure_choices(rollout: Rollout, batch: int) -> Message:
+    failed = [t for t in rollout.batch(batch) if t.status is TargetStatus.FAILED]
+    head = (
+        f"❌ *{len(failed)} tenant{'s' if len(failed) != 1 else ''} failed in "
+        f"{batch_name(batch)}.* Rollout {rollout_ref(rollout)} is paused. What next?"
+    )
+    lines = [target_line(t) for t in failed]
+    value = button_value(rollout.id, batch)
+    buttons = actions(
+        f"failure-{rollout.id}-{batch}",
+        [
+            button("Roll back all", ACTION_ROLLBACK, value, style="danger"),
+            button("Retry failed", ACTION_RETRY, value, style="primary"),
+            button("Skip and continue", ACTION_SKIP, value),
+        ],
+    )
+    blocks = blocks_with_budget([section(head)], lines, [buttons])
+    return Message(text="\n".join([head, *lines]), blocks=tuple(blocks))
+
+
+def auto_rollback_notice(rollout: Rollout) -> Message:
+    text = (
+        f"↩️ *Rolling back {rollout_ref(rollout)} automatically* (auto_rollback is on): "
+        f"{mentions(rollout.reason) or 'a tenant failed its health check'}"
+    )
+    return Message(text=text, blocks=(section(text),))
+
+
+def rollback_result(rollout: Rollout) -> Message:
+    touched = [
+        t
+        for t in rollout.targets
+        if t.status in {TargetStatus.ROLLED_BACK, TargetStatus.ROLLBACK_FAILED}
+    ]
+    bad = [t for t in touched if t.status is TargetStatus.ROLLBACK_FAILED]
+    if rollout.strategy is Strategy.BLUE_GREEN and rollout.blue_green is not None:
+        bg = rollout.blue_green
+        head = (
+            f"↩️ *{rollout_ref(rollout)} rolled back*: traffic is on "
+            f"{bg.old_version or 'the old side'}; the new side was removed."
+        )
+        return Message(text=head, blocks=(section(head),))
+    head = (
+        f"↩️ *{rollout_ref(rollout)} rolled back*: {len(touched) - len(bad)} tenants back on "
+        "their previous image" + (f", {len(bad)} could not be rolled back" if bad else "")
+    )
+    lines = [
+        target_line(t)
+        if t.status is TargetStatus.ROLLBACK_FAILED
+        else f"{STATUS_ICON[t.status]} {t.namespace} → {image_tag(t.previous_image)}"
+        for t in sorted(
+            touched, key=lambda t: (t.status is not TargetStatus.ROLLBACK_FAILED, t.namespace)
+        )
+    ]
+    blocks = blocks_with_budget([section(head)], lines, [])
+    return Message(text="\n".join([head, *lines]), blocks=tuple(blocks))
+
+
+def summary(rollout: Rollout) -> Message:
+    counts = rollout.counts()
+    took = ""
+    if rollout.finished_at is not None:
+        elapsed = rollout.finished_at - rollout.created_at
+        took = f" in {format_duration(int(elapsed.total_seconds()))}"
+    outcome = {
+        Phase.COMPLETED: "completed",
+        Phase.ROLLED_BACK: "rolled back",
+        Phase.CANCELLED: "cancelled",
+        Phase.EXPIRED: "expired waiting for approval",
+        Phase.FAILED: "failed",
+    }.get(rollout.phase, rollout.phase.label)
+    head = (
+        f"{PHASE_ICON[rollout.phase]} *{title(rollout)} {outcome}*{took} ({rollout_ref(rollout)})"
+    )
+    facts = (
+        f"{counts[TargetStatus.UPDATED]} updated · "
+        f"{counts[TargetStatus.FAILED] + counts[TargetStatus.ROLLBACK_FAILED]} failed · "
+        f"{counts[TargetStatus.SKIPPED]} skipped · {counts[TargetStatus.ROLLED_BACK]} rolled back"
+    )
+    if rollout.reason and rollout.phase is not Phase.COMPLETED:
+        facts += f"\nReason: {mentions(rollout.reason)}"
+    return Message(text=f"{head}\n{facts}", blocks=(section(head), context(facts)))
+
+
+def refused(app: str, version: str, problems: Sequence[str], *, user: str) -> Message:
+    head = f"🛑 *{app} {version} was not started*: preflight found {len(problems)} problem" + (
+        "s" if len(problems) != 1 else ""
+    )
+    lines = [f"• {p}" for p in problems]
+    blocks = blocks_with_budget([section(head)], lines, [context("Nothing was changed.")])
+    return Message(text="\n".join([head, *lines, "Nothing was changed."]), blocks=tuple(blocks))
+
+
+def blue_green_switched(rollout: Rollout) -> Message:
+    bg = rollout.blue_green
+    old = bg.old_version if bg and bg.old_version else "the old side"
+    window = format_duration(rollout.settings.monitor_seconds)
+    text = (
+        f"🔀 Traffic for {rollout.app} switched from {old} to {rollout.version}. "
+        f"Watching it for {window}."
+    )
+    return Message(text=text, blocks=(section(text),))
+
+
+def remove_old_offer(rollout: Rollout) -> Message:
+    bg = rollout.blue_green
+    old = (bg.old_deployment if bg else None) or "the old deployment"
+    text = f"🧹 {rollout.version} is stable. Remove {old} and its ConfigMap?"
+    blocks = (
+        section(text),
+        actions(
+            f"remove-old-{rollout.id}",
+            [
+                button("Remove old deployment", ACTION_REMOVE_OLD, button_value(rollout.id)),
+            ],
+        ),
+    )
+    return Message(text=text, blocks=blocks)
+
+
+def old_removed(rollout: Rollout) -> Message:
+    bg = rollout.blue_green
+    old = (bg.old_deployment if bg else None) or "the old deployment"
+    text = f"🧹 Removed {old} and its ConfigMap."
+    return Message(text=text, blocks=(section(text),))
+
+
+def person_action(rollout: Rollout, *, user: str, verb: str) -> Message:
+    text = f"{user_ref(user)} {verb} {rollout_ref(rollout)}."
+    return Message(text=text, blocks=(context(text),))
+
+
+# --- short thread replies of the Slack delivery (bot.slack) -------------------------------
+
+_PERSON_VERBS: Mapping[str, str] = {
+    "approve": "approved",
+    "reject": "rejected",
+    "pause": "paused",
+    "resume": "resumed",
+    "retry": "chose Retry failed for",
+    "skip": "chose Skip and continue for",
+    "rollback": "started a roll back of",
+}
+
+
+def person_event(rollout: Rollout, *, user: str, action: str) -> Message:
+    """Who acted on the rollout, by inbox action name: `<@U0BOB> approved #42.`"""
+    return person_action(rollout, user=user, verb=_PERSON_VERBS.get(action, action))
+
+
+def closed(message_text: str, *, phase: Phase, at: datetime) -> Message:
+    """An approval or choice message nobody needs to answer any more, because the rollout
+    ended (expired, cancelled, ...): its first line, how it ended and when; no buttons."""
+    first = message_text.split("\n", 1)[0]
+    line = f"{PHASE_ICON[phase]} {phase.label.capitalize()} at {clock(at)}"
+    return Message(text=f"{first}\n{line}", blocks=(section(first), context(line)))
