@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import ValidationError
 
-from bot.registry import ImageRefError, parse_image_ref
+from bot.images import ImageRefError, parse_image_ref
 from handlers.commands import RESERVED_WORDS
 from rollout.errors import ConfigError
 from rollout.options import (

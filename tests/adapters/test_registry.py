@@ -19,15 +19,12 @@ import pytest
 import requests
 from aiohttp import web
 
+from bot.images import DOCKER_HUB, ImageRef, ImageRefError, parse_image_ref
 from bot.registry import (
-    DOCKER_HUB,
-    ImageRef,
-    ImageRefError,
     RegistryClient,
     RegistryError,
     RetryPolicy,
     parse_challenges,
-    parse_image_ref,
     retry_after_seconds,
 )
 from rollout import errors
