@@ -1,8 +1,8 @@
 """`GET /metrics`: what operators graph and alert on, in Prometheus' text format.
 
 Written by hand (the format is a few lines of text) rather than adding a client library:
-rollouts by phase, tenants updated and failed, calls to Slack and Kubernetes with their
-errors, and how fast Slack's requests were acknowledged (a histogram, since the 3-second
+rollouts by phase, tenants updated and failed, calls to Slack, Kubernetes and Prometheus
+with their errors, and how fast Slack's requests were acknowledged (a histogram, since the 3-second
 deadline is what matters). Everything is thread-safe: the engine's worker threads, the
 event loop and the scrape all touch it.
 """
@@ -37,6 +37,11 @@ _HELP: Mapping[str, tuple[str, str]] = {
     "rollbot_slack_errors_total": ("counter", "Slack Web API calls that failed, by method."),
     "rollbot_kubernetes_calls_total": ("counter", "Kubernetes operations, by operation."),
     "rollbot_kubernetes_errors_total": ("counter", "Kubernetes operations that failed."),
+    "rollbot_prometheus_calls_total": ("counter", "Error-rate queries to Prometheus."),
+    "rollbot_prometheus_errors_total": (
+        "counter",
+        "Error-rate queries Prometheus could not answer (judged by logs instead).",
+    ),
     "rollbot_slack_requests_total": ("counter", "Requests from Slack, by kind."),
     "rollbot_slack_acks_late_total": ("counter", "Acknowledgements slower than 3 seconds."),
     "rollbot_ack_seconds": ("histogram", "Time from a Slack request to its acknowledgement."),
@@ -136,7 +141,8 @@ class Metrics:
             self.inc("rollbot_slack_acks_late_total", {"kind": kind})
 
     def count_call(self, system: str, operation: str, *, ok: bool) -> None:
-        """One call to `slack` or `kubernetes`; failed ones also count as errors."""
+        """One call to `slack`, `kubernetes` or `prometheus`; failed ones also count as
+        errors."""
         self.inc(f"rollbot_{system}_calls_total", {"operation": operation})
         if not ok:
             self.inc(f"rollbot_{system}_errors_total", {"operation": operation})
@@ -243,7 +249,8 @@ class CountingSyncWebClient(WebClient):
 
 
 class CountingProxy:
-    """Wraps a port (the Cluster) so each method call is counted under `system`."""
+    """Wraps a port (the Cluster, the error rates) so each method call is counted under
+    `system`."""
 
     def __init__(self, target: object, metrics: Metrics, *, system: str = "kubernetes") -> None:
         self._target = target

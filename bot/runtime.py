@@ -165,6 +165,12 @@ def cluster_from_env(kubeconfig: str | None = None) -> KubeCluster:
     return KubeCluster.in_cluster()
 
 
+def _wrapped(
+    rates: ErrorRates | None, wrap: Callable[[ErrorRates], ErrorRates] | None
+) -> ErrorRates | None:
+    return wrap(rates) if rates is not None and wrap is not None else rates
+
+
 def error_rates_for(config: Config) -> ErrorRates | None:
     """Prometheus for error rates when `health.prometheus` is configured; else the logs."""
     from bot.prometheus import PrometheusErrorRates
@@ -184,12 +190,14 @@ def build_runtime(
     apps: Mapping[str, AppSpec] | None = None,
     poll_inbox_every: float | None = None,
     wrap_cluster: Callable[[Cluster], Cluster] | None = None,
+    wrap_error_rates: Callable[[ErrorRates], ErrorRates] | None = None,
 ) -> Runtime:
     """Wire every adapter to the engine. `registry` overrides the configured one (tests);
     `apps` overrides the configured app specs (e.g. a deploy with its gate turned off).
     `poll_inbox_every` lets a long-running process (`rollbot serve`) take requests other
     processes wrote to the journal (`rollbot approve` in a terminal); `wrap_cluster` puts
-    a layer between the engine and the cluster (metrics count its calls)."""
+    a layer between the engine and the cluster (metrics count its calls), and
+    `wrap_error_rates` one in front of Prometheus."""
     from bot.clock import SystemClock
     from bot.scheduler import ApsTimers
     from rollout.engine import Engine
@@ -220,7 +228,7 @@ def build_runtime(
         owner=owner_name(),
         claim=claims.claim,
         poll_inbox_every=poll_inbox_every,
-        error_rates=error_rates_for(config),
+        error_rates=_wrapped(error_rates_for(config), wrap_error_rates),
     )
     return Runtime(
         config=config,

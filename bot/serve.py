@@ -38,7 +38,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from bot.app import DEFAULT_API_URL, RuntimeView, build_app, edge_of
 from bot.metrics import CONTENT_TYPE, AckTimer, CountingProxy, CountingSyncWebClient, Metrics
 from rollout.errors import ConfigError, RollbotError
-from rollout.ports import Cluster, Listener
+from rollout.ports import Cluster, ErrorRates, Listener
 
 if TYPE_CHECKING:
     from bot.config import Config
@@ -149,6 +149,11 @@ def default_runtime(
     def counted(cluster: Cluster) -> Cluster:
         return cast(Cluster, CountingProxy(cluster, metrics)) if metrics else cluster
 
+    def counted_rates(rates: ErrorRates) -> ErrorRates:
+        if metrics is None:
+            return rates
+        return cast(ErrorRates, CountingProxy(rates, metrics, system="prometheus"))
+
     return build_runtime(
         config=config,
         db=settings.db,
@@ -157,6 +162,7 @@ def default_runtime(
         # `rollbot approve` in a terminal writes to the journal; the bot picks it up.
         poll_inbox_every=INBOX_POLL_SECONDS,
         wrap_cluster=counted,
+        wrap_error_rates=counted_rates,
         use_registry=use_registry,
     )
 

@@ -24,6 +24,7 @@ from handlers import render
 from handlers.slash import SlashRequest, answer
 from rollout.model import Phase, TargetStatus
 from sim.kube.harness import start_sim
+from sim.prometheus import PrometheusStandIn
 from sim.slack import FaultKind, SignatureMode
 from tests.e2e.slack_fixtures import (
     ACK_DEADLINE,
@@ -390,30 +391,45 @@ async def test_any_text_after_deploy_is_a_command_or_a_usage_error(tmp_path: Pat
 
 
 async def test_healthz_and_metrics(tmp_path: Path) -> None:
-    config = config_text(approval=False, pilot=1, batch=5)
-    async with running_bot(tmp_path, tenants=4, config=config) as bot:
-        await bot.deploy("isp v1.3.1")
-        assert (await bot.wait(1)).phase is Phase.COMPLETED
-        await bot.command("isp v1.3.1", user=MALLORY)
-        await bot.reply(MALLORY)
+    # Prometheus is configured for error rates but answers 503: the logs judge instead.
+    prometheus = await asyncio.to_thread(PrometheusStandIn().start)
+    prometheus.failure = (503, "overloaded")
+    config = config_text(approval=False, pilot=1, batch=5) + (
+        "health:\n  prometheus:\n"
+        f"    url: {prometheus.url}\n"
+        '    error_rate_query: errors{namespace="$namespace"}\n'
+        "    timeout: 2s\n"
+    )
+    try:
+        async with running_bot(tmp_path, tenants=4, config=config) as bot:
+            await bot.deploy("isp v1.3.1")
+            assert (await bot.wait(1)).phase is Phase.COMPLETED
+            await bot.command("isp v1.3.1", user=MALLORY)
+            await bot.reply(MALLORY)
 
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"{bot.base_url}/healthz") as resp:
-                health = json.loads(await resp.text())
-                assert resp.status == 200
-            async with http.get(f"{bot.base_url}/metrics") as resp:
-                metrics = await resp.text()
-                assert resp.headers["Content-Type"].startswith("text/plain")
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"{bot.base_url}/healthz") as resp:
+                    health = json.loads(await resp.text())
+                    assert resp.status == 200
+                async with http.get(f"{bot.base_url}/metrics") as resp:
+                    metrics = await resp.text()
+                    assert resp.headers["Content-Type"].startswith("text/plain")
 
-        assert health == {"status": "ok", "mode": "http", "active_rollouts": 0}
-        assert 'rollbot_rollouts{phase="completed"} 1' in metrics
-        assert "rollbot_tenants_updated_total 4" in metrics
-        assert 'rollbot_ack_seconds_count{kind="command"} 2' in metrics
-        assert 'rollbot_slack_requests_total{kind="command"} 2' in metrics
-        assert "rollbot_up 1" in metrics
-        assert 'rollbot_slack_calls_total{operation="chat.postMessage"}' in metrics
-        assert 'rollbot_slack_outbox{status="' in metrics
-        assert 'rollbot_kubernetes_calls_total{operation="set_image"} 4' in metrics
+            assert health == {"status": "ok", "mode": "http", "active_rollouts": 0}
+            assert 'rollbot_rollouts{phase="completed"} 1' in metrics
+            assert "rollbot_tenants_updated_total 4" in metrics
+            assert 'rollbot_ack_seconds_count{kind="command"} 2' in metrics
+            assert 'rollbot_slack_requests_total{kind="command"} 2' in metrics
+            assert "rollbot_up 1" in metrics
+            assert 'rollbot_slack_calls_total{operation="chat.postMessage"}' in metrics
+            assert 'rollbot_slack_outbox{status="' in metrics
+            assert 'rollbot_kubernetes_calls_total{operation="set_image"} 4' in metrics
+    finally:
+        await asyncio.to_thread(prometheus.stop)
+    asked = len(prometheus.queries) // 2  # each query is tried twice on a 503
+    assert asked >= 4  # every tenant's health check asked first
+    assert f'rollbot_prometheus_calls_total{{operation="error_rate"}} {asked}' in metrics
+    assert f'rollbot_prometheus_errors_total{{operation="error_rate"}} {asked}' in metrics
 
 
 async def test_serve_answers_then_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
