@@ -86,6 +86,9 @@ class Target:
     finished_at: datetime | None = None
     attempts: int = 0
     reason: str = ""
+    # Response time measured before the change, kept so a restarted engine still judges
+    # latency against it (SPEC 4); None until measured, or when it could not be.
+    baseline_latency_ms: float | None = None
 
     def with_status(
         self, status: TargetStatus, *, at: datetime | None = None, reason: str = ""

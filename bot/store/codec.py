@@ -28,7 +28,7 @@ from rollout.model import (
 
 TARGET_COLUMNS = (
     "namespace", "batch", "position", "status", "previous_image", "started_at", "finished_at",
-    "attempts", "reason",
+    "attempts", "reason", "baseline_latency_ms",
 )  # fmt: skip
 APPROVAL_COLUMNS = ("user", "decision", "at", "gate")
 
@@ -104,16 +104,16 @@ def target_values(position: int, target: Target) -> tuple[Any, ...]:
     return (
         target.namespace, target.batch, position, target.status.value, target.previous_image,
         dump_time(target.started_at), dump_time(target.finished_at), target.attempts,
-        target.reason,
+        target.reason, target.baseline_latency_ms,
     )  # fmt: skip
 
 
 def target_from(values: Sequence[Any]) -> Target:
-    ns, batch, _, status, previous, started, finished, attempts, reason = values
+    ns, batch, _, status, previous, started, finished, attempts, reason, baseline = values
     return Target(
         namespace=ns, batch=batch, status=TargetStatus(status), previous_image=previous,
         started_at=load_time(started), finished_at=load_time(finished), attempts=attempts,
-        reason=reason,
+        reason=reason, baseline_latency_ms=baseline,
     )  # fmt: skip
 
 

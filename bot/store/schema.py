@@ -71,8 +71,17 @@ def _add_rollout_channel(db: Database) -> None:
     db.table("rollouts").add_column("channel", str, not_null_default="")
 
 
+def _add_target_baseline(db: Database) -> None:
+    """v3: each target's latency before the change, so it survives a restart."""
+    db.table("targets").add_column("baseline_latency_ms", float)
+
+
 # Migration N takes a journal from schema version N to N + 1.
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_create_v1, _add_rollout_channel)
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (
+    _create_v1,
+    _add_rollout_channel,
+    _add_target_baseline,
+)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 

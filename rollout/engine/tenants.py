@@ -122,19 +122,23 @@ class Tenants:
             namespace, lambda: self._check(rollout, namespace, deployment=deployment, wait=wait)
         )
 
-    def measure_baseline(self, rollout: Rollout, *, namespace: str, deployment: str) -> None:
-        """Latency of the running version, before anything changes; best effort."""
+    def measure_baseline(
+        self, rollout: Rollout, *, namespace: str, deployment: str
+    ) -> float | None:
+        """Latency of the running version, before anything changes; best effort. Kept in
+        memory for the checks that follow, and returned so the journal keeps it too."""
         if rollout.settings.latency_factor is None:
-            return
+            return None
         try:
             stats = self.cluster.log_stats(
                 namespace, deployment, since_seconds=self.health.log_window_seconds
             )
         except RollbotError as err:
             log.info("no latency baseline for %s: %s", namespace, err)
-            return
+            return None
         latency = observed_latency(Observation(logs=stats))
         self.remembered.baselines.put(rollout.id, namespace, latency)
+        return latency
 
     # --- how ------------------------------------------------------------------------------
 
@@ -160,15 +164,19 @@ class Tenants:
             missing = f"{spec.deployment} has no container {spec.container}"
             return TargetResult(namespace, False, missing)
         generation = info.generation
+        baseline = None
         if info.image != want:
-            self.measure_baseline(rollout, namespace=namespace, deployment=spec.deployment)
+            baseline = self.measure_baseline(
+                rollout, namespace=namespace, deployment=spec.deployment
+            )
             self.check_stop()
             generation = self.cluster.set_image(
                 namespace, spec.deployment, container=spec.container, image=want
             )
-        return self._check(
+        result = self._check(
             rollout, namespace, deployment=spec.deployment, wait=True, generation=generation
         )
+        return replace(result, baseline_latency_ms=baseline)
 
     def _roll_back(self, rollout: Rollout, spec: AppSpec, namespace: str) -> TargetResult:
         previous = rollout.target(namespace).previous_image
@@ -231,7 +239,7 @@ class Tenants:
             health_probes=seen.answers(health.path),
             ready_probes=seen.answers(health.ready_path),
             logs=seen.logs,
-            baseline_latency_ms=self.remembered.baselines.get(rollout.id, namespace),
+            baseline_latency_ms=self._baseline(rollout, namespace),
             timeout_seconds=timeout if wait else None,
             metrics=self._metrics(namespace, deployment),
         )
@@ -242,6 +250,15 @@ class Tenants:
             latency_factor=rollout.settings.latency_factor,
         )
         return TargetResult(namespace, verdict.healthy, verdict.reason)
+
+    def _baseline(self, rollout: Rollout, namespace: str) -> float | None:
+        """The latency measured before the change: from memory, or, after a restart, as
+        the journal kept it on the target."""
+        remembered = self.remembered.baselines.get(rollout.id, namespace)
+        if remembered is not None:
+            return remembered
+        kept = [t.baseline_latency_ms for t in rollout.targets if t.namespace == namespace]
+        return kept[0] if kept else None
 
     def _metrics(self, namespace: str, deployment: str) -> MetricReading | None:
         """The error rate from the metrics system; None (judge from the logs) when there

@@ -147,8 +147,8 @@ class Work:
         cluster = self.tenants.cluster
         self.tenants.check_stop()
         if isinstance(effect, CreateSide):
-            self._create(rollout, spec=spec, bg=bg)
-            return SideCreated(ok=True)
+            baseline = self._create(rollout, spec=spec, bg=bg)
+            return SideCreated(ok=True, baseline_latency_ms=baseline)
         if isinstance(effect, SwitchService):
             cluster.switch_service(bg.namespace, bg.service, version=effect.version)
             return Switched(effect.version, ok=True)
@@ -162,10 +162,12 @@ class Work:
         cluster.delete_side(bg.namespace, deployment=name, config_map=config_map)
         return SideDeleted(effect.which, ok=True)
 
-    def _create(self, rollout: Rollout, *, spec: AppSpec, bg: BlueGreen) -> None:
+    def _create(self, rollout: Rollout, *, spec: AppSpec, bg: BlueGreen) -> float | None:
+        """Create the new side; returns the latency of the side serving now, which the new
+        one will be judged against."""
+        baseline = None
         if bg.old_deployment:
-            # The new side will be judged against the latency of the side serving now.
-            self.tenants.measure_baseline(
+            baseline = self.tenants.measure_baseline(
                 rollout, namespace=bg.namespace, deployment=bg.old_deployment
             )
         self.tenants.cluster.create_side(
@@ -178,6 +180,7 @@ class Work:
             config_map=bg.new_config_map,
             config_map_source=bg.old_config_map,
         )
+        return baseline
 
 
 def failure(effect: Effect, reason: str) -> Event:

@@ -61,6 +61,9 @@ def on_created(rollout: Rollout, event: SideCreated, *, now: datetime) -> Transi
         return stopped
     if not event.ok:
         return _failed(rollout, f"could not create the new side: {event.reason}", now=now)
+    if event.baseline_latency_ms is not None:
+        side_target = replace(rollout.targets[0], baseline_latency_ms=event.baseline_latency_ms)
+        rollout = rollout.with_targets([side_target])
     return Transition(rollout, (CheckHealth((rollout.targets[0].namespace,), wait=True),))
 
 

@@ -42,6 +42,7 @@ class TargetResult:
     namespace: str
     ok: bool
     reason: str = ""
+    baseline_latency_ms: float | None = None  # measured before this update changed it
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class SideCreated:
 
     ok: bool
     reason: str = ""
+    baseline_latency_ms: float | None = None  # of the side serving until the switch
 
 
 @dataclass(frozen=True)

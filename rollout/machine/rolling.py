@@ -246,7 +246,10 @@ def _record(rollout: Rollout, results: tuple[TargetResult, ...], *, now: datetim
         if target is None or target.status is not TargetStatus.UPDATING:
             continue
         status = TargetStatus.UPDATED if result.ok else TargetStatus.FAILED
-        out.append(target.with_status(status, at=now, reason="" if result.ok else result.reason))
+        target = target.with_status(status, at=now, reason="" if result.ok else result.reason)
+        if result.baseline_latency_ms is not None:
+            target = replace(target, baseline_latency_ms=result.baseline_latency_ms)
+        out.append(target)
     return out
 
 

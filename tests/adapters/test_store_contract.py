@@ -267,7 +267,7 @@ def every_field_set() -> Rollout:
         targets=(
             Target("platform-admin", batch=0, status=TargetStatus.ROLLBACK_FAILED,
                    previous_image="x:v1.2.0", started_at=T0, finished_at=later, attempts=2,
-                   reason="probe said \"no\" — ünïcode"),
+                   reason="probe said \"no\" — ünïcode", baseline_latency_ms=41.5),
         ),
         batch_count=4, current_batch=2, deadline=later, start_at=T0, paused_from=Phase.WAITING,
         approvals=(Approval("U0BOB", "approve", T0, 1), Approval("U0CAROL", "reject", later, 1)),
@@ -310,6 +310,7 @@ _TARGET = st.builds(
     namespace=_TEXT, batch=_INT, status=st.sampled_from(TargetStatus),
     previous_image=st.none() | _TEXT, started_at=st.none() | _WHEN,
     finished_at=st.none() | _WHEN, attempts=_INT, reason=_TEXT,
+    baseline_latency_ms=st.none() | st.floats(allow_nan=False, allow_infinity=False),
 )  # fmt: skip
 _ROLLOUT = st.builds(
     Rollout,
@@ -438,7 +439,8 @@ def test_a_journal_of_schema_version_1_is_migrated_and_its_rollouts_read_as_befo
 
     with SqliteStore(path) as store:
         assert store.schema_version == SCHEMA_VERSION
-        assert store.get(1) == replace(old, channel="")
+        unmeasured = tuple(replace(t, baseline_latency_ms=None) for t in old.targets)
+        assert store.get(1) == replace(old, channel="", targets=unmeasured)
         saved = store.save(replace(store.get(1) or old, channel="C0DEPLOYS"))
     with SqliteStore(path) as reopened:
         assert reopened.get(1) == saved and saved.channel == "C0DEPLOYS"
@@ -478,8 +480,8 @@ def test_a_blue_green_side_stored_before_old_gone_existed_reads_as_removal_done(
 
 
 def write_v1_journal(path: Path, stored: Rollout) -> None:
-    """A journal as rollbot wrote it at schema version 1 (no `channel` column), holding
-    `stored` and its targets and approvals."""
+    """A journal as rollbot wrote it at schema version 1 (no `channel` column, no target
+    `baseline_latency_ms`), holding `stored` and its targets and approvals."""
     conn = sqlite3.connect(path)
     try:
         db = Database(conn)
@@ -491,9 +493,9 @@ def write_v1_journal(path: Path, stored: Rollout) -> None:
         db.table("rollouts").insert(row)
         for position, target in enumerate(stored.targets):
             values = codec.target_values(position, target)
-            db.table("targets").insert(
-                {"rollout_id": stored.id, **dict(zip(codec.TARGET_COLUMNS, values, strict=True))}
-            )
+            row = dict(zip(codec.TARGET_COLUMNS, values, strict=True))
+            del row["baseline_latency_ms"]
+            db.table("targets").insert({"rollout_id": stored.id, **row})
         for position, approval in enumerate(stored.approvals):
             values = codec.approval_values(approval)
             db.table("approvals").insert(
@@ -502,6 +504,7 @@ def write_v1_journal(path: Path, stored: Rollout) -> None:
             )
         conn.commit()
         assert "channel" not in db.table("rollouts").columns_dict
+        assert "baseline_latency_ms" not in db.table("targets").columns_dict
     finally:
         conn.close()
 

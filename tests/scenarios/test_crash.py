@@ -63,3 +63,23 @@ def test_killed_at_the_gate_then_resumed_waits_for_the_approval(make_world: Make
     assert final.phase is Phase.COMPLETED
     assert {ns: world.patches(ns) for ns in world.tenants} == dict.fromkeys(world.tenants, 1)
     assert [a.user for a in final.approvals] == ["U0BOB"]
+
+
+def test_the_latency_baseline_outlives_a_restart(make_world: MakeWorld) -> None:
+    # Given a pilot updated and being watched, its latency before the change journalled
+    world = make_world(tenants=3, pilot_count=1, pilot_monitor_seconds=8, latency_factor=2.0)
+    rollout = world.start()
+    watched = world.follow(rollout.id, until=lambda r: r.phase is Phase.MONITORING)
+    (pilot,) = watched.batch(0)
+    assert pilot.baseline_latency_ms is not None and pilot.baseline_latency_ms > 0
+
+    # When the engine dies there, and the new version turns ten times slower
+    engine = world.restart()
+    world.sim.set_behaviour(pilot.namespace, "v1.3.0", "slow", latency_factor=10)
+    engine.resume_unfinished()
+    paused = world.follow(rollout.id, until=lambda r: r.phase is Phase.PAUSED)
+
+    # Then the resumed engine still judges latency against the journalled baseline
+    failed = paused.target(pilot.namespace)
+    assert failed.status is TargetStatus.FAILED
+    assert "over 2x the baseline" in failed.reason, failed.reason

@@ -994,6 +994,23 @@ def test_bg_switch_intent_is_recorded_before_the_switch() -> None:
     assert effects == (SwitchService("v1.3.0"),)
 
 
+def test_the_latency_before_a_change_is_kept_on_its_target() -> None:
+    measured = (TargetResult("p", True, baseline_latency_ms=42.0),)
+    after, _ = decide(
+        rolling(Phase.PILOT, statuses=UPDATING_PILOT), TargetsUpdated(0, measured), now=NOW
+    )
+    assert after.target("p").baseline_latency_ms == 42.0
+    # a result without a measurement (the tenant was already changed) keeps what was kept
+    again = replace(after, phase=Phase.PILOT).with_targets(
+        [after.target("p").with_status(S.UPDATING, at=NOW)]
+    )
+    kept, _ = decide(again, TargetsUpdated(0, ok("p")), now=NOW)
+    assert kept.target("p").baseline_latency_ms == 42.0
+    staged, effects = decide(blue_green(), SideCreated(ok=True, baseline_latency_ms=30.0), now=NOW)
+    assert staged.target("platform-admin").baseline_latency_ms == 30.0
+    assert effects == (CheckHealth(("platform-admin",), wait=True),)
+
+
 def test_bg_old_side_removal_is_decided_then_confirmed() -> None:
     done = blue_green(Phase.COMPLETED, status=S.UPDATED, bg={"switched": True}, finished_at=NOW)
     decided, _ = decide(done, RemoveOld("U0ALICE"), now=NOW)
