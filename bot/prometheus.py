@@ -20,7 +20,7 @@ from typing import Any
 import requests
 
 from bot.config import PrometheusConfig
-from rollout.errors import MetricsUnavailable
+from rollout.errors import MetricsQueryInvalid, MetricsUnavailable
 
 TOKEN_ENV = "PROMETHEUS_TOKEN"
 RETRY_PAUSE_SECONDS = 0.5  # one more try after a dropped connection or a 5xx
@@ -114,7 +114,10 @@ class PrometheusErrorRates:
         if body.get("status") != "success":
             kind = body.get("errorType") or f"HTTP {answer.status_code}"
             error = body.get("error") or "no reason given"
-            raise MetricsUnavailable(f"Prometheus refused the error-rate query ({kind}): {error}")
+            # bad_data (400) and 422 are the query's own fault; the rest is Prometheus's.
+            wrong = kind == "bad_data" or answer.status_code in {400, 422}
+            refused = MetricsQueryInvalid if wrong else MetricsUnavailable
+            raise refused(f"Prometheus refused the error-rate query ({kind}): {error}")
         return body.get("data")
 
 
@@ -130,13 +133,13 @@ def _one_share(data: Any, *, namespace: str) -> float | None:
         if not result:
             return None  # no series: no traffic in the window
         if len(result) > 1:
-            raise MetricsUnavailable(
+            raise MetricsQueryInvalid(
                 f"the error-rate query gave {len(result)} series for {namespace}; it must "
                 "give one number (wrap it in sum(...))"
             )
         sample = result[0].get("value") if isinstance(result[0], dict) else None
     else:
-        raise MetricsUnavailable(
+        raise MetricsQueryInvalid(
             f"the error-rate query gave a {kind or 'malformed'} result; it must give one number"
         )
     try:
@@ -148,7 +151,7 @@ def _one_share(data: Any, *, namespace: str) -> float | None:
         return None  # 0/0: no requests at all
     if not 0.0 <= value <= 1.0:
         hint = "; divide by 100 if it is a percentage" if 1.0 < value <= 100.0 else ""
-        raise MetricsUnavailable(
+        raise MetricsQueryInvalid(
             f"the error-rate query gave {value:g} for {namespace}, not a share between 0 and 1"
             + hint
         )

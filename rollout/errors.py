@@ -15,6 +15,7 @@
     │   └── Conflict            resourceVersion or AlreadyExists
     ├── RegistryError          the registry could not answer (auth, network, 5xx)
     ├── MetricsUnavailable     Prometheus could not give an error rate
+    │   └── MetricsQueryInvalid     because the configured query is wrong
     └── ChatError              Slack could not be reached after retries
 
 Adapters translate library exceptions into these; the engine decides on retries from the
@@ -109,6 +110,11 @@ class RegistryError(RollbotError):
 
 class MetricsUnavailable(RollbotError):
     """The metrics system (Prometheus) could not give an error rate; says why."""
+
+
+class MetricsQueryInvalid(MetricsUnavailable):
+    """Prometheus answered, but the configured query is wrong: refused as malformed, or
+    its answer is not one share between 0 and 1. Only rollbot.yaml can fix it."""
 
 
 class ChatError(RollbotError):

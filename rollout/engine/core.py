@@ -105,7 +105,15 @@ class Engine:
         tenants = Tenants(
             cluster, health, remembered, self._stopping, fail_fast or FailFast(), error_rates
         )
-        preflight = Preflight(cluster, registry, store, self._pool, reads=remembered.reads)
+        preflight = Preflight(
+            cluster,
+            registry,
+            store,
+            self._pool,
+            reads=remembered.reads,
+            error_rates=error_rates,
+            window_seconds=health.log_window_seconds,
+        )
         work = Work(self._apps, tenants, preflight, self._pool)
         self._runner = Runner(
             store=store,

@@ -6,22 +6,26 @@ Rolling: the tag is in the registry, no other rollout of the app is active, ever
 tenant has the deployment and the container, and rollbot may patch deployments there.
 Blue-green: the same for the app's namespace, plus a live version to switch back to and
 the rights to create and delete deployments and config maps and to patch the Service.
+Either way, a configured Prometheus error-rate query is tried once (see `_error_rates`).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
-from rollout.errors import NotFound, RollbotError
+from rollout.errors import MetricsQueryInvalid, NotFound, RollbotError
 from rollout.machine import PreflightFailed, PreflightPassed
 from rollout.model import AppSpec, BlueGreen, Rollout, Strategy, Target
-from rollout.ports import Cluster, DeploymentInfo, Registry, Store
+from rollout.ports import Cluster, DeploymentInfo, ErrorRates, Registry, Store
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+log = logging.getLogger("rollbot.engine")
 
 
 class Pool(Protocol):
@@ -65,9 +69,12 @@ class Preflight:
     store: Store
     pool: Pool
     reads: Reads
+    error_rates: ErrorRates | None = None
+    window_seconds: int = 300  # the health log window: Prometheus's $window
 
     def run(self, rollout: Rollout, spec: AppSpec) -> PreflightPassed | PreflightFailed:
         problems = self._registry(rollout) + self._active(rollout)
+        problems += self._error_rates(rollout, spec)
         if rollout.strategy is Strategy.BLUE_GREEN:
             passed = self._blue_green(rollout, spec, problems=problems)
         else:
@@ -86,6 +93,29 @@ class Preflight:
         except Exception as err:  # any registry failure is a refusal, with its words
             return [f"could not check {image} in the registry: {err}"]
         return [f"image {image} is not in the registry"]
+
+    def _error_rates(self, rollout: Rollout, spec: AppSpec) -> list[str]:
+        """Ask Prometheus once, for the first target. A query it refuses as malformed, or
+        whose answer is no share, refuses the rollout: every health check would otherwise
+        fall back to the logs unnoticed. Prometheus being down refuses nothing; the checks
+        fall back to the logs then, and say so in the log."""
+        if self.error_rates is None:
+            return []
+        if rollout.strategy is Strategy.BLUE_GREEN:
+            namespace = spec.namespace
+        elif rollout.targets:
+            namespace = rollout.targets[0].namespace
+        else:
+            return []
+        try:
+            self.error_rates.error_rate(
+                namespace, spec.deployment, window_seconds=self.window_seconds
+            )
+        except MetricsQueryInvalid as err:
+            return [f"health.prometheus.error_rate_query: {err}"]
+        except RollbotError as err:
+            log.warning("preflight of #%s: %s; error rates will come from logs", rollout.id, err)
+        return []
 
     def _active(self, rollout: Rollout) -> list[str]:
         other = self.store.active_for_app(rollout.app)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from bot.prometheus import PrometheusErrorRates, fill_query
-from rollout.errors import MetricsUnavailable
+from rollout.errors import MetricsQueryInvalid, MetricsUnavailable
 from sim.prometheus import PrometheusStandIn
 
 QUERY = (
@@ -75,13 +75,13 @@ def test_answers_that_are_no_share_are_refused_with_the_fix(
     prom: PrometheusStandIn, answer: float | tuple[float, ...], words: str
 ) -> None:
     prom.rates[NS] = answer
-    with pytest.raises(MetricsUnavailable, match=words.replace("(", r"\(")):
+    with pytest.raises(MetricsQueryInvalid, match=words.replace("(", r"\(")):
         ask(rates(prom))
 
 
 def test_a_query_prometheus_refuses_says_why(prom: PrometheusStandIn) -> None:
     prom.failure = (400, 'parse error: unexpected "}"')
-    with pytest.raises(MetricsUnavailable) as refused:
+    with pytest.raises(MetricsQueryInvalid) as refused:  # the query's fault: fix the config
         ask(rates(prom))
     assert str(refused.value) == (
         'Prometheus refused the error-rate query (bad_data): parse error: unexpected "}"'
@@ -91,8 +91,9 @@ def test_a_query_prometheus_refuses_says_why(prom: PrometheusStandIn) -> None:
 
 def test_a_server_error_is_tried_once_more_then_reported(prom: PrometheusStandIn) -> None:
     prom.failure = (503, "query timed out")
-    with pytest.raises(MetricsUnavailable, match=r"\(execution\): query timed out"):
+    with pytest.raises(MetricsUnavailable, match=r"\(execution\): query timed out") as down:
         ask(rates(prom))
+    assert not isinstance(down.value, MetricsQueryInvalid)  # Prometheus's fault, not the query's
     assert len(prom.queries) == 2
 
 

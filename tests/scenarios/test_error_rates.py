@@ -62,3 +62,20 @@ def test_when_prometheus_cannot_answer_the_logs_judge_and_the_release_completes(
     assert final.phase is Phase.COMPLETED, final.reason
     assert {world.image(ns) for ns in world.tenants} == {NEW_ISP}
     assert prom.queries, "Prometheus was asked first"
+
+
+def test_a_query_prometheus_refuses_refuses_the_rollout_before_anything_changes(
+    make_world: MakeWorld, prom: PrometheusStandIn
+) -> None:
+    # Given a query Prometheus cannot parse
+    world = make_world(tenants=3, error_rates=PrometheusErrorRates(prom.url, QUERY, timeout=2))
+    prom.failure = (400, 'parse error: unexpected character "}"')
+
+    # When a rollout is asked for, then preflight refuses it, naming the key to fix
+    final = world.follow(world.start().id)
+    assert final.phase is Phase.FAILED
+    assert "health.prometheus.error_rate_query: Prometheus refused the error-rate query" in (
+        final.reason
+    )
+    assert {world.patches(ns) for ns in world.tenants} == {0}
+    assert len(prom.queries) == 1  # asked once, for the first tenant
