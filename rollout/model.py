@@ -207,6 +207,12 @@ class Rollout:
             self.phase is Phase.COMPLETED and bg is not None and bg.old_removed and not bg.old_gone
         )
 
+    @property
+    def old_side_removal_owed(self) -> bool:
+        """A completed blue-green rollout still owes the removal of its old side: at its
+        `remove_old_after` time, or again, after a crash left it unconfirmed."""
+        return self.old_side_removal_at is not None or self.old_side_removal_unconfirmed
+
     def target(self, namespace: str) -> Target:
         for t in self.targets:
             if t.namespace == namespace:

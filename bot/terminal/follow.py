@@ -55,12 +55,6 @@ class Stops:
             return rollout_id in self._removal_over
 
 
-def removal_due(rollout: Rollout) -> bool:
-    """A completed blue-green rollout still owes the removal of its old side: at its
-    `remove_old_after` time, or again, after a crash left it unconfirmed."""
-    return rollout.old_side_removal_at is not None or rollout.old_side_removal_unconfirmed
-
-
 def settled(rollout: Rollout, stops: Stops, *, until_removed: bool = False) -> bool:
     """Nothing more to follow: the rollout ended, or paused for someone's choice. With
     `until_removed`, a completed blue-green rollout is followed until the removal of its
@@ -69,7 +63,7 @@ def settled(rollout: Rollout, stops: Stops, *, until_removed: bool = False) -> b
         return stops.paused(rollout.id)
     if not rollout.phase.terminal:
         return False
-    waiting = until_removed and removal_due(rollout)
+    waiting = until_removed and rollout.old_side_removal_owed
     return not waiting or stops.removal_over(rollout.id)
 
 

@@ -15,7 +15,7 @@ from typing import TextIO
 
 from bot.config import Config, load_config
 from bot.plain import plain
-from bot.terminal.follow import drive, removal_due
+from bot.terminal.follow import drive
 from bot.terminal.groups import authorize
 from bot.terminal.session import Journal, Session, default_user
 from bot.terminal.words import Args, deploy_words, now, optional_rollout_id, person, refusal
@@ -138,7 +138,7 @@ def _take_over(session: Session, ids: Sequence[int], *, action: str, user: str) 
             continue
         mine.append(rid)
         r = runtime.store.get(rid)
-        if r is not None and removal_due(r):
+        if r is not None and r.old_side_removal_owed:
             session.printer.say(_removal_wait(r))
         elif r is not None:
             session.printer.say(f"Resuming #{rid}: {render.title(r)}, {render.phase_line(r)}")
@@ -177,7 +177,7 @@ def _resumable(
                 ids.append(r.id)
         return ids
     rollout = journal.rollout(rid)
-    if removal_due(rollout) and not journal.claims.driven_elsewhere(rid):
+    if rollout.old_side_removal_owed and not journal.claims.driven_elsewhere(rid):
         return [rid]  # completed; its old side is still to be removed
     if rollout.phase.terminal:
         out.write(f"#{rid} is already {rollout.phase.label}; there is nothing to resume.\n")

@@ -27,7 +27,7 @@ from rollout.engine.requests import (
     latest_to_roll_back,
     to_command,
 )
-from rollout.engine.runner import Runner, removal_pending
+from rollout.engine.runner import Runner
 from rollout.engine.tenants import Remembered, Tenants
 from rollout.engine.work import Pool, Work
 from rollout.errors import RollbotError, RolloutConflict
@@ -349,7 +349,7 @@ class Engine:
             if rollout.active and self._runner.drives(rollout.id):
                 resumed.append(rollout)  # already driven here: its work is in flight
                 continue
-            if not (rollout.active or removal_pending(rollout)) or not self._claim(rollout.id):
+            if not (rollout.active or rollout.old_side_removal_owed) or not self._claim(rollout.id):
                 continue  # finished, or another live process drives it
             self._runner.adopt(rollout.id)
             self._driver.post(rollout.id, Recover())
@@ -363,7 +363,7 @@ class Engine:
         for name, spec in self._apps.items():
             if spec.strategy is Strategy.BLUE_GREEN:
                 recent = self._store.list_rollouts(app=name, limit=5)
-                found += [r for r in recent if removal_pending(r)]
+                found += [r for r in recent if r.old_side_removal_owed]
         return found
 
     # --- waiting ----------------------------------------------------------------------------

@@ -47,12 +47,6 @@ class _JournalTrouble(Exception):
     """The journal failed (not refused): the event is handled again after a pause."""
 
 
-def removal_pending(rollout: Rollout) -> bool:
-    """A completed blue-green rollout whose old side is to be removed after a delay, or
-    whose removal was decided and not confirmed before a crash."""
-    return rollout.old_side_removal_at is not None or rollout.old_side_removal_unconfirmed
-
-
 def timer_key(rollout_id: int, kind: TimerKind) -> str:
     return f"rollout-{rollout_id}-{kind.slot}"
 
@@ -234,7 +228,7 @@ class Runner:
         self._remembered.forget(rollout_id)
 
     def _track(self, rollout: Rollout) -> None:
-        if rollout.active or removal_pending(rollout):
+        if rollout.active or rollout.old_side_removal_owed:
             self.adopt(rollout.id)
         else:
             self.release(rollout.id)
