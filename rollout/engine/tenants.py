@@ -47,14 +47,10 @@ V = TypeVar("V")
 @dataclass
 class PerTarget(Generic[V]):
     """Values per (rollout, namespace), kept in memory only: after a restart they are gone,
-    and whoever used them does without (reads again, leaves latency unjudged)."""
+    and whoever used them does without (reads the deployment again)."""
 
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _values: dict[tuple[int, str], V] = field(default_factory=dict)
-
-    def get(self, rollout_id: int, namespace: str) -> V | None:
-        with self._lock:
-            return self._values.get((rollout_id, namespace))
 
     def put(self, rollout_id: int, namespace: str, value: V | None) -> None:
         if value is None:
@@ -75,14 +71,13 @@ class PerTarget(Generic[V]):
 
 @dataclass
 class Remembered:
-    """What the engine keeps of a rollout between its steps. `baselines`: latency
-    measured before a change; `reads`: each tenant's deployment as preflight read it."""
+    """What the engine keeps of a rollout between its steps, in memory only: `reads`, each
+    tenant's deployment as preflight read it. (Latency baselines are journalled on their
+    targets instead, so they outlive a restart.)"""
 
-    baselines: PerTarget[float] = field(default_factory=PerTarget)
     reads: PerTarget[DeploymentInfo] = field(default_factory=PerTarget)
 
     def forget(self, rollout_id: int) -> None:
-        self.baselines.forget(rollout_id)
         self.reads.forget(rollout_id)
 
 
@@ -125,8 +120,9 @@ class Tenants:
     def measure_baseline(
         self, rollout: Rollout, *, namespace: str, deployment: str
     ) -> float | None:
-        """Latency of the running version, before anything changes; best effort. Kept in
-        memory for the checks that follow, and returned so the journal keeps it too."""
+        """Latency of the running version, before anything changes; best effort. Returned
+        with the result of the work that measured it, so the journal keeps it on the
+        target for the checks that follow."""
         if rollout.settings.latency_factor is None:
             return None
         try:
@@ -136,9 +132,7 @@ class Tenants:
         except RollbotError as err:
             log.info("no latency baseline for %s: %s", namespace, err)
             return None
-        latency = observed_latency(Observation(logs=stats))
-        self.remembered.baselines.put(rollout.id, namespace, latency)
-        return latency
+        return observed_latency(Observation(logs=stats))
 
     # --- how ------------------------------------------------------------------------------
 
@@ -174,7 +168,12 @@ class Tenants:
                 namespace, spec.deployment, container=spec.container, image=want
             )
         result = self._check(
-            rollout, namespace, deployment=spec.deployment, wait=True, generation=generation
+            rollout,
+            namespace,
+            deployment=spec.deployment,
+            wait=True,
+            generation=generation,
+            baseline=baseline,
         )
         return replace(result, baseline_latency_ms=baseline)
 
@@ -209,7 +208,10 @@ class Tenants:
         deployment: str,
         wait: bool,
         generation: int = 0,
+        baseline: float | None = None,
     ) -> TargetResult:
+        """`baseline`: latency just measured by this same work, not journalled yet; else
+        the one the journal keeps on the target is used."""
         timeout = float(rollout.settings.rollout_timeout_seconds)
         status = None
         if wait:
@@ -239,7 +241,7 @@ class Tenants:
             health_probes=seen.answers(health.path),
             ready_probes=seen.answers(health.ready_path),
             logs=seen.logs,
-            baseline_latency_ms=self._baseline(rollout, namespace),
+            baseline_latency_ms=_journalled(rollout, namespace) if baseline is None else baseline,
             timeout_seconds=timeout if wait else None,
             metrics=self._metrics(namespace, deployment),
         )
@@ -250,15 +252,6 @@ class Tenants:
             latency_factor=rollout.settings.latency_factor,
         )
         return TargetResult(namespace, verdict.healthy, verdict.reason)
-
-    def _baseline(self, rollout: Rollout, namespace: str) -> float | None:
-        """The latency measured before the change: from memory, or, after a restart, as
-        the journal kept it on the target."""
-        remembered = self.remembered.baselines.get(rollout.id, namespace)
-        if remembered is not None:
-            return remembered
-        kept = [t.baseline_latency_ms for t in rollout.targets if t.namespace == namespace]
-        return kept[0] if kept else None
 
     def _metrics(self, namespace: str, deployment: str) -> MetricReading | None:
         """The error rate from the metrics system; None (judge from the logs) when there
@@ -306,3 +299,9 @@ class Tenants:
             if status.outcome is not RolloutOutcome.TIMED_OUT or left <= step:
                 return status
             waited = time.monotonic() - started
+
+
+def _journalled(rollout: Rollout, namespace: str) -> float | None:
+    """The latency measured before the change, as the journal keeps it on the target."""
+    kept = [t.baseline_latency_ms for t in rollout.targets if t.namespace == namespace]
+    return kept[0] if kept else None
