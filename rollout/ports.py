@@ -117,6 +117,21 @@ class BlueGreenState:
     sides: Mapping[str, str]  # version -> deployment name
 
 
+@dataclass(frozen=True)
+class NewSide:
+    """A blue-green side to create: ConfigMap `config_map` (data copied from
+    `config_map_source` when given) and Deployment `name` cloned from
+    `template_deployment`, running `image` in `container`, labelled app and `version`."""
+
+    template_deployment: str
+    name: str
+    version: str
+    image: str
+    container: str
+    config_map: str
+    config_map_source: str | None
+
+
 # --- ports --------------------------------------------------------------------------------
 
 
@@ -181,21 +196,9 @@ class Cluster(Protocol):
         self, namespace: str, *, service: str, app_label: str
     ) -> BlueGreenState: ...
 
-    def create_side(
-        self,
-        namespace: str,
-        *,
-        template_deployment: str,
-        name: str,
-        version: str,
-        image: str,
-        container: str,
-        config_map: str,
-        config_map_source: str | None,
-    ) -> None:
-        """Create ConfigMap `config_map` (data copied from `config_map_source` when given) and
-        Deployment `name` cloned from `template_deployment`, labelled app and version.
-        Idempotent: an existing side with the same image is left as it is."""
+    def create_side(self, namespace: str, side: NewSide) -> None:
+        """Create `side` in `namespace` (see NewSide). Idempotent: an existing side with the
+        same image is left as it is."""
         ...
 
     def switch_service(self, namespace: str, service: str, *, version: str) -> None: ...

@@ -22,6 +22,7 @@ from rollout.ports import (
     FailFast,
     HealthSnapshot,
     LogStats,
+    NewSide,
     PodState,
     ProbeResult,
     RolloutOutcome,
@@ -327,29 +328,18 @@ class FakeCluster:
             }
             return BlueGreenState(live_version=self.services[(namespace, service)], sides=sides)
 
-    def create_side(
-        self,
-        namespace: str,
-        *,
-        template_deployment: str,
-        name: str,
-        version: str,
-        image: str,
-        container: str,
-        config_map: str,
-        config_map_source: str | None,
-    ) -> None:
+    def create_side(self, namespace: str, side: NewSide) -> None:
         with self._lock:
             self._log("create_side", namespace)
-            template = self._deployment(namespace, template_deployment)
-            self.config_maps.add((namespace, config_map))
-            if (namespace, name) not in self.deployments:
+            template = self._deployment(namespace, side.template_deployment)
+            self.config_maps.add((namespace, side.config_map))
+            if (namespace, side.name) not in self.deployments:
                 labels = {
-                    "app": template.labels.get("app", template_deployment),
-                    "version": version,
+                    "app": template.labels.get("app", side.template_deployment),
+                    "version": side.version,
                 }
-                self.deployments[(namespace, name)] = replace(
-                    template, name=name, image=image, generation=1, labels=labels
+                self.deployments[(namespace, side.name)] = replace(
+                    template, name=side.name, image=side.image, generation=1, labels=labels
                 )
 
     def switch_service(self, namespace: str, service: str, *, version: str) -> None:

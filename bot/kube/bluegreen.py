@@ -25,7 +25,7 @@ from bot.kube.deployments import (
     to_json,
 )
 from rollout.errors import Conflict, NotFound
-from rollout.ports import BlueGreenState
+from rollout.ports import BlueGreenState, NewSide
 
 # Metadata that belongs to the source object, never to a copy.
 SERVER_FIELDS = (
@@ -119,20 +119,12 @@ def _point_env_from(container: dict[str, Any], *, source: str | None, target: st
         refs.append({"configMapRef": {"name": target}})
 
 
-def _clone(
-    template: dict[str, Any],
-    *,
-    name: str,
-    version: str,
-    image: str,
-    container: str,
-    config_map: str,
-    source: str | None,
-) -> dict[str, Any]:
+def _clone(template: dict[str, Any], side: NewSide) -> dict[str, Any]:
+    version, source, config_map = side.version, side.config_map_source, side.config_map
     body = _strip(copy.deepcopy(template))
     md = body["metadata"]
     app = (md.get("labels") or {}).get("app") or md.get("name")
-    md["name"] = name
+    md["name"] = side.name
     md["labels"] = {**(md.get("labels") or {}), "app": app, "version": version}
     spec = body["spec"]
     match = spec.get("selector", {}).get("matchLabels", {})
@@ -140,13 +132,13 @@ def _clone(
     pod_md = spec["template"].setdefault("metadata", {})
     pod_md["labels"] = {**(pod_md.get("labels") or {}), "app": app, "version": version}
     for item in spec["template"]["spec"]["containers"]:
-        if item.get("name") == container:
-            item["image"] = image
+        if item.get("name") == side.container:
+            item["image"] = side.image
             _point_env_from(item, source=source, target=config_map)
             break
     else:
         source_name = template["metadata"]["name"]
-        raise NotFound(f"deployment {source_name} has no container named {container!r}")
+        raise NotFound(f"deployment {source_name} has no container named {side.container!r}")
     for volume in spec["template"]["spec"].get("volumes") or []:
         cm = volume.get("configMap")
         if source is not None and isinstance(cm, dict) and cm.get("name") == source:
@@ -160,32 +152,15 @@ def _converge(k: Kube, namespace: str, name: str, *, container: str, image: str)
         set_image(k, namespace, name, container=container, image=image)
 
 
-def create_side(
-    k: Kube,
-    namespace: str,
-    *,
-    template_deployment: str,
-    name: str,
-    version: str,
-    image: str,
-    container: str,
-    config_map: str,
-    config_map_source: str | None,
-) -> None:
-    source = get_deployment(k, namespace, template_deployment)
-    template = to_json(k, source)
+def create_side(k: Kube, namespace: str, side: NewSide) -> None:
+    name, container, image = side.name, side.container, side.image
+    template = to_json(k, get_deployment(k, namespace, side.template_deployment))
     template.update(apiVersion="apps/v1", kind="Deployment")
-    body = _clone(
-        template,
-        name=name,
-        version=version,
-        image=image,
-        container=container,
-        config_map=config_map,
-        source=config_map_source,
+    body = _clone(template, side)
+    labels = {"app": body["metadata"]["labels"]["app"], "version": side.version}
+    _create_config_map(
+        k, namespace, name=side.config_map, source=side.config_map_source, labels=labels
     )
-    labels = {"app": body["metadata"]["labels"]["app"], "version": version}
-    _create_config_map(k, namespace, name=config_map, source=config_map_source, labels=labels)
     try:
         get_deployment(k, namespace, name)
     except NotFound:

@@ -30,6 +30,7 @@ from rollout.ports import (
     FailFast,
     HealthSnapshot,
     LogStats,
+    NewSide,
     PodState,
     ProbeResult,
     RolloutStatus,
@@ -180,29 +181,8 @@ class KubeCluster:
     def blue_green_state(self, namespace: str, *, service: str, app_label: str) -> BlueGreenState:
         return bluegreen.blue_green_state(self._k, namespace, service=service, app_label=app_label)
 
-    def create_side(
-        self,
-        namespace: str,
-        *,
-        template_deployment: str,
-        name: str,
-        version: str,
-        image: str,
-        container: str,
-        config_map: str,
-        config_map_source: str | None,
-    ) -> None:
-        bluegreen.create_side(
-            self._k,
-            namespace,
-            template_deployment=template_deployment,
-            name=name,
-            version=version,
-            image=image,
-            container=container,
-            config_map=config_map,
-            config_map_source=config_map_source,
-        )
+    def create_side(self, namespace: str, side: NewSide) -> None:
+        bluegreen.create_side(self._k, namespace, side)
 
     def switch_service(self, namespace: str, service: str, *, version: str) -> None:
         bluegreen.switch_service(self._k, namespace, service, version=version)

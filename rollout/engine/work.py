@@ -38,6 +38,7 @@ from rollout.machine import (
     UpdateTargets,
 )
 from rollout.model import AppSpec, BlueGreen, Rollout
+from rollout.ports import NewSide
 
 log = logging.getLogger("rollbot.engine")
 
@@ -170,8 +171,7 @@ class Work:
             baseline = self.tenants.measure_baseline(
                 rollout, namespace=bg.namespace, deployment=bg.old_deployment
             )
-        self.tenants.cluster.create_side(
-            bg.namespace,
+        side = NewSide(
             template_deployment=bg.old_deployment or spec.deployment,
             name=bg.new_deployment,
             version=rollout.version,
@@ -180,6 +180,7 @@ class Work:
             config_map=bg.new_config_map,
             config_map_source=bg.old_config_map,
         )
+        self.tenants.cluster.create_side(bg.namespace, side)
         return baseline
 
 

@@ -20,7 +20,7 @@ from kubernetes import client
 from bot.kube import KubeCluster, RetryPolicy
 from bot.kube.client import api_client, kubeconfig_configuration
 from rollout.errors import ConfigError, Forbidden, NotFound, TransientClusterError
-from rollout.ports import PodState, RolloutOutcome
+from rollout.ports import NewSide, PodState, RolloutOutcome
 from tests.adapters.conftest import ClusterEnv, MakeEnv
 
 T = TypeVar("T")
@@ -395,8 +395,7 @@ def test_undo_rereads_after_a_conflict(cluster_env: ClusterEnv) -> None:
 
 def _side(env: ClusterEnv, version: str = "v1.3.0") -> str:
     name = f"{ADMIN_APP}-{version.replace('.', '-')}"
-    env.cluster.create_side(
-        ADMIN_NS,
+    side = NewSide(
         template_deployment=ADMIN_APP,
         name=name,
         version=version,
@@ -405,6 +404,7 @@ def _side(env: ClusterEnv, version: str = "v1.3.0") -> str:
         config_map=f"{ADMIN_CM}-{version}",
         config_map_source=f"{ADMIN_CM}-v1.2.3",
     )
+    env.cluster.create_side(ADMIN_NS, side)
     return name
 
 
