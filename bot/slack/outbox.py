@@ -24,8 +24,8 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -33,9 +33,8 @@ from typing import Any, Literal
 from sqlite_utils import Database
 
 from bot.slack.refs import Ref
+from bot.store import BUSY_TIMEOUT_SECONDS, write_transaction
 from handlers.render import Message
-
-BUSY_TIMEOUT_SECONDS = 15.0
 
 Op = Literal["post", "update"]
 RefState = Literal["sent", "pending", "missing"]
@@ -156,16 +155,8 @@ class Outbox:
         with self._lock:
             self._db.close()
 
-    @contextmanager
-    def _write(self) -> Iterator[Database]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.rollback()
-                raise
-            self._db.execute("COMMIT")
+    def _write(self) -> AbstractContextManager[Database]:
+        return write_transaction(self._db, self._lock)
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
         with self._lock:

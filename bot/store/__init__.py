@@ -15,7 +15,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +41,7 @@ __all__ = [
     "SchemaTooNew",
     "SqliteStore",
     "StaleRollout",
+    "write_transaction",
 ]
 
 DEFAULT_DB = "./rollbot.db"
@@ -48,6 +49,22 @@ BUSY_TIMEOUT_SECONDS: Final = 15.0
 
 _TERMINAL = tuple(sorted(p.value for p in TERMINAL_PHASES))
 _NOT_TERMINAL = f"phase NOT IN ({', '.join('?' * len(_TERMINAL))})"
+
+
+@contextmanager
+def write_transaction(db: Database, lock: threading.RLock) -> Iterator[Database]:
+    """A write transaction on `db` that holds SQLite's write lock from its first statement
+    (BEGIN IMMEDIATE), one thread at a time under `lock`; rolled back when anything in it
+    fails. The journal and the Slack outbox, on their own connections to the same file,
+    both write through it."""
+    with lock:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.rollback()
+            raise
+        db.execute("COMMIT")
 
 
 class SqliteStore:
@@ -104,17 +121,8 @@ class SqliteStore:
 
     # -- transactions
 
-    @contextmanager
-    def _write(self) -> Iterator[Database]:
-        """A write transaction that holds SQLite's write lock from its first statement."""
-        with self._lock:
-            self._db.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.rollback()
-                raise
-            self._db.conn.execute("COMMIT")
+    def _write(self) -> AbstractContextManager[Database]:
+        return write_transaction(self._db, self._lock)
 
     @contextmanager
     def _read(self) -> Iterator[Database]:
