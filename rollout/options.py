@@ -24,8 +24,12 @@ MAX_SCHEDULE_AHEAD = timedelta(days=30)
 MAX_VERSION_LENGTH = 128  # an image tag may not be longer
 MAX_NAMESPACE_LENGTH = 63
 
-OPTION_KEYS = ("batch", "wait", "pilot", "tenants", "waves", "at", "dry-run")
-DRY_RUN_WORDS = frozenset({"dry-run", "--dry-run", "dryrun", "dry_run"})
+# Options that take a value (`batch=5`), and flags that are a word alone (`dry-run`). A key
+# is in exactly one of the two: a flag given a value is refused, never read as the flag or
+# dropped, so `dry-run=false` cannot start a real rollout.
+VALUE_KEYS = ("batch", "wait", "pilot", "tenants", "waves", "at")
+DRY_RUN_WORDS = frozenset({"dry-run", "--dry-run", "dryrun", "dry_run"})  # the one flag
+OPTION_KEYS = (*VALUE_KEYS, "dry-run")  # every option word, for usage hints
 
 # re.ASCII everywhere: `\d` would otherwise accept Arabic-Indic and other Unicode digits.
 _SEMVER = re.compile(
@@ -259,11 +263,23 @@ def parse_options(tokens: Sequence[str], *, now: datetime) -> RolloutOptions:
                 raise UsageError("dry-run is given twice.", "Give each option once.")
             dry_run = True
             continue
+        refuse_flag_value(token, flags=DRY_RUN_WORDS)
         key, value = split_option(token, valid=OPTION_KEYS)
         if key in given:
             raise UsageError(f"{key}= is given twice.", "Give each option once.")
         given[key] = value
     return _build(given, dry_run=dry_run, now=now)
+
+
+def refuse_flag_value(token: str, *, flags: frozenset[str]) -> None:
+    """Refuse `flag=value`: a flag is a word alone, and no value of it is understood."""
+    key, sep, _ = token.partition("=")
+    if sep and key.lower() in flags:
+        raise UsageError(
+            f"{show(token)}: {key.lower()} is a word alone and takes no value.",
+            f"Write {key.lower()} to preview the plan without changing anything, "
+            "or leave it out to start the rollout.",
+        )
 
 
 def split_option(token: str, *, valid: Sequence[str]) -> tuple[str, str]:
@@ -304,9 +320,10 @@ def _unknown_hint(key: str, valid: Sequence[str]) -> str:
 
 
 def _build(given: dict[str, str], *, dry_run: bool, now: datetime) -> RolloutOptions:
-    tenants = parse_namespaces(given["tenants"], key="tenants") if "tenants" in given else None
-    pilot_count, pilot_tenants = _parse_pilot(given.get("pilot"), tenants=tenants)
-    return RolloutOptions(
+    """Every given key is taken out of `given` as it is read; one left over is a bug here."""
+    tenants = parse_namespaces(given.pop("tenants"), key="tenants") if "tenants" in given else None
+    pilot_count, pilot_tenants = _parse_pilot(given.pop("pilot", None), tenants=tenants)
+    options = RolloutOptions(
         batch=_keyed(given, "batch", parse_batch),
         wait=_keyed(given, "wait", parse_duration),
         pilot_count=pilot_count,
@@ -316,14 +333,18 @@ def _build(given: dict[str, str], *, dry_run: bool, now: datetime) -> RolloutOpt
         at=_keyed(given, "at", lambda text: parse_at(text, now=now)),
         dry_run=dry_run,
     )
+    if given:
+        raise AssertionError(f"options accepted but never read: {sorted(given)}")
+    return options
 
 
 def _keyed(given: dict[str, str], key: str, parse: Callable[[str], _T]) -> _T | None:
-    """Parse one option's value, prefixing a refusal with the option it belongs to."""
+    """Parse one option's value (and take it out of `given`), prefixing a refusal with the
+    option it belongs to."""
     if key not in given:
         return None
     try:
-        return parse(given[key])
+        return parse(given.pop(key))
     except UsageError as err:
         raise UsageError(f"{key}: {err.problem}", err.hint) from None
 

@@ -115,6 +115,8 @@ def split_args(verb: str, args: Sequence[str]) -> Args:
             flags[name] = value
         elif name in known and not eq:
             flags[name] = True
+        elif name in known:
+            raise refusal(verb, f"{name} takes no value.", f"Write {name} alone, or leave it out.")
         else:
             offered = ", ".join(f.rstrip("=") for f in known) or "none"
             raise refusal(verb, f"Unknown option {plain(show(arg))}.", f"Options: {offered}.")

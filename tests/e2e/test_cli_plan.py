@@ -85,6 +85,24 @@ def test_bad_input_exits_2_with_the_problem_and_the_usage(
     assert_no_traceback(result.stdout, result.stderr)
 
 
+@pytest.mark.parametrize("word", ["dry-run=true", "dry-run=yes", "dry-run=false"])
+def test_a_dry_run_given_a_value_is_refused_and_changes_nothing(
+    rollbot: Rollbot, sim: Sim, word: str
+) -> None:
+    # Given a fleet on its old version, and a person who typed a value after dry-run
+    sim.reset_counters()
+    before = sim.tenant_images()
+    # When they run it as a real `rollbot deploy` (with a gate that would not stop it)
+    result = rollbot.run("deploy", "isp", "v1.3.1", word, "pilot=0", "--auto-approve")
+    # Then the word is refused with the usage, and not one tenant was touched
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "takes no value" in result.stderr
+    assert "Usage: rollbot deploy" in result.stderr
+    assert sim.writes() == 0
+    assert sim.tenant_images() == before
+    assert_no_traceback(result.stdout, result.stderr)
+
+
 # The same refusals in-process: the words never reach the cluster, and a process per case
 # would only add start-up time.
 REFUSED_WORDS = [
@@ -100,6 +118,8 @@ REFUSED_WORDS = [
     (["pause"], "rollout ID"),
     (["resume", "--retry"], "--retry needs a rollout ID"),
     (["resume", "7", "--retry", "--skip"], "one of"),
+    (["resume", "7", "--retry=yes"], "--retry takes no value"),
+    (["deploy", "isp", "v1.3.0", "--auto-approve=false"], "--auto-approve takes no value"),
     (["rollback"], "rollback"),
     (["rollback", "nosuch"], "nosuch"),
     (["history", "nosuch"], "nosuch"),

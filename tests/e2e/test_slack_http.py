@@ -72,6 +72,8 @@ async def test_signed_deploy_is_acked_in_time_and_starts_the_rollout(
         "isp 1.3.1",
         "isp v1.3.1 batch=0",
         "isp v1.3.1 tenants=Not_A_Namespace",
+        "isp v1.3.1 dry-run=true",
+        "isp v1.3.1 dry-run=false",
         "v1.3.1 isp",
         "isp",
         "".join(random.Random(7).choices(string.printable, k=4000)),

@@ -9,8 +9,10 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from rollout.options import (
+    DRY_RUN_WORDS,
     MAX_COUNT,
     MAX_DURATION_SECONDS,
+    OPTION_KEYS,
     BatchSpec,
     RolloutOptions,
     UsageError,
@@ -320,6 +322,48 @@ def test_any_tokens_give_options_or_a_usage_error(tokens: list[str]) -> None:
         parse_options(tokens, now=NOW)
     except UsageError as err:
         assert err.problem
+
+
+VALUES = st.one_of(
+    st.sampled_from(["true", "false", "yes", "no", "1", "0", "", "5", "10%", "1m", "double",
+                     "14:30", "tenant-a", "tenant-a,tenant-b", "2026-06-02T14:30:00Z"]),
+    st.text(max_size=30),
+    st.from_regex(r"[0-9a-z%:,.\-+TZ]{0,25}", fullmatch=True),
+)
+
+
+@given(
+    key=st.sampled_from([*OPTION_KEYS, *sorted(DRY_RUN_WORDS)]),
+    value=VALUES,
+    upper=st.booleans(),
+)
+@FAST
+def test_every_option_value_is_read_or_refused_never_ignored(
+    key: str, value: str, upper: bool
+) -> None:
+    # Given any option key, in any case, with any value after `=`
+    word = f"{key.upper() if upper else key}={value}"
+    # When it is parsed, Then either the whole word is refused with a usage error...
+    try:
+        options = parse_options([word], now=NOW)
+    except UsageError as err:
+        assert err.problem
+        return
+    # ...or the parsed options carry that key's value: its canonical text names the key,
+    # and nothing else was read from it (a flag such as dry-run never takes a value).
+    assert key.lower() not in DRY_RUN_WORDS, f"{word!r} was accepted as {options!r}"
+    words = format_options(options)
+    assert [w.partition("=")[0] for w in words] == [key.lower()], (word, words)
+    assert parse_options(words, now=NOW) == options
+
+
+@pytest.mark.parametrize("word", ["dry-run=true", "dry-run=yes", "dry-run=false", "DRY-RUN=1",
+                                  "dryrun=true", "--dry-run=true", "dry_run=", "dry-run=="])
+def test_a_flag_given_a_value_is_refused(word: str) -> None:
+    with pytest.raises(UsageError) as refused:
+        parse_options([word], now=NOW)
+    assert "takes no value" in refused.value.problem
+    assert refused.value.hint is not None and "leave it out" in refused.value.hint
 
 
 @given(st.text(max_size=200))
