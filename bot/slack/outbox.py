@@ -20,7 +20,6 @@ Marking a row sent and recording its ref is one transaction.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 import uuid
@@ -33,7 +32,7 @@ from typing import Any, Literal
 from sqlite_utils import Database
 
 from bot.slack.refs import Ref
-from bot.store import BUSY_TIMEOUT_SECONDS, write_transaction
+from bot.store import connect, write_transaction
 from handlers.render import Message
 
 Op = Literal["post", "update"]
@@ -136,19 +135,15 @@ class Outbox:
     """The two tables on one connection, shared by publishers and the worker."""
 
     def __init__(self, path: str | Path) -> None:
-        conn = sqlite3.connect(
-            str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False, isolation_level=None
-        )
-        self._db = Database(conn)
+        # Synced like the journal (see bot.store.connect): `unsure`, set before a post
+        # goes out, must survive a power cut, or a post whose answer was lost is sent twice.
+        self._db = connect(str(path), autocommit=True)
         self._lock = threading.RLock()
         try:
-            self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
-            if str(path) != ":memory:":
-                self._db.enable_wal()
             with self._write() as db:
                 _create_tables(db)
         except BaseException:
-            conn.close()
+            self._db.close()
             raise
 
     def close(self) -> None:

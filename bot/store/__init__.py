@@ -5,8 +5,8 @@ terminal must reach `rollbot deploy` running in another, so the state lives in o
 file (``ROLLBOT_DB``) shared by processes and by the engine's worker threads. WAL mode lets
 readers run beside a writer; every read-then-write runs inside ``BEGIN IMMEDIATE`` so two
 processes cannot both pass the same check; ``busy_timeout`` makes them queue instead of
-failing. How values become rows is in :mod:`bot.store.codec`, the tables in
-:mod:`bot.store.schema`.
+failing; every commit is synced to disk before it returns (see :func:`connect`). How
+values become rows is in :mod:`bot.store.codec`, the tables in :mod:`bot.store.schema`.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ __all__ = [
     "SchemaTooNew",
     "SqliteStore",
     "StaleRollout",
+    "connect",
     "write_transaction",
 ]
 
@@ -49,6 +50,36 @@ BUSY_TIMEOUT_SECONDS: Final = 15.0
 
 _TERMINAL = tuple(sorted(p.value for p in TERMINAL_PHASES))
 _NOT_TERMINAL = f"phase NOT IN ({', '.join('?' * len(_TERMINAL))})"
+
+
+def connect(path: str, *, autocommit: bool = False) -> Database:
+    """A connection to the journal file, set up as everything that writes it must be.
+
+    ``synchronous = FULL``: in WAL mode, NORMAL survives a killed process but lets an OS
+    crash or power cut drop the last commits. The engine sends a batch's patches right
+    after the commit that records them (each tenant UPDATING, with its previous image),
+    and the outbox posts to Slack right after the commit that marks a post under way. Had
+    such a record been lost once its action was taken, a restart would take the patched
+    tenant for untouched (its "previous" image read from the cluster is already the new
+    one), or post a message twice. FULL syncs the WAL at every commit; a batch's records
+    are one commit, so that is one sync per batch, not one per tenant. With `autocommit`
+    the sqlite3 module opens no transactions of its own."""
+    conn = sqlite3.connect(
+        path,
+        timeout=BUSY_TIMEOUT_SECONDS,
+        check_same_thread=False,
+        isolation_level=None if autocommit else "DEFERRED",
+    )
+    db = Database(conn)
+    try:
+        db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        if path != ":memory:":
+            db.enable_wal()
+            db.execute("PRAGMA synchronous = FULL")
+    except BaseException:
+        conn.close()
+        raise
+    return db
 
 
 @contextmanager
@@ -76,28 +107,18 @@ class SqliteStore:
         try:
             # One connection behind a lock: the engine's threads take turns, as SQLite makes
             # writers do anyway; other processes queue on busy_timeout.
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
+            self._db = connect(self.path)
         except sqlite3.Error as err:
             raise JournalError(f"cannot open the journal {self.path}: {err}") from err
-        self._db = Database(conn)
         try:
-            self._open()
+            with self._write() as db:
+                migrate(db, path=self.path)
         except sqlite3.Error as err:
-            conn.close()
+            self._db.close()
             raise JournalError(f"cannot use the journal {self.path}: {err}") from err
         except BaseException:
-            conn.close()
+            self._db.close()
             raise
-
-    def _open(self) -> None:
-        self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
-        if self.path != ":memory:":
-            self._db.enable_wal()
-            # In WAL a crashed process loses nothing with NORMAL; only a power cut can drop
-            # the last commits, and the engine re-checks the cluster when it starts again.
-            self._db.execute("PRAGMA synchronous = NORMAL")
-        with self._write() as db:
-            migrate(db, path=self.path)
 
     @classmethod
     def from_env(cls) -> SqliteStore:

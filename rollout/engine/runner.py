@@ -2,9 +2,11 @@
 
 This is where the order that makes rollbot crash-safe is kept: the new state is saved
 BEFORE any of its effects runs, so every intent (a tenant UPDATING with its previous image,
-a roll back, a switch) is in the journal before the cluster changes. Effects that block
-run on the `steps` pool and come back as events through the rollout's mailbox; timers
-are armed from the stored deadlines; listeners hear about the state as saved.
+a roll back, a switch) is in the journal before the cluster changes. A whole batch's
+intents are one save, and the store returns a save only once it is on disk, so this holds
+through a power cut too, at one disk sync per batch. Effects that block run on the `steps`
+pool and come back as events through the rollout's mailbox; timers are armed from the
+stored deadlines; listeners hear about the state as saved.
 """
 
 from __future__ import annotations

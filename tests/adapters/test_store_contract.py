@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from sqlite_utils import Database
 
 from bot.memstore import MemoryStore
+from bot.slack.outbox import Outbox
 from bot.store import SCHEMA_VERSION, JournalError, SchemaTooNew, SqliteStore, StaleRollout, codec
 from bot.store.schema import MIGRATIONS
 from rollout.errors import RolloutConflict, UnknownRollout
@@ -363,6 +364,30 @@ def test_saving_one_changed_tenant_of_a_thousand_writes_one_target_row(tmp_path:
     target_writes = [sql for sql in written if "targets" in sql and sql.startswith(writes)]
     assert len(target_writes) == 1, target_writes
     assert all("tenant-500" in sql for sql in target_writes)
+
+
+def test_every_connection_to_the_journal_file_syncs_each_commit_to_disk(tmp_path: Path) -> None:
+    # Given the journal and the Slack outbox open on one file, as rollbot runs them
+    path = tmp_path / "rollbot.db"
+    with SqliteStore(path) as store:
+        outbox = Outbox(path)
+        try:
+            # When each connection is asked how it syncs
+            levels = {
+                "journal": store._db.conn.execute("PRAGMA synchronous").fetchone(),
+                "outbox": outbox._db.conn.execute("PRAGMA synchronous").fetchone(),
+            }
+            modes = {
+                "journal": store._db.conn.execute("PRAGMA journal_mode").fetchone(),
+                "outbox": outbox._db.conn.execute("PRAGMA journal_mode").fetchone(),
+            }
+        finally:
+            outbox.close()
+
+    # Then both are FULL (2): a commit is on disk before it returns, so a power cut
+    # cannot take a record whose patch (or Slack post) was sent after it
+    assert levels == {"journal": (2,), "outbox": (2,)}
+    assert modes == {"journal": ("wal",), "outbox": ("wal",)}
 
 
 def test_reopening_the_file_keeps_rollouts_audit_and_pending_requests(tmp_path: Path) -> None:

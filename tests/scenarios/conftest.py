@@ -64,6 +64,17 @@ ADMIN = AppSpec(
 )
 
 
+class HeldPatches(KubeCluster):
+    """The real adapter, with every `set_image` passing through `gate(namespace)` first:
+    the last moment before the patch is sent to the API server."""
+
+    gate: Callable[[str], None]
+
+    def set_image(self, namespace: str, name: str, *, container: str, image: str) -> int:
+        self.gate(namespace)
+        return super().set_image(namespace, name, container=container, image=image)
+
+
 @dataclass
 class World:
     sim: SimHandle
@@ -124,6 +135,14 @@ class World:
         self.timers.shutdown(wait=False)
         self.engine = self.new_engine(cluster or self.cluster)
         return self.engine
+
+    def gate_patches(self, gate: Callable[[str], None]) -> Engine:
+        """A new engine whose cluster calls `gate(namespace)` just before each patch."""
+        held = HeldPatches.from_kubeconfig(str(self.sim.kubeconfig), policy=QUICK)
+        assert isinstance(held, HeldPatches)
+        self.closers.append(held.close)
+        held.gate = gate
+        return self.restart(cluster=held)
 
     def start(self, app: str = "isp", version: str = "v1.3.0", **options: Any) -> Rollout:
         return self.engine.start(

@@ -6,35 +6,21 @@ The same against a real SIGKILL comes with the terminal face.
 
 from __future__ import annotations
 
-from bot.kube import KubeCluster
 from rollout.model import Phase, TargetStatus
 from tests.fakes import PatchGate
-from tests.scenarios.conftest import LIMIT, NEW_ISP, QUICK, MakeWorld
-
-
-class HeldPatches(KubeCluster):
-    """The real adapter, with every `set_image` passing through a PatchGate first."""
-
-    gate: PatchGate
-
-    def set_image(self, namespace: str, name: str, *, container: str, image: str) -> int:
-        self.gate(namespace)
-        return super().set_image(namespace, name, container=container, image=image)
+from tests.scenarios.conftest import LIMIT, NEW_ISP, MakeWorld
 
 
 def test_killed_mid_batch_then_resumed_patches_each_tenant_once(make_world: MakeWorld) -> None:
     # Given a fleet of 17 whose patches stop arriving after the pilots and 3 of batch 1
     world = make_world(tenants=17)
-    held = HeldPatches.from_kubeconfig(str(world.sim.kubeconfig), policy=QUICK)
-    assert isinstance(held, HeldPatches)
-    world.closers.append(held.close)
-    held.gate = PatchGate(allow=5)
-    world.restart(cluster=held)
+    gate = PatchGate(allow=5)
+    world.gate_patches(gate)
     rollout = world.start()
-    assert held.gate.reached.wait(LIMIT)
+    assert gate.reached.wait(LIMIT)
 
     # When the engine dies there and a new one resumes from the journal
-    engine = world.restart(release=held.gate.release)
+    engine = world.restart(release=gate.release)
     stored = engine.wait(rollout.id, 0)
     assert stored.phase is Phase.BATCH and stored.current_batch == 1
     assert {t.status for t in stored.batch(1)} == {TargetStatus.UPDATING}
