@@ -6,8 +6,9 @@ and the cluster are reached through threads). The Web API client points at
 `SLACK_API_URL`, so tests and `rollbot demo` can put the Slack stand-in there, and it
 retries Slack's 429s (after Retry-After), 5xx answers and dropped connections.
 
-Request verification stays on: a request that is unsigned, wrongly signed or older than
-five minutes gets 401 from Bolt before any handler sees it.
+Bolt's own request verification is off: over HTTP, `bot.serve` puts `bot.slack.verify` in
+front of the app, so a request that is unsigned, wrongly signed, stale or a replay gets
+401 before Bolt sees it. Socket Mode requests arrive on the app's own websocket.
 """
 
 from __future__ import annotations
@@ -128,7 +129,8 @@ def build_app(
 
     The edge it serves is on `app.edge` (an attribute this function sets) so that the
     server can wait for in-flight replies at shutdown. Over HTTP a signing secret is
-    required; Socket Mode requests arrive on the app's own websocket and need none."""
+    required (the server verifies each request with it before dispatching it here);
+    Socket Mode requests arrive on the app's own websocket and need none."""
     if not signing_secret and not socket_mode:
         raise ValueError("a signing secret is required: Slack's requests are verified")
     client = CountingWebClient(
@@ -141,7 +143,7 @@ def build_app(
     app = AsyncApp(
         signing_secret=signing_secret,
         client=client,
-        request_verification_enabled=True,
+        request_verification_enabled=False,  # done in front of the app: bot.slack.verify
         name="rollbot",
     )
     edge = build_edge(runtime, client=client, group_ttl=group_ttl, delivery=delivery)

@@ -43,6 +43,10 @@ _HELP: Mapping[str, tuple[str, str]] = {
         "Error-rate queries Prometheus could not answer (judged by logs instead).",
     ),
     "rollbot_slack_requests_total": ("counter", "Requests from Slack, by kind."),
+    "rollbot_slack_requests_refused_total": (
+        "counter",
+        "HTTP requests refused before any handler saw them, by reason.",
+    ),
     "rollbot_slack_acks_late_total": ("counter", "Acknowledgements slower than 3 seconds."),
     "rollbot_ack_seconds": ("histogram", "Time from a Slack request to its acknowledgement."),
     "rollbot_up": ("gauge", "1 while the bot is serving."),
@@ -139,6 +143,11 @@ class Metrics:
         self.observe("rollbot_ack_seconds", seconds, {"kind": kind})
         if seconds > ACK_DEADLINE:
             self.inc("rollbot_slack_acks_late_total", {"kind": kind})
+
+    def count_refusal(self, reason: str) -> None:
+        """One HTTP request refused by the signature check (`unverified` among the kinds)."""
+        self.inc("rollbot_slack_requests_total", {"kind": "unverified"})
+        self.inc("rollbot_slack_requests_refused_total", {"reason": reason})
 
     def count_call(self, system: str, operation: str, *, ok: bool) -> None:
         """One call to `slack`, `kubernetes` or `prometheus`; failed ones also count as

@@ -8,7 +8,7 @@ the engine down so every rollout is left resumable.
 
 Secrets and endpoints come from the environment (SPEC section 8): SLACK_BOT_TOKEN,
 SLACK_APP_TOKEN, SLACK_SIGNING_SECRET, SLACK_API_URL, KUBECONFIG, ROLLBOT_CONFIG,
-ROLLBOT_DB.
+ROLLBOT_DB; the log's format and level from ROLLBOT_LOG_FORMAT and ROLLBOT_LOG_LEVEL.
 """
 
 from __future__ import annotations
@@ -25,18 +25,19 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
-from urllib.parse import parse_qs
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app, send_async_response
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 
+from bot import logs
 from bot.app import DEFAULT_API_URL, RuntimeView, build_app, edge_of
 from bot.metrics import CONTENT_TYPE, AckTimer, CountingProxy, CountingSyncWebClient, Metrics
+from bot.slack.events import events_handler
+from bot.slack.verify import RequestVerifier
 from rollout.errors import ConfigError, RollbotError
 from rollout.ports import Cluster, ErrorRates, Listener
 
@@ -283,31 +284,11 @@ def _web_app(
     web_app.router.add_get("/healthz", _healthz(runtime, settings))
     web_app.router.add_get("/metrics", _metrics(metrics, delivery))
     if not settings.socket_mode:
-        web_app.router.add_post(EVENTS_PATH, _events(app, metrics))
+        verifier = RequestVerifier(settings.signing_secret)
+        web_app.router.add_post(
+            EVENTS_PATH, events_handler(app, metrics=metrics, verifier=verifier)
+        )
     return web_app
-
-
-def _events(app: AsyncApp, metrics: Metrics) -> Callable[[web.Request], Awaitable[web.Response]]:
-    async def handle(request: web.Request) -> web.Response:
-        started = time.perf_counter()
-        bolt_response = await app.async_dispatch(await to_bolt_request(request))
-        elapsed = time.perf_counter() - started
-        if bolt_response.status == 401:
-            metrics.inc("rollbot_slack_requests_total", {"kind": "unverified"})
-        else:
-            metrics.observe_ack(elapsed, kind=_kind(await request.text()))
-        return await to_aiohttp_response(bolt_response)
-
-    return handle
-
-
-def _kind(body: str) -> str:
-    form = parse_qs(body[:4096])
-    if "command" in form:
-        return "command"
-    if "payload" in form:
-        return "action"
-    return "other"
 
 
 def _healthz(
@@ -372,6 +353,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--config", default=None, help="rollbot.yaml (default: $ROLLBOT_CONFIG)")
     parser.add_argument("--db", default=None, help="the journal (default: $ROLLBOT_DB)")
     parser.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG or in-cluster")
+    parser.add_argument(
+        logs.FORMAT_FLAG,
+        default=None,
+        metavar="{text,json}",
+        help=f"text lines or one JSON object a line (default: ${logs.FORMAT_ENV}, else text)",
+    )
     return parser.parse_args(list(argv))
 
 
@@ -391,12 +378,9 @@ async def run(settings: Settings) -> int:
 
 
 def main(argv: Sequence[str]) -> int:
-    logging.basicConfig(
-        level=os.environ.get("ROLLBOT_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     args = parse_args(argv)
     try:
+        logs.configure(logs.log_format(args.log_format, os.environ), os.environ)
         settings = Settings.from_env(args, os.environ)
         return asyncio.run(run(settings))
     except ConfigError as exc:

@@ -1,7 +1,9 @@
 """rollbot's side of Slack's Web API: the rollout conversation, delivered reliably.
 
 :class:`SlackDelivery` is the engine listener (see :mod:`bot.slack.delivery`);
-:func:`delivery_client` builds the WebClient it is meant to get.
+:func:`delivery_client` builds the WebClient it is meant to get. Requests coming the
+other way, over HTTP, are checked by :mod:`bot.slack.verify` and taken in by
+:mod:`bot.slack.events`.
 """
 
 from bot.slack.client import delivery_client

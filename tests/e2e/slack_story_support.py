@@ -15,7 +15,7 @@ import os
 import re
 import signal
 import threading
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,9 +79,11 @@ def serve_env(*, slack: SlackHandle, sim: SimHandle, config: Path, db: Path) -> 
 
 
 @contextlib.asynccontextmanager
-async def serve_process(env: Mapping[str, str]) -> AsyncIterator[ServeProcess]:
-    """Start `rollbot serve` on a free port; wait until it says where it serves. The child
-    is killed on the way out whatever happened, so no test leaves one behind."""
+async def serve_process(
+    env: Mapping[str, str], *, args: Sequence[str] = ()
+) -> AsyncIterator[ServeProcess]:
+    """Start `rollbot serve [args]` on a free port; wait until it says where it serves.
+    The child is killed on the way out whatever happened, so no test leaves one behind."""
     proc = await asyncio.create_subprocess_exec(
         *ROLLBOT,
         "serve",
@@ -89,6 +91,7 @@ async def serve_process(env: Mapping[str, str]) -> AsyncIterator[ServeProcess]:
         "127.0.0.1",
         "--port",
         "0",  # the port is read back from the log: no race for a guessed free port
+        *args,
         env=dict(env),
         cwd=REPO,
         stdin=asyncio.subprocess.DEVNULL,
