@@ -103,11 +103,42 @@ class Target:
 
 
 @dataclass(frozen=True)
+class OsAccount:
+    """The operating-system account and host a terminal request was typed at.
+
+    A terminal's person is only claimed (`--as`, `ROLLBOT_USER`); the account is what the
+    machine itself says about who ran the command, so it is recorded beside the person and
+    four-eyes compares it too. Slack requests have none: Slack verifies its users.
+    """
+
+    user: str
+    host: str
+
+    def __str__(self) -> str:
+        return f"{self.user}@{self.host}" if self.host else self.user
+
+    @classmethod
+    def parse(cls, text: str | None) -> OsAccount | None:
+        """`ops@build-7` back into an account; the last `@` splits, as a host has none."""
+        if not text:
+            return None
+        user, _, host = text.rpartition("@")
+        return cls(user=user, host=host) if user else cls(user=host, host="")
+
+
+def from_terminal(account: OsAccount | None) -> str:
+    """What follows a person's name when they acted from a terminal: ` (from a terminal:
+    ops@build-7)`; nothing for Slack. One phrase for reasons, thread lines and edits."""
+    return "" if account is None else f" (from a terminal: {account})"
+
+
+@dataclass(frozen=True)
 class Approval:
     user: str
     decision: str  # "approve" | "reject"
     at: datetime
     gate: int  # the batch index the gate stands before
+    os_account: OsAccount | None = None  # a terminal decision: the account it was typed at
 
 
 @dataclass(frozen=True)
@@ -177,6 +208,9 @@ class Rollout:
     source: str = "cli"  # where it was requested: "slack" or "cli"
     lock_version: int = 0  # bumped on every save; the store refuses stale writes
     channel: str = ""  # the Slack channel it was asked for in; "" when not asked in Slack
+    # Started from a terminal: the OS account that ran `rollbot deploy`, whatever person it
+    # claimed to be; four-eyes keeps that account from approving it too.
+    requested_from: OsAccount | None = None
 
     @property
     def target_image(self) -> str:
@@ -252,6 +286,7 @@ class AuditEntry:
     detail: str = ""
     source: str = "cli"
     extra: dict[str, str] = field(default_factory=dict)
+    os_account: OsAccount | None = None  # a terminal action: the account it was typed at
 
 
 @dataclass(frozen=True)
@@ -282,6 +317,9 @@ class AppSpec:
     service: str = ""
     config_map: str = ""  # prefix: ConfigMaps are named <prefix>-<version>
     app_label: str = ""  # value of the `app` label; defaults to `deployment`
+    # `--auto-approve` passes the gate even where four-eyes or approvals_required forbid the
+    # requester's own approval: for CI and benchmarks, where no second person exists.
+    terminal_auto_approve: bool = False
 
 
 class EventKind(StrEnum):
@@ -317,6 +355,7 @@ class RolloutEvent:
     user: str | None = None
     detail: str = ""
     problems: tuple[str, ...] = ()
+    os_account: OsAccount | None = None  # `user` acted from a terminal, at this account
 
 
 @dataclass(frozen=True)
@@ -324,7 +363,8 @@ class InboxItem:
     """A request from a person or another process, queued for the rollout's driver.
 
     `action` is one of approve, reject, pause, resume, cancel, rollback, retry, skip,
-    remove-old; `tenants` narrows a rollback."""
+    remove-old; `tenants` narrows a rollback; `os_account` is where a terminal request was
+    typed (`user` is only who it claims to be)."""
 
     rollout_id: int
     action: str
@@ -333,3 +373,4 @@ class InboxItem:
     tenants: tuple[str, ...] | None = None
     source: str = "cli"
     id: int = 0
+    os_account: OsAccount | None = None

@@ -4,6 +4,10 @@ Every answer is a :class:`Decision`, allowed or not, so the Slack edge and the t
 can show the same explanation and write it to the audit log either way. `groups` are the
 user-group IDs (`S...`) the person belongs to; resolving them is an adapter's job.
 
+A terminal's person is only claimed (`--as`), so a request typed at a terminal also
+carries its OS account (:class:`rollout.model.OsAccount`), and four-eyes holds against
+that account as well as against the person named.
+
 Empty lists are open doors, on purpose: an app with no `deployers` may be deployed by
 anyone who can reach the release channel, and an app with no `approvers` may be approved
 by anyone (four-eyes still keeps the requester out). Operators restrict by listing people;
@@ -18,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rollout.errors import PermissionDenied
-from rollout.model import AppSpec, Phase, Rollout
+from rollout.model import AppSpec, OsAccount, Phase, Rollout
 
 CONTROL_VERBS = frozenset({"pause", "resume", "cancel"})
 _SHOWN = 5  # principals named in a refusal before "and N more"
@@ -55,27 +59,74 @@ def may_deploy(app: AppSpec, user: str, groups: frozenset[str]) -> Decision:
     )
 
 
-def may_approve(rollout: Rollout, app: AppSpec, user: str, groups: frozenset[str]) -> Decision:
-    """Approve or reject the gate a rollout is waiting at.
+def may_approve(
+    rollout: Rollout,
+    app: AppSpec,
+    user: str,
+    groups: frozenset[str],
+    *,
+    os_account: OsAccount | None = None,
+) -> Decision:
+    """Approve or reject the gate a rollout is waiting at. `os_account`: where a terminal
+    request was typed (None from Slack).
 
     Refusals, in the order a person would want to hear them: the rollout is not waiting
-    for approval; this person already approved it; they are not an approver; four-eyes
-    keeps the requester from approving their own rollout.
+    for approval; this person (or this terminal account) already approved it; they are
+    not an approver; four-eyes keeps the requester from approving their own rollout.
     """
     ref = f"#{rollout.id}"
     if rollout.phase is not Phase.AWAITING_APPROVAL:
         if rollout.phase.terminal:
             return Decision.deny(_finished(rollout, "approve"))
         return Decision.deny(f"{ref} is not waiting for approval (it is {rollout.phase.label})")
-    if any(a.user == user and a.decision == "approve" for a in rollout.approvals):
-        return Decision.deny(f"you already approved {ref}")
+    already = _already_approved(rollout, user, os_account)
+    if already:
+        return Decision.deny(already)
     if app.approvers and not _listed(app.approvers, user, groups):
         return Decision.deny(
             f"you are not an approver of {app.name} (approvers: {_names(app.approvers)})"
         )
-    if rollout.settings.four_eyes and user == rollout.requested_by:
-        return Decision.deny(f"four-eyes: the requester of {ref} cannot approve it")
+    own = _four_eyes(rollout, user, os_account)
+    if own:
+        return Decision.deny(own)
     return Decision.allow(f"you may approve {ref}")
+
+
+def approval_refusal(rollout: Rollout, user: str, os_account: OsAccount | None) -> str:
+    """What the rollout's own record says against this approval ("" when nothing): one
+    approval per person and per terminal account, and four-eyes. The state machine asks
+    this, so a request that got past an edge still meets the same rule."""
+    return _already_approved(rollout, user, os_account) or _four_eyes(rollout, user, os_account)
+
+
+def may_auto_approve(app: AppSpec, user: str, groups: frozenset[str]) -> Decision:
+    """`--auto-approve`: the requester approving their own rollout before it starts.
+
+    It counts as the requester's click at the gate would, so four-eyes refuses it, and so
+    do `approvals_required` above 1 (one person is one approval) and an approvers list
+    without them; an app that sets `terminal_auto_approve` (CI, benchmarks) allows it.
+    """
+    s = app.settings
+    if not s.approval:
+        return Decision.allow(f"{app.name} has no approval gate")
+    if app.terminal_auto_approve:
+        return Decision.allow(f"{app.name} sets terminal_auto_approve")
+    if s.four_eyes:
+        return Decision.deny(
+            f"four-eyes is on for {app.name}, so the requester cannot approve their own "
+            "rollout, and --auto-approve is the requester's own approval"
+        )
+    if s.approvals_required > 1:
+        return Decision.deny(
+            f"{app.name} needs {s.approvals_required} approvals from different people, and "
+            "--auto-approve is only the requester's own"
+        )
+    if app.approvers and not _listed(app.approvers, user, groups):
+        return Decision.deny(
+            f"--auto-approve is your own approval, and you are not an approver of {app.name} "
+            f"(approvers: {_names(app.approvers)})"
+        )
+    return Decision.allow(f"you may approve your own rollouts of {app.name}")
 
 
 def may_rollback(
@@ -131,6 +182,43 @@ def approvals_complete(rollout: Rollout, gate: int, required: int) -> bool:
     """True when `required` different people approved the gate before batch `gate`."""
     approvers = {a.user for a in rollout.approvals if a.gate == gate and a.decision == "approve"}
     return len(approvers) >= required
+
+
+def _already_approved(rollout: Rollout, user: str, os_account: OsAccount | None) -> str:
+    ref = f"#{rollout.id}"
+    approvals = [a for a in rollout.approvals if a.decision == "approve"]
+    if any(a.user == user for a in approvals):
+        return f"you already approved {ref}"
+    for a in approvals:
+        if _same_os_user(a.os_account, os_account):
+            assert a.os_account is not None
+            return (
+                f"OS user {a.os_account.user} already approved {ref} (as {a.user}, from "
+                f"{a.os_account}); one account counts as one approver, whatever --as says"
+            )
+    return ""
+
+
+def _four_eyes(rollout: Rollout, user: str, os_account: OsAccount | None) -> str:
+    if not rollout.settings.four_eyes:
+        return ""
+    ref = f"#{rollout.id}"
+    if user == rollout.requested_by:
+        return f"four-eyes: the requester of {ref} cannot approve it"
+    started = rollout.requested_from
+    if _same_os_user(started, os_account):
+        assert started is not None
+        return (
+            f"four-eyes: OS user {started.user} started {ref} (from {started}), so an "
+            f"approval typed as {started.user} is the requester's own, whatever --as says"
+        )
+    return ""
+
+
+def _same_os_user(a: OsAccount | None, b: OsAccount | None) -> bool:
+    """Both typed at a terminal, as the same OS user. The host is not compared: one name
+    on two hosts is most often one person, and four-eyes errs on the side of refusing."""
+    return a is not None and b is not None and a.user == b.user
 
 
 def _listed(entries: Sequence[str], user: str, groups: frozenset[str]) -> bool:

@@ -131,6 +131,7 @@ class AppConfig(_Strict):
         _DEFAULTS.approvals_required
     )
     four_eyes: bool = _DEFAULTS.four_eyes
+    terminal_auto_approve: bool = False
     approval_timeout: LongerThanZero = _DEFAULTS.approval_timeout_seconds
     auto_rollback: bool = _DEFAULTS.auto_rollback
     error_rate: Annotated[float, BeforeValidator(checks.share)] = _DEFAULTS.error_rate
@@ -178,6 +179,7 @@ class AppConfig(_Strict):
             service=self.service,
             config_map=self.config_map,
             app_label=self.app_label or self.deployment,
+            terminal_auto_approve=self.terminal_auto_approve,
         )
 
 

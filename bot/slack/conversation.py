@@ -22,6 +22,7 @@ from rollout.machine.commands import GATE
 from rollout.model import (
     PILOT_BATCH,
     EventKind,
+    OsAccount,
     Phase,
     Rollout,
     RolloutEvent,
@@ -86,10 +87,10 @@ class Conversation:
 
     def decided_edit(
         self, *, ref: str, text: str, rollout_id: int | None, channel: str, user: str, verb: str,
-        at: datetime,
+        at: datetime, os_account: OsAccount | None = None,
     ) -> Outgoing:  # fmt: skip
         """A decided approval or choice message: who did what and when, buttons gone."""
-        edited = render.decided(text, user=user, verb=verb, at=at)
+        edited = render.decided(text, user=user, verb=verb, at=at, os_account=os_account)
         return Outgoing("update", channel, edited, rollout_id, ref=ref, purpose="decided")
 
     def _replies(self, event: RolloutEvent, thread: _Thread, known: Known) -> list[Outgoing]:
@@ -134,11 +135,14 @@ class Conversation:
                     self.decided_edit(
                         ref=ref, text=text, rollout_id=r.id, channel=thread.channel,
                         user=event.user, verb=DONE[action], at=event.at,
+                        os_account=event.os_account,
                     )
                 )  # fmt: skip
         if event.user:
             action = "reject" if kind is EventKind.REJECTED else "approve"
-            out.append(thread.reply(render.person_event(r, user=event.user, action=action)))
+            said = render.person_event(r, user=event.user, action=action,
+                                       os_account=event.os_account)
+            out.append(thread.reply(said))
         return out
 
     def _failed(self, event: RolloutEvent, thread: _Thread) -> list[Outgoing]:
@@ -168,10 +172,11 @@ class Conversation:
                 out.append(
                     self.decided_edit(
                         ref=ref, text=text, rollout_id=r.id, channel=thread.channel,
-                        user=user, verb=DONE[action], at=event.at,
+                        user=user, verb=DONE[action], at=event.at, os_account=event.os_account,
                     )
                 )  # fmt: skip
-        out.append(thread.reply(render.person_event(r, user=user, action=action)))
+        said = render.person_event(r, user=user, action=action, os_account=event.os_account)
+        out.append(thread.reply(said))
         return out
 
     def _close_open(self, event: RolloutEvent, thread: _Thread, known: Known) -> list[Outgoing]:

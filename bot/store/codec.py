@@ -18,6 +18,7 @@ from rollout.model import (
     AuditEntry,
     BlueGreen,
     InboxItem,
+    OsAccount,
     Phase,
     Rollout,
     Settings,
@@ -30,7 +31,12 @@ TARGET_COLUMNS = (
     "namespace", "batch", "position", "status", "previous_image", "started_at", "finished_at",
     "attempts", "reason", "baseline_latency_ms",
 )  # fmt: skip
-APPROVAL_COLUMNS = ("user", "decision", "at", "gate")
+APPROVAL_COLUMNS = ("user", "decision", "at", "gate", "os_account")
+
+
+def dump_account(account: OsAccount | None) -> str | None:
+    """`ops@build-7`, the way people read it; parsed back by :meth:`OsAccount.parse`."""
+    return None if account is None else str(account)
 
 
 def dump_time(value: datetime | None) -> str | None:
@@ -96,6 +102,7 @@ def rollout_row(rollout: Rollout) -> dict[str, Any]:
         "source": rollout.source,
         "lock_version": rollout.lock_version,
         "channel": rollout.channel,
+        "requested_from": dump_account(rollout.requested_from),
     }
 
 
@@ -119,12 +126,18 @@ def target_from(values: Sequence[Any]) -> Target:
 
 def approval_values(approval: Approval) -> tuple[Any, ...]:
     """One `approvals` row in APPROVAL_COLUMNS order."""
-    return (approval.user, approval.decision, dump_time(approval.at), approval.gate)
+    return (
+        approval.user, approval.decision, dump_time(approval.at), approval.gate,
+        dump_account(approval.os_account),
+    )  # fmt: skip
 
 
 def approval_from(values: Sequence[Any]) -> Approval:
-    user, decision, at, gate = values
-    return Approval(user=user, decision=decision, at=_must_time(at), gate=gate)
+    user, decision, at, gate, account = values
+    return Approval(
+        user=user, decision=decision, at=_must_time(at), gate=gate,
+        os_account=OsAccount.parse(account),
+    )  # fmt: skip
 
 
 def _settings_from(text: str) -> Settings:
@@ -171,6 +184,7 @@ def rollout_from(
         source=row["source"],
         lock_version=row["lock_version"],
         channel=row.get("channel") or "",
+        requested_from=OsAccount.parse(row.get("requested_from")),
     )
 
 
@@ -179,6 +193,7 @@ def audit_row(entry: AuditEntry) -> dict[str, Any]:
         "at": dump_time(entry.at), "user": entry.user, "action": entry.action,
         "outcome": entry.outcome, "rollout_id": entry.rollout_id, "detail": entry.detail,
         "source": entry.source, "extra": json.dumps(dict(entry.extra)),
+        "os_account": dump_account(entry.os_account),
     }  # fmt: skip
 
 
@@ -187,6 +202,7 @@ def audit_from(row: dict[str, Any]) -> AuditEntry:
         at=_must_time(row["at"]), user=row["user"], action=row["action"],
         outcome=row["outcome"], rollout_id=row["rollout_id"], detail=row["detail"],
         source=row["source"], extra=dict(json.loads(row["extra"])),
+        os_account=OsAccount.parse(row.get("os_account")),
     )  # fmt: skip
 
 
@@ -196,6 +212,7 @@ def inbox_row(item: InboxItem) -> dict[str, Any]:
         "at": dump_time(item.at),
         "tenants": None if item.tenants is None else json.dumps(list(item.tenants)),
         "source": item.source, "taken_at": None,
+        "os_account": dump_account(item.os_account),
     }  # fmt: skip
 
 
@@ -204,5 +221,5 @@ def inbox_from(row: dict[str, Any]) -> InboxItem:
     return InboxItem(
         rollout_id=row["rollout_id"], action=row["action"], user=row["user"],
         at=_must_time(row["at"]), tenants=None if tenants is None else tuple(json.loads(tenants)),
-        source=row["source"], id=row["id"],
+        source=row["source"], id=row["id"], os_account=OsAccount.parse(row.get("os_account")),
     )  # fmt: skip

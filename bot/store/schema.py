@@ -76,11 +76,21 @@ def _add_target_baseline(db: Database) -> None:
     db.table("targets").add_column("baseline_latency_ms", float)
 
 
+def _add_terminal_identity(db: Database) -> None:
+    """v4: the OS account (`user@host`) a terminal request was typed at, beside the person
+    it claims to be: the rollout's requester, each approval, inbox request and audit row.
+    Rows written before have none, as Slack requests never do."""
+    db.table("rollouts").add_column("requested_from", str)
+    for table in ("approvals", "inbox", "audit"):
+        db.table(table).add_column("os_account", str)
+
+
 # Migration N takes a journal from schema version N to N + 1.
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _create_v1,
     _add_rollout_channel,
     _add_target_baseline,
+    _add_terminal_identity,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

@@ -19,13 +19,13 @@ from bot.terminal.follow import drive, watch
 from bot.terminal.groups import authorize
 from bot.terminal.printer import Printer
 from bot.terminal.rollouts import EXIT_NOT_COMPLETED, EXIT_OK
-from bot.terminal.session import Journal, Session, default_user
-from bot.terminal.words import Args, now, person, refusal, rollback_words, rollout_id
+from bot.terminal.session import Journal, Session, default_user, os_account, request
+from bot.terminal.words import Args, person, refusal, rollback_words, rollout_id
 from handlers.commands import Help, RollbackApp, RollbackRollout
 from rollout import machine
 from rollout.engine.requests import to_command
 from rollout.errors import InvalidTransition, PermissionDenied
-from rollout.model import InboxItem, Phase, Rollout
+from rollout.model import InboxItem, Phase, Rollout, from_terminal
 from rollout.policy import Decision, may_approve, may_control, may_rollback
 
 Verb = Callable[[Args, TextIO], int]
@@ -45,13 +45,15 @@ def _checked(journal: Journal, rollout: Rollout, item: InboxItem, decision: Deci
         raise PermissionDenied(item.user, item.action, reason)
 
 
-def _may_decide(rollout: Rollout, journal: Journal, user: str, verb: str) -> Decision:
-    app = journal.app(rollout.app)
-    if verb != "approve":
+def _may_decide(rollout: Rollout, journal: Journal, item: InboxItem) -> Decision:
+    app, user = journal.app(rollout.app), item.user
+    if item.action != "approve":
         # Four-eyes keeps requesters from approving their own rollout, not from stopping it.
         rollout = replace(rollout, settings=replace(rollout.settings, four_eyes=False))
-    return authorize(lambda groups: may_approve(rollout, app, user, groups),
-                     user=user, entries=app.approvers)
+    return authorize(
+        lambda groups: may_approve(rollout, app, user, groups, os_account=item.os_account),
+        user=user, entries=app.approvers,
+    )
 
 
 def decide_verb(verb: str) -> Verb:
@@ -62,12 +64,12 @@ def decide_verb(verb: str) -> Verb:
         user = person(args, required=True, default="")
         with Journal.open() as journal:
             rollout = journal.rollout(rid)
-            item = InboxItem(rollout_id=rid, action=verb, user=user, at=now(), source="cli")
-            _checked(journal, rollout, item, _may_decide(rollout, journal, user, verb))
+            item = request(rid, verb, user)
+            _checked(journal, rollout, item, _may_decide(rollout, journal, item))
             journal.store.enqueue(item)
             driven = journal.claims.driven_elsewhere(rid)
         done = "Approval" if verb == "approve" else "Rejection"
-        out.write(f"{done} of #{rid} by {user} recorded.\n")
+        out.write(f"{done} of #{rid} by {user}{from_terminal(item.os_account)} recorded.\n")
         if driven:
             out.write(f"The rollbot process driving #{rid} acts on it now.\n")
         else:
@@ -86,7 +88,7 @@ def control_verb(verb: str) -> Verb:
         user = person(args, required=False, default=default_user())
         with Journal.open() as journal:
             rollout = journal.rollout(rid)
-            item = InboxItem(rollout_id=rid, action=verb, user=user, at=now(), source="cli")
+            item = request(rid, verb, user)
             app = journal.app(rollout.app)
             decision = authorize(lambda groups: may_control(rollout, app, user, groups, verb),
                                  user=user, entries=app.deployers + app.approvers)
@@ -121,7 +123,8 @@ def cmd_rollback(args: Args, out: TextIO) -> int:
             return _rollback_rollout(journal, command, user=user, out=out)
     with Session.open(out) as session:
         started = session.runtime.engine.rollback_app(
-            app=command.app, to_version=command.to_version, tenants=command.tenants, user=user
+            app=command.app, to_version=command.to_version, tenants=command.tenants, user=user,
+            os_account=os_account(),
         )
         session.runtime.claims.claim(started.id)
         session.printer.say(f"Rollback #{started.id}: {command.app}"
@@ -139,8 +142,7 @@ def _rollback_rollout(
 ) -> int:
     rid = command.rollout_id
     rollout = journal.rollout(rid)
-    item = InboxItem(rollout_id=rid, action="rollback", user=user, at=now(),
-                     tenants=command.tenants, source="cli")
+    item = request(rid, "rollback", user, tenants=command.tenants)
     app = journal.app(rollout.app)
     decision = authorize(lambda groups: may_rollback(rollout, app, user, groups),
                          user=user, entries=app.deployers + app.approvers)

@@ -4,8 +4,10 @@
 until the rollout ends (exit 0 only when it completed) or pauses for a person's choice
 (exit 3, with the commands that make that choice). At an approval gate it waits for
 `rollbot approve|reject ID --as USER` from another terminal, unless `--auto-approve`
-turned the gate off for this rollout. `resume` takes over unfinished rollouts, after a
-crash or a pause, and follows them the same way.
+turned the gate off for this rollout; that counts as the requester's own approval, so it
+is refused up front wherever such an approval would be (four-eyes, more than one
+approval needed), unless the app sets `terminal_auto_approve`. `resume` takes over
+unfinished rollouts, after a crash or a pause, and follows them the same way.
 """
 
 from __future__ import annotations
@@ -17,15 +19,15 @@ from bot.config import Config, load_config
 from bot.plain import plain
 from bot.terminal.follow import drive
 from bot.terminal.groups import authorize
-from bot.terminal.session import Journal, Session, default_user
+from bot.terminal.session import Journal, Session, default_user, os_account, request
 from bot.terminal.words import Args, deploy_words, now, optional_rollout_id, person, refusal
 from handlers import render
 from handlers.commands import Deploy
 from rollout import machine
 from rollout.errors import RollbotError
-from rollout.model import AppSpec, InboxItem, Phase, Rollout, Strategy, TargetStatus
+from rollout.model import AppSpec, Phase, Rollout, Strategy, TargetStatus
 from rollout.plan import format_duration
-from rollout.policy import enforce, may_control, may_deploy
+from rollout.policy import enforce, may_auto_approve, may_control, may_deploy
 
 EXIT_OK = 0
 EXIT_NOT_COMPLETED = 1
@@ -91,7 +93,10 @@ def cmd_deploy(args: Args, out: TextIO) -> int:
     decision = authorize(lambda groups: may_deploy(app, user, groups),
                          user=user, entries=app.deployers)
     enforce(decision, user=user, action="deploy")
-    gate_off = command.app if args.flag("--auto-approve") else None
+    gate_off = None
+    if args.flag("--auto-approve"):
+        _check_auto_approve(config, app, user=user)
+        gate_off = command.app
     with Session.open(out, config=config, no_gate_for=gate_off) as session:
         rollout = session.runtime.engine.start(
             app=command.app,
@@ -99,6 +104,7 @@ def cmd_deploy(args: Args, out: TextIO) -> int:
             options=command.options,
             user=user,
             source="cli",
+            os_account=os_account(),
         )
         session.runtime.claims.claim(rollout.id)
         session.printer.say(
@@ -107,6 +113,24 @@ def cmd_deploy(args: Args, out: TextIO) -> int:
         )
         session.printer.release()
         return _follow(session, [rollout.id])
+
+
+def _check_auto_approve(config: Config, app: AppSpec, *, user: str) -> None:
+    """`--auto-approve` is the requester's own approval: refused, and audited, before
+    anything is planned or patched wherever the requester's own click would be."""
+    decision = authorize(lambda groups: may_auto_approve(app, user, groups),
+                         user=user, entries=app.approvers)
+    if decision.allowed:
+        return
+    with Journal.open(config) as journal:
+        journal.audit(user=user, action=f"deploy {app.name} --auto-approve", outcome="refused",
+                      rollout_id=None, detail=decision.reason)
+    raise RollbotError(
+        f"--auto-approve refused, nothing was started: {decision.reason}. Deploy without "
+        "it and have an approver run rollbot approve <ID> --as <USER> from another "
+        "terminal, under their own OS account, when it waits at its gate; or, for CI and "
+        f"benchmarks, set terminal_auto_approve: true for {app.name} in {config.source}."
+    )
 
 
 def cmd_resume(args: Args, out: TextIO) -> int:
@@ -146,8 +170,7 @@ def _take_over(session: Session, ids: Sequence[int], *, action: str, user: str) 
     for rid in mine:
         runtime.engine.resume_unfinished(rid)
     if action and len(mine) == 1:
-        item = InboxItem(rollout_id=mine[0], action=action, user=user, at=now(), source="cli")
-        runtime.engine.submit(item)
+        runtime.engine.submit(request(mine[0], action, user))
     if not mine:
         return EXIT_NOT_COMPLETED
     return _follow(session, mine, until_removed=True)

@@ -4,12 +4,18 @@ that move a rollout, the whole runtime with a printer and a pause detector attac
 Read-only verbs (`status`, `history`) and verbs that only queue a request (`approve`,
 `reject`) never build a cluster client or start timers, so they work, and stay fast,
 whether or not the cluster is reachable.
+
+Who is at the terminal comes in two parts: the person it claims to be (`--as`,
+`ROLLBOT_USER`, the login name), and the OS account the process runs as, which rollbot
+records beside the person on every request and audit row it writes from here.
 """
 
 from __future__ import annotations
 
 import getpass
 import os
+import pwd
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TextIO
@@ -21,7 +27,7 @@ from bot.terminal.follow import Stops
 from bot.terminal.printer import Printer
 from bot.terminal.words import now
 from rollout.errors import RollbotError, UnknownRollout
-from rollout.model import AppSpec, AuditEntry, Rollout
+from rollout.model import AppSpec, AuditEntry, InboxItem, OsAccount, Rollout
 
 
 def default_user() -> str:
@@ -33,6 +39,26 @@ def default_user() -> str:
     return os.environ.get("ROLLBOT_USER") or login
 
 
+def os_account() -> OsAccount:
+    """The OS account this process runs as: the name of its real uid, read from the
+    password database rather than $USER or $LOGNAME (which any shell can set), and the
+    host name."""
+    uid = os.getuid()
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:  # containers often run with a uid no passwd file names
+        name = f"uid{uid}"
+    return OsAccount(user=name, host=socket.gethostname())
+
+
+def request(
+    rollout_id: int, action: str, user: str, *, tenants: tuple[str, ...] | None = None
+) -> InboxItem:
+    """A request typed at this terminal: the person it claims, and the account it ran as."""
+    return InboxItem(rollout_id=rollout_id, action=action, user=user, at=now(),
+                     tenants=tenants, source="cli", os_account=os_account())
+
+
 @dataclass
 class Journal:
     """The configuration and the journal, without the cluster."""
@@ -42,8 +68,8 @@ class Journal:
     claims: DriverClaims
 
     @classmethod
-    def open(cls) -> Journal:
-        config = load_config()
+    def open(cls, config: Config | None = None) -> Journal:
+        config = config or load_config()
         path = db_path()
         return cls(config=config, store=SqliteStore(path), claims=DriverClaims(path))
 
@@ -76,7 +102,7 @@ class Journal:
         self.store.record_audit(
             AuditEntry(
                 at=now(), user=user, action=action, outcome=outcome, rollout_id=rollout_id,
-                detail=detail[:1000], source="cli",
+                detail=detail[:1000], source="cli", os_account=os_account(),
             )
         )
 

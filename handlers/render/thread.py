@@ -33,7 +33,16 @@ from handlers.render.phrases import (
     title,
     user_ref,
 )
-from rollout.model import PILOT_BATCH, Phase, Rollout, Strategy, Target, TargetStatus
+from rollout.model import (
+    PILOT_BATCH,
+    OsAccount,
+    Phase,
+    Rollout,
+    Strategy,
+    Target,
+    TargetStatus,
+    from_terminal,
+)
 from rollout.plan import format_duration
 
 MAX_APPROVERS_SHOWN = 10
@@ -139,10 +148,13 @@ def approval_request(rollout: Rollout, *, gate: int, approvers: Sequence[str]) -
     return Message(text=f"{head}\n{' · '.join(rules)}", blocks=blocks)
 
 
-def decided(message_text: str, *, user: str, verb: str, at: datetime) -> Message:
-    """An approval or choice message after someone acted: who, what, when; no buttons."""
+def decided(
+    message_text: str, *, user: str, verb: str, at: datetime, os_account: OsAccount | None = None
+) -> Message:
+    """An approval or choice message after someone acted: who (and, from a terminal, at
+    which OS account), what, when; no buttons."""
     first = message_text.split("\n", 1)[0]
-    line = f"{verb} by {user_ref(user)} at {clock(at)}"
+    line = f"{verb} by {user_ref(user)}{from_terminal(os_account)} at {clock(at)}"
     return Message(text=f"{first}\n{line}", blocks=(section(first), context(line)))
 
 
@@ -273,8 +285,10 @@ def old_removed(rollout: Rollout) -> Message:
     return Message(text=text, blocks=(section(text),))
 
 
-def person_action(rollout: Rollout, *, user: str, verb: str) -> Message:
-    text = f"{user_ref(user)} {verb} {rollout_ref(rollout)}."
+def person_action(
+    rollout: Rollout, *, user: str, verb: str, os_account: OsAccount | None = None
+) -> Message:
+    text = f"{user_ref(user)} {verb} {rollout_ref(rollout)}{from_terminal(os_account)}."
     return Message(text=text, blocks=(context(text),))
 
 
@@ -291,9 +305,14 @@ _PERSON_VERBS: Mapping[str, str] = {
 }
 
 
-def person_event(rollout: Rollout, *, user: str, action: str) -> Message:
-    """Who acted on the rollout, by inbox action name: `<@U0BOB> approved #42.`"""
-    return person_action(rollout, user=user, verb=_PERSON_VERBS.get(action, action))
+def person_event(
+    rollout: Rollout, *, user: str, action: str, os_account: OsAccount | None = None
+) -> Message:
+    """Who acted on the rollout, by inbox action name: `<@U0BOB> approved #42.`, or from a
+    terminal `<@U0BOB> approved #42 (from a terminal: ops@build-7).`: there the person is
+    only claimed, and the OS account is what the machine vouches for."""
+    verb = _PERSON_VERBS.get(action, action)
+    return person_action(rollout, user=user, verb=verb, os_account=os_account)
 
 
 def closed(message_text: str, *, phase: Phase, at: datetime) -> Message:

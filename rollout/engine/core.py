@@ -42,6 +42,7 @@ from rollout.model import (
     AppSpec,
     HealthSpec,
     InboxItem,
+    OsAccount,
     Phase,
     Rollout,
     Settings,
@@ -160,9 +161,11 @@ class Engine:
         user: str,
         source: str = "cli",
         channel: str = "",
+        os_account: OsAccount | None = None,
     ) -> Rollout:
         """Plan and create the rollout, then run it in the background. `channel`: the Slack
-        channel it was asked for in, where its progress is posted. Raises PlanError
+        channel it was asked for in, where its progress is posted; `os_account`: the
+        terminal account that asked, journalled with it for four-eyes. Raises PlanError
         (unknown tenants, ...), RolloutConflict (the app has an active rollout)."""
         if options.dry_run:
             raise ValueError("a dry run changes nothing: call plan() instead")
@@ -178,6 +181,7 @@ class Engine:
             source=source,
             channel=channel,
             action=f"deploy {app} {version}",
+            os_account=os_account,
         )
 
     def rollback_app(
@@ -188,6 +192,7 @@ class Engine:
         tenants: Sequence[str] | None,
         user: str,
         channel: str = "",
+        os_account: OsAccount | None = None,
     ) -> Rollout:
         """`/rollback <app>`: undo the app's latest rollout (every tenant back to the image
         it recorded; blue-green: switch back), or, with `to_version`, deploy that version
@@ -211,10 +216,13 @@ class Engine:
                 source="rollback",
                 channel=channel,
                 action=f"rollback {app} to={to_version}",
+                os_account=os_account,
             )
         recent = self._store.list_rollouts(app=app, limit=50)
         latest = latest_to_roll_back(recent, app=app, tenants=chosen, now=self._clock.now())
-        item = InboxItem(latest.id, "rollback", user, self._clock.now(), tenants=chosen)
+        item = InboxItem(
+            latest.id, "rollback", user, self._clock.now(), tenants=chosen, os_account=os_account
+        )
         return self.rollback(item)
 
     def _create(
@@ -229,6 +237,7 @@ class Engine:
         source: str,
         channel: str,
         action: str,
+        os_account: OsAccount | None,
     ) -> Rollout:
         self._check_running()
         now = self._clock.now()
@@ -244,16 +253,15 @@ class Engine:
                 start_at=start_at,
                 source=source,
                 channel=channel,
+                requested_from=os_account,
             )
             created = self._store.create_rollout(new)
         except RollbotError as err:
-            self._runner.audit(
-                user=user, action=action, outcome="refused", detail=str(err), source=source
-            )
+            self._runner.audit(user=user, action=action, outcome="refused", detail=str(err),
+                               source=source, os_account=os_account)
             raise
-        self._runner.audit(
-            user=user, action=action, outcome="ok", rollout_id=created.id, source=source
-        )
+        self._runner.audit(user=user, action=action, outcome="ok", rollout_id=created.id,
+                           source=source, os_account=os_account)
         self._claim(created.id)  # new: no one else can hold it yet
         self._runner.adopt(created.id)
         self._driver.post(created.id, Start())
@@ -428,4 +436,5 @@ class Engine:
             rollout_id=item.rollout_id,
             detail=detail,
             source=item.source,
+            os_account=item.os_account,
         )

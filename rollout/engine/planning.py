@@ -12,7 +12,16 @@ from dataclasses import replace
 from datetime import datetime
 
 from rollout.errors import PreflightFailed
-from rollout.model import PILOT_BATCH, AppSpec, Phase, Rollout, Settings, Strategy, Target
+from rollout.model import (
+    PILOT_BATCH,
+    AppSpec,
+    OsAccount,
+    Phase,
+    Rollout,
+    Settings,
+    Strategy,
+    Target,
+)
 from rollout.plan import Plan, make_plan
 from rollout.ports import Cluster
 
@@ -48,6 +57,7 @@ def draft(
     start_at: datetime | None = None,
     source: str = "cli",
     channel: str = "",
+    requested_from: OsAccount | None = None,
 ) -> Rollout:
     """The rollout to create (ID 0 until the journal assigns one)."""
     if spec.strategy is Strategy.BLUE_GREEN:
@@ -70,6 +80,7 @@ def draft(
         start_at=start_at,
         source=source,
         channel=channel,
+        requested_from=requested_from,
     )
 
 

@@ -40,13 +40,13 @@ ACTIONS = (*_SIMPLE, "rollback")
 
 def to_command(item: InboxItem) -> Command:
     if item.action == "rollback":
-        return Rollback(item.user, tenants=item.tenants)
+        return Rollback(item.user, tenants=item.tenants, os_account=item.os_account)
     kind = _SIMPLE.get(item.action)
     if kind is None:
         raise InvalidTransition(
             f"rollbot does not know the action {item.action!r}; it knows {', '.join(ACTIONS)}"
         )
-    return kind(item.user)
+    return kind(item.user, os_account=item.os_account)
 
 
 def described(item: InboxItem) -> str:

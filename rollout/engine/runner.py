@@ -33,7 +33,7 @@ from rollout.machine import (
     TimerKind,
     decide,
 )
-from rollout.model import AuditEntry, Phase, Rollout, RolloutEvent
+from rollout.model import AuditEntry, OsAccount, Phase, Rollout, RolloutEvent
 from rollout.ports import Clock, Listener, Store, Timers
 
 log = logging.getLogger("rollbot.engine")
@@ -205,6 +205,7 @@ class Runner:
             user=effect.user,
             detail=effect.detail,
             problems=effect.problems,
+            os_account=effect.os_account,
         )
         for listener in self._listeners:
             try:
@@ -254,6 +255,7 @@ class Runner:
         rollout_id: int | None = None,
         detail: str = "",
         source: str = "cli",
+        os_account: OsAccount | None = None,
     ) -> None:
         entry = AuditEntry(
             at=self._clock.now(),
@@ -264,6 +266,7 @@ class Runner:
             detail=detail,
             source=source,
             extra={"engine": self._owner},
+            os_account=os_account,
         )
         try:
             self._store.record_audit(entry)

@@ -4,7 +4,8 @@ remove old. Each either applies to the rollout as it is, or is refused with
 
 Who may ask is not decided here (see :mod:`rollout.policy`, applied at the edges, which
 know the person's groups and the app's lists); what the rollout's own record settles
-is: four-eyes, one approval per person, the phase.
+is: four-eyes, one approval per person, the phase. A terminal request names its OS
+account beside the person: in the reasons it leaves and on the events it causes.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from rollout.machine.common import (
     summary,
     where,
 )
-from rollout.machine.effects import ArmTimer, RunPreflight, UpdateTargets
+from rollout.machine.effects import ArmTimer, Effect, Publish, RunPreflight, UpdateTargets
 from rollout.machine.events import (
     Approve,
     Cancel,
@@ -41,8 +42,17 @@ from rollout.machine.events import (
     Rollback,
     Skip,
 )
-from rollout.model import Approval, EventKind, Phase, Rollout, Strategy, Target, TargetStatus
-from rollout.policy import approvals_complete
+from rollout.model import (
+    Approval,
+    EventKind,
+    Phase,
+    Rollout,
+    Strategy,
+    Target,
+    TargetStatus,
+    from_terminal,
+)
+from rollout.policy import approval_refusal, approvals_complete
 
 GATE = 1  # the approval gate stands before regular batch 1 (or the blue-green switch)
 PAUSABLE = frozenset(
@@ -61,18 +71,35 @@ def handle(rollout: Rollout, command: Command, *, now: datetime) -> Transition:
     handler = _HANDLERS.get(type(command))
     if handler is None:
         raise TypeError(f"not a command: {command!r}")
-    return handler(rollout, command, now)
+    step = handler(rollout, command, now)
+    if command.os_account is None:
+        return step
+    return Transition(step.rollout, tuple(_typed_at(e, command) for e in step.effects))
+
+
+def _typed_at(effect: Effect, command: Command) -> Effect:
+    """What a terminal command makes known names its OS account beside the person, so
+    every face can say where it was typed."""
+    if isinstance(effect, Publish) and effect.user == command.user:
+        return replace(effect, os_account=command.os_account)
+    return effect
+
+
+def _by(command: Command) -> str:
+    """Who asked, for the reasons a rollout keeps: `U0BOB`, or with the terminal account."""
+    return command.user + from_terminal(command.os_account)
 
 
 def _approve(rollout: Rollout, command: Command, now: datetime) -> Transition:
     assert isinstance(command, Approve)
     _at_gate(rollout, "approve")
     user = command.user
-    if user in _approvers(rollout):
-        refuse(f"you already approved {ref(rollout)}")
-    if rollout.settings.four_eyes and user == rollout.requested_by:
-        refuse(f"four-eyes: the requester of {ref(rollout)} cannot approve it")
-    approval = Approval(user=user, decision="approve", at=now, gate=GATE)
+    refusal = approval_refusal(rollout, user, command.os_account)
+    if refusal:
+        refuse(refusal)
+    approval = Approval(
+        user=user, decision="approve", at=now, gate=GATE, os_account=command.os_account
+    )
     rollout = replace(rollout, approvals=(*rollout.approvals, approval))
     required = max(1, rollout.settings.approvals_required)
     if not approvals_complete(rollout, GATE, required):
@@ -92,10 +119,12 @@ def _approve(rollout: Rollout, command: Command, now: datetime) -> Transition:
 def _reject(rollout: Rollout, command: Command, now: datetime) -> Transition:
     _at_gate(rollout, "reject")
     user = command.user
-    approval = Approval(user=user, decision="reject", at=now, gate=GATE)
+    approval = Approval(
+        user=user, decision="reject", at=now, gate=GATE, os_account=command.os_account
+    )
     rollout = replace(rollout, approvals=(*rollout.approvals, approval))
     told = publish(EventKind.REJECTED, user=user)
-    reason = f"rejected by {user}"
+    reason = f"rejected by {_by(command)}"
     if not rollback.rollable(rollout, None):
         unchanged = replace(rollout, reason=f"{reason} before anything changed")
         return rolling.cancelled(unchanged, now=now).after(told)
@@ -110,7 +139,7 @@ def _pause(rollout: Rollout, command: Command, now: datetime) -> Transition:
     if rollout.phase not in PAUSABLE:
         refuse(f"{ref(rollout)} is {where(rollout)} and cannot be paused now; cancel it instead")
     # The deadline stays: resuming a wait, window or gate goes on with the time it had left.
-    reason = f"paused by {command.user}"
+    reason = f"paused by {_by(command)}"
     paused = replace(
         rollout.with_phase(Phase.PAUSED, deadline=rollout.deadline, reason=reason),
         paused_from=rollout.phase,
@@ -138,7 +167,7 @@ def _cancel(rollout: Rollout, command: Command, now: datetime) -> Transition:
     _not_stopping(rollout)
     if rollout.phase is Phase.ROLLING_BACK:
         refuse(f"{ref(rollout)} is rolling back; it cannot be cancelled, it ends by itself")
-    reason = f"cancelled by {command.user}"
+    reason = f"cancelled by {_by(command)}"
     in_flight = any(t.status is TargetStatus.UPDATING for t in rollout.targets)
     if rollout.strategy is Strategy.ROLLING and in_flight:
         # Updates under way settle first; the rollout ends once their results are in.
@@ -157,7 +186,7 @@ def _cancel(rollout: Rollout, command: Command, now: datetime) -> Transition:
 def _rollback(rollout: Rollout, command: Command, now: datetime) -> Transition:
     assert isinstance(command, Rollback)
     _check_rollback(rollout, command.tenants)
-    reason = f"rolled back by {command.user}"
+    reason = f"rolled back by {_by(command)}"
     if rollout.phase is Phase.STAGING:
         # The new side is being created right now: delete it once that has settled.
         stopping = replace(rollout, reason=reason, paused_from=Phase.ROLLING_BACK)
@@ -208,7 +237,7 @@ def _skip(rollout: Rollout, command: Command, now: datetime) -> Transition:
     failed = _after_failure(rollout, "skip")
     assert rollout.paused_from is not None
     skipped = [
-        t.with_status(TargetStatus.SKIPPED, at=now, reason=f"skipped by {command.user}: {t.reason}")
+        t.with_status(TargetStatus.SKIPPED, at=now, reason=f"skipped by {_by(command)}: {t.reason}")
         for t in failed
     ]
     names = ", ".join(t.namespace for t in failed)

@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from rollout.model import EventKind
+from rollout.model import EventKind, OsAccount
 
 Side = Literal["new", "old"]
 
@@ -105,6 +105,7 @@ class Publish:
     user: str | None = None
     detail: str = ""
     problems: tuple[str, ...] = ()
+    os_account: OsAccount | None = None  # `user` acted from a terminal, at this account
 
 
 Effect = (

@@ -13,10 +13,10 @@ a list:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rollout.machine.effects import Side, TimerKind
-from rollout.model import BlueGreen, Target
+from rollout.model import BlueGreen, OsAccount, Target
 
 # --- the rollout's own progress ------------------------------------------------------------
 
@@ -114,9 +114,12 @@ class SideDeleted:
 
 @dataclass(frozen=True)
 class Command:
-    """An action a person asked for. `user` is a Slack ID or a terminal user name."""
+    """An action a person asked for. `user` is a Slack ID or a terminal user name;
+    `os_account`, for a terminal request, the OS account it was typed at (`user` is then
+    only who it claims to be)."""
 
     user: str
+    os_account: OsAccount | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)

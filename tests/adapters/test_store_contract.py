@@ -33,6 +33,7 @@ from rollout.model import (
     AuditEntry,
     BlueGreen,
     InboxItem,
+    OsAccount,
     Phase,
     Rollout,
     Settings,
@@ -234,6 +235,22 @@ def test_inbox_hands_each_request_out_once_in_order_per_rollout(store: Store) ->
     assert len({first, second, other}) == 3
 
 
+def test_terminal_requests_and_audit_rows_keep_the_os_account_beside_the_person(
+    store: Store,
+) -> None:
+    # Given a request and an audit row typed at a terminal, and one from Slack
+    typed = replace(request(1, "approve", user="U0BOB"), os_account=OPS)
+    store.enqueue(typed)
+    store.enqueue(replace(request(1, "pause"), source="slack"))
+    row = replace(audit("U0BOB", rollout_id=1), os_account=OsAccount("ops", "build-7"))
+    store.record_audit(row)
+
+    # When they are read back, then the terminal ones name their account, Slack's none
+    taken = store.take_inbox(1)
+    assert [(i.user, i.os_account) for i in taken] == [("U0BOB", OPS), ("U0BOB", None)]
+    assert store.audit_log(rollout_id=1) == [row]
+
+
 def test_threads_taking_the_inbox_at_once_never_share_a_request(store: Store) -> None:
     ids = {store.enqueue(request(1, f"action-{n}")) for n in range(200)}
     start = threading.Barrier(4, timeout=10)
@@ -249,6 +266,9 @@ def test_threads_taking_the_inbox_at_once_never_share_a_request(store: Store) ->
 
 
 # --- round trip -----------------------------------------------------------------------------
+
+
+OPS = OsAccount("alice@corp.example", "build-7")  # directory logins may hold an "@"
 
 
 def every_field_set() -> Rollout:
@@ -271,7 +291,10 @@ def every_field_set() -> Rollout:
                    reason="probe said \"no\" — ünïcode", baseline_latency_ms=41.5),
         ),
         batch_count=4, current_batch=2, deadline=later, start_at=T0, paused_from=Phase.WAITING,
-        approvals=(Approval("U0BOB", "approve", T0, 1), Approval("U0CAROL", "reject", later, 1)),
+        approvals=(
+            Approval("U0BOB", "approve", T0, 1, os_account=OPS),
+            Approval("U0CAROL", "reject", later, 1),
+        ),
         reason="paused by U0BOB", finished_at=later,
         blue_green=BlueGreen(
             namespace="platform-admin", service="platform-admin-app", old_version="v1.2.0",
@@ -280,6 +303,7 @@ def every_field_set() -> Rollout:
             switched=True, old_removed=False,
         ),
         rollback_of=("tenant-a",), source="slack", lock_version=7, channel="C0DEPLOYS",
+        requested_from=OsAccount("ci-runner", "build-7.example.com"),
     )  # fmt: skip
 
 
@@ -465,7 +489,10 @@ def test_a_journal_of_schema_version_1_is_migrated_and_its_rollouts_read_as_befo
     with SqliteStore(path) as store:
         assert store.schema_version == SCHEMA_VERSION
         unmeasured = tuple(replace(t, baseline_latency_ms=None) for t in old.targets)
-        assert store.get(1) == replace(old, channel="", targets=unmeasured)
+        untyped = tuple(replace(a, os_account=None) for a in old.approvals)
+        assert store.get(1) == replace(
+            old, channel="", targets=unmeasured, approvals=untyped, requested_from=None
+        )
         saved = store.save(replace(store.get(1) or old, channel="C0DEPLOYS"))
     with SqliteStore(path) as reopened:
         assert reopened.get(1) == saved and saved.channel == "C0DEPLOYS"
@@ -506,7 +533,8 @@ def test_a_blue_green_side_stored_before_old_gone_existed_reads_as_removal_done(
 
 def write_v1_journal(path: Path, stored: Rollout) -> None:
     """A journal as rollbot wrote it at schema version 1 (no `channel` column, no target
-    `baseline_latency_ms`), holding `stored` and its targets and approvals."""
+    `baseline_latency_ms`, no terminal accounts), holding `stored` and its targets and
+    approvals."""
     conn = sqlite3.connect(path)
     try:
         db = Database(conn)
@@ -514,7 +542,7 @@ def write_v1_journal(path: Path, stored: Rollout) -> None:
         MIGRATIONS[0](db)
         db.table("meta").insert({"key": "schema_version", "value": "1"})
         row = codec.rollout_row(stored)
-        del row["channel"]
+        del row["channel"], row["requested_from"]
         db.table("rollouts").insert(row)
         for position, target in enumerate(stored.targets):
             values = codec.target_values(position, target)
@@ -523,10 +551,9 @@ def write_v1_journal(path: Path, stored: Rollout) -> None:
             db.table("targets").insert({"rollout_id": stored.id, **row})
         for position, approval in enumerate(stored.approvals):
             values = codec.approval_values(approval)
-            db.table("approvals").insert(
-                {"rollout_id": stored.id, "position": position}
-                | dict(zip(codec.APPROVAL_COLUMNS, values, strict=True))
-            )
+            row = dict(zip(codec.APPROVAL_COLUMNS, values, strict=True))
+            del row["os_account"]
+            db.table("approvals").insert({"rollout_id": stored.id, "position": position} | row)
         conn.commit()
         assert "channel" not in db.table("rollouts").columns_dict
         assert "baseline_latency_ms" not in db.table("targets").columns_dict

@@ -29,7 +29,7 @@ def test_pause_then_resume_then_cancel_from_other_terminals(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with running_sim(tmp_path, tenants=10) as sim:
-        rollbot = Rollbot.in_folder(tmp_path, sim)
+        rollbot = Rollbot.in_folder(tmp_path, sim, terminal_auto_approve=True)
         try:
             # Given a deploy waiting between batches 1 and 2
             job = rollbot.spawn("deploy", "isp", NEW, "batch=3", "pilot=1", "wait=2s",

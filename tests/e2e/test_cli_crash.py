@@ -61,7 +61,9 @@ def test_sigkill_then_resume_completes_with_no_tenant_skipped_or_patched_twice(
 ) -> None:
     kill_when, options, ready_delay = POINTS[point]
     with running_sim(tmp_path, tenants=TENANTS, ready_delay=ready_delay) as sim:
-        rollbot = Rollbot.in_folder(tmp_path, sim)
+        # One OS account answers the gate it started (four-eyes off), and --auto-approve
+        # is what CI does (terminal_auto_approve).
+        rollbot = Rollbot.in_folder(tmp_path, sim, four_eyes=False, terminal_auto_approve=True)
         try:
             # Given a deploy killed at the chosen point
             job = rollbot.spawn("deploy", "isp", NEW, *options)

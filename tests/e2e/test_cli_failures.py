@@ -36,7 +36,8 @@ def _third_tenant_of_batch_two(sim: Sim) -> str:
 
 def test_failing_tenant_pauses_after_its_batch_with_the_reason(tmp_path: Path) -> None:
     with running_sim(tmp_path, tenants=TENANTS) as sim:
-        rollbot = Rollbot.in_folder(tmp_path, sim, rollout_timeout="2s")
+        rollbot = Rollbot.in_folder(tmp_path, sim, rollout_timeout="2s",
+                                    terminal_auto_approve=True)
         bad = _third_tenant_of_batch_two(sim)
         sim.set_behaviour(bad, NEW, "crash")
         try:
@@ -87,7 +88,7 @@ def test_an_error_rate_from_prometheus_fails_the_tenant_it_names(tmp_path: Path)
         bad = _third_tenant_of_batch_two(sim)
         prom.rates[bad] = 0.25
         health = {"prometheus": {"url": prom.url, "error_rate_query": query, "timeout": "2s"}}
-        rollbot = Rollbot.in_folder(tmp_path, sim, health=health)
+        rollbot = Rollbot.in_folder(tmp_path, sim, health=health, terminal_auto_approve=True)
         try:
             job = rollbot.spawn("deploy", "isp", NEW, "batch=4", "pilot=1", "--auto-approve")
             rid = rollout_id_from(job)
@@ -107,7 +108,8 @@ def test_an_error_rate_from_prometheus_fails_the_tenant_it_names(tmp_path: Path)
 
 def test_auto_rollback_returns_every_changed_tenant(tmp_path: Path) -> None:
     with running_sim(tmp_path, tenants=TENANTS) as sim:
-        rollbot = Rollbot.in_folder(tmp_path, sim, rollout_timeout="2s", auto_rollback=True)
+        rollbot = Rollbot.in_folder(tmp_path, sim, rollout_timeout="2s", auto_rollback=True,
+                                    terminal_auto_approve=True)
         bad = _third_tenant_of_batch_two(sim)
         sim.set_behaviour(bad, NEW, "crash")
         result = rollbot.run("deploy", "isp", NEW, "batch=4", "pilot=1", "--auto-approve")
@@ -130,7 +132,7 @@ def test_rollback_of_a_completed_rollout_restores_every_tenant(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with running_sim(tmp_path, tenants=8) as sim:
-        rollbot = Rollbot.in_folder(tmp_path, sim)
+        rollbot = Rollbot.in_folder(tmp_path, sim, terminal_auto_approve=True)
         deployed = rollbot.run("deploy", "isp", NEW, "batch=4", "pilot=1", "--auto-approve")
         assert deployed.returncode == 0, deployed.stdout + deployed.stderr
         rid = int(deployed.stdout.split("#", 1)[1].split(":", 1)[0])

@@ -182,6 +182,7 @@ BAD_VALUES = [
     ("apps.isp.approvals_required", 0, "1 or more"),
     ("apps.isp.crashloop_restarts", 0, "1 or more"),
     ("apps.isp.four_eyes", None, "true or false"),
+    ("apps.isp.terminal_auto_approve", "yes", "true or false"),
     ("apps.isp.approval_timeout", "forever", "duration"),
     ("apps.isp.auto_rollback", "no", "true or false"),
     ("apps.isp.error_rate", 5, "did you mean 5%?"),

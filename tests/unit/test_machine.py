@@ -57,6 +57,7 @@ from rollout.model import (
     PILOT_BATCH,
     BlueGreen,
     EventKind,
+    OsAccount,
     Phase,
     Rollout,
     Settings,
@@ -907,6 +908,79 @@ def test_refusal(rollout: Rollout, command: Event, words: str) -> None:
         words = "you already approved #7"
     with pytest.raises(InvalidTransition, match=words.replace("(", r"\(").replace(")", r"\)")):
         decide(rollout, command, now=NOW)
+
+
+# --- a terminal's OS account -----------------------------------------------------------------
+
+OPS = OsAccount("ops", "build-7")
+
+
+def test_four_eyes_refuses_the_os_user_who_started_it_whatever_person_is_claimed() -> None:
+    # Given a rollout started from a terminal by OS user ops (as U0ALICE), at its gate
+    gated = rolling(Phase.AWAITING_APPROVAL, requested_from=OPS)
+
+    # When ops approves again, claiming to be U0BOB, then the machine refuses it
+    with pytest.raises(InvalidTransition, match="four-eyes: OS user ops started #7"):
+        decide(gated, Approve("U0BOB", os_account=OPS), now=NOW)
+
+    # And the same person from another account is taken, the account kept with it
+    after, _ = decide(gated, Approve("U0BOB", os_account=OsAccount("bob", "build-7")), now=NOW)
+    assert [(a.user, a.os_account) for a in after.approvals] == [
+        ("U0BOB", OsAccount("bob", "build-7"))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("rollout", "command", "kind", "reason"),
+    [
+        (rolling(Phase.AWAITING_APPROVAL), Approve("U0BOB", os_account=OPS), K.APPROVED, ""),
+        (
+            rolling(Phase.AWAITING_APPROVAL),
+            Reject("U0BOB", os_account=OPS),
+            K.REJECTED,
+            "rejected by U0BOB (from a terminal: ops@build-7)",
+        ),
+        (
+            rolling(Phase.WAITING, current_batch=1, deadline=at(60)),
+            Pause("U0BOB", os_account=OPS),
+            K.PAUSED,
+            "paused by U0BOB (from a terminal: ops@build-7)",
+        ),
+        (
+            rolling(Phase.WAITING, current_batch=1, deadline=at(60)),
+            Cancel("U0BOB", os_account=OPS),
+            K.CANCELLED,
+            "cancelled by U0BOB (from a terminal: ops@build-7)",
+        ),
+        (
+            rolling(Phase.WAITING, current_batch=1, statuses={"p": S.UPDATED}),
+            Rollback("U0BOB", os_account=OPS),
+            K.ROLLING_BACK,
+            "rolled back by U0BOB (from a terminal: ops@build-7)",
+        ),
+    ],
+)
+def test_what_a_terminal_command_makes_known_names_its_os_account(
+    rollout: Rollout, command: Event, kind: EventKind, reason: str
+) -> None:
+    # When a command typed at a terminal is taken
+    after, effects = decide(rollout, command, now=NOW)
+
+    # Then the events naming the person carry the account, and so does any reason kept
+    # (a cancel names nobody in its event: its reason is what the summary shows)
+    published = [e for e in effects if isinstance(e, Publish) and e.user == "U0BOB"]
+    assert all(e.os_account == OPS for e in published)
+    assert kind in {e.kind for e in effects if isinstance(e, Publish)}
+    assert published or reason
+    if reason:
+        assert reason in after.reason
+
+
+def test_a_slack_command_names_no_account() -> None:
+    after, effects = decide(rolling(Phase.AWAITING_APPROVAL), Reject("U0BOB"), now=NOW)
+    assert after.reason.startswith("rejected by U0BOB")
+    assert "terminal" not in after.reason
+    assert all(e.os_account is None for e in effects if isinstance(e, Publish))
 
 
 # --- details worth their own test ---------------------------------------------------------

@@ -13,6 +13,7 @@ from rollout.model import (
     Approval,
     AppSpec,
     BlueGreen,
+    OsAccount,
     Phase,
     Rollout,
     Settings,
@@ -26,6 +27,7 @@ from rollout.policy import (
     channel_allowed,
     enforce,
     may_approve,
+    may_auto_approve,
     may_control,
     may_deploy,
     may_rollback,
@@ -162,6 +164,124 @@ def test_may_approve(
 def test_empty_approvers_lets_anyone_but_the_requester_approve() -> None:
     assert may_approve(rollout(), OPEN_APP, "U0ANYONE", NOBODY).allowed
     assert not may_approve(rollout(), OPEN_APP, "U0ALICE", NOBODY).allowed
+
+
+# --- terminal identity: the person is claimed, the OS account is not -----------------------
+
+OPS = OsAccount("ops", "build-7")  # started the rollout from a terminal
+OPS_ELSEWHERE = OsAccount("ops", "build-8")
+BOB_SHELL = OsAccount("bob", "build-7")
+STARTED_AT_A_TERMINAL = rollout(requested_from=OPS)
+OWN_ACCOUNT = (
+    "four-eyes: OS user ops started #42 (from ops@build-7), so an approval typed as ops "
+    "is the requester's own, whatever --as says"
+)
+
+
+@pytest.mark.parametrize(
+    ("case", "account", "allowed", "reason"),
+    [
+        # Given a rollout started by OS user ops, claiming to be U0ALICE
+        (STARTED_AT_A_TERMINAL, OPS, False, OWN_ACCOUNT),
+        (STARTED_AT_A_TERMINAL, OPS_ELSEWHERE, False, OWN_ACCOUNT),
+        (STARTED_AT_A_TERMINAL, BOB_SHELL, True, "you may approve #42"),
+        (STARTED_AT_A_TERMINAL, None, True, "you may approve #42"),  # a Slack click
+        (rollout(), OPS, True, "you may approve #42"),  # started in Slack
+        (
+            rollout(requested_from=OPS, settings=Settings(four_eyes=False)),
+            OPS,
+            True,
+            "you may approve #42",
+        ),
+    ],
+)
+def test_four_eyes_also_refuses_the_os_user_who_started_the_rollout(
+    case: Rollout, account: OsAccount | None, allowed: bool, reason: str
+) -> None:
+    # When U0CAROL, a listed approver, approves from `account` (None: from Slack)
+    decision = may_approve(case, APP, "U0CAROL", LEADS, os_account=account)
+
+    # Then the claimed name does not get the requester's own OS user past four-eyes
+    assert decision == Decision(allowed, reason)
+
+
+def test_one_terminal_account_is_one_approver_whatever_name_it_claims() -> None:
+    # Given U0CAROL approved from OS user bob's terminal
+    approved = rollout(approvals=(Approval("U0CAROL", "approve", T0, 1, os_account=BOB_SHELL),))
+
+    # When the same OS user approves again, claiming to be someone else
+    again = may_approve(approved, APP, "U0DAVE", LEADS, os_account=BOB_SHELL)
+
+    # Then it is refused, and another account or a Slack click still counts
+    assert again == Decision.deny(
+        "OS user bob already approved #42 (as U0CAROL, from bob@build-7); one account "
+        "counts as one approver, whatever --as says"
+    )
+    assert may_approve(approved, APP, "U0DAVE", LEADS, os_account=OPS).allowed
+    assert may_approve(approved, APP, "U0DAVE", LEADS).allowed
+
+
+GATED = replace(APP, approvers=("U0ALICE", "S0LEADS"))
+
+
+@pytest.mark.parametrize(
+    ("app", "user", "allowed", "reason"),
+    [
+        (
+            GATED,
+            "U0ALICE",
+            False,
+            "four-eyes is on for isp, so the requester cannot approve their own rollout, "
+            "and --auto-approve is the requester's own approval",
+        ),
+        (
+            replace(GATED, settings=Settings(four_eyes=False, approvals_required=2)),
+            "U0ALICE",
+            False,
+            "isp needs 2 approvals from different people, and --auto-approve is only the "
+            "requester's own",
+        ),
+        (
+            replace(GATED, settings=Settings(four_eyes=False)),
+            "U0ALICE",
+            True,
+            "you may approve your own rollouts of isp",
+        ),
+        (
+            replace(GATED, settings=Settings(four_eyes=False)),
+            "U0ERIN",
+            False,
+            "--auto-approve is your own approval, and you are not an approver of isp "
+            "(approvers: @U0ALICE, @S0LEADS)",
+        ),
+        (
+            replace(GATED, terminal_auto_approve=True),
+            "U0ALICE",
+            True,
+            "isp sets terminal_auto_approve",
+        ),
+        (
+            replace(
+                GATED,
+                terminal_auto_approve=True,
+                settings=Settings(approvals_required=2),
+            ),
+            "U0ALICE",
+            True,
+            "isp sets terminal_auto_approve",
+        ),
+        (
+            replace(GATED, settings=Settings(approval=False)),
+            "U0ALICE",
+            True,
+            "isp has no approval gate",
+        ),
+    ],
+)
+def test_auto_approve_counts_as_the_requesters_own_approval(
+    app: AppSpec, user: str, allowed: bool, reason: str
+) -> None:
+    assert may_auto_approve(app, user, NOBODY) == Decision(allowed, reason)
 
 
 # --- roll back ----------------------------------------------------------------------------

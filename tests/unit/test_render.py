@@ -12,6 +12,7 @@ from handlers import render
 from rollout.model import (
     PILOT_BATCH,
     Approval,
+    OsAccount,
     Phase,
     Rollout,
     Settings,
@@ -165,6 +166,24 @@ def test_approval_request_names_rules_and_decided_removes_buttons() -> None:
     after = render.decided(message.text, user="U0CAROL", verb="Approved", at=NOW)
     assert buttons(after) == []
     assert "Approved by <@U0CAROL> at 12:00 UTC" in section_texts(after)
+
+
+@pytest.mark.parametrize("action", ["approve", "reject", "pause", "rollback", "resume"])
+def test_a_terminal_decision_names_the_os_account_beside_the_claimed_person(action: str) -> None:
+    # Given a request typed as OS user ops on build-7, claiming to be U0BOB
+    typed = OsAccount("ops", "build-7")
+
+    # When the thread says who acted, and the decided message is edited
+    line = render.person_event(fleet(3), user="U0BOB", action=action, os_account=typed)
+    edited = render.decided("Approval needed", user="U0BOB", verb="Approved", at=NOW,
+                            os_account=typed)
+
+    # Then both name the account; a Slack click's line names none
+    assert line.text.startswith("<@U0BOB> ")
+    assert line.text.endswith(" #42 (from a terminal: ops@build-7).")
+    assert "Approved by <@U0BOB> (from a terminal: ops@build-7) at 12:00 UTC" in edited.text
+    clicked = render.person_event(fleet(3), user="U0BOB", action=action)
+    assert "terminal" not in clicked.text
 
 
 def test_failure_choices_offer_the_three_ways_on() -> None:
