@@ -172,6 +172,24 @@ def test_an_automatic_roll_back_says_what_failed_and_offers_no_choices(
     assert all(t.status is TargetStatus.ROLLED_BACK for t in final.batch(0))
 
 
+def test_a_failed_blue_green_side_rolls_back_without_offering_choices(
+    make_world: MakeWorld, slack: SlackHandle, tmp_path: Path
+) -> None:
+    # Given a new admin side that answers its health check with an error
+    world = make_world(tenants=2)
+    world.sim.set_behaviour("platform-admin", NEW, "unhealthy")
+    final = world.follow(world.start(app="admin").id)
+    assert final.phase is Phase.ROLLED_BACK
+    # When both faces show it
+    seen = faces(world, final.id, slack, tmp_path / "slack.db")
+    # Then both say it rolls back by itself, and why, and neither offers a choice
+    notice = f"↩️ Rolling back #{final.id} automatically: the new side failed"
+    assert notice in seen.terminal and notice in plain(seen.thread[0])
+    assert "/api/health answered 500" in seen.thread[0]
+    assert "What next?" not in seen.everywhere() and "rollbot resume" not in seen.terminal
+    assert summary_counts(seen.thread[-1]) == summary_counts(seen.terminal) == (0, 1, 0, 1)
+
+
 def test_a_rejected_rollout_counts_the_pilots_it_rolled_back(
     make_world: MakeWorld, slack: SlackHandle, tmp_path: Path
 ) -> None:
