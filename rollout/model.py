@@ -269,12 +269,6 @@ class Rollout:
     def batch(self, index: int) -> tuple[Target, ...]:
         return tuple(t for t in self.targets if t.batch == index)
 
-    def counts(self) -> dict[TargetStatus, int]:
-        out = dict.fromkeys(TargetStatus, 0)
-        for t in self.targets:
-            out[t.status] += 1
-        return out
-
     def with_targets(self, changed: Iterable[Target]) -> Rollout:
         by_ns = {t.namespace: t for t in changed}
         return replace(self, targets=tuple(by_ns.get(t.namespace, t) for t in self.targets))
