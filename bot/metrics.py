@@ -20,7 +20,8 @@ from slack_sdk import WebClient
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from rollout.model import EventKind, Rollout, RolloutEvent, TargetStatus
+from rollout.model import EventKind, Rollout, RolloutEvent
+from rollout.outcomes import outcomes
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 ACK_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0)
@@ -168,11 +169,10 @@ class Metrics:
         with self._lock:
             self._phases[rollout.id] = rollout.phase.value
         if event.kind is EventKind.BATCH_DONE and event.batch is not None:
-            batch = rollout.batch(event.batch)
-            updated = sum(t.status is TargetStatus.UPDATED for t in batch)
-            failed = sum(t.status is TargetStatus.FAILED for t in batch)
-            self.inc("rollbot_tenants_updated_total", by=updated)
-            self.inc("rollbot_tenants_failed_total", by=failed)
+            # As the batch result counts them: a roll back begun since changes nothing.
+            counted = outcomes(rollout.batch(event.batch))
+            self.inc("rollbot_tenants_updated_total", by=counted.updated)
+            self.inc("rollbot_tenants_failed_total", by=len(counted.failed))
         if event.kind in _ENDINGS:
             self.inc("rollbot_rollouts_finished_total", {"outcome": rollout.phase.value})
 

@@ -7,7 +7,7 @@ needs after a restart lives here and nowhere else.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -71,6 +71,9 @@ class TargetStatus(StrEnum):
         }
 
 
+# How an update can settle; a target remembers the last of these through a roll back.
+SETTLED = frozenset({TargetStatus.UPDATED, TargetStatus.FAILED, TargetStatus.SKIPPED})
+
 PILOT_BATCH = 0  # batch index of the pilot tenants; regular batches count from 1
 
 
@@ -89,6 +92,20 @@ class Target:
     # Response time measured before the change, kept so a restarted engine still judges
     # latency against it (SPEC 4); None until measured, or when it could not be.
     baseline_latency_ms: float | None = None
+    # `update_result` as it stood before the last change of status, so that it outlives a
+    # roll back, whose statuses hide it: a tenant that failed and was rolled back still
+    # failed. Read through `update_result`, never directly.
+    outcome: TargetStatus | None = None
+
+    @property
+    def update_result(self) -> TargetStatus | None:
+        """How its last update settled, whatever a roll back did since; None while it is
+        not started or under way (and for a roll back of an update that never settled)."""
+        if self.status in SETTLED:
+            return self.status
+        if self.status in {TargetStatus.PENDING, TargetStatus.UPDATING}:
+            return None
+        return self.outcome
 
     def with_status(
         self, status: TargetStatus, *, at: datetime | None = None, reason: str = ""
@@ -99,7 +116,14 @@ class Target:
             started, finished = at or started, None
         elif at is not None:
             finished = at
-        return replace(self, status=status, started_at=started, finished_at=finished, reason=reason)
+        return replace(
+            self,
+            status=status,
+            started_at=started,
+            finished_at=finished,
+            reason=reason,
+            outcome=self.update_result,  # as it stood before this change
+        )
 
 
 @dataclass(frozen=True)
@@ -182,6 +206,28 @@ class BlueGreen:
 
 
 @dataclass(frozen=True)
+class Retries:
+    """Kubernetes calls tried again after a passing API error (a 5xx, a 429, a dropped
+    connection), by kind of call ("patch", "read", ...), sorted by kind."""
+
+    by_kind: tuple[tuple[str, int], ...] = ()
+
+    @classmethod
+    def of(cls, counts: Mapping[str, int]) -> Retries:
+        return cls(tuple(sorted((kind, n) for kind, n in counts.items() if n > 0)))
+
+    @property
+    def total(self) -> int:
+        return sum(n for _, n in self.by_kind)
+
+    def plus(self, other: Retries) -> Retries:
+        merged = dict(self.by_kind)
+        for kind, n in other.by_kind:
+            merged[kind] = merged.get(kind, 0) + n
+        return Retries.of(merged)
+
+
+@dataclass(frozen=True)
 class Rollout:
     id: int
     app: str
@@ -211,6 +257,7 @@ class Rollout:
     # Started from a terminal: the OS account that ran `rollbot deploy`, whatever person it
     # claimed to be; four-eyes keeps that account from approving it too.
     requested_from: OsAccount | None = None
+    retries: Retries = field(default_factory=Retries)  # Kubernetes calls tried again
 
     @property
     def target_image(self) -> str:
@@ -255,12 +302,6 @@ class Rollout:
 
     def batch(self, index: int) -> tuple[Target, ...]:
         return tuple(t for t in self.targets if t.batch == index)
-
-    def counts(self) -> dict[TargetStatus, int]:
-        out = dict.fromkeys(TargetStatus, 0)
-        for t in self.targets:
-            out[t.status] += 1
-        return out
 
     def with_targets(self, changed: Iterable[Target]) -> Rollout:
         by_ns = {t.namespace: t for t in changed}

@@ -3,6 +3,8 @@
 Only failures that may go away by themselves (429, 5xx, dropped or refused connections) are
 retried, and only for calls that are safe to repeat. Waits honour Retry-After but never
 exceed the policy's ceiling, and ``close()`` interrupts them, so nothing here can hang.
+Every retry is told to :func:`rollout.retries.note` by kind of call, so the rollout the
+call served can say in its summary how many of its calls were tried again, and of what.
 """
 
 from __future__ import annotations
@@ -14,9 +16,28 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from bot.kube.errors import CLIENT_ERRORS, retry_after, translate
+from rollout import retries
 from rollout.errors import TransientClusterError
 
 T = TypeVar("T")
+
+# The kind of call a summary counts, by the first words of the call's `what`: anything
+# that changes a Deployment or Service in place is a patch.
+_KINDS = (
+    ("set image", "patch"),
+    ("undo", "patch"),
+    ("switch", "patch"),
+    ("read", "read"),
+    ("list", "read"),
+    ("can-i", "read"),
+    ("create", "create"),
+    ("delete", "delete"),
+)
+
+
+def call_kind(what: str) -> str:
+    """ "patch", "read", "create" or "delete" for a call named `what`; "call" otherwise."""
+    return next((kind for prefix, kind in _KINDS if what.startswith(prefix)), "call")
 
 
 @dataclass(frozen=True)
@@ -62,8 +83,14 @@ class Retrier:
                 err = translate(exc, what, default_delay=wait)
                 if not isinstance(err, TransientClusterError) or attempt + 1 >= attempts:
                     raise err from exc
-            self.pause(wait)
+            self.again(call_kind(what), wait)
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    def again(self, kind: str, seconds: float) -> None:
+        """A call of `kind` failed for a moment: count it, back off, and let it be tried
+        again."""
+        retries.note(kind)
+        self.pause(seconds)
 
     def pause(self, seconds: float) -> None:
         """Back off for ``seconds``; give up at once when the cluster client is closed."""

@@ -208,7 +208,7 @@ def _follow(
             failures += 1
             if failures >= max(1, k.policy.attempts):
                 raise
-            k.retry.pause(min(k.policy.backoff(failures - 1), deadline - time.monotonic()))
+            k.retry.again("watch", min(k.policy.backoff(failures - 1), deadline - time.monotonic()))
             followed.state = get_deployment(k, namespace, name)
             continue
         if final is not None:

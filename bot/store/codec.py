@@ -20,6 +20,7 @@ from rollout.model import (
     InboxItem,
     OsAccount,
     Phase,
+    Retries,
     Rollout,
     Settings,
     Strategy,
@@ -29,7 +30,7 @@ from rollout.model import (
 
 TARGET_COLUMNS = (
     "namespace", "batch", "position", "status", "previous_image", "started_at", "finished_at",
-    "attempts", "reason", "baseline_latency_ms",
+    "attempts", "reason", "baseline_latency_ms", "outcome",
 )  # fmt: skip
 APPROVAL_COLUMNS = ("user", "decision", "at", "gate", "os_account")
 
@@ -103,6 +104,7 @@ def rollout_row(rollout: Rollout) -> dict[str, Any]:
         "lock_version": rollout.lock_version,
         "channel": rollout.channel,
         "requested_from": dump_account(rollout.requested_from),
+        "retries": json.dumps(dict(rollout.retries.by_kind)),
     }
 
 
@@ -112,15 +114,18 @@ def target_values(position: int, target: Target) -> tuple[Any, ...]:
         target.namespace, target.batch, position, target.status.value, target.previous_image,
         dump_time(target.started_at), dump_time(target.finished_at), target.attempts,
         target.reason, target.baseline_latency_ms,
+        target.outcome.value if target.outcome else None,
     )  # fmt: skip
 
 
 def target_from(values: Sequence[Any]) -> Target:
-    ns, batch, _, status, previous, started, finished, attempts, reason, baseline = values
+    ns, batch, _, status, previous, started, finished, attempts, reason, baseline, outcome = values
     return Target(
         namespace=ns, batch=batch, status=TargetStatus(status), previous_image=previous,
         started_at=load_time(started), finished_at=load_time(finished), attempts=attempts,
         reason=reason, baseline_latency_ms=baseline,
+        # None in journals from before it was kept: a settled status still says it all.
+        outcome=TargetStatus(outcome) if outcome else None,
     )  # fmt: skip
 
 
@@ -185,6 +190,7 @@ def rollout_from(
         lock_version=row["lock_version"],
         channel=row.get("channel") or "",
         requested_from=OsAccount.parse(row.get("requested_from")),
+        retries=Retries.of(json.loads(row.get("retries") or "{}")),
     )
 
 

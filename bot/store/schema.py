@@ -85,12 +85,20 @@ def _add_terminal_identity(db: Database) -> None:
         db.table(table).add_column("os_account", str)
 
 
+def _add_outcomes_and_retries(db: Database) -> None:
+    """v5: how each target's last update settled, which a roll back does not undo, and
+    the Kubernetes calls each rollout had to try again, by kind (JSON)."""
+    db.table("targets").add_column("outcome", str)
+    db.table("rollouts").add_column("retries", str, not_null_default="{}")
+
+
 # Migration N takes a journal from schema version N to N + 1.
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _create_v1,
     _add_rollout_channel,
     _add_target_baseline,
     _add_terminal_identity,
+    _add_outcomes_and_retries,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

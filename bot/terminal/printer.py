@@ -15,7 +15,8 @@ from typing import TextIO
 
 from bot.plain import plain
 from handlers import render
-from rollout.model import EventKind, Rollout, RolloutEvent, TargetStatus
+from rollout.model import EventKind, Phase, Rollout, RolloutEvent
+from rollout.outcomes import outcomes
 
 _SUMMARY_KINDS = frozenset({EventKind.COMPLETED, EventKind.CANCELLED, EventKind.EXPIRED})
 _CLEAR_LINE = "\r\x1b[2K"
@@ -23,9 +24,8 @@ _CLEAR_LINE = "\r\x1b[2K"
 
 def progress_line(rollout: Rollout) -> str:
     """`#7 isp v1.3.0 ▓▓▓░░░ 12/30 · batch 3 of 6 · 12 updated · 0 failed · 18 left`."""
-    counts = rollout.counts()
-    total = len(rollout.targets)
-    done = total - counts[TargetStatus.PENDING] - counts[TargetStatus.UPDATING]
+    counted = outcomes(rollout.targets)
+    done, total = counted.done, counted.total
     bar = render.progress_bar(done, total) if total else ""
     return (
         f"#{rollout.id} {render.title(rollout)} {bar} {done}/{total} · "
@@ -44,12 +44,12 @@ def event_text(event: RolloutEvent) -> str:
             f"✋ #{r.id} is waiting for approval. From another terminal:\n"
             f"rollbot approve {r.id} --as <USER>   or   rollbot reject {r.id} --as <USER>"
         )
-    if kind is EventKind.FAILED and event.batch is not None:
-        return render.failure_choices(r, event.batch).text + _choices(r.id)
     if kind is EventKind.FAILED:
-        return f"❌ #{r.id} stopped: {event.detail or r.reason}" + _choices(r.id)
+        return _failed(event)
     if kind is EventKind.REFUSED:
         return render.refused(r.app, r.version, event.problems, user=r.requested_by).text
+    if kind is EventKind.ROLLING_BACK and event.user is None:
+        return render.auto_rollback_notice(r).text
     if kind is EventKind.ROLLING_BACK:
         return f"↩️ #{r.id} is rolling back: {event.detail or r.reason}"
     if kind is EventKind.ROLLED_BACK:
@@ -67,6 +67,17 @@ def event_text(event: RolloutEvent) -> str:
     who = f" by {event.user}" if event.user else ""
     detail = f": {event.detail}" if event.detail else ""
     return f"#{r.id} {kind.value.replace('-', ' ')}{who}{detail}"
+
+
+def _failed(event: RolloutEvent) -> str:
+    """The choices after a failure, as Slack offers them; nothing when the rollout rolls
+    back by itself instead (the rolling-back notice that follows says what failed)."""
+    r = event.rollout
+    if r.phase is not Phase.PAUSED:
+        return ""
+    if event.batch is not None:
+        return render.failure_choices(r, event.batch).text + _choices(r.id)
+    return f"❌ #{r.id} stopped: {event.detail or r.reason}" + _choices(r.id)
 
 
 def _choices(rollout_id: int) -> str:

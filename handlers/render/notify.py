@@ -7,14 +7,15 @@ from collections.abc import Mapping
 
 from handlers.render.blocks import section
 from handlers.render.phrases import Message, mentions, rollout_ref, title, user_ref
-from rollout.model import Rollout, Strategy, TargetStatus
+from rollout.model import Rollout, Strategy
+from rollout.outcomes import digest, outcomes, problems_of
 
 _NOTIFY: Mapping[str, str] = {
     "started": "🚀 {title} rollout {ref} started by {user}",
     "awaiting-approval": "✋ {title} rollout {ref} is waiting for approval",
     "completed": "✅ {title} rollout {ref} completed: {updated}",
-    "failed": "❌ {title} rollout {ref} failed: {reason}",
-    "rolled-back": "↩️ {title} rollout {ref} was rolled back: {reason}",
+    "failed": "❌ {title} rollout {ref} failed: {failures}",
+    "rolled-back": "↩️ {title} rollout {ref} was {rolled_back}",
     "expired": "⌛ {title} rollout {ref} expired waiting for approval",
     "cancelled": "🚫 {title} rollout {ref} was cancelled",
 }
@@ -24,6 +25,8 @@ NOTIFY_KINDS = frozenset(_NOTIFY)
 
 def notify_line(kind: str, rollout: Rollout, *, link: str | None) -> Message:
     """One short line for stakeholders, with a link to the thread."""
+    counted = outcomes(rollout.targets)
+    reason = mentions(rollout.reason) or "see the thread"
     text = _NOTIFY[kind].format(
         title=title(rollout),
         ref=rollout_ref(rollout),
@@ -31,9 +34,12 @@ def notify_line(kind: str, rollout: Rollout, *, link: str | None) -> Message:
         updated=(
             f"traffic is on {rollout.version}"
             if rollout.strategy is Strategy.BLUE_GREEN
-            else f"{rollout.counts()[TargetStatus.UPDATED]} tenants updated"
+            else f"{counted.updated} tenants updated"
         ),
-        reason=mentions(rollout.reason) or "see the thread",
+        # The tenants that failed, whatever became of the rollout since (a refusal has none).
+        failures=digest(problems_of(counted.failed)) if counted.failed else reason,
+        # "was rolled back automatically: ...", never "was rolled back: rolled back ...".
+        rolled_back=reason if reason.startswith("rolled back") else f"rolled back: {reason}",
     )
     if link:
         text += f" · <{link}|thread>"

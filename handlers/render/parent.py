@@ -27,14 +27,14 @@ from handlers.render.phrases import (
     title,
     user_ref,
 )
-from rollout.model import Phase, Rollout, TargetStatus
+from rollout.model import Phase, Rollout
+from rollout.outcomes import outcomes
 
 
 def parent_message(rollout: Rollout, *, eta: datetime | None = None) -> Message:
     """The one message per rollout, edited in place as it goes."""
-    counts = rollout.counts()
-    total = len(rollout.targets)
-    done = total - counts[TargetStatus.PENDING] - counts[TargetStatus.UPDATING]
+    counted = outcomes(rollout.targets)
+    done, total = counted.done, counted.total
     icon = PHASE_ICON[rollout.phase]
     head = (
         f"{icon} *{title(rollout)}* · rollout {rollout_ref(rollout)} "

@@ -12,11 +12,13 @@ from handlers.render.blocks import Block
 from rollout.model import (
     PILOT_BATCH,
     Phase,
+    Retries,
     Rollout,
     Strategy,
     Target,
     TargetStatus,
 )
+from rollout.outcomes import Outcomes, outcomes
 from rollout.plan import format_duration
 
 PROGRESS_WIDTH = 20
@@ -150,22 +152,79 @@ def progress_bar(done: int, total: int, *, width: int = PROGRESS_WIDTH) -> str:
 
 
 def counts_line(rollout: Rollout) -> str:
-    counts = rollout.counts()
-    done = counts[TargetStatus.UPDATED]
-    failed = counts[TargetStatus.FAILED] + counts[TargetStatus.ROLLBACK_FAILED]
-    rolled_back = counts[TargetStatus.ROLLED_BACK]
-    skipped = counts[TargetStatus.SKIPPED]
-    left = counts[TargetStatus.PENDING] + counts[TargetStatus.UPDATING]
-    parts = [f"{done} updated", f"{failed} failed", f"{left} left"]
-    if skipped:
-        parts.append(f"{skipped} skipped")
-    if rolled_back:
-        parts.append(f"{rolled_back} rolled back")
+    """`12 updated · 1 failed · 17 left`, and what else applies: skipped, rolled back."""
+    counted = outcomes(rollout.targets)
+    parts = [f"{counted.updated} updated", f"{len(counted.failed)} failed"]
+    # "Left" while the rollout may still reach them; after it ended, or once it turned
+    # back, the tenants it never reached were simply not started.
+    going_on = rollout.active and rollout.phase is not Phase.ROLLING_BACK
+    if going_on or not counted.pending:
+        parts.append(f"{counted.left} left")
+    else:
+        parts.append(f"{counted.pending} not started")
+    parts += _aftermath(counted)
     return " · ".join(parts)
 
 
-def target_line(target: Target) -> str:
-    icon = STATUS_ICON[target.status]
+def summary_counts(counted: Outcomes) -> str:
+    """The final summary's counts: updated, failed, skipped, rolled back, and the rest."""
+    parts = [
+        f"{counted.updated} updated",
+        f"{len(counted.failed)} failed",
+        f"{counted.skipped} skipped",
+        f"{counted.rolled_back} rolled back",
+    ]
+    if counted.not_rolled_back:
+        parts.append(f"{len(counted.not_rolled_back)} could not be rolled back")
+    if counted.pending:
+        parts.append(f"{counted.pending} not started")
+    return " · ".join(parts)
+
+
+def _aftermath(counted: Outcomes) -> list[str]:
+    parts = []
+    if counted.skipped:
+        parts.append(f"{counted.skipped} skipped")
+    if counted.rolling_back:
+        parts.append(f"{counted.rolling_back} rolling back")
+    if counted.rolled_back:
+        parts.append(f"{counted.rolled_back} rolled back")
+    if counted.not_rolled_back:
+        parts.append(f"{len(counted.not_rolled_back)} could not be rolled back")
+    return parts
+
+
+def tenants_failed(count: int, batch: int) -> str:
+    """`2 tenants failed in pilots`."""
+    return f"{count} tenant{'s' if count != 1 else ''} failed in {batch_name(batch)}"
+
+
+_CALLS: Mapping[str, tuple[str, str]] = {
+    "patch": ("patch", "patches"),
+    "watch": ("watch", "watches"),
+}
+
+
+def retries_line(retries: Retries) -> str:
+    """`12 Kubernetes calls were retried (9 patches, 3 reads) after API errors.`; "" when
+    none were."""
+    total = retries.total
+    if not total:
+        return ""
+    kinds = ", ".join(
+        f"{n} {_CALLS.get(kind, (kind, kind + 's'))[n != 1]}"
+        for kind, n in sorted(retries.by_kind, key=lambda kind_n: (-kind_n[1], kind_n[0]))
+    )
+    if total == 1:
+        return f"1 Kubernetes call was retried ({kinds}) after an API error."
+    return f"{total} Kubernetes calls were retried ({kinds}) after API errors."
+
+
+def target_line(target: Target, *, status: TargetStatus | None = None) -> str:
+    """One tenant: icon, how long it took, and why when something went wrong. `status`
+    chooses the icon when it is not the tenant's status now (a batch result shows how
+    the update settled, whatever came after)."""
+    icon = STATUS_ICON[status or target.status]
     took = ""
     if target.started_at and target.finished_at:
         took = f" {format_duration(int((target.finished_at - target.started_at).total_seconds()))}"

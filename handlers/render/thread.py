@@ -28,8 +28,11 @@ from handlers.render.phrases import (
     clock,
     image_tag,
     mentions,
+    retries_line,
     rollout_ref,
+    summary_counts,
     target_line,
+    tenants_failed,
     title,
     user_ref,
 )
@@ -43,6 +46,7 @@ from rollout.model import (
     TargetStatus,
     from_terminal,
 )
+from rollout.outcomes import outcomes
 from rollout.plan import format_duration
 
 MAX_APPROVERS_SHOWN = 10
@@ -84,19 +88,26 @@ def plan_message(
 
 
 def batch_result_message(rollout: Rollout, batch: int) -> Message:
-    """One reply per batch: every tenant with its status, time and failure reason."""
+    """One reply per batch: every tenant with how its update settled, its time, and the
+    failure reason. It tells what the update did, even when a roll back has begun since."""
     targets = rollout.batch(batch)
-    ok = sum(t.status is TargetStatus.UPDATED for t in targets)
-    failed = [t for t in targets if t.status is TargetStatus.FAILED]
+    counted = outcomes(targets)
     name = batch_name(batch).capitalize()
     of = "" if batch == PILOT_BATCH else f" of {rollout.batch_count}"
-    took = _span(targets)
-    verdict = "all healthy" if not failed else f"{len(failed)} failed"
-    icon = "❌" if failed else "✅"
-    head_text = f"{icon} *{name}{of}* — {ok}/{len(targets)} updated, {verdict}{took}"
+    verdict = [f"{counted.updated}/{counted.total} updated"]
+    if counted.all_healthy:
+        verdict.append("all healthy")
+    if counted.failed:
+        verdict.append(f"{len(counted.failed)} failed")
+    if counted.skipped:
+        verdict.append(f"{counted.skipped} skipped")
+    icon = "❌" if counted.failed else "✅" if counted.all_healthy else "⚠️"
+    head_text = f"{icon} *{name}{of}* — {', '.join(verdict)}{_span(targets)}"
     # Failures first: with a hundred tenants in a batch, the ones that need a look lead.
-    ordered = sorted(targets, key=lambda t: (t.status is not TargetStatus.FAILED, t.namespace))
-    lines = [target_line(t) for t in ordered]
+    ordered = sorted(
+        targets, key=lambda t: (t.update_result is not TargetStatus.FAILED, t.namespace)
+    )
+    lines = [target_line(t, status=t.update_result) for t in ordered]
     blocks = blocks_with_budget([section(head_text)], lines, [])
     return Message(text="\n".join([head_text, *lines]), blocks=tuple(blocks))
 
@@ -159,10 +170,11 @@ def decided(
 
 
 def failure_choices(rollout: Rollout, batch: int) -> Message:
-    failed = [t for t in rollout.batch(batch) if t.status is TargetStatus.FAILED]
+    """After a failure that paused the rollout: who failed and why, and the three ways on."""
+    failed = outcomes(rollout.batch(batch)).failed
     head = (
-        f"❌ *{len(failed)} tenant{'s' if len(failed) != 1 else ''} failed in "
-        f"{batch_name(batch)}.* Rollout {rollout_ref(rollout)} is paused. What next?"
+        f"❌ *{tenants_failed(len(failed), batch)}.* Rollout {rollout_ref(rollout)} is paused. "
+        "What next?"
     )
     lines = [target_line(t) for t in failed]
     value = button_value(rollout.id, batch)
@@ -179,11 +191,17 @@ def failure_choices(rollout: Rollout, batch: int) -> Message:
 
 
 def auto_rollback_notice(rollout: Rollout) -> Message:
-    text = (
-        f"↩️ *Rolling back {rollout_ref(rollout)} automatically* (auto_rollback is on): "
-        f"{mentions(rollout.reason) or 'a tenant failed its health check'}"
-    )
-    return Message(text=text, blocks=(section(text),))
+    """A failure that rolls back without asking: what failed, and why nobody is asked."""
+    failed = outcomes(rollout.targets).failed
+    if rollout.strategy is Strategy.BLUE_GREEN:
+        why = "the new side failed; a blue-green rollout always rolls back"
+    else:
+        batch = failed[0].batch if failed else rollout.current_batch
+        why = f"{tenants_failed(len(failed), batch)} (auto_rollback is on)"
+    head = f"↩️ *Rolling back {rollout_ref(rollout)} automatically*: {why}"
+    lines = [target_line(t, status=TargetStatus.FAILED) for t in failed]
+    blocks = blocks_with_budget([section(head)], lines, [])
+    return Message(text="\n".join([head, *lines]), blocks=tuple(blocks))
 
 
 def rollback_result(rollout: Rollout) -> Message:
@@ -192,7 +210,6 @@ def rollback_result(rollout: Rollout) -> Message:
         for t in rollout.targets
         if t.status in {TargetStatus.ROLLED_BACK, TargetStatus.ROLLBACK_FAILED}
     ]
-    bad = [t for t in touched if t.status is TargetStatus.ROLLBACK_FAILED]
     if rollout.strategy is Strategy.BLUE_GREEN and rollout.blue_green is not None:
         bg = rollout.blue_green
         head = (
@@ -200,9 +217,11 @@ def rollback_result(rollout: Rollout) -> Message:
             f"{bg.old_version or 'the old side'}; the new side was removed."
         )
         return Message(text=head, blocks=(section(head),))
+    counted = outcomes(touched)
+    bad = len(counted.not_rolled_back)
     head = (
-        f"↩️ *{rollout_ref(rollout)} rolled back*: {len(touched) - len(bad)} tenants back on "
-        "their previous image" + (f", {len(bad)} could not be rolled back" if bad else "")
+        f"↩️ *{rollout_ref(rollout)} rolled back*: {counted.rolled_back} tenants back on "
+        "their previous image" + (f", {bad} could not be rolled back" if bad else "")
     )
     lines = [
         target_line(t)
@@ -217,7 +236,8 @@ def rollback_result(rollout: Rollout) -> Message:
 
 
 def summary(rollout: Rollout) -> Message:
-    counts = rollout.counts()
+    """How the rollout ended: its counts (the batch results added up), why it ended when it
+    did not complete, and the Kubernetes calls it had to try again, if any."""
     took = ""
     if rollout.finished_at is not None:
         elapsed = rollout.finished_at - rollout.created_at
@@ -232,14 +252,14 @@ def summary(rollout: Rollout) -> Message:
     head = (
         f"{PHASE_ICON[rollout.phase]} *{title(rollout)} {outcome}*{took} ({rollout_ref(rollout)})"
     )
-    facts = (
-        f"{counts[TargetStatus.UPDATED]} updated · "
-        f"{counts[TargetStatus.FAILED] + counts[TargetStatus.ROLLBACK_FAILED]} failed · "
-        f"{counts[TargetStatus.SKIPPED]} skipped · {counts[TargetStatus.ROLLED_BACK]} rolled back"
-    )
+    facts = [summary_counts(outcomes(rollout.targets))]
     if rollout.reason and rollout.phase is not Phase.COMPLETED:
-        facts += f"\nReason: {mentions(rollout.reason)}"
-    return Message(text=f"{head}\n{facts}", blocks=(section(head), context(facts)))
+        facts.append(f"Reason: {mentions(rollout.reason)}")
+    retried = retries_line(rollout.retries)
+    if retried:
+        facts.append(retried)
+    text = "\n".join(facts)
+    return Message(text=f"{head}\n{text}", blocks=(section(head), context(text)))
 
 
 def refused(app: str, version: str, problems: Sequence[str], *, user: str) -> Message:

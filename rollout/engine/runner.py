@@ -18,12 +18,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
 
+from rollout import retries
 from rollout.engine.driver import Driver, EngineStopped
 from rollout.engine.tenants import Remembered
 from rollout.engine.work import Work, blocking
 from rollout.errors import RollbotError, UnknownRollout
 from rollout.machine import (
     ArmTimer,
+    CallsRetried,
     CancelTimer,
     Effect,
     Event,
@@ -178,8 +180,12 @@ class Runner:
 
     def _run_effect(self, rollout: Rollout, effect: Effect) -> None:
         try:
-            event = self._work.run(rollout, effect)
+            with retries.counting() as counted:
+                event = self._work.run(rollout, effect)
+            retried = counted()
             if event is not None and not self._stopping.is_set():
+                if retried.total:  # the mailbox keeps order: counted before the result
+                    self.driver.post(rollout.id, CallsRetried(retried))
                 self.driver.post(rollout.id, event)
         except Exception:
             log.exception("#%s: running %r failed", rollout.id, effect)

@@ -15,6 +15,7 @@ from concurrent.futures import CancelledError, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
+from rollout import retries
 from rollout.engine.preflight import Preflight
 from rollout.engine.tenants import Stopped, Tenants
 from rollout.errors import RollbotError
@@ -70,7 +71,8 @@ class Pool:
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
         try:
-            futures = [self._executor.submit(fn, item) for item in items]
+            # Each call counts its retries for the rollout whose work this is.
+            futures = [self._executor.submit(retries.carried(fn), item) for item in items]
         except RuntimeError:  # the pool was shut down: the engine is stopping
             raise Stopped() from None
         results: list[R] = []

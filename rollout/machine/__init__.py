@@ -35,6 +35,7 @@ from rollout.machine.effects import (
 )
 from rollout.machine.events import (
     Approve,
+    CallsRetried,
     Cancel,
     Command,
     Event,
@@ -64,6 +65,7 @@ __all__ = [
     "TOUCHED",
     "Approve",
     "ArmTimer",
+    "CallsRetried",
     "Cancel",
     "CancelTimer",
     "CheckHealth",

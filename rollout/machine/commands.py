@@ -19,14 +19,12 @@ from rollout.machine.common import (
     Transition,
     batch_phase,
     cancel_phase_timer,
-    problems_of,
     publish,
     ref,
     refuse,
     refuse_finished,
     start_targets,
     stop_requested,
-    summary,
     where,
 )
 from rollout.machine.effects import ArmTimer, Effect, Publish, RunPreflight, UpdateTargets
@@ -52,6 +50,7 @@ from rollout.model import (
     TargetStatus,
     from_terminal,
 )
+from rollout.outcomes import digest, problems_of
 from rollout.policy import approval_refusal, approvals_complete
 
 GATE = 1  # the approval gate stands before regular batch 1 (or the blue-green switch)
@@ -155,7 +154,7 @@ def _resume(rollout: Rollout, command: Command, now: datetime) -> Transition:
     failed = _failed(rollout)
     if failed:
         refuse(
-            f"{ref(rollout)} stopped because {summary(problems_of(failed))}; "
+            f"{ref(rollout)} stopped because {digest(problems_of(failed))}; "
             "choose Roll back all, Retry failed or Skip and continue"
         )
     step = reenter(rollout, rollout.paused_from, now=now, recovering=False)

@@ -18,8 +18,7 @@ from typing import NamedTuple, NoReturn
 from rollout.errors import InvalidTransition
 from rollout.machine.effects import CancelTimer, Effect, Publish, TimerKind
 from rollout.model import PILOT_BATCH, EventKind, Phase, Rollout, Target, TargetStatus
-
-_SHOWN = 5  # failed tenants named in a one-line summary before "and N more"
+from rollout.outcomes import outcomes
 
 # A tenant that may be running something other than its previous image. SKIPPED counts:
 # only a failed tenant can be skipped, and it is left on the new image.
@@ -140,19 +139,13 @@ def start_targets(targets: Iterable[Target], *, now: datetime) -> list[Target]:
     ]
 
 
-def problems_of(targets: Iterable[Target]) -> tuple[str, ...]:
-    return tuple(f"{t.namespace}: {t.reason or t.status.value}" for t in targets)
-
-
-def summary(problems: Sequence[str]) -> str:
-    """A one-line digest of per-tenant problems, the full list going to `problems`."""
-    shown = "; ".join(problems[:_SHOWN])
-    more = len(problems) - _SHOWN
-    return f"{shown}; and {more} more" if more > 0 else shown
-
-
 def counts_text(rollout: Rollout) -> str:
     """ "28 updated, 1 failed, 1 skipped" for summaries."""
-    counts = rollout.counts()
-    parts = [f"{n} {status.value.replace('-', ' ')}" for status, n in counts.items() if n]
-    return ", ".join(parts) or "no tenants"
+    counted = outcomes(rollout.targets)
+    counts = (
+        (counted.updated, "updated"),
+        (len(counted.failed), "failed"),
+        (counted.skipped, "skipped"),
+        (counted.rolled_back, "rolled back"),
+    )
+    return ", ".join(f"{n} {what}" for n, what in counts if n) or "no tenants"

@@ -12,9 +12,10 @@ from dataclasses import replace
 from datetime import datetime
 
 from rollout.machine import bluegreen, commands, rollback, rolling
-from rollout.machine.common import Transition, finish, publish, stop_requested, summary
+from rollout.machine.common import Transition, finish, publish, stop_requested
 from rollout.machine.effects import ArmTimer, RunPreflight, TimerKind
 from rollout.machine.events import (
+    CallsRetried,
     Command,
     Event,
     HealthChecked,
@@ -30,6 +31,7 @@ from rollout.machine.events import (
     TimerFired,
 )
 from rollout.model import EventKind, Phase, Rollout, Strategy
+from rollout.outcomes import digest
 
 _TICKS = frozenset({TimerKind.MONITOR_TICK, TimerKind.MONITOR_OVER})
 
@@ -66,6 +68,9 @@ def decide(rollout: Rollout, event: Event, *, now: datetime) -> Transition:
         return bluegreen.on_switched(rollout, event, now=now)
     if isinstance(event, SideDeleted):
         return bluegreen.on_deleted(rollout, event, now=now)
+    if isinstance(event, CallsRetried):
+        # Counted whatever the phase: the calls were made, even for a result now too late.
+        return Transition(replace(rollout, retries=rollout.retries.plus(event.retries)))
     raise TypeError(f"not an event: {event!r}")
 
 
@@ -94,7 +99,7 @@ def _preflight_done(
     if rollout.phase is not Phase.PREFLIGHT:
         return Transition(rollout)  # cancelled meanwhile
     if isinstance(event, PreflightFailed):
-        reason = "refused: " + summary(event.problems)
+        reason = "refused: " + digest(event.problems)
         refused = finish(rollout, Phase.FAILED, now=now, reason=reason)
         return Transition(refused, (publish(EventKind.REFUSED, problems=event.problems),))
     planned = replace(

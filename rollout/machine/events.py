@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rollout.machine.effects import Side, TimerKind
-from rollout.model import BlueGreen, OsAccount, Target
+from rollout.model import BlueGreen, OsAccount, Retries, Target
 
 # --- the rollout's own progress ------------------------------------------------------------
 
@@ -109,6 +109,14 @@ class SideDeleted:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class CallsRetried:
+    """Kubernetes calls the work of one effect had to try again; told just before that
+    effect's result, so the rollout's count is up to date when its result is told."""
+
+    retries: Retries
+
+
 # --- people ------------------------------------------------------------------------------
 
 
@@ -181,5 +189,6 @@ Event = (
     | SideCreated
     | Switched
     | SideDeleted
+    | CallsRetried
     | Command
 )

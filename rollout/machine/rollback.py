@@ -19,9 +19,7 @@ from rollout.machine.common import (
     Transition,
     cancel_phase_timer,
     finish,
-    problems_of,
     publish,
-    summary,
 )
 from rollout.machine.effects import (
     CancelTimer,
@@ -34,6 +32,7 @@ from rollout.machine.effects import (
 )
 from rollout.machine.events import RolledBack, SideDeleted, Switched
 from rollout.model import EventKind, Phase, Rollout, Target, TargetStatus
+from rollout.outcomes import digest, problems_of
 
 # Tenants a roll back puts back; UPDATING ones are waited for first.
 _TO_ROLL_BACK = TOUCHED - {TargetStatus.UPDATING}
@@ -159,7 +158,7 @@ def _maybe_done(step: Transition, *, now: datetime) -> Transition:
     problems = problems_of(failed)
     reason = rollout.reason
     if problems:
-        reason = f"{reason}; could not roll back {summary(problems)}"
+        reason = f"{reason}; could not roll back {digest(problems)}"
     done = finish(rollout, Phase.ROLLED_BACK, now=now, reason=reason)
     told = publish(EventKind.ROLLED_BACK, detail=reason, problems=problems)
     return Transition(done, (*step.effects, told))

@@ -35,6 +35,7 @@ from rollout.model import (
     InboxItem,
     OsAccount,
     Phase,
+    Retries,
     Rollout,
     Settings,
     Strategy,
@@ -288,7 +289,8 @@ def every_field_set() -> Rollout:
         targets=(
             Target("platform-admin", batch=0, status=TargetStatus.ROLLBACK_FAILED,
                    previous_image="x:v1.2.0", started_at=T0, finished_at=later, attempts=2,
-                   reason="probe said \"no\" — ünïcode", baseline_latency_ms=41.5),
+                   reason="probe said \"no\" — ünïcode", baseline_latency_ms=41.5,
+                   outcome=TargetStatus.FAILED),
         ),
         batch_count=4, current_batch=2, deadline=later, start_at=T0, paused_from=Phase.WAITING,
         approvals=(
@@ -304,6 +306,7 @@ def every_field_set() -> Rollout:
         ),
         rollback_of=("tenant-a",), source="slack", lock_version=7, channel="C0DEPLOYS",
         requested_from=OsAccount("ci-runner", "build-7.example.com"),
+        retries=Retries.of({"patch": 9, "read": 3}),
     )  # fmt: skip
 
 
@@ -336,6 +339,7 @@ _TARGET = st.builds(
     previous_image=st.none() | _TEXT, started_at=st.none() | _WHEN,
     finished_at=st.none() | _WHEN, attempts=_INT, reason=_TEXT,
     baseline_latency_ms=st.none() | st.floats(allow_nan=False, allow_infinity=False),
+    outcome=st.none() | st.sampled_from(TargetStatus),
 )  # fmt: skip
 _ROLLOUT = st.builds(
     Rollout,
@@ -353,6 +357,7 @@ _ROLLOUT = st.builds(
     ),
     rollback_of=st.none() | st.lists(_TEXT, max_size=3).map(tuple), source=_TEXT,
     lock_version=_INT, channel=_TEXT,
+    retries=st.dictionaries(_TEXT, st.integers(min_value=1, max_value=2**40)).map(Retries.of),
 )  # fmt: skip
 
 
@@ -488,10 +493,15 @@ def test_a_journal_of_schema_version_1_is_migrated_and_its_rollouts_read_as_befo
 
     with SqliteStore(path) as store:
         assert store.schema_version == SCHEMA_VERSION
-        unmeasured = tuple(replace(t, baseline_latency_ms=None) for t in old.targets)
+        unmeasured = tuple(replace(t, baseline_latency_ms=None, outcome=None) for t in old.targets)
         untyped = tuple(replace(a, os_account=None) for a in old.approvals)
         assert store.get(1) == replace(
-            old, channel="", targets=unmeasured, approvals=untyped, requested_from=None
+            old,
+            channel="",
+            targets=unmeasured,
+            approvals=untyped,
+            requested_from=None,
+            retries=Retries(),
         )
         saved = store.save(replace(store.get(1) or old, channel="C0DEPLOYS"))
     with SqliteStore(path) as reopened:
@@ -532,9 +542,9 @@ def test_a_blue_green_side_stored_before_old_gone_existed_reads_as_removal_done(
 
 
 def write_v1_journal(path: Path, stored: Rollout) -> None:
-    """A journal as rollbot wrote it at schema version 1 (no `channel` column, no target
-    `baseline_latency_ms`, no terminal accounts), holding `stored` and its targets and
-    approvals."""
+    """A journal as rollbot wrote it at schema version 1 (no `channel` or `retries` column,
+    no target `baseline_latency_ms` or `outcome`, no terminal accounts), holding `stored`
+    and its targets and approvals."""
     conn = sqlite3.connect(path)
     try:
         db = Database(conn)
@@ -542,12 +552,12 @@ def write_v1_journal(path: Path, stored: Rollout) -> None:
         MIGRATIONS[0](db)
         db.table("meta").insert({"key": "schema_version", "value": "1"})
         row = codec.rollout_row(stored)
-        del row["channel"], row["requested_from"]
+        del row["channel"], row["requested_from"], row["retries"]
         db.table("rollouts").insert(row)
         for position, target in enumerate(stored.targets):
             values = codec.target_values(position, target)
             row = dict(zip(codec.TARGET_COLUMNS, values, strict=True))
-            del row["baseline_latency_ms"]
+            del row["baseline_latency_ms"], row["outcome"]
             db.table("targets").insert({"rollout_id": stored.id, **row})
         for position, approval in enumerate(stored.approvals):
             values = codec.approval_values(approval)

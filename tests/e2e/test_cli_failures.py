@@ -160,3 +160,23 @@ def test_rollback_of_a_completed_rollout_restores_every_tenant(
         code, _, err = rollbot.run_here(monkeypatch, "rollback", str(rid))
         assert code == 1
         assert "already rolled back" in err
+
+
+def test_kubernetes_calls_retried_after_api_errors_are_named_in_the_summary(
+    tmp_path: Path,
+) -> None:
+    # Given an API server that answers the first patch of two deployments with a 500
+    with running_sim(tmp_path, tenants=6) as sim:
+        for namespace in sorted(sim.tenant_images())[2:4]:
+            fault = {"method": "PATCH", "path": f"/namespaces/{namespace}/deployments/",
+                     "times": 1, "status": 500, "retry_after": 0}  # fmt: skip
+            sim.control("POST", "faults", fault)
+        rollbot = Rollbot.in_folder(tmp_path, sim)
+        # When a rollout goes through it from the terminal
+        result = rollbot.run("deploy", "isp", NEW, "batch=2", "--auto-approve")
+        # Then it completes, and its summary says how many patches had to be tried again
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert [f["fired"] for f in sim.control("GET", "faults")] == [1, 1]
+        assert "2 Kubernetes calls were retried (2 patches) after API errors." in result.stdout
+        assert "6 updated · 0 failed · 0 skipped · 0 rolled back" in result.stdout
+        assert_no_traceback(result.stdout, result.stderr)
