@@ -171,7 +171,7 @@ def test_kubernetes_calls_retried_after_api_errors_are_named_in_the_summary(
             fault = {"method": "PATCH", "path": f"/namespaces/{namespace}/deployments/",
                      "times": 1, "status": 500, "retry_after": 0}  # fmt: skip
             sim.control("POST", "faults", fault)
-        rollbot = Rollbot.in_folder(tmp_path, sim)
+        rollbot = Rollbot.in_folder(tmp_path, sim, terminal_auto_approve=True)
         # When a rollout goes through it from the terminal
         result = rollbot.run("deploy", "isp", NEW, "batch=2", "--auto-approve")
         # Then it completes, and its summary says how many patches had to be tried again

@@ -87,9 +87,11 @@ def test_bad_input_exits_2_with_the_problem_and_the_usage(
 
 @pytest.mark.parametrize("word", ["dry-run=true", "dry-run=yes", "dry-run=false"])
 def test_a_dry_run_given_a_value_is_refused_and_changes_nothing(
-    rollbot: Rollbot, sim: Sim, word: str
+    tmp_path: Path, sim: Sim, word: str
 ) -> None:
-    # Given a fleet on its old version, and a person who typed a value after dry-run
+    # Given a fleet on its old version, a gate that --auto-approve may pass, and a person
+    # who typed a value after dry-run
+    rollbot = Rollbot.in_folder(tmp_path, sim, terminal_auto_approve=True)
     sim.reset_counters()
     before = sim.tenant_images()
     # When they run it as a real `rollbot deploy` (with a gate that would not stop it)
