@@ -49,6 +49,7 @@ def blue_green_state(k: Kube, namespace: str, *, service: str, app_label: str) -
     svc = k.retry.call(
         f"read service {namespace}/{service}",
         lambda: k.core.read_namespaced_service(service, namespace, _request_timeout=k.timeout),
+        kind="read",
     )
     selector = (svc.spec.selector if svc.spec else None) or {}
     deployments = list_all(
@@ -91,6 +92,7 @@ def _create_config_map(
             lambda: k.core.read_namespaced_config_map(
                 source, namespace, _request_timeout=k.timeout
             ),
+            kind="read",
         )
         body["data"] = dict(src.data or {})
         if src.binary_data:
@@ -104,6 +106,7 @@ def _create_config_map(
             lambda: k.core.create_namespaced_config_map(
                 namespace, model, _request_timeout=k.timeout
             ),
+            kind="create",
         )
 
 
@@ -176,6 +179,7 @@ def create_side(k: Kube, namespace: str, side: NewSide) -> None:
             lambda: k.apps.create_namespaced_deployment(
                 namespace, model, _request_timeout=k.timeout
             ),
+            kind="create",
         )
     except Conflict:
         _converge(k, namespace, name, container=container, image=image)
@@ -188,6 +192,7 @@ def switch_service(k: Kube, namespace: str, service: str, *, version: str) -> No
         lambda: k.core.patch_namespaced_service(
             service, namespace, patch, _content_type=MERGE, _request_timeout=k.timeout
         ),
+        kind="patch",
     )
 
 
@@ -200,6 +205,7 @@ def delete_side(k: Kube, namespace: str, *, deployment: str, config_map: str | N
             lambda: k.apps.delete_namespaced_deployment(
                 deployment, namespace, body=options, _request_timeout=k.timeout
             ),
+            kind="delete",
         )
     if config_map is None:
         return
@@ -209,4 +215,5 @@ def delete_side(k: Kube, namespace: str, *, deployment: str, config_map: str | N
             lambda: k.core.delete_namespaced_config_map(
                 config_map, namespace, _request_timeout=k.timeout
             ),
+            kind="delete",
         )

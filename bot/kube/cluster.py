@@ -102,6 +102,7 @@ class KubeCluster:
             k.retry.call(
                 f"read namespace {name}",
                 lambda: k.core.read_namespace(name, _request_timeout=k.timeout),
+                kind="read",
             )
         except NotFound:
             return False
@@ -120,6 +121,7 @@ class KubeCluster:
         answer = k.retry.call(
             f"can-i {verb} {resource} in {namespace}",
             lambda: k.authz.create_self_subject_access_review(review, _request_timeout=k.timeout),
+            kind="read",
         )
         return bool(answer.status and answer.status.allowed)
 

@@ -53,7 +53,7 @@ def list_all(k: Kube, what: str, fn: Callable[..., Any], **kwargs: Any) -> list[
         def page(token: str | None = token) -> Any:
             return fn(**kwargs, limit=PAGE, _continue=token, _request_timeout=k.timeout)
 
-        result = k.retry.call(what, page)
+        result = k.retry.call(what, page, kind="read")
         items.extend(result.items or [])
         token = result.metadata.var_continue if result.metadata else None
         if not token:
@@ -65,6 +65,7 @@ def get_deployment(k: Kube, namespace: str, name: str) -> client.V1Deployment:
         dep: client.V1Deployment = k.retry.call(
             f"read deployment {namespace}/{name}",
             lambda: k.apps.read_namespaced_deployment(name, namespace, _request_timeout=k.timeout),
+            kind="read",
         )
     except NotFound:
         k.seen.forget(namespace, name)
@@ -125,6 +126,7 @@ def set_image(k: Kube, namespace: str, name: str, *, container: str, image: str)
         lambda: k.apps.patch_namespaced_deployment(
             name, namespace, body, _content_type=STRATEGIC, _request_timeout=k.timeout
         ),
+        kind="patch",
     )
     k.seen.keep(patched)  # the wait that follows starts here
     return meta(patched).generation or 0
@@ -145,6 +147,7 @@ def _set_image_at(
         lambda: k.apps.patch_namespaced_deployment(
             name, namespace, ops, _content_type=JSON_PATCH, _request_timeout=k.timeout
         ),
+        kind="patch",
     )
     k.seen.keep(patched)
     return meta(patched).generation or 0

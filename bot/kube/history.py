@@ -123,7 +123,7 @@ def undo(k: Kube, namespace: str, name: str) -> int:
             )
 
         try:
-            patched = k.retry.call(f"undo deployment {namespace}/{name}", restore)
+            patched = k.retry.call(f"undo deployment {namespace}/{name}", restore, kind="patch")
         except Conflict:
             if attempt + 1 >= max(1, k.policy.attempts):
                 raise

@@ -108,7 +108,7 @@ def _read_log(k: Kube, namespace: str, pod: client.V1Pod, *, since_seconds: int)
             response.release_conn()
 
     try:
-        raw = k.retry.call(f"read log of {namespace}/{name}", read)
+        raw = k.retry.call(f"read log of {namespace}/{name}", read, kind="read")
     except ClusterError as err:
         if err.status in UNREADABLE_LOG:
             return ""

@@ -13,7 +13,7 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from bot.kube.errors import CLIENT_ERRORS, retry_after, translate
 from rollout import retries
@@ -21,23 +21,9 @@ from rollout.errors import TransientClusterError
 
 T = TypeVar("T")
 
-# The kind of call a summary counts, by the first words of the call's `what`: anything
-# that changes a Deployment or Service in place is a patch.
-_KINDS = (
-    ("set image", "patch"),
-    ("undo", "patch"),
-    ("switch", "patch"),
-    ("read", "read"),
-    ("list", "read"),
-    ("can-i", "read"),
-    ("create", "create"),
-    ("delete", "delete"),
-)
-
-
-def call_kind(what: str) -> str:
-    """ "patch", "read", "create" or "delete" for a call named `what`; "call" otherwise."""
-    return next((kind for prefix, kind in _KINDS if what.startswith(prefix)), "call")
+# What a call does, for the summary's count of retried calls ("2 patches, 1 read"): named
+# by each call site, never read back out of the call's description.
+CallKind = Literal["read", "patch", "create", "delete", "watch"]
 
 
 @dataclass(frozen=True)
@@ -71,8 +57,9 @@ class Retrier:
         self.policy = policy
         self._closed = closed
 
-    def call(self, what: str, fn: Callable[[], T], *, retry: bool = True) -> T:
-        """Run ``fn``; translate its failure; retry transient ones when ``retry`` is set."""
+    def call(self, what: str, fn: Callable[[], T], *, kind: CallKind, retry: bool = True) -> T:
+        """Run ``fn``, a call of `kind` described by `what` (for errors); translate its
+        failure; retry transient ones when ``retry`` is set."""
         attempts = max(1, self.policy.attempts) if retry else 1
         for attempt in range(attempts):
             try:
@@ -83,10 +70,10 @@ class Retrier:
                 err = translate(exc, what, default_delay=wait)
                 if not isinstance(err, TransientClusterError) or attempt + 1 >= attempts:
                     raise err from exc
-            self.again(call_kind(what), wait)
+            self.again(kind, wait)
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
-    def again(self, kind: str, seconds: float) -> None:
+    def again(self, kind: CallKind, seconds: float) -> None:
         """A call of `kind` failed for a moment: count it, back off, and let it be tried
         again."""
         retries.note(kind)

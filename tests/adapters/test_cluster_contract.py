@@ -19,7 +19,9 @@ from kubernetes import client
 
 from bot.kube import KubeCluster, RetryPolicy
 from bot.kube.client import api_client, kubeconfig_configuration
+from rollout import retries
 from rollout.errors import ConfigError, Forbidden, NotFound, TransientClusterError
+from rollout.model import Retries
 from rollout.ports import NewSide, PodState, RolloutOutcome
 from tests.adapters.conftest import ClusterEnv, MakeEnv
 
@@ -463,6 +465,31 @@ def test_refused_patches_are_retried_and_applied_once(cluster_env: ClusterEnv, s
     assert generation == 2
     assert cluster_env.requests(path, "patch") == 3
     assert (cluster_env.sim.get("deployments", ns, APP) or {})["metadata"]["generation"] == 2
+
+
+def test_each_retried_call_is_counted_by_what_it_does(cluster_env: ClusterEnv) -> None:
+    # Given an API server that refuses one call of each kind once
+    cluster, sim = cluster_env.cluster, cluster_env.sim
+    ns = cluster_env.tenants[0]
+    with retries.counting() as counted:
+        # When the adapter reads, patches, creates, switches, undoes, asks and deletes
+        sim.add_fault(path=deployment_path(ns) + "$", method="GET", status=503, times=1)
+        cluster.read_deployment(ns, APP, container=CONTAINER)
+        sim.add_fault(path=deployment_path(ns) + "$", method="PATCH", status=503, times=1)
+        assert roll(cluster_env, ns, "v1.3.0") is RolloutOutcome.COMPLETE
+        sim.add_fault(path=deployment_path(ns) + "$", method="PATCH", status=503, times=1)
+        cluster.undo(ns, APP)
+        sim.add_fault(path=r"/selfsubjectaccessreviews$", status=503, times=1)
+        assert cluster.can_i(verb="patch", resource="deployments", namespace=ns)
+        sim.add_fault(path=r"/configmaps$", method="POST", status=503, times=1)
+        side = _side(cluster_env)
+        sim.add_fault(path=rf"/services/{ADMIN_APP}$", method="PATCH", status=503, times=1)
+        cluster.switch_service(ADMIN_NS, ADMIN_APP, version="v1.3.0")
+        cluster.switch_service(ADMIN_NS, ADMIN_APP, version="v1.2.3")
+        sim.add_fault(path=rf"/deployments/{side}$", method="DELETE", status=503, times=1)
+        cluster.delete_side(ADMIN_NS, deployment=side, config_map=f"{ADMIN_CM}-v1.3.0")
+    # Then each retry is counted by the kind of call, not by how the call is described
+    assert counted() == Retries.of({"read": 2, "patch": 3, "create": 1, "delete": 1})
 
 
 def test_a_persistent_server_error_ends_after_bounded_retries(cluster_env: ClusterEnv) -> None:

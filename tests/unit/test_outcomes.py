@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from bot.kube.retry import call_kind
 from rollout import retries
 from rollout.engine.work import Pool
 from rollout.machine import CallsRetried, RolledBack, TargetResult, TargetsUpdated, decide
@@ -80,16 +79,6 @@ def test_retried_calls_add_up_on_the_rollout_by_kind() -> None:
     assert twice.retries == Retries((("patch", 3), ("read", 3)))
     assert twice.retries.total == 6
     assert twice.phase is Phase.BATCH
-
-
-def test_calls_are_counted_by_kind_from_how_the_adapter_names_them() -> None:
-    assert call_kind("set image of tenant-a/isp-ops-app") == "patch"
-    assert call_kind("undo deployment tenant-a/isp-ops-app") == "patch"
-    assert call_kind("switch service platform-admin/svc to v1.3.0") == "patch"
-    assert call_kind("read deployment tenant-a/isp-ops-app") == "read"
-    assert call_kind("list pods of tenant-a/isp-ops-app") == "read"
-    assert call_kind("create deployment platform-admin/x") == "create"
-    assert call_kind("delete config map platform-admin/x") == "delete"
 
 
 def test_two_rollouts_counting_at_once_never_mix_their_counts() -> None:
