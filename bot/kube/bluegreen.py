@@ -12,18 +12,19 @@ import contextlib
 import copy
 from typing import Any
 
-from kubernetes import client
-
 from bot.kube.client import Kube
 from bot.kube.deployments import (
     MERGE,
+    deployment_path,
+    dig,
     get_deployment,
+    labels_of,
     list_all,
-    meta,
+    name_of,
     set_image,
     to_info,
-    to_json,
 )
+from bot.kube.wire import namespaced
 from rollout.errors import Conflict, NotFound
 from rollout.ports import BlueGreenState, NewSide
 
@@ -48,21 +49,18 @@ SKIPPED_ANNOTATIONS = (
 def blue_green_state(k: Kube, namespace: str, *, service: str, app_label: str) -> BlueGreenState:
     svc = k.retry.call(
         f"read service {namespace}/{service}",
-        lambda: k.core.read_namespaced_service(service, namespace, _request_timeout=k.timeout),
+        lambda: k.wire.get(namespaced("", namespace, "services", service), timeout=k.timeout),
         kind="read",
     )
-    selector = (svc.spec.selector if svc.spec else None) or {}
+    selector = dig(svc, "spec", "selector") or {}
     deployments = list_all(
         k,
         f"list deployments of {app_label} in {namespace}",
-        k.apps.list_namespaced_deployment,
-        namespace=namespace,
-        label_selector=f"app={app_label}",
+        deployment_path(namespace),
+        query=[("labelSelector", f"app={app_label}")],
     )
     sides = {
-        labels["version"]: meta(d).name or ""
-        for d in deployments
-        if "version" in (labels := meta(d).labels or {})
+        labels["version"]: name_of(d) for d in deployments if "version" in (labels := labels_of(d))
     }
     return BlueGreenState(live_version=selector.get("version"), sides=dict(sorted(sides.items())))
 
@@ -89,22 +87,22 @@ def _create_config_map(
     if source is not None:
         src = k.retry.call(
             f"read config map {namespace}/{source}",
-            lambda: k.core.read_namespaced_config_map(
-                source, namespace, _request_timeout=k.timeout
-            ),
+            lambda: k.wire.get(namespaced("", namespace, "configmaps", source), timeout=k.timeout),
             kind="read",
         )
-        body["data"] = dict(src.data or {})
-        if src.binary_data:
-            body["binaryData"] = dict(src.binary_data)
-    model = client.V1ConfigMap.from_dict(body)
-    assert model is not None
+        body["data"] = dict(src.get("data") or {})
+        if src.get("binaryData"):
+            body["binaryData"] = dict(src["binaryData"])
     # AlreadyExists: made by an earlier attempt, with the data we copied then.
     with contextlib.suppress(Conflict):
         k.retry.call(
             f"create config map {namespace}/{name}",
-            lambda: k.core.create_namespaced_config_map(
-                namespace, model, _request_timeout=k.timeout
+            lambda: k.wire.json(
+                "POST",
+                namespaced("", namespace, "configmaps"),
+                body=body,
+                content_type="application/json",
+                timeout=k.timeout,
             ),
             kind="create",
         )
@@ -157,7 +155,7 @@ def _converge(k: Kube, namespace: str, name: str, *, container: str, image: str)
 
 def create_side(k: Kube, namespace: str, side: NewSide) -> None:
     name, container, image = side.name, side.container, side.image
-    template = to_json(k, get_deployment(k, namespace, side.template_deployment))
+    template = copy.deepcopy(get_deployment(k, namespace, side.template_deployment))
     template.update(apiVersion="apps/v1", kind="Deployment")
     body = _clone(template, side)
     labels = {"app": body["metadata"]["labels"]["app"], "version": side.version}
@@ -171,13 +169,15 @@ def create_side(k: Kube, namespace: str, side: NewSide) -> None:
     else:
         _converge(k, namespace, name, container=container, image=image)
         return
-    model = client.V1Deployment.from_dict(body)
-    assert model is not None
     try:
         k.retry.call(
             f"create deployment {namespace}/{name}",
-            lambda: k.apps.create_namespaced_deployment(
-                namespace, model, _request_timeout=k.timeout
+            lambda: k.wire.json(
+                "POST",
+                deployment_path(namespace),
+                body=body,
+                content_type="application/json",
+                timeout=k.timeout,
             ),
             kind="create",
         )
@@ -189,21 +189,29 @@ def switch_service(k: Kube, namespace: str, service: str, *, version: str) -> No
     patch = {"spec": {"selector": {"version": version}}}
     k.retry.call(
         f"switch service {namespace}/{service} to {version}",
-        lambda: k.core.patch_namespaced_service(
-            service, namespace, patch, _content_type=MERGE, _request_timeout=k.timeout
+        lambda: k.wire.json(
+            "PATCH",
+            namespaced("", namespace, "services", service),
+            body=patch,
+            content_type=MERGE,
+            timeout=k.timeout,
         ),
         kind="patch",
     )
 
 
 def delete_side(k: Kube, namespace: str, *, deployment: str, config_map: str | None) -> None:
-    options = client.V1DeleteOptions(propagation_policy="Background")
+    options = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
     k.seen.forget(namespace, deployment)
     with contextlib.suppress(NotFound):  # already gone is what we wanted
         k.retry.call(
             f"delete deployment {namespace}/{deployment}",
-            lambda: k.apps.delete_namespaced_deployment(
-                deployment, namespace, body=options, _request_timeout=k.timeout
+            lambda: k.wire.json(
+                "DELETE",
+                deployment_path(namespace, deployment),
+                body=options,
+                content_type="application/json",
+                timeout=k.timeout,
             ),
             kind="delete",
         )
@@ -212,8 +220,10 @@ def delete_side(k: Kube, namespace: str, *, deployment: str, config_map: str | N
     with contextlib.suppress(NotFound):
         k.retry.call(
             f"delete config map {namespace}/{config_map}",
-            lambda: k.core.delete_namespaced_config_map(
-                config_map, namespace, _request_timeout=k.timeout
+            lambda: k.wire.json(
+                "DELETE",
+                namespaced("", namespace, "configmaps", config_map),
+                timeout=k.timeout,
             ),
             kind="delete",
         )

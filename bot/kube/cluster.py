@@ -11,18 +11,18 @@ import threading
 from collections.abc import Sequence
 from types import TracebackType
 
-from kubernetes import client
+from kubernetes.client import ApiClient
 
 from bot.kube import bluegreen, deployments, history, probes, rollout_wait
 from bot.kube.client import (
-    DEFAULT_POOL_SIZE,
     Kube,
     api_client,
     in_cluster_configuration,
     kubeconfig_configuration,
 )
-from bot.kube.deployments import list_all, meta
+from bot.kube.deployments import list_all, name_of
 from bot.kube.retry import RetryPolicy
+from bot.kube.wire import Limits, ThrottleStats, path
 from rollout.errors import Forbidden, NotFound
 from rollout.ports import (
     BlueGreenState,
@@ -40,30 +40,51 @@ from rollout.ports import (
 class KubeCluster:
     """Every Kubernetes call rollbot makes; errors are from :mod:`rollout.errors`."""
 
-    def __init__(self, api: client.ApiClient, *, policy: RetryPolicy | None = None) -> None:
-        self._k = Kube(api=api, policy=policy or RetryPolicy(), closed=threading.Event())
+    def __init__(
+        self,
+        api: ApiClient,
+        *,
+        policy: RetryPolicy | None = None,
+        limits: Limits | None = None,
+    ) -> None:
+        self._k = Kube(
+            api=api,
+            policy=policy or RetryPolicy(),
+            limits=limits or Limits(),
+            closed=threading.Event(),
+        )
 
     @classmethod
     def from_kubeconfig(
         cls,
-        path: str | None = None,
+        kubeconfig: str | None = None,
         *,
         context: str | None = None,
         policy: RetryPolicy | None = None,
-        pool_size: int = DEFAULT_POOL_SIZE,
+        limits: Limits | None = None,
     ) -> KubeCluster:
-        configuration = kubeconfig_configuration(path, context=context)
-        return cls(api_client(configuration, pool_size=pool_size), policy=policy)
+        configuration = kubeconfig_configuration(kubeconfig, context=context)
+        return cls(api_client(configuration), policy=policy, limits=limits)
 
     @classmethod
     def in_cluster(
-        cls, *, policy: RetryPolicy | None = None, pool_size: int = DEFAULT_POOL_SIZE
+        cls, *, policy: RetryPolicy | None = None, limits: Limits | None = None
     ) -> KubeCluster:
-        return cls(api_client(in_cluster_configuration(), pool_size=pool_size), policy=policy)
+        return cls(api_client(in_cluster_configuration()), policy=policy, limits=limits)
 
     @property
     def host(self) -> str:
         return str(self._k.api.configuration.host)
+
+    @property
+    def limits(self) -> Limits:
+        return self._k.limits
+
+    @property
+    def throttle(self) -> ThrottleStats:
+        """Requests in flight now, the most there were, and how often the limits held
+        one back; for ``/metrics``."""
+        return self._k.wire.throttle.stats
 
     def close(self) -> None:
         """Drop pooled connections and cut short any retry backoff in progress."""
@@ -83,10 +104,9 @@ class KubeCluster:
     # --- namespaces and access ----------------------------------------------------------
 
     def list_namespaces(self, selector: str) -> list[str]:
-        items = list_all(
-            self._k, "list namespaces", self._k.core.list_namespace, label_selector=selector
-        )
-        return sorted(meta(ns).name or "" for ns in items)
+        query = [("labelSelector", selector)] if selector else []
+        items = list_all(self._k, "list namespaces", path("api", "v1", "namespaces"), query=query)
+        return sorted(name_of(ns) for ns in items)
 
     def namespaces_exist(self, names: Sequence[str]) -> dict[str, bool]:
         try:
@@ -101,7 +121,7 @@ class KubeCluster:
         try:
             k.retry.call(
                 f"read namespace {name}",
-                lambda: k.core.read_namespace(name, _request_timeout=k.timeout),
+                lambda: k.wire.get(path("api", "v1", "namespaces", name), timeout=k.timeout),
                 kind="read",
             )
         except NotFound:
@@ -110,20 +130,28 @@ class KubeCluster:
 
     def can_i(self, *, verb: str, resource: str, namespace: str, group: str = "apps") -> bool:
         k = self._k
-        review = client.V1SelfSubjectAccessReview(
-            spec=client.V1SelfSubjectAccessReviewSpec(
-                resource_attributes=client.V1ResourceAttributes(
-                    verb=verb, resource=resource, namespace=namespace, group=group
-                )
-            )
-        )
+        attributes = {"verb": verb, "resource": resource, "group": group}
+        if namespace:
+            attributes["namespace"] = namespace  # none: in every namespace at once
+        review = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": attributes},
+        }
+        where = f"in {namespace}" if namespace else "in every namespace"
         # Creating a review changes nothing on the server, so retrying it is safe.
         answer = k.retry.call(
-            f"can-i {verb} {resource} in {namespace}",
-            lambda: k.authz.create_self_subject_access_review(review, _request_timeout=k.timeout),
+            f"can-i {verb} {resource} {where}",
+            lambda: k.wire.json(
+                "POST",
+                path("apis", "authorization.k8s.io", "v1", "selfsubjectaccessreviews"),
+                body=review,
+                content_type="application/json",
+                timeout=k.timeout,
+            ),
             kind="read",
         )
-        return bool(answer.status and answer.status.allowed)
+        return bool((answer.get("status") or {}).get("allowed"))
 
     # --- deployments --------------------------------------------------------------------
 

@@ -5,17 +5,17 @@ container must exist before its image is set, because a strategic merge on an un
 name would quietly add a new container instead of failing (``kubectl set image`` refuses
 it the same way): a deployment this adapter has seen is patched at once with a JSON patch
 that tests the container's name where it was seen, one it has not is read first.
+
+Objects are the server's JSON (see :mod:`bot.kube.wire`); the accessors below read it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
-
-from kubernetes import client
 
 from bot.kube.client import Kube
 from bot.kube.seen import selector_string
+from bot.kube.wire import Json, Query, namespaced
 from rollout.errors import ClusterError, NotFound
 from rollout.ports import DeploymentInfo, PodState
 
@@ -27,44 +27,76 @@ PAGE = 500
 UNPROCESSABLE = 422  # how the API server refuses a JSON patch whose test fails
 
 
-def meta(obj: Any) -> client.V1ObjectMeta:
+def dig(obj: Any, *keys: str) -> Any:
+    """``obj[k1][k2]...``, or None where a level is missing or not an object."""
+    for key in keys:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def meta(obj: Any) -> Json:
     """The object's metadata, never None."""
-    found = getattr(obj, "metadata", None)
-    return found if isinstance(found, client.V1ObjectMeta) else client.V1ObjectMeta()
+    found = dig(obj, "metadata")
+    return found if isinstance(found, dict) else {}
+
+
+def name_of(obj: Any) -> str:
+    return str(meta(obj).get("name") or "")
+
+
+def number(obj: Any, *keys: str) -> int:
+    value = dig(obj, *keys)
+    return value if isinstance(value, int) else 0
+
+
+def items_of(obj: Any, *keys: str) -> list[Json]:
+    found = dig(obj, *keys)
+    return [item for item in found if isinstance(item, dict)] if isinstance(found, list) else []
+
+
+def labels_of(obj: Any) -> dict[str, str]:
+    found = meta(obj).get("labels")
+    return dict(found) if isinstance(found, dict) else {}
+
+
+def annotations_of(obj: Any) -> dict[str, str]:
+    found = meta(obj).get("annotations")
+    return dict(found) if isinstance(found, dict) else {}
 
 
 def revision_of(obj: Any) -> int:
-    raw = (meta(obj).annotations or {}).get(REVISION, "")
+    raw = annotations_of(obj).get(REVISION, "")
     return int(raw) if raw.isdigit() else 0
 
 
-def to_json(k: Kube, obj: Any) -> dict[str, Any]:
-    """A model as the plain JSON the API server speaks (camelCase keys, no None values)."""
-    data = k.api.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
-    return dict(data) if isinstance(data, dict) else {}
+def deployment_path(namespace: str, name: str = "") -> str:
+    return namespaced("apps/v1", namespace, "deployments", name)
 
 
-def list_all(k: Kube, what: str, fn: Callable[..., Any], **kwargs: Any) -> list[Any]:
+def list_all(k: Kube, what: str, resource: str, *, query: Query = ()) -> list[Json]:
     """Every item of a list call, page by page, each page retried on its own."""
-    items: list[Any] = []
-    token: str | None = None
+    items: list[Json] = []
+    token = ""
     while True:
+        paged = [*query, ("limit", PAGE)] + ([("continue", token)] if token else [])
 
-        def page(token: str | None = token) -> Any:
-            return fn(**kwargs, limit=PAGE, _continue=token, _request_timeout=k.timeout)
+        def page(paged: Query = paged) -> Json:
+            return k.wire.get(resource, query=paged, timeout=k.timeout)
 
         result = k.retry.call(what, page, kind="read")
-        items.extend(result.items or [])
-        token = result.metadata.var_continue if result.metadata else None
+        items.extend(items_of(result, "items"))
+        token = str(dig(result, "metadata", "continue") or "")
         if not token:
             return items
 
 
-def get_deployment(k: Kube, namespace: str, name: str) -> client.V1Deployment:
+def get_deployment(k: Kube, namespace: str, name: str) -> Json:
     try:
-        dep: client.V1Deployment = k.retry.call(
+        dep = k.retry.call(
             f"read deployment {namespace}/{name}",
-            lambda: k.apps.read_namespaced_deployment(name, namespace, _request_timeout=k.timeout),
+            lambda: k.wire.get(deployment_path(namespace, name), timeout=k.timeout),
             kind="read",
         )
     except NotFound:
@@ -74,30 +106,28 @@ def get_deployment(k: Kube, namespace: str, name: str) -> client.V1Deployment:
     return dep
 
 
-def containers_of(dep: client.V1Deployment) -> list[client.V1Container]:
-    spec = dep.spec.template.spec if dep.spec and dep.spec.template else None
-    return list(spec.containers or []) if spec else []
+def containers_of(dep: Json) -> list[Json]:
+    return items_of(dep, "spec", "template", "spec", "containers")
 
 
-def to_info(dep: client.V1Deployment, *, container: str) -> DeploymentInfo:
+def to_info(dep: Json, *, container: str) -> DeploymentInfo:
     md = meta(dep)
-    status = dep.status or client.V1DeploymentStatus()
     containers = containers_of(dep)
-    image = next((c.image or "" for c in containers if c.name == container), "")
-    replicas = dep.spec.replicas if dep.spec and dep.spec.replicas is not None else 1
+    image = next((str(c.get("image") or "") for c in containers if c.get("name") == container), "")
+    replicas = dig(dep, "spec", "replicas")
     return DeploymentInfo(
-        namespace=md.namespace or "",
-        name=md.name or "",
+        namespace=str(md.get("namespace") or ""),
+        name=str(md.get("name") or ""),
         image=image,
-        containers=tuple(c.name for c in containers),
+        containers=tuple(str(c.get("name") or "") for c in containers),
         revision=revision_of(dep),
-        generation=md.generation or 0,
-        observed_generation=status.observed_generation or 0,
-        replicas=replicas,
-        updated_replicas=status.updated_replicas or 0,
-        ready_replicas=status.ready_replicas or 0,
-        available_replicas=status.available_replicas or 0,
-        labels=dict(md.labels or {}),
+        generation=number(md, "generation"),
+        observed_generation=number(dep, "status", "observedGeneration"),
+        replicas=replicas if isinstance(replicas, int) else 1,
+        updated_replicas=number(dep, "status", "updatedReplicas"),
+        ready_replicas=number(dep, "status", "readyReplicas"),
+        available_replicas=number(dep, "status", "availableReplicas"),
+        labels=labels_of(dep),
     )
 
 
@@ -105,95 +135,98 @@ def read_deployment(k: Kube, namespace: str, name: str, *, container: str) -> De
     return to_info(get_deployment(k, namespace, name), container=container)
 
 
+def patch_deployment(
+    k: Kube, namespace: str, name: str, body: object, *, content_type: str, what: str
+) -> Json:
+    """One patch of the deployment, retried; what it answers is kept for the wait that
+    follows, which starts from it."""
+    patched = k.retry.call(
+        what,
+        lambda: k.wire.json(
+            "PATCH",
+            deployment_path(namespace, name),
+            body=body,
+            content_type=content_type,
+            timeout=k.timeout,
+        ),
+        kind="patch",
+    )
+    k.seen.keep(patched)
+    return patched
+
+
 def set_image(k: Kube, namespace: str, name: str, *, container: str, image: str) -> int:
     shape = k.seen.shape(namespace, name)
+    what = f"set image of {namespace}/{name}"
     if shape is not None and container in shape.containers:
+        # One JSON patch: the server checks the container is still where it was seen and
+        # sets its image in the same step, or refuses both (422).
+        at = f"/spec/template/spec/containers/{shape.containers.index(container)}"
+        ops = [
+            {"op": "test", "path": f"{at}/name", "value": container},
+            {"op": "replace", "path": f"{at}/image", "value": image},
+        ]
         try:
-            return _set_image_at(
-                k, namespace, name, index=shape.containers.index(container),
-                container=container, image=image,
-            )  # fmt: skip
+            patched = patch_deployment(k, namespace, name, ops, content_type=JSON_PATCH, what=what)
+            return number(patched, "metadata", "generation")
         except ClusterError as err:
             k.seen.forget(namespace, name)  # not as it was seen: look before patching
             if err.status != UNPROCESSABLE:
                 raise
     current = get_deployment(k, namespace, name)
-    if container not in {c.name for c in containers_of(current)}:
+    if container not in {c.get("name") for c in containers_of(current)}:
         raise NotFound(f"deployment {namespace}/{name} has no container named {container!r}")
     body = {"spec": {"template": {"spec": {"containers": [{"name": container, "image": image}]}}}}
-    patched = k.retry.call(
-        f"set image of {namespace}/{name}",
-        lambda: k.apps.patch_namespaced_deployment(
-            name, namespace, body, _content_type=STRATEGIC, _request_timeout=k.timeout
-        ),
-        kind="patch",
-    )
-    k.seen.keep(patched)  # the wait that follows starts here
-    return meta(patched).generation or 0
+    patched = patch_deployment(k, namespace, name, body, content_type=STRATEGIC, what=what)
+    return number(patched, "metadata", "generation")
 
 
-def _set_image_at(
-    k: Kube, namespace: str, name: str, *, index: int, container: str, image: str
-) -> int:
-    """One JSON patch: the server checks the container is still at `index` and sets its
-    image in the same step, or refuses both (422)."""
-    at = f"/spec/template/spec/containers/{index}"
-    ops = [
-        {"op": "test", "path": f"{at}/name", "value": container},
-        {"op": "replace", "path": f"{at}/image", "value": image},
-    ]
-    patched = k.retry.call(
-        f"set image of {namespace}/{name}",
-        lambda: k.apps.patch_namespaced_deployment(
-            name, namespace, ops, _content_type=JSON_PATCH, _request_timeout=k.timeout
-        ),
-        kind="patch",
-    )
-    k.seen.keep(patched)
-    return meta(patched).generation or 0
-
-
-def live_pods(k: Kube, namespace: str, deployment: str) -> list[client.V1Pod]:
+def live_pods(k: Kube, namespace: str, deployment: str) -> list[Json]:
     """The deployment's pods (by its selector) that are not being deleted, by name. The
     selector of a deployment seen before is known: apps/v1 never changes it."""
     shape = k.seen.shape(namespace, deployment)
     if shape is None:
         dep = get_deployment(k, namespace, deployment)
-        selector = selector_string(dep.spec.selector if dep.spec else None)
+        selector = selector_string(dig(dep, "spec", "selector"))
     else:
         selector = shape.selector
-    pods = list_all(
-        k,
-        f"list pods of {namespace}/{deployment}",
-        k.core.list_namespaced_pod,
-        namespace=namespace,
-        label_selector=selector,
+    return pods_matching(k, namespace, selector, what=f"list pods of {namespace}/{deployment}")
+
+
+def pods_matching(k: Kube, namespace: str, selector: str, *, what: str) -> list[Json]:
+    pods = list_all(k, what, namespaced("", namespace, "pods"), query=[("labelSelector", selector)])
+    alive = [p for p in pods if not meta(p).get("deletionTimestamp")]
+    return sorted(alive, key=name_of)
+
+
+def container_statuses(pod: Json) -> list[Json]:
+    return [*items_of(pod, "status", "initContainerStatuses"),
+            *items_of(pod, "status", "containerStatuses")]  # fmt: skip
+
+
+def _waiting_reason(pod: Json) -> str:
+    for cs in items_of(pod, "status", "initContainerStatuses"):
+        if reason := dig(cs, "state", "waiting", "reason"):
+            return str(reason)
+    for cs in items_of(pod, "status", "containerStatuses"):
+        if reason := dig(cs, "state", "waiting", "reason"):
+            return str(reason)  # CrashLoopBackOff, ImagePullBackOff, ...
+        if reason := dig(cs, "state", "terminated", "reason"):
+            return str(reason)  # Error, OOMKilled, ...
+    return str(dig(pod, "status", "reason") or "")  # Evicted and other pod-level reasons
+
+
+def pod_state(pod: Json) -> PodState:
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in items_of(pod, "status", "conditions")
     )
-    alive = [p for p in pods if meta(p).deletion_timestamp is None]
-    return sorted(alive, key=lambda p: meta(p).name or "")
-
-
-def _waiting_reason(pod: client.V1Pod) -> str:
-    status = pod.status or client.V1PodStatus()
-    for cs in status.init_container_statuses or []:
-        if cs.state and cs.state.waiting and cs.state.waiting.reason:
-            return str(cs.state.waiting.reason)
-    for cs in status.container_statuses or []:
-        state = cs.state
-        if state and state.waiting and state.waiting.reason:
-            return str(state.waiting.reason)  # CrashLoopBackOff, ImagePullBackOff, ...
-        if state and state.terminated and state.terminated.reason:
-            return str(state.terminated.reason)  # Error, OOMKilled, ...
-    return str(status.reason or "")  # Evicted and other pod-level reasons
-
-
-def pod_state(pod: client.V1Pod) -> PodState:
-    status = pod.status or client.V1PodStatus()
-    ready = any(c.type == "Ready" and c.status == "True" for c in status.conditions or [])
-    restarts = sum(cs.restart_count or 0 for cs in status.container_statuses or [])
+    restarts = sum(
+        number(cs, "restartCount") for cs in items_of(pod, "status", "containerStatuses")
+    )
     return PodState(
-        name=meta(pod).name or "",
-        phase=status.phase or "Unknown",
+        name=name_of(pod),
+        phase=str(dig(pod, "status", "phase") or "Unknown"),
         ready=ready,
         restarts=restarts,
         reason=_waiting_reason(pod),

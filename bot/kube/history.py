@@ -13,18 +13,21 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from kubernetes import client
-
 from bot.kube.client import Kube
 from bot.kube.deployments import (
     JSON_PATCH,
+    annotations_of,
+    dig,
     get_deployment,
     list_all,
     meta,
+    name_of,
+    number,
+    patch_deployment,
     revision_of,
-    to_json,
 )
 from bot.kube.seen import selector_string
+from bot.kube.wire import Json, namespaced
 from rollout.errors import Conflict, NotFound
 
 HASH_LABEL = "pod-template-hash"
@@ -41,61 +44,58 @@ SKIPPED_ANNOTATIONS = frozenset(
 )
 
 
-def owned_replica_sets(k: Kube, dep: client.V1Deployment) -> list[client.V1ReplicaSet]:
+def owned_replica_sets(k: Kube, dep: Json) -> list[Json]:
     md = meta(dep)
-    namespace = md.namespace or ""
+    namespace = str(md.get("namespace") or "")
     candidates = list_all(
         k,
-        f"list replica sets of {namespace}/{md.name}",
-        k.apps.list_namespaced_replica_set,
-        namespace=namespace,
-        label_selector=selector_string(dep.spec.selector if dep.spec else None),
+        f"list replica sets of {namespace}/{md.get('name')}",
+        namespaced("apps/v1", namespace, "replicasets"),
+        query=[("labelSelector", selector_string(dig(dep, "spec", "selector")))],
     )
     return [
         rs
         for rs in candidates
         if any(
-            ref.uid == md.uid and ref.controller is not False
-            for ref in meta(rs).owner_references or []
+            ref.get("uid") == md.get("uid") and ref.get("controller") is not False
+            for ref in meta(rs).get("ownerReferences") or []
         )
     ]
 
 
-def previous_revision(
-    dep: client.V1Deployment, owned: list[client.V1ReplicaSet]
-) -> client.V1ReplicaSet:
+def previous_revision(dep: Json, owned: list[Json]) -> Json:
     """The ReplicaSet with the second-highest revision, as kubectl picks it."""
     ranked = sorted((rs for rs in owned if revision_of(rs) > 0), key=revision_of, reverse=True)
     if len(ranked) < 2:
-        md = meta(dep)
-        raise NotFound(f"no rollout history found for deployment {md.namespace}/{md.name}")
+        where = f"{meta(dep).get('namespace')}/{name_of(dep)}"
+        raise NotFound(f"no rollout history found for deployment {where}")
     return ranked[1]
 
 
-def _template(k: Kube, obj: Any) -> dict[str, Any]:
-    """The object's pod template as plain JSON, without the ReplicaSet hash label."""
-    template = copy.deepcopy(to_json(k, obj.spec.template) if obj.spec else {})
-    labels = template.get("metadata", {}).get("labels")
+def _template(obj: Json) -> dict[str, Any]:
+    """The object's pod template, without the ReplicaSet hash label."""
+    found = dig(obj, "spec", "template")
+    template = copy.deepcopy(found) if isinstance(found, dict) else {}
+    labels = (template.get("metadata") or {}).get("labels")
     if isinstance(labels, dict):
         labels.pop(HASH_LABEL, None)
     return template
 
 
-def _annotations(dep: client.V1Deployment, rs: client.V1ReplicaSet) -> dict[str, str]:
-    kept = {k: v for k, v in (meta(dep).annotations or {}).items() if k in SKIPPED_ANNOTATIONS}
-    copied = {k: v for k, v in (meta(rs).annotations or {}).items() if k not in SKIPPED_ANNOTATIONS}
+def _annotations(dep: Json, rs: Json) -> dict[str, str]:
+    kept = {k: v for k, v in annotations_of(dep).items() if k in SKIPPED_ANNOTATIONS}
+    copied = {k: v for k, v in annotations_of(rs).items() if k not in SKIPPED_ANNOTATIONS}
     return {**kept, **copied}
 
 
-def _target(k: Kube, dep: client.V1Deployment, pinned: str | None) -> client.V1ReplicaSet:
+def _target(k: Kube, dep: Json, pinned: str | None) -> Json:
     owned = owned_replica_sets(k, dep)
     if pinned is None:
         return previous_revision(dep, owned)
     for rs in owned:
-        if meta(rs).name == pinned:
+        if name_of(rs) == pinned:
             return rs
-    md = meta(dep)
-    raise NotFound(f"replica set {pinned} of {md.namespace}/{md.name} is gone")
+    raise NotFound(f"replica set {pinned} of {meta(dep).get('namespace')}/{name_of(dep)} is gone")
 
 
 def undo(k: Kube, namespace: str, name: str) -> int:
@@ -103,32 +103,32 @@ def undo(k: Kube, namespace: str, name: str) -> int:
     for attempt in range(max(1, k.policy.attempts)):
         dep = get_deployment(k, namespace, name)
         target = _target(k, dep, pinned)
-        pinned = meta(target).name
-        template = _template(k, target)
-        if template == _template(k, dep):
-            return meta(dep).generation or 0  # already there: an earlier patch landed
+        pinned = name_of(target)
+        template = _template(target)
+        if template == _template(dep):
+            return number(dep, "metadata", "generation")  # already there: an earlier patch landed
         ops: list[dict[str, Any]] = [
             {
                 "op": "replace",
                 "path": "/metadata/resourceVersion",
-                "value": meta(dep).resource_version,
+                "value": meta(dep).get("resourceVersion"),
             },
             {"op": "replace", "path": "/spec/template", "value": template},
             {"op": "add", "path": "/metadata/annotations", "value": _annotations(dep, target)},
         ]
-
-        def restore(ops: list[dict[str, Any]] = ops) -> client.V1Deployment:
-            return k.apps.patch_namespaced_deployment(
-                name, namespace, ops, _content_type=JSON_PATCH, _request_timeout=k.timeout
-            )
-
         try:
-            patched = k.retry.call(f"undo deployment {namespace}/{name}", restore, kind="patch")
+            patched = patch_deployment(
+                k,
+                namespace,
+                name,
+                ops,
+                content_type=JSON_PATCH,
+                what=f"undo deployment {namespace}/{name}",
+            )
         except Conflict:
             if attempt + 1 >= max(1, k.policy.attempts):
                 raise
             k.retry.pause(k.policy.backoff(attempt))
             continue
-        k.seen.keep(patched)  # the wait that follows starts here
-        return meta(patched).generation or 0
+        return number(patched, "metadata", "generation")
     raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover

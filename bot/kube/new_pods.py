@@ -18,13 +18,20 @@ from __future__ import annotations
 import logging
 import time
 
-from kubernetes import client
-
 from bot.kube.client import Kube
-from bot.kube.deployments import list_all, meta, revision_of
+from bot.kube.deployments import (
+    container_statuses,
+    dig,
+    meta,
+    name_of,
+    number,
+    pods_matching,
+    revision_of,
+)
 from bot.kube.history import owned_replica_sets
 from bot.kube.seen import selector_string
 from bot.kube.watched import Watched
+from bot.kube.wire import Json
 from rollout.errors import RollbotError
 from rollout.ports import FailFast
 
@@ -37,69 +44,59 @@ STUCK_REASONS = frozenset(
 )
 
 
-def observed(dep: client.V1Deployment, min_generation: int) -> bool:
+def observed(dep: Json, min_generation: int) -> bool:
     """The controller has seen the change, so its newest ReplicaSet is the one waited on."""
-    status = dep.status or client.V1DeploymentStatus()
-    return (status.observed_generation or 0) >= max(meta(dep).generation or 0, min_generation)
+    generation = number(dep, "metadata", "generation")
+    return number(dep, "status", "observedGeneration") >= max(generation, min_generation)
 
 
-def look(k: Kube, dep: client.V1Deployment, watched: Watched, fail_fast: FailFast) -> str:
+def look(k: Kube, dep: Json, watched: Watched, fail_fast: FailFast) -> str:
     """Why the new pods cannot succeed ("pod x: CrashLoopBackOff after 3 restarts"), or
     "". A look that fails says nothing: the wait goes on as it would have without it."""
     watched.last_look = time.monotonic()
     if not observed(dep, watched.min_generation):
         return ""
-    md = meta(dep)
+    namespace, name = str(meta(dep).get("namespace") or ""), name_of(dep)
+    generation = number(dep, "metadata", "generation")
     try:
-        if not watched.selector or watched.generation != (md.generation or 0):
+        if not watched.selector or watched.generation != generation:
             watched.selector = _new_pods_selector(k, dep)
-            watched.generation = md.generation or 0
+            watched.generation = generation
         if not watched.selector:
             return ""
-        pods = list_all(
-            k,
-            f"list new pods of {md.namespace}/{md.name}",
-            k.core.list_namespaced_pod,
-            namespace=md.namespace or "",
-            label_selector=watched.selector,
+        pods = pods_matching(
+            k, namespace, watched.selector, what=f"list new pods of {namespace}/{name}"
         )
     except RollbotError as err:
-        log.info("could not look at the new pods of %s/%s: %s", md.namespace, md.name, err)
+        log.info("could not look at the new pods of %s/%s: %s", namespace, name, err)
         return ""
-    alive = sorted(
-        (p for p in pods if meta(p).deletion_timestamp is None), key=lambda p: meta(p).name or ""
-    )
-    return judge_pods(alive, watched=watched, fail_fast=fail_fast, now=time.monotonic())
+    return judge_pods(pods, watched=watched, fail_fast=fail_fast, now=time.monotonic())
 
 
-def _new_pods_selector(k: Kube, dep: client.V1Deployment) -> str:
+def _new_pods_selector(k: Kube, dep: Json) -> str:
     owned = [rs for rs in owned_replica_sets(k, dep) if revision_of(rs) > 0]
     if not owned:
         return ""
     newest = max(owned, key=revision_of)
     # The ReplicaSet's selector is the deployment's plus its pod-template-hash.
-    return selector_string(newest.spec.selector if newest.spec else None)
+    return selector_string(dig(newest, "spec", "selector"))
 
 
-def judge_pods(
-    pods: list[client.V1Pod], *, watched: Watched, fail_fast: FailFast, now: float
-) -> str:
+def judge_pods(pods: list[Json], *, watched: Watched, fail_fast: FailFast, now: float) -> str:
     """The first container found in a state that will not get better, described; the
     first sighting of each container stuck on its image or config is noted in `watched`."""
     stuck: dict[str, float] = {}
     found = ""
     for pod in pods:
-        status = pod.status or client.V1PodStatus()
-        statuses = [*(status.init_container_statuses or []), *(status.container_statuses or [])]
+        statuses = container_statuses(pod)
         for cs in statuses:
-            waiting = cs.state.waiting if cs.state else None
-            reason = str(waiting.reason or "") if waiting else ""
+            reason = str(dig(cs, "state", "waiting", "reason") or "")
             where = _where(pod, cs, several=len(statuses) > 1)
-            restarts = cs.restart_count or 0
+            restarts = number(cs, "restartCount")
             if reason == CRASH_LOOP and restarts >= fail_fast.crashloop_restarts:
                 found = found or f"{where}: {CRASH_LOOP} after {restarts} restarts"
             elif reason in STUCK_REASONS:
-                key = f"{meta(pod).name}/{cs.name}"
+                key = f"{name_of(pod)}/{cs.get('name')}"
                 since = stuck[key] = watched.stuck.get(key, now)
                 if now - since >= fail_fast.stuck_seconds:
                     found = found or f"{where}: {reason} for {now - since:.0f}s"
@@ -107,6 +104,6 @@ def judge_pods(
     return found
 
 
-def _where(pod: client.V1Pod, cs: client.V1ContainerStatus, *, several: bool) -> str:
-    name = f"pod {meta(pod).name}"
-    return f"{name} (container {cs.name})" if several else name
+def _where(pod: Json, cs: Json, *, several: bool) -> str:
+    name = f"pod {name_of(pod)}"
+    return f"{name} (container {cs.get('name')})" if several else name

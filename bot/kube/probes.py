@@ -14,12 +14,10 @@ import time
 from collections.abc import Mapping, Sequence
 from urllib.parse import quote
 
-import urllib3
-from kubernetes import client
-
 from bot.kube.client import Kube
-from bot.kube.deployments import live_pods, meta, pod_state
+from bot.kube.deployments import annotations_of, items_of, live_pods, name_of, pod_state
 from bot.kube.errors import CLIENT_ERRORS, translate
+from bot.kube.wire import Json, namespaced
 from rollout.errors import ClusterError
 from rollout.ports import HealthSnapshot, LogStats, ProbeResult
 
@@ -43,25 +41,14 @@ def probe_pod(k: Kube, namespace: str, pod: str, *, port: int, path: str) -> Pro
         f"/api/v1/namespaces/{quote(namespace, safe='')}/pods/{quote(pod, safe='')}:{port}"
         f"/proxy/{quote(path.lstrip('/'), safe='/?=&')}"
     )
-    request = k.api.param_serialize(
-        method="GET",
-        resource_path=resource,
-        header_params={"Accept": "application/json, */*"},
-        auth_settings=["BearerToken"],
-    )
     started = time.perf_counter()
     try:
-        response = k.api.call_api(*request, _request_timeout=k.timeout)
-        try:
-            raw = response.read() or b""  # type: ignore[no-untyped-call]
-        finally:
-            response.response.release_conn()
+        status, raw = k.wire.fetch(resource, timeout=k.timeout, accept="application/json, */*")
     except CLIENT_ERRORS as exc:
         elapsed = (time.perf_counter() - started) * 1000
         error = str(translate(exc, f"GET {path} on {namespace}/{pod}"))
         return ProbeResult(pod=pod, path=path, status=0, body=None, latency_ms=elapsed, error=error)
     elapsed = (time.perf_counter() - started) * 1000
-    status = int(response.status)
     return ProbeResult(
         pod=pod,
         path=path,
@@ -74,38 +61,34 @@ def probe_pod(k: Kube, namespace: str, pod: str, *, port: int, path: str) -> Pro
 
 def probe(k: Kube, namespace: str, deployment: str, *, port: int, path: str) -> list[ProbeResult]:
     return [
-        probe_pod(k, namespace, meta(pod).name or "", port=port, path=path)
+        probe_pod(k, namespace, name_of(pod), port=port, path=path)
         for pod in live_pods(k, namespace, deployment)
     ]
 
 
-def _log_container(pod: client.V1Pod) -> str | None:
+def _log_container(pod: Json) -> str | None:
     """The container ``kubectl logs`` would pick: the annotated default, else the first."""
-    chosen = (meta(pod).annotations or {}).get(DEFAULT_CONTAINER)
+    chosen = annotations_of(pod).get(DEFAULT_CONTAINER)
     if chosen:
         return chosen
-    containers = pod.spec.containers if pod.spec else []
-    return containers[0].name if containers else None
+    containers = items_of(pod, "spec", "containers")
+    return str(containers[0].get("name") or "") if containers else None
 
 
-def _read_log(k: Kube, namespace: str, pod: client.V1Pod, *, since_seconds: int) -> str:
-    name = meta(pod).name or ""
+def _read_log(k: Kube, namespace: str, pod: Json, *, since_seconds: int) -> str:
+    name = name_of(pod)
+    query: list[tuple[str, str | int]] = [("sinceSeconds", max(1, since_seconds))]
+    if container := _log_container(pod):
+        query.append(("container", container))
 
     def read() -> bytes:
-        # Without preloading the client hands back the raw urllib3 response.
-        response = k.core.read_namespaced_pod_log(
-            name,
-            namespace,
-            container=_log_container(pod),
-            since_seconds=max(1, since_seconds),
-            _preload_content=False,
-            _request_timeout=k.timeout,
+        return k.wire.call(
+            "GET",
+            namespaced("", namespace, "pods", name) + "/log",
+            query=query,
+            timeout=k.timeout,
+            accept="text/plain, */*",
         )
-        assert isinstance(response, urllib3.BaseHTTPResponse)
-        try:
-            return bytes(response.data or b"")
-        finally:
-            response.release_conn()
 
     try:
         raw = k.retry.call(f"read log of {namespace}/{name}", read, kind="read")
@@ -145,7 +128,7 @@ def health_snapshot(
 ) -> HealthSnapshot:
     """Pod states, every pod's answer on each path, and the logs, from one pod listing."""
     pods = live_pods(k, namespace, deployment)
-    names = [meta(pod).name or "" for pod in pods]
+    names = [name_of(pod) for pod in pods]
     answers = {
         path: tuple(probe_pod(k, namespace, name, port=port, path=path) for name in names)
         for path in dict.fromkeys(paths)

@@ -16,19 +16,29 @@ for the next look.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes import client, watch
+from kubernetes.client.exceptions import ApiException
 
 from bot.kube import new_pods
 from bot.kube.client import Kube
-from bot.kube.deployments import get_deployment, meta
+from bot.kube.deployments import (
+    deployment_path,
+    dig,
+    get_deployment,
+    items_of,
+    meta,
+    name_of,
+    number,
+)
 from bot.kube.errors import CLIENT_ERRORS, GONE, status_of, translate
 from bot.kube.watched import Watched
+from bot.kube.wire import Json
 from rollout.errors import NotFound, TransientClusterError
 from rollout.ports import FailFast, RolloutOutcome, RolloutStatus
 
@@ -38,31 +48,31 @@ DEADLINE_SLACK = 0.05  # a silent watch is cut this long after our own deadline
 QUICK_END = 0.5  # a watch that ends sooner than this is followed by a short pause
 
 
-def verdict(dep: client.V1Deployment, *, min_generation: int = 0) -> tuple[bool, RolloutStatus]:
+def verdict(dep: Json, *, min_generation: int = 0) -> tuple[bool, RolloutStatus]:
     """(finished, status) exactly as ``kubectl rollout status`` decides it."""
-    md = meta(dep)
-    status = dep.status or client.V1DeploymentStatus()
-    name = md.name or ""
+    name = name_of(dep)
     waiting = RolloutOutcome.TIMED_OUT  # what a wait that stops here would have to say
-    if (status.observed_generation or 0) < max(md.generation or 0, min_generation):
+    observed = number(dep, "status", "observedGeneration")
+    if observed < max(number(dep, "metadata", "generation"), min_generation):
         return False, RolloutStatus(waiting, "Waiting for deployment spec update to be observed...")
-    for cond in status.conditions or []:
-        if cond.type == "Progressing" and cond.reason == "ProgressDeadlineExceeded":
+    for cond in items_of(dep, "status", "conditions"):
+        if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
             return True, RolloutStatus(
                 RolloutOutcome.DEADLINE_EXCEEDED,
                 f'deployment "{name}" exceeded its progress deadline',
             )
-    desired = dep.spec.replicas if dep.spec and dep.spec.replicas is not None else 1
-    updated = status.updated_replicas or 0
+    replicas = dig(dep, "spec", "replicas")
+    desired = replicas if isinstance(replicas, int) else 1
+    updated = number(dep, "status", "updatedReplicas")
     prefix = f'Waiting for deployment "{name}" rollout to finish:'
     if updated < desired:
         message = f"{prefix} {updated} out of {desired} new replicas have been updated..."
         return False, RolloutStatus(waiting, message)
-    if (status.replicas or 0) > updated:
-        old = (status.replicas or 0) - updated
-        message = f"{prefix} {old} old replicas are pending termination..."
+    current = number(dep, "status", "replicas")
+    if current > updated:
+        message = f"{prefix} {current - updated} old replicas are pending termination..."
         return False, RolloutStatus(waiting, message)
-    available = status.available_replicas or 0
+    available = number(dep, "status", "availableReplicas")
     if available < updated:
         message = f"{prefix} {available} of {updated} updated replicas are available..."
         return False, RolloutStatus(waiting, message)
@@ -74,32 +84,46 @@ class _Expired(Exception):
     """The watched resourceVersion is gone from the server's history (410)."""
 
 
-def _events(k: Kube, dep: client.V1Deployment, *, seconds: float) -> Iterator[client.V1Deployment]:
+def _events(k: Kube, dep: Json, *, seconds: float) -> Iterator[Json]:
     """Deployment states from one watch session; returns when the server ends it."""
     md = meta(dep)
-    namespace, name = md.namespace or "", md.name or ""
+    namespace, name = str(md.get("namespace") or ""), str(md.get("name") or "")
     server_seconds = max(1, min(MAX_WATCH_SECONDS, math.ceil(seconds)))
     # The read timeout ends a silent watch at our deadline, not at the server's rounded-up
     # timeoutSeconds; for long waits the server's own end comes first.
     read_timeout = min(seconds + DEADLINE_SLACK, server_seconds + READ_GRACE)
-    watcher = watch.Watch()  # type: ignore[no-untyped-call]
-    stream = watcher.stream(  # type: ignore[no-untyped-call]
-        k.apps.list_namespaced_deployment,
-        namespace,
-        field_selector=f"metadata.name={name}",
-        resource_version=md.resource_version,
-        timeout_seconds=server_seconds,
-        _request_timeout=(k.policy.connect_timeout, read_timeout),
+    query: list[tuple[str, str | int]] = [
+        ("watch", "true"),
+        ("fieldSelector", f"metadata.name={name}"),
+        ("timeoutSeconds", server_seconds),
+        ("allowWatchBookmarks", "false"),
+    ]
+    if md.get("resourceVersion"):
+        query.append(("resourceVersion", str(md["resourceVersion"])))
+    stream = k.wire.stream(
+        deployment_path(namespace),
+        query=query,
+        timeout=(k.policy.connect_timeout, read_timeout),
     )
     with contextlib.closing(stream):
         for event in stream:
             kind, obj = event.get("type"), event.get("object")
-            if kind == "DELETED" and meta(obj).name == name:
+            if kind == "ERROR":
+                raise _error_event(obj)
+            if kind == "DELETED" and name_of(obj) == name:
                 k.seen.forget(namespace, name)
                 raise NotFound(f"deployment {namespace}/{name} was deleted during the rollout")
             # The name check covers a server that ignores the field selector.
-            if kind in ("ADDED", "MODIFIED") and meta(obj).name == name:
+            if kind in ("ADDED", "MODIFIED") and name_of(obj) == name and isinstance(obj, dict):
                 yield obj
+
+
+def _error_event(status: object) -> ApiException:
+    """A watch's ERROR event (a Status object) as the exception a request would raise."""
+    code = dig(status, "code")
+    error = ApiException(status=code if isinstance(code, int) else 500, reason="watch error")
+    error.body = json.dumps(status)
+    return error
 
 
 @dataclass
@@ -115,7 +139,7 @@ def _watch_session(
 ) -> RolloutStatus | None:
     """Follow one watch from the state followed; the final status if one was reached."""
     dep = followed.state
-    what = f"watch deployment {meta(dep).namespace}/{meta(dep).name}"
+    what = f"watch deployment {meta(dep).get('namespace')}/{name_of(dep)}"
     try:
         for obj in _events(k, dep, seconds=max(0.0, deadline - time.monotonic())):
             followed.state = obj

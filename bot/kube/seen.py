@@ -23,8 +23,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from kubernetes import client
-
+Json = dict[str, Any]
 DEFAULT_LIMIT = 20_000  # deployments remembered; a fleet of thousands fits
 Key = tuple[str, str]
 V = TypeVar("V")
@@ -38,39 +37,38 @@ class Shape:
     containers: tuple[str, ...]  # names, in spec order
 
 
-def _meta(obj: Any) -> client.V1ObjectMeta:
-    found = getattr(obj, "metadata", None)
-    return found if isinstance(found, client.V1ObjectMeta) else client.V1ObjectMeta()
+def _key(dep: Json) -> Key | None:
+    md = dep.get("metadata")
+    if not isinstance(md, dict):
+        return None
+    namespace, name = md.get("namespace"), md.get("name")
+    return (namespace, name) if namespace and name else None
 
 
-def _key(dep: client.V1Deployment) -> Key | None:
-    md = _meta(dep)
-    return (md.namespace, md.name) if md.namespace and md.name else None
-
-
-def selector_string(selector: client.V1LabelSelector | None) -> str:
-    """A LabelSelector as the ``labelSelector`` query string."""
-    if selector is None:
+def selector_string(selector: object) -> str:
+    """A LabelSelector (JSON) as the ``labelSelector`` query string."""
+    if not isinstance(selector, dict):
         return ""
-    parts = [f"{key}={value}" for key, value in sorted((selector.match_labels or {}).items())]
-    for expr in selector.match_expressions or []:
-        values = ",".join(expr.values or [])
+    parts = [f"{key}={value}" for key, value in sorted((selector.get("matchLabels") or {}).items())]
+    for expr in selector.get("matchExpressions") or []:
+        key = expr.get("key", "")
+        values = ",".join(expr.get("values") or [])
         parts.append(
             {
-                "In": f"{expr.key} in ({values})",
-                "NotIn": f"{expr.key} notin ({values})",
-                "Exists": expr.key,
-                "DoesNotExist": f"!{expr.key}",
-            }.get(expr.operator, expr.key)
+                "In": f"{key} in ({values})",
+                "NotIn": f"{key} notin ({values})",
+                "Exists": key,
+                "DoesNotExist": f"!{key}",
+            }.get(expr.get("operator", ""), key)
         )
     return ",".join(parts)
 
 
-def shape_of(dep: client.V1Deployment) -> Shape:
-    spec = dep.spec
-    template = spec.template.spec if spec and spec.template else None
-    containers = tuple(c.name for c in (template.containers or [])) if template else ()
-    return Shape(selector=selector_string(spec.selector if spec else None), containers=containers)
+def shape_of(dep: Json) -> Shape:
+    spec = dep.get("spec") or {}
+    template = (spec.get("template") or {}).get("spec") or {}
+    containers = tuple(str(c.get("name") or "") for c in template.get("containers") or [])
+    return Shape(selector=selector_string(spec.get("selector")), containers=containers)
 
 
 class Seen:
@@ -80,9 +78,9 @@ class Seen:
         self._lock = threading.Lock()
         self._limit = max(1, limit)
         self._shapes: OrderedDict[Key, Shape] = OrderedDict()
-        self._states: OrderedDict[Key, client.V1Deployment] = OrderedDict()
+        self._states: OrderedDict[Key, Json] = OrderedDict()
 
-    def note(self, dep: client.V1Deployment) -> None:
+    def note(self, dep: Json) -> None:
         """Remember the shape of a deployment just read, patched or watched."""
         key = _key(dep)
         if key is not None:
@@ -96,7 +94,7 @@ class Seen:
                 self._shapes.move_to_end((namespace, name))
             return found
 
-    def keep(self, dep: client.V1Deployment) -> None:
+    def keep(self, dep: Json) -> None:
         """Remember a state seen after a change (a patch's answer, the last state a wait
         saw) for the next wait on that change."""
         key = _key(dep)
@@ -105,7 +103,7 @@ class Seen:
                 self._put(self._shapes, key, shape_of(dep))
                 self._put(self._states, key, dep)
 
-    def take(self, namespace: str, name: str, *, min_generation: int) -> client.V1Deployment | None:
+    def take(self, namespace: str, name: str, *, min_generation: int) -> Json | None:
         """The kept state, once, if it was seen after the change that made `min_generation`
         (its generation is at least that). Without a generation nothing is known about
         when the change was made, so the caller reads afresh."""
@@ -113,7 +111,8 @@ class Seen:
             found = self._states.pop((namespace, name), None)
         if found is None or min_generation <= 0:
             return None
-        return found if (_meta(found).generation or 0) >= min_generation else None
+        generation = (found.get("metadata") or {}).get("generation") or 0
+        return found if generation >= min_generation else None
 
     def forget(self, namespace: str, name: str) -> None:
         """The deployment is gone, or not as it was seen: the next step reads it."""

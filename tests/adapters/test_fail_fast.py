@@ -1,7 +1,7 @@
 """Rollout waits that stop early: the ``Cluster`` contract's ``fail_fast`` against the
 simulated API server (crash loops end the wait, unready pods still time out, old pods are
 not judged, a quick rollout costs no look), and the adapter's judgement of pod states the
-simulator does not produce (image pulls, config errors), on client models.
+simulator does not produce (image pulls, config errors), on pods as the server sends them.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import time
 
-from kubernetes import client
+from typing import Any
 
 from bot.kube.new_pods import judge_pods
 from bot.kube.watched import Watched
@@ -130,19 +130,20 @@ def test_a_wait_in_slices_spaces_its_looks_over_the_whole_wait(make_cluster_env:
 # --- the judgement, on states the simulator does not make -------------------------------------
 
 
-def pod(name: str, *, reason: str, restarts: int = 0, init: bool = False) -> client.V1Pod:
-    waiting = client.V1ContainerState(waiting=client.V1ContainerStateWaiting(reason=reason))
+def pod(name: str, *, reason: str, restarts: int = 0, init: bool = False) -> dict[str, Any]:
+    """A pod as the API server sends it, with one container waiting for `reason`."""
     statuses = [
-        client.V1ContainerStatus(
-            name="app", image="x", image_id="", ready=False, restart_count=restarts, state=waiting
-        )
+        {
+            "name": "app",
+            "image": "x",
+            "imageID": "",
+            "ready": False,
+            "restartCount": restarts,
+            "state": {"waiting": {"reason": reason}},
+        }
     ]
-    status = (
-        client.V1PodStatus(init_container_statuses=statuses)
-        if init
-        else client.V1PodStatus(container_statuses=statuses)
-    )
-    return client.V1Pod(metadata=client.V1ObjectMeta(name=name), status=status)
+    key = "initContainerStatuses" if init else "containerStatuses"
+    return {"metadata": {"name": name}, "status": {key: statuses}}
 
 
 def test_image_and_config_errors_fail_after_the_grace_period() -> None:
