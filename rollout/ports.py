@@ -189,7 +189,10 @@ class Cluster(Protocol):
         Logs that cannot be read leave `logs` None with the reason; other failures raise."""
         ...
 
-    def can_i(self, *, verb: str, resource: str, namespace: str, group: str = "apps") -> bool: ...
+    def can_i(self, *, verb: str, resource: str, namespace: str, group: str = "apps") -> bool:
+        """Whether rollbot may `verb` `resource` in `namespace`; namespace "" asks for
+        every namespace at once (true only for a cluster-wide grant)."""
+        ...
 
     # blue-green
     def blue_green_state(

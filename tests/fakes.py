@@ -315,6 +315,8 @@ class FakeCluster:
 
     def can_i(self, *, verb: str, resource: str, namespace: str, group: str = "apps") -> bool:
         with self._lock:
+            if not namespace:  # in every namespace: denied if denied in any
+                return not any((v, r) == (verb, resource) for v, r, _ in self.denied)
             return (verb, resource, namespace) not in self.denied
 
     def blue_green_state(self, namespace: str, *, service: str, app_label: str) -> BlueGreenState:

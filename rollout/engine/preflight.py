@@ -35,7 +35,9 @@ class Pool(Protocol):
 
 
 # (verb, resource, API group) a blue-green rollout needs in the app's namespace.
-BLUE_GREEN_RIGHTS = (
+Right = tuple[str, str, str]  # verb, resource, API group
+TENANT_RIGHT: Right = ("patch", "deployments", "apps")
+BLUE_GREEN_RIGHTS: tuple[Right, ...] = (
     ("create", "deployments", "apps"),
     ("delete", "deployments", "apps"),
     ("create", "configmaps", ""),
@@ -131,7 +133,12 @@ class Preflight:
         if not rollout.targets:
             problems.append("there are no tenants to roll out to")
             return None
-        checked = self.pool.map(lambda t: self._tenant(t, spec), list(rollout.targets))
+        # One question answers for every tenant when rollbot may patch deployments in every
+        # namespace; only without such a grant is each tenant's namespace asked about.
+        everywhere = not self._rights("", [TENANT_RIGHT])
+        checked = self.pool.map(
+            lambda t: self._tenant(t, spec, ask_rights=not everywhere), list(rollout.targets)
+        )
         targets = []
         for target, (info, found) in zip(rollout.targets, checked, strict=True):
             problems.extend(found)
@@ -142,7 +149,9 @@ class Preflight:
                 self.reads.put(rollout.id, target.namespace, info)
         return PreflightPassed(tuple(targets), batch_count=rollout.batch_count)
 
-    def _tenant(self, target: Target, spec: AppSpec) -> tuple[DeploymentInfo | None, list[str]]:
+    def _tenant(
+        self, target: Target, spec: AppSpec, *, ask_rights: bool
+    ) -> tuple[DeploymentInfo | None, list[str]]:
         ns, name = target.namespace, spec.deployment
         problems: list[str] = []
         info = None
@@ -154,10 +163,11 @@ class Preflight:
             problems.append(f"{ns}: there is no deployment {name}")
         except RollbotError as err:
             problems.append(f"{ns}: could not read deployment {name}: {err}")
-        problems += self._rights(ns, [("patch", "deployments", "apps")])
+        if ask_rights:
+            problems += self._rights(ns, [TENANT_RIGHT])
         return info, problems
 
-    def _rights(self, namespace: str, rights: Sequence[tuple[str, str, str]]) -> list[str]:
+    def _rights(self, namespace: str, rights: Sequence[Right]) -> list[str]:
         problems = []
         for verb, resource, group in rights:
             try:

@@ -104,7 +104,9 @@ class Deny:
     resource: str = "*"
 
     def covers(self, namespace: str, verb: str, resource: str) -> bool:
-        return (fnmatch.fnmatchcase(namespace, self.namespace)
+        """A rule denying anything in any namespace also denies it cluster-wide (asked
+        with no namespace), as RBAC grants in every namespace only by a cluster role."""
+        return ((not namespace or fnmatch.fnmatchcase(namespace, self.namespace))
                 and fnmatch.fnmatchcase(verb, self.verb)
                 and fnmatch.fnmatchcase(resource, self.resource))
 

@@ -350,6 +350,9 @@ def test_access_review_and_refusal(cluster_env: ClusterEnv) -> None:
     cluster_env.sim.deny_access(namespace=denied, verb="patch", resource="deployments")
     assert not cluster.can_i(verb="patch", resource="deployments", namespace=denied)
     assert cluster.can_i(verb="patch", resource="deployments", namespace=allowed)
+    # One namespace denied: not allowed everywhere, which is what namespace "" asks.
+    assert not cluster.can_i(verb="patch", resource="deployments", namespace="")
+    assert cluster.can_i(verb="get", resource="deployments", namespace="")
     with pytest.raises(Forbidden) as refused:
         cluster.set_image(denied, APP, container=CONTAINER, image=isp("v1.3.0"))
     assert refused.value.status == 403

@@ -84,6 +84,8 @@ def test_approved_from_a_second_process_updates_every_tenant_once_in_plan_order(
     assert len(images) == 30
     assert set(images.values()) == {f"{ISP_IMAGE}:{NEW}"}
     assert sim30.patches() == dict.fromkeys(images, 1)
+    reviews = sim30.counters()["resources"]["selfsubjectaccessreviews"]
+    assert reviews == {"create": 1}, "one access review answers for all 30 namespaces"
     final = rollbot.rollout(rid)
     assert final is not None and final.phase is Phase.COMPLETED
     assert planned_order(final) == planned, "the journal follows the plan, pilots first"
