@@ -14,7 +14,7 @@ import functools
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk import WebClient
 from slack_sdk.web.async_client import AsyncWebClient
@@ -22,6 +22,9 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from rollout.model import EventKind, Rollout, RolloutEvent
 from rollout.outcomes import outcomes
+
+if TYPE_CHECKING:
+    from bot.kube.wire import Limits, ThrottleStats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 ACK_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0)
@@ -52,6 +55,20 @@ _HELP: Mapping[str, tuple[str, str]] = {
     "rollbot_ack_seconds": ("histogram", "Time from a Slack request to its acknowledgement."),
     "rollbot_up": ("gauge", "1 while the bot is serving."),
     "rollbot_slack_outbox": ("gauge", "Slack messages in the delivery's journal, by status."),
+    "rollbot_kubernetes_limit": (
+        "gauge",
+        "The configured limits towards the API server (max_in_flight, qps, burst).",
+    ),
+    "rollbot_kubernetes_in_flight": ("gauge", "Requests to the API server awaiting answers now."),
+    "rollbot_kubernetes_in_flight_peak": (
+        "gauge",
+        "The most requests to the API server that were in flight at once.",
+    ),
+    "rollbot_kubernetes_throttled_total": (
+        "counter",
+        "Requests held back: by the in-flight limit (slot), the rate limit (rate), or "
+        "a server's 429 that paused every request (server).",
+    ),
 }
 
 
@@ -104,6 +121,7 @@ class Metrics:
         self._values: dict[str, dict[Labels, float]] = {}
         self._histograms: dict[str, dict[Labels, Histogram]] = {}
         self._phases: dict[int, str] = {}  # rollout id -> latest phase
+        self._kubernetes: tuple[Limits, ThrottleStats] | None = None
 
     def inc(self, name: str, labels: Mapping[str, str] | None = None, by: float = 1) -> None:
         key = _labels(labels)
@@ -176,9 +194,34 @@ class Metrics:
         if event.kind in _ENDINGS:
             self.inc("rollbot_rollouts_finished_total", {"outcome": rollout.phase.value})
 
+    def watch_kubernetes(self, limits: Limits, stats: ThrottleStats) -> None:
+        """Show the Kubernetes request limits and how they are holding, read at each
+        scrape from the adapter's own counters."""
+        self._kubernetes = (limits, stats)
+
+    def _kubernetes_gauges(self) -> None:
+        if self._kubernetes is None:
+            return
+        limits, stats = self._kubernetes
+        for name, value in (
+            ("max_in_flight", limits.max_in_flight),
+            ("qps", limits.qps),
+            ("burst", limits.burst),
+        ):
+            self.set("rollbot_kubernetes_limit", value, {"limit": name})
+        self.set("rollbot_kubernetes_in_flight", stats.in_flight)
+        self.set("rollbot_kubernetes_in_flight_peak", stats.peak_in_flight)
+        for reason, count in (
+            ("slot", stats.waited_for_slot),
+            ("rate", stats.waited_for_rate),
+            ("server", stats.paused_by_server),
+        ):
+            self.set("rollbot_kubernetes_throttled_total", count, {"reason": reason})
+
     # --- the text format ----------------------------------------------------------------------
 
     def render(self) -> str:
+        self._kubernetes_gauges()
         with self._lock:
             phases: dict[str, int] = {}
             for phase in self._phases.values():

@@ -154,15 +154,20 @@ def owner_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def cluster_from_env(kubeconfig: str | None = None) -> KubeCluster:
+def cluster_from_env(
+    kubeconfig: str | None = None, *, config: Config | None = None
+) -> KubeCluster:
     """KUBECONFIG (or `kubeconfig`) when given, in-cluster credentials inside a pod, else
-    the client's default (~/.kube/config)."""
+    the client's default (~/.kube/config); with the request limits of `config`."""
     from bot.kube import KubeCluster
+    from bot.kube.wire import Limits
 
+    wanted = (config or load_config()).kubernetes
+    limits = Limits(max_in_flight=wanted.max_in_flight, qps=wanted.qps, burst=wanted.burst)
     path = kubeconfig or os.environ.get("KUBECONFIG")
     if path or not os.environ.get("KUBERNETES_SERVICE_HOST"):
-        return KubeCluster.from_kubeconfig(path)
-    return KubeCluster.in_cluster()
+        return KubeCluster.from_kubeconfig(path, limits=limits)
+    return KubeCluster.in_cluster(limits=limits)
 
 
 def _wrapped(
@@ -207,7 +212,7 @@ def build_runtime(
     path = db_path(db)
     store = SqliteStore(path)
     try:
-        cluster = cluster_from_env(kubeconfig)
+        cluster = cluster_from_env(kubeconfig, config=config)
     except BaseException:
         store.close()
         raise
@@ -229,6 +234,7 @@ def build_runtime(
         claim=claims.claim,
         poll_inbox_every=poll_inbox_every,
         error_rates=_wrapped(error_rates_for(config), wrap_error_rates),
+        max_parallel=config.kubernetes.parallel_tenants,
     )
     return Runtime(
         config=config,

@@ -155,7 +155,7 @@ def default_runtime(
             return rates
         return cast(ErrorRates, CountingProxy(rates, metrics, system="prometheus"))
 
-    return build_runtime(
+    runtime = build_runtime(
         config=config,
         db=settings.db,
         kubeconfig=settings.kubeconfig,
@@ -166,6 +166,9 @@ def default_runtime(
         wrap_error_rates=counted_rates,
         use_registry=use_registry,
     )
+    if metrics is not None:
+        metrics.watch_kubernetes(runtime.cluster.limits, runtime.cluster.throttle)
+    return runtime
 
 
 def default_delivery(settings: Settings, config: Config, metrics: Metrics) -> SlackDelivery:

@@ -81,6 +81,17 @@ class HealthConfig(_Strict):
     prometheus: PrometheusConfig | None = None
 
 
+class KubernetesConfig(_Strict):
+    """How hard rollbot may press the API server, and how many tenants it works on at
+    once. The request limits suit a shared production API server; raise them for a
+    dedicated one (see the README)."""
+
+    max_in_flight: Annotated[int, BeforeValidator(checks.at_least_one)] = 32
+    qps: Annotated[float, Field(ge=0)] = 100.0  # 0: no rate limit
+    burst: Annotated[int, BeforeValidator(checks.at_least_one)] = 300
+    parallel_tenants: Annotated[int, BeforeValidator(checks.at_least_one)] = 500
+
+
 # Keys that mean something for one strategy only; setting one on the other is a mistake.
 ROLLING_ONLY = frozenset(
     {"tenant_selector", "tenant_order", "batch", "wait", "pilot", "pilot_monitor", "waves"}
@@ -188,6 +199,7 @@ class Config(_Strict):
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     apps: dict[str, AppConfig]
     health: HealthConfig = Field(default_factory=HealthConfig)
+    kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
     _source: str = PrivateAttr(default=BUILTIN)
 
     @property
@@ -291,6 +303,7 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "slack": SlackConfig,
     "registry": RegistryConfig,
     "health": HealthConfig,
+    "kubernetes": KubernetesConfig,
 }
 
 

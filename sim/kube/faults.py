@@ -142,6 +142,16 @@ class Counters:
         self.paths: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self.namespaces: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self.resources: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        # Requests being answered when the tallies are reset still are.
+        self.in_flight: int = getattr(self, "in_flight", 0)
+        self.peak_in_flight = self.in_flight  # the most at once (watches aside) since
+
+    def enter(self) -> None:
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        self.in_flight -= 1
 
     def record(self, *, verb: str, route: str, path: str, namespace: str, resource: str
                ) -> None:
@@ -160,4 +170,4 @@ class Counters:
 
         return {"total": self.total, "verbs": dict(self.verbs), "routes": plain(self.routes),
                 "paths": plain(self.paths), "namespaces": plain(self.namespaces),
-                "resources": plain(self.resources)}
+                "resources": plain(self.resources), "peak_in_flight": self.peak_in_flight}

@@ -148,10 +148,15 @@ class Api:
                 raise asyncio.CancelledError from None  # the client is gone mid-request
         self.counters.record(verb=verb, route=t.route, path=request.path,
                              namespace=t.namespace or "", resource=resource)
-        fault = self.faults.decide(request.method, verb, request.path)
-        if fault is not None and (answer := await self._inject(request, fault)) is not None:
-            return answer
+        # Watches are long-running: like the API server's own in-flight limit, the count
+        # of requests in flight leaves them out.
+        counted = verb != "watch"
+        if counted:
+            self.counters.enter()
         try:
+            fault = self.faults.decide(request.method, verb, request.path)
+            if fault is not None and (answer := await self._inject(request, fault)) is not None:
+                return answer
             if t.res is not None:
                 full = f"{resource}/{t.sub}" if t.sub else resource
                 if not self.access.allowed(t.namespace or "", verb, full):
@@ -159,6 +164,9 @@ class Api:
             return await self._dispatch(request, t, verb)
         except ApiError as err:
             return error_reply(err)
+        finally:
+            if counted:
+                self.counters.leave()
 
     async def _inject(self, request: web.Request, fault: Fault) -> web.StreamResponse | None:
         if fault.action == "latency":

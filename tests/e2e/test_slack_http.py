@@ -10,6 +10,7 @@ blocked it would show up as a slow callback and fail the test.
 from __future__ import annotations
 
 import asyncio
+import re
 import json
 import random
 import string
@@ -426,6 +427,13 @@ async def test_healthz_and_metrics(tmp_path: Path) -> None:
             assert 'rollbot_slack_calls_total{operation="chat.postMessage"}' in metrics
             assert 'rollbot_slack_outbox{status="' in metrics
             assert 'rollbot_kubernetes_calls_total{operation="set_image"} 4' in metrics
+            # The limits towards the API server, and how they held, as configured
+            assert 'rollbot_kubernetes_limit{limit="max_in_flight"} 32' in metrics
+            assert 'rollbot_kubernetes_limit{limit="qps"} 100' in metrics
+            assert "rollbot_kubernetes_in_flight 0" in metrics
+            assert 'rollbot_kubernetes_throttled_total{reason="server"} 0' in metrics
+            peak = re.search(r"^rollbot_kubernetes_in_flight_peak (\d+)$", metrics, re.M)
+            assert peak is not None and 1 <= int(peak.group(1)) <= 32
     finally:
         await asyncio.to_thread(prometheus.stop)
     asked = len(prometheus.queries) // 2  # each query is tried twice on a 503

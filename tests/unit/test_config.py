@@ -108,6 +108,9 @@ def test_unset_keys_take_the_domains_defaults() -> None:
     assert config.slack.release_channels == ()
     assert config.slack.notify_channel is None
     assert config.registry.verify_images is True
+    limits = config.kubernetes
+    assert (limits.max_in_flight, limits.qps, limits.burst) == (32, 100.0, 300)
+    assert limits.parallel_tenants == 500
 
 
 def test_values_in_every_accepted_form_become_settings() -> None:
@@ -200,6 +203,11 @@ BAD_VALUES = [
     ("health.path", "api/health", "starting with /"),
     ("health.ready_path", 3, "starting with /"),
     ("health.log_window", "0s", "longer than 0s"),
+    ("kubernetes.max_in_flight", 0, "1 or more"),
+    ("kubernetes.qps", -1, "greater than or equal to 0"),
+    ("kubernetes.qps", "fast", "must be a number"),
+    ("kubernetes.burst", 0, "1 or more"),
+    ("kubernetes.parallel_tenants", "many", "1 or more"),
     ("apps.isp", None, "mapping"),
     ("slack", ["C0RELEASES"], "mapping"),
 ]
