@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import time
-
 from typing import Any
 
 from bot.kube.new_pods import judge_pods

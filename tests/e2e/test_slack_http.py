@@ -10,9 +10,9 @@ blocked it would show up as a slow callback and fail the test.
 from __future__ import annotations
 
 import asyncio
-import re
 import json
 import random
+import re
 import string
 from pathlib import Path
 
