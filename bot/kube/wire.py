@@ -17,12 +17,13 @@ and Fairness says a priority level is full).
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import urllib3
 from kubernetes.client import ApiClient
@@ -34,6 +35,8 @@ Json = dict[str, Any]
 Query = Sequence[tuple[str, str | int]]
 
 JSON_TYPE = "application/json"
+UNAUTHORIZED = 401
+TOKEN_REREAD_SECONDS = 5.0
 WATCH_READ = 64 * 1024  # bytes a watch stream is read in
 
 
@@ -133,6 +136,23 @@ class Wire:
         self.api = api
         self.throttle = Throttle(limits)
         self.max_pause = max_pause  # the longest pause a 429 may impose on everyone
+        self._token_lock = threading.Lock()
+        self._token_value: str | None = None
+        self._token_read = -math.inf
+
+    def _token(self) -> str | None:
+        """The bearer token, read again every few seconds and after a 401: reading it
+        runs the kubeconfig's refresh (an exec plugin, OIDC), which re-reads the whole
+        configuration and is too slow to do for every request."""
+        with self._token_lock:
+            now = time.monotonic()
+            if now - self._token_read >= TOKEN_REREAD_SECONDS:
+                configuration = self.api.configuration
+                self._token_value = configuration.get_api_key_with_prefix(
+                    "BearerToken", alias="authorization"
+                )
+                self._token_read = now
+            return self._token_value
 
     def _send(
         self,
@@ -146,19 +166,26 @@ class Wire:
         accept: str,
         any_status: bool = False,
     ) -> urllib3.BaseHTTPResponse:
-        headers = {"Accept": accept}
+        configuration = self.api.configuration
+        headers = {**self.api.default_headers, "Accept": accept}
         if content_type is not None:
             headers["Content-Type"] = content_type
-        request = self.api.param_serialize(
-            method=method,
-            resource_path=resource,
-            query_params=list(query),
-            header_params=headers,
-            body=body,
-            auth_settings=["BearerToken"],
+        if token := self._token():
+            headers["Authorization"] = token
+        url = configuration.host + resource
+        if query:
+            url += "?" + urlencode([(key, str(value)) for key, value in query])
+        response: urllib3.BaseHTTPResponse = self.api.rest_client.pool_manager.request(
+            method,
+            url,
+            body=None if body is None else json.dumps(body),
+            headers=headers,
+            timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
+            preload_content=False,
+            retries=False,
         )
-        answer = self.api.call_api(*request, _request_timeout=timeout)
-        response: urllib3.BaseHTTPResponse = answer.response
+        if response.status == UNAUTHORIZED:
+            self._token_read = -math.inf  # renewed before the next request
         if response.status >= 400 and not any_status:
             try:
                 text = (response.data or b"").decode("utf-8", errors="replace")

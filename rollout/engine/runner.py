@@ -80,6 +80,10 @@ class Runner:
         self._owner = owner
         self._lock = threading.Lock()
         self._driving: set[int] = set()  # rollouts driven here (their requests polled here)
+        # The state last saved of each rollout driven here. Only its driver writes a
+        # rollout (others ask through the inbox, and a save over another's is refused),
+        # so this is what the journal holds, without reading every target back.
+        self._latest: dict[int, Rollout] = {}
         self._armed: set[str] = set()
         self._steps = ThreadPoolExecutor(STEP_WORKERS, thread_name_prefix="rollbot-step")
         self.driver = Driver(self.handle, workers=DRIVER_WORKERS)
@@ -145,6 +149,7 @@ class Runner:
             if landed is None:
                 raise _JournalTrouble() from err
             saved = landed  # written, though the journal answered with an error
+        self._remember(saved)
         self.driver.saved()
         return saved
 
@@ -222,10 +227,20 @@ class Runner:
     # --- which rollouts are driven here ---------------------------------------------------
 
     def load(self, rollout_id: int) -> Rollout:
+        with self._lock:
+            kept = self._latest.get(rollout_id)
+        if kept is not None:
+            return kept
         rollout = self._store.get(rollout_id)
         if rollout is None:
             raise UnknownRollout(rollout_id)
+        self._remember(rollout)
         return rollout
+
+    def _remember(self, rollout: Rollout) -> None:
+        with self._lock:
+            if rollout.id in self._driving:
+                self._latest[rollout.id] = rollout
 
     def adopt(self, rollout_id: int) -> None:
         with self._lock:
@@ -234,6 +249,7 @@ class Runner:
     def release(self, rollout_id: int) -> None:
         with self._lock:
             self._driving.discard(rollout_id)
+            self._latest.pop(rollout_id, None)
         self._remembered.forget(rollout_id)
 
     def _track(self, rollout: Rollout) -> None:
