@@ -10,7 +10,9 @@ count on exact numbers.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -116,7 +118,13 @@ def _is_error(i: int, errors: int) -> bool:
 
 
 def _stamp(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # A log read formats a hundred stamps, mostly the same few seconds: format each once.
+    return _stamp_second(int(when.timestamp()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _stamp_second(epoch: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 def http_line(i: int, when: datetime, b: Behaviour) -> str:
