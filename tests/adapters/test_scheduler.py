@@ -137,8 +137,20 @@ def test_naive_times_are_refused(timers: ApsTimers) -> None:
         timers.arm("x", datetime(2026, 1, 1, 12, 0), lambda: None)
 
 
-def test_shutdown_twice_is_harmless() -> None:
+def test_shutting_down_twice_is_harmless() -> None:
+    # Given running timers with one timer armed for later
+    before = set(threading.enumerate())
     timers = ApsTimers()
     timers.start()
+    fired, _, callback = recorder()
+    timers.arm("rollout-5:wait", now() + timedelta(hours=1), callback)
+
+    # When they are shut down, and then shut down again
     timers.shutdown(wait=False)
     timers.shutdown(wait=True)
+
+    # Then the second call raised nothing, nothing is left armed to fire later, and no
+    # thread the timers started is still running
+    assert timers.armed() == {}
+    assert not fired.is_set()
+    assert [t.name for t in threading.enumerate() if t not in before] == []
