@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from bot.memstore import MemoryStore
-from rollout.engine import Engine, EngineStopped
-from rollout.errors import InvalidTransition, PreflightFailed, RolloutConflict
+from rollout.engine import Engine
+from rollout.errors import EngineStopped, InvalidTransition, PreflightFailed, RolloutConflict
 from rollout.model import (
     AppSpec,
     EventKind,
