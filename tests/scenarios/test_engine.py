@@ -2,7 +2,9 @@
 by hand and a clock that moves only when told. No sleeps: tests wait on `join()`.
 
 Given / When / Then, one behaviour per test; the simulator-backed versions of the big
-stories live in tests/scenarios.
+stories are the other files here. The journal is bot's MemoryStore (the store contract
+holds it to the SQLite one), which is why these tests are not in tests/unit; the fake
+cluster and the hand-fired timers are held to the cluster and scheduler contracts.
 """
 
 from __future__ import annotations
