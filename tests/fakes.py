@@ -8,6 +8,7 @@ thread-safe, because the engine calls its ports from worker threads.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -29,6 +30,7 @@ from rollout.ports import (
     RolloutStatus,
 )
 
+log = logging.getLogger(__name__)
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 WAIT_LIMIT = 10.0  # seconds any test helper waits before giving up
 
@@ -56,13 +58,18 @@ class FakeClock:
 
 class ManualTimers:
     """Timers that fire only when a test says so: `fire_due(now)` runs every callback
-    whose time has come, earliest first, on the caller's thread."""
+    whose time has come, earliest first, on the caller's thread. Otherwise they keep the
+    Timers contract as ApsTimers does (tests/adapters/test_scheduler.py runs both): a
+    re-armed key replaces its timer, naive times are refused, and a failing callback is
+    logged with its key while the others still fire."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._armed: dict[str, tuple[datetime, Callable[[], None]]] = {}
 
     def arm(self, key: str, at: datetime, callback: Callable[[], None]) -> None:
+        if at.utcoffset() is None:
+            raise ValueError(f"timer {key!r}: naive datetime {at.isoformat()}")
         with self._lock:
             self._armed[key] = (at, callback)
 
@@ -70,7 +77,6 @@ class ManualTimers:
         with self._lock:
             self._armed.pop(key, None)
 
-    @property
     def armed(self) -> dict[str, datetime]:
         with self._lock:
             return {key: at for key, (at, _) in self._armed.items()}
@@ -87,9 +93,22 @@ class ManualTimers:
             )
             for _, key, _ in due:
                 del self._armed[key]
-        for _, _, callback in due:
-            callback()
+        for _, key, callback in due:
+            try:
+                callback()
+            except Exception:
+                log.exception("timer %s: callback failed", key)
         return len(due)
+
+    def fire_next(self, clock: FakeClock) -> bool:
+        """Move `clock` to the earliest armed time (never back) and fire what is due then;
+        False, with the clock left alone, when nothing is armed."""
+        at = self.next_at()
+        if at is None:
+            return False
+        clock.set(max(at, clock.now()))
+        self.fire_due(clock.now())
+        return True
 
 
 class RecordingListener:

@@ -153,10 +153,7 @@ class Rig:
             rollout = self.get(rollout_id)
             if until(rollout):
                 return rollout
-            at = self.timers.next_at()
-            assert at is not None, f"nothing armed in {rollout.phase}"
-            self.clock.set(max(at, self.clock.now()))
-            self.timers.fire_due(self.clock.now())
+            assert self.timers.fire_next(self.clock), f"nothing armed in {rollout.phase}"
         raise AssertionError("too many timers")
 
     def close(self) -> None:
@@ -483,10 +480,10 @@ def reads(rig: Rig) -> dict[str, int]:
 def test_resume_after_a_crash_at_the_gate_rearms_the_expiry(rig: Rig) -> None:
     rollout = rig.run_timers(rig.start().id, at_phase(Phase.AWAITING_APPROVAL))
     engine = crash(rig)
-    assert rig.timers.armed == {}
+    assert rig.timers.armed() == {}
     assert engine.resume_unfinished() == [rollout]
     engine.join(WAIT_LIMIT)
-    assert list(rig.timers.armed.values()) == [rollout.deadline]
+    assert list(rig.timers.armed().values()) == [rollout.deadline]
     rig.clock.set(rollout.deadline)  # type: ignore[arg-type]
     rig.timers.fire_due(rig.clock.now())
     engine.join(WAIT_LIMIT)
@@ -527,7 +524,7 @@ def test_a_scheduled_rollout_starts_at_its_time(rig: Rig) -> None:
     later = rig.clock.now().replace(hour=14)
     rollout = rig.start(at=later)
     assert rollout.phase is Phase.SCHEDULED
-    assert list(rig.timers.armed.values()) == [later]
+    assert list(rig.timers.armed().values()) == [later]
     assert rig.cluster.count("set_image") == 0
     rollout = rig.run_timers(rollout.id, at_phase(Phase.MONITORING))
     assert rig.clock.now() == later
