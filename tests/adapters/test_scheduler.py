@@ -245,4 +245,3 @@ def test_shutting_down_twice_is_harmless() -> None:
     assert timers.armed() == {}
     assert not fired.is_set()
     assert [t.name for t in threading.enumerate() if t not in before] == []
-

@@ -35,16 +35,8 @@ from rollout.model import (
 from rollout.options import RolloutOptions
 from rollout.plan import PlanError
 from rollout.ports import Listener
-from tests.fakes import (
-    ADMIN_IMAGE,
-    ISP_IMAGE,
-    WAIT_LIMIT,
-    FakeClock,
-    FakeCluster,
-    ManualTimers,
-    PatchGate,
-    RecordingListener,
-)
+from tests.fake_cluster import ADMIN_IMAGE, ISP_IMAGE, FakeCluster
+from tests.fakes import WAIT_LIMIT, FakeClock, ManualTimers, PatchGate, RecordingListener
 
 OLD = f"{ISP_IMAGE}:v1.2.3"
 NEW = f"{ISP_IMAGE}:v1.3.0"
@@ -223,7 +215,7 @@ def test_preflight_reports_every_problem_at_once_and_changes_nothing() -> None:
     rig.registry = FakeRegistry("v1.2.3")
     rig.main = rig.engine()
     del rig.cluster.deployments[("tenant-003", "isp-ops-app")]
-    rig.cluster.deny("patch", "deployments", "tenant-005")
+    rig.cluster.deny_access(namespace="tenant-005", verb="patch", resource="deployments")
     try:
         rollout = rig.start()
         assert rollout.phase is Phase.FAILED
@@ -280,7 +272,7 @@ def test_a_failed_tenant_pauses_the_rollout_with_the_reason() -> None:
         assert rollout.paused_from is Phase.BATCH and rollout.current_batch == 2
         failed = rollout.target("tenant-004")
         assert failed.status is TargetStatus.FAILED
-        assert "progress deadline exceeded" in failed.reason
+        assert failed.reason.startswith("rollout stopped early: pod isp-ops-app-0: CrashLoop")
         assert "tenant-004" in rollout.reason
         assert rig.cluster.image("tenant-006") == OLD  # nothing after the failed batch
 
