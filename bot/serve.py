@@ -20,24 +20,20 @@ import logging
 import os
 import signal
 import sys
-import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app, send_async_response
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.socket_mode.aiohttp import SocketModeClient
-from slack_sdk.socket_mode.request import SocketModeRequest
 
 from bot import logs
 from bot.app import DEFAULT_API_URL, RuntimeView, build_app, edge_of
-from bot.metrics import CONTENT_TYPE, AckTimer, CountingProxy, CountingSyncWebClient, Metrics
-from bot.slack.events import events_handler
-from bot.slack.verify import RequestVerifier
+from bot.endpoints import EVENTS_PATH, web_app
+from bot.metrics import CountingProxy, CountingSyncWebClient, Metrics
+from bot.slack.socket_mode import TimedSocketModeHandler
 from rollout.errors import ConfigError, RollbotError
 from rollout.ports import Cluster, ErrorRates, Listener
 
@@ -48,11 +44,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("rollbot.serve")
 
 DEFAULT_PORT = 3000
-EVENTS_PATH = "/slack/events"
 DRAIN_SECONDS = 10.0  # how long in-flight replies may take at shutdown
 FLUSH_SECONDS = 5.0  # how long queued Slack posts may take at shutdown
-HEALTH_TIMEOUT = 3.0
-SOCKET_PING_SECONDS = 3.0
 EDGE_THREADS = 16  # blocking calls of the Slack handlers (journal, engine, cluster reads)
 DELIVERY_TIMEOUT = 10  # seconds for one Web API call of the delivery
 INBOX_POLL_SECONDS = 0.5  # how soon a request from a terminal reaches a rollout the bot drives
@@ -245,7 +238,15 @@ async def start(
             delivery=delivery,
             executor=executor,
         )
-        runner = web.AppRunner(_web_app(app, runtime, metrics, settings, delivery), access_log=None)
+        routes = web_app(
+            app,
+            runtime,
+            metrics,
+            delivery,
+            socket_mode=settings.socket_mode,
+            signing_secret=settings.signing_secret,
+        )
+        runner = web.AppRunner(routes, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, settings.host, settings.port).start()
         server = Server(
@@ -274,76 +275,6 @@ async def _resume(runtime: RuntimeView, metrics: Metrics) -> None:
     metrics.track_rollouts(resumed)
     for rollout in resumed:
         log.info("resumed #%s %s %s (%s)", rollout.id, rollout.app, rollout.version, rollout.phase)
-
-
-def _web_app(
-    app: AsyncApp,
-    runtime: RuntimeView,
-    metrics: Metrics,
-    settings: Settings,
-    delivery: SlackDelivery | None,
-) -> web.Application:
-    web_app = web.Application()
-    web_app.router.add_get("/healthz", _healthz(runtime, settings))
-    web_app.router.add_get("/metrics", _metrics(metrics, delivery))
-    if not settings.socket_mode:
-        verifier = RequestVerifier(settings.signing_secret)
-        web_app.router.add_post(
-            EVENTS_PATH, events_handler(app, metrics=metrics, verifier=verifier)
-        )
-    return web_app
-
-
-def _healthz(
-    runtime: RuntimeView, settings: Settings
-) -> Callable[[web.Request], Awaitable[web.Response]]:
-    async def handle(request: web.Request) -> web.Response:
-        mode = "socket" if settings.socket_mode else "http"
-        try:
-            active = await asyncio.wait_for(
-                asyncio.to_thread(runtime.store.list_rollouts, active=True, limit=1000),
-                HEALTH_TIMEOUT,
-            )
-        except Exception as exc:
-            body = {"status": "unhealthy", "mode": mode, "problem": f"journal: {exc}"}
-            return web.json_response(body, status=503)
-        return web.json_response({"status": "ok", "mode": mode, "active_rollouts": len(active)})
-
-    return handle
-
-
-def _metrics(
-    metrics: Metrics, delivery: SlackDelivery | None
-) -> Callable[[web.Request], Awaitable[web.Response]]:
-    async def handle(request: web.Request) -> web.Response:
-        if delivery is not None:
-            with contextlib.suppress(Exception):  # a busy journal must not fail the scrape
-                counts = await asyncio.wait_for(
-                    asyncio.to_thread(delivery.outbox_counts), HEALTH_TIMEOUT
-                )
-                for status, count in counts.items():
-                    metrics.set("rollbot_slack_outbox", count, {"status": status})
-        body = metrics.render().encode()
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
-
-    return handle
-
-
-class TimedSocketModeHandler(AsyncSocketModeHandler):
-    """Socket Mode, timing each envelope from arrival to its ack for /metrics."""
-
-    def __init__(self, app: AsyncApp, app_token: str, *, metrics: Metrics) -> None:
-        # The client notices a connection that died without a close frame only when its
-        # next ping is due, so pings are frequent enough to be back within seconds.
-        super().__init__(app, app_token, ping_interval=SOCKET_PING_SECONDS)
-        self.metrics = metrics
-
-    async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
-        started = time.time()
-        timer = AckTimer(self.metrics, "command" if req.type == "slash_commands" else "action")
-        response = await run_async_bolt_app(self.app, req)
-        await send_async_response(client, req, response, started)
-        timer.done()
 
 
 # --- the command line -------------------------------------------------------------------------

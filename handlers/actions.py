@@ -35,7 +35,7 @@ from handlers.access import (
     tracked,
 )
 from handlers.slash import STOPPING
-from rollout.engine import EngineStopped
+from rollout.errors import EngineStopped
 from rollout.model import AppSpec, Phase, Rollout
 from rollout.policy import Decision, may_approve, may_control, may_rollback
 

@@ -55,7 +55,7 @@ from handlers.commands import (
     parse_rollback,
 )
 from rollout import errors
-from rollout.engine import EngineStopped
+from rollout.errors import EngineStopped
 from rollout.plan import PlanError, eta
 from rollout.policy import channel_allowed, may_control, may_deploy, may_rollback
 

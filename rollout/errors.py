@@ -2,7 +2,9 @@
 
     RollbotError
     ├── ConfigError            a wrong rollbot.yaml: names the key and the problem
+    │   └── ConfigProblems     (bot.config) every problem of the file at once
     ├── PreflightFailed        the rollout was refused; carries every problem at once
+    ├── PlanError              (rollout.plan) the targets asked for cannot be planned
     ├── PermissionDenied       who may not do what, and why
     ├── RolloutConflict        another rollout of the app is active
     ├── UnknownRollout         no rollout with that ID
@@ -14,12 +16,18 @@
     │   ├── Forbidden
     │   └── Conflict            resourceVersion or AlreadyExists
     ├── RegistryError          the registry could not answer (auth, network, 5xx)
+    │   └── RegistryError      (bot.registry) the same, naming the registry and HTTP status
     ├── MetricsUnavailable     Prometheus could not give an error rate
     │   └── MetricsQueryInvalid     because the configured query is wrong
-    └── ChatError              Slack could not be reached after retries
+    └── JournalError           (bot.store) the journal file cannot be opened or used
+        └── SchemaTooNew       the file was written by a newer rollbot
 
 Adapters translate library exceptions into these; the engine decides on retries from the
-type alone, never from library details.
+type alone, never from library details. Errors marked with a module live there, beside the
+code that raises them; tests/unit/test_error_tree.py keeps this drawing true.
+
+Outside the tree, on purpose: `EngineStopped`, a RuntimeError. A shutdown is not a refused
+request, so no handler written for RollbotError may swallow it as one.
 """
 
 from __future__ import annotations
@@ -117,5 +125,5 @@ class MetricsQueryInvalid(MetricsUnavailable):
     its answer is not one share between 0 and 1. Only rollbot.yaml can fix it."""
 
 
-class ChatError(RollbotError):
-    pass
+class EngineStopped(RuntimeError):
+    """The engine was shut down; the request was not carried out."""

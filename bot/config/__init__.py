@@ -2,7 +2,8 @@
 
 A wrong file must stop start-up with a message naming the key and saying what is wrong,
 so every value passes through a check in :mod:`bot.config.checks` that speaks in
-sentences, and pydantic's own errors are reworded the same way. The result converts to the
+sentences, and pydantic's own errors are reworded the same way (:mod:`bot.config.reading`,
+which also reads the YAML). The result converts to the
 frozen domain values the engine uses (:class:`rollout.model.AppSpec`, ``Settings``,
 ``HealthSpec``); anything not set takes the domain's own default, so there is one
 source of defaults. Without a file, the built-in default (``bot/default_config.yaml``, the
@@ -18,8 +19,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
 
-from bot.config import checks
-from bot.config.checks import ConfigProblems
+from bot.config import checks, reading
+from bot.config.reading import ConfigProblems
 from rollout.errors import ConfigError
 from rollout.model import AppSpec, HealthSpec, Settings, Strategy
 from rollout.options import BatchSpec
@@ -256,11 +257,11 @@ def default_config_text() -> str:
 
 def parse_config(text: str, *, source: str = "rollbot.yaml") -> Config:
     """YAML text -> a checked Config, or a ConfigError naming the first wrong key."""
-    data = checks.load_yaml(text, source=source)
+    data = reading.load_yaml(text, source=source)
     try:
         config = Config.model_validate(data)
     except ValidationError as err:
-        raise checks.reworded(err, known_keys=_known_keys) from None
+        raise reading.reworded(err, known_keys=_known_keys) from None
     if not config.apps:
         raise ConfigError("apps", "is empty; configure at least one app")
     for name, app in config.apps.items():

@@ -26,6 +26,7 @@ from bot import serve
 from bot.config import Config, default_config_text, parse_config
 from bot.demo.printer import Printer
 from bot.demo.registry import MirroredRegistry, RegistryStandIn
+from bot.endpoints import EVENTS_PATH
 from bot.runtime import Runtime, build_runtime
 from rollout.model import Rollout, RolloutEvent
 from rollout.ports import Listener
@@ -148,7 +149,7 @@ class World:
 
     @property
     def events_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.port}{serve.EVENTS_PATH}"
+        return f"http://127.0.0.1:{self.server.port}{EVENTS_PATH}"
 
     @property
     def runtime(self) -> Runtime:

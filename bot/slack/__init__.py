@@ -3,7 +3,7 @@
 :class:`SlackDelivery` is the engine listener (see :mod:`bot.slack.delivery`);
 :func:`delivery_client` builds the WebClient it is meant to get. Requests coming the
 other way, over HTTP, are checked by :mod:`bot.slack.verify` and taken in by
-:mod:`bot.slack.events`.
+:mod:`bot.slack.events`; over Socket Mode, by :mod:`bot.slack.socket_mode`.
 """
 
 from bot.slack.client import delivery_client

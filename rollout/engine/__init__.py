@@ -5,6 +5,5 @@ root (``bot/runtime.py``) hands it the real adapters, tests hand it fakes or the
 """
 
 from rollout.engine.core import Engine
-from rollout.engine.driver import EngineStopped
 
-__all__ = ["Engine", "EngineStopped"]
+__all__ = ["Engine"]

@@ -18,7 +18,6 @@ from concurrent.futures import Future
 from datetime import datetime
 from functools import partial
 
-from rollout.engine.driver import EngineStopped
 from rollout.engine.planning import app_spec, draft, plan_for, undo_settings
 from rollout.engine.preflight import Preflight
 from rollout.engine.requests import (
@@ -30,7 +29,7 @@ from rollout.engine.requests import (
 from rollout.engine.runner import Runner
 from rollout.engine.tenants import Remembered, Tenants
 from rollout.engine.work import Pool, Work
-from rollout.errors import RollbotError, RolloutConflict
+from rollout.errors import EngineStopped, RollbotError, RolloutConflict
 from rollout.machine import (
     Command,
     Recover,

@@ -16,13 +16,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from rollout.errors import EngineStopped
 from rollout.machine import Event
 
 log = logging.getLogger("rollbot.engine")
-
-
-class EngineStopped(RuntimeError):
-    """The engine was shut down; the request was not carried out."""
 
 
 @dataclass

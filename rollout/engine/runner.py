@@ -19,10 +19,10 @@ from datetime import datetime
 from functools import partial
 
 from rollout import retries
-from rollout.engine.driver import Driver, EngineStopped
+from rollout.engine.driver import Driver
 from rollout.engine.tenants import Remembered
 from rollout.engine.work import Work, blocking
-from rollout.errors import RollbotError, UnknownRollout
+from rollout.errors import EngineStopped, RollbotError, UnknownRollout
 from rollout.machine import (
     ArmTimer,
     CallsRetried,

@@ -1,7 +1,9 @@
-"""Rollout waits that stop early: the ``Cluster`` contract's ``fail_fast`` against the
-simulated API server (crash loops end the wait, unready pods still time out, old pods are
-not judged, a quick rollout costs no look), and the adapter's judgement of pod states the
-simulator does not produce (image pulls, config errors), on pods as the server sends them.
+"""Rollout waits that stop early: the ``Cluster`` contract's ``fail_fast``, on every
+implementation (crash loops end the wait, unready pods still time out); then the real
+adapter against the simulated API server (the named pod is a new one, the threshold is the
+caller's, old pods are not judged, a quick rollout costs no look, looks are spaced over a
+wait in slices), and its judgement of pod states the simulator does not produce (image
+pulls, config errors), on pods as the server sends them.
 """
 
 from __future__ import annotations
@@ -13,13 +15,13 @@ from typing import Any
 from bot.kube.new_pods import judge_pods
 from bot.kube.watched import Watched
 from rollout.ports import FailFast, RolloutOutcome
-from tests.adapters.conftest import ClusterEnv, MakeEnv
+from tests.adapters.conftest import ClusterEnv, KubeEnv, MakeKubeEnv
 from tests.adapters.test_cluster_contract import APP, CONTAINER, eventually, isp
 
 QUICK_LOOKS = FailFast(first_look_seconds=0.3, look_every_seconds=0.3)
 
 
-def listings(env: ClusterEnv, resource: str) -> int:
+def listings(env: KubeEnv, resource: str) -> int:
     return int(env.sim.counters()["resources"].get(resource, {}).get("list", 0))
 
 
@@ -27,7 +29,7 @@ def patch(env: ClusterEnv, namespace: str, tag: str) -> int:
     return env.cluster.set_image(namespace, APP, container=CONTAINER, image=isp(tag))
 
 
-def new_pod_names(env: ClusterEnv, namespace: str, tag: str) -> set[str]:
+def new_pod_names(env: KubeEnv, namespace: str, tag: str) -> set[str]:
     return {
         pod["metadata"]["name"]
         for pod in env.sim.list("pods", namespace)
@@ -35,33 +37,29 @@ def new_pod_names(env: ClusterEnv, namespace: str, tag: str) -> set[str]:
     }
 
 
-# --- against the simulator -------------------------------------------------------------------
+# --- the contract, for every implementation -------------------------------------------------
 
 
-def test_a_crash_looping_rollout_ends_early_naming_the_pod(cluster_env: ClusterEnv) -> None:
-    ns = cluster_env.tenants[0]
-    generation = patch(cluster_env, ns, "v1.3.0-crash")
+def crash_loop_found(env: ClusterEnv, namespace: str) -> re.Match[str]:
+    """Wait with quick looks on a crash-looping rollout: it fails within seconds, naming the
+    pod and how often it restarted, at least as often as the caller's threshold."""
+    generation = patch(env, namespace, "v1.3.0-crash")
     started = time.monotonic()
-    status = cluster_env.cluster.wait_rollout(
-        ns, APP, timeout=60, min_generation=generation, fail_fast=QUICK_LOOKS
+    status = env.cluster.wait_rollout(
+        namespace, APP, timeout=60, min_generation=generation, fail_fast=QUICK_LOOKS
     )
     assert status.outcome is RolloutOutcome.FAILING
     assert time.monotonic() - started < 5.0
     found = re.fullmatch(r"pod (\S+): CrashLoopBackOff after (\d+) restarts", status.message)
     assert found is not None, status.message
-    assert found.group(1) in new_pod_names(cluster_env, ns, "v1.3.0-crash")
     assert int(found.group(2)) >= QUICK_LOOKS.crashloop_restarts
+    return found
 
 
-def test_the_restart_threshold_is_the_callers(cluster_env: ClusterEnv) -> None:
+def test_a_crash_looping_rollout_ends_early_naming_a_pod_of_it(cluster_env: ClusterEnv) -> None:
     ns = cluster_env.tenants[0]
-    generation = patch(cluster_env, ns, "v1.3.0-crash")
-    patient = FailFast(crashloop_restarts=1000, first_look_seconds=0.2, look_every_seconds=0.2)
-    status = cluster_env.cluster.wait_rollout(
-        ns, APP, timeout=1.5, min_generation=generation, fail_fast=patient
-    )
-    assert status.outcome is RolloutOutcome.TIMED_OUT
-    assert listings(cluster_env, "pods") >= 2  # it did look, and found nothing to give up on
+    found = crash_loop_found(cluster_env, ns)
+    assert found.group(1) in {p.name for p in cluster_env.cluster.pods(ns, APP)}
 
 
 def test_unready_pods_still_time_out(cluster_env: ClusterEnv) -> None:
@@ -74,10 +72,30 @@ def test_unready_pods_still_time_out(cluster_env: ClusterEnv) -> None:
     assert status.message.startswith("timed out after 1.5s: ")
 
 
-def test_crash_looping_old_pods_are_not_the_new_rollouts_fault(cluster_env: ClusterEnv) -> None:
+# --- the real adapter against the simulator --------------------------------------------------
+
+
+def test_the_crash_looping_pod_named_is_a_new_one(kube_env: KubeEnv) -> None:
+    ns = kube_env.tenants[0]
+    found = crash_loop_found(kube_env, ns)
+    assert found.group(1) in new_pod_names(kube_env, ns, "v1.3.0-crash")
+
+
+def test_the_restart_threshold_is_the_callers(kube_env: KubeEnv) -> None:
+    ns = kube_env.tenants[0]
+    generation = patch(kube_env, ns, "v1.3.0-crash")
+    patient = FailFast(crashloop_restarts=1000, first_look_seconds=0.2, look_every_seconds=0.2)
+    status = kube_env.cluster.wait_rollout(
+        ns, APP, timeout=1.5, min_generation=generation, fail_fast=patient
+    )
+    assert status.outcome is RolloutOutcome.TIMED_OUT
+    assert listings(kube_env, "pods") >= 2  # it did look, and found nothing to give up on
+
+
+def test_crash_looping_old_pods_are_not_the_new_rollouts_fault(kube_env: KubeEnv) -> None:
     # Given a crash-looping revision still running, replaced by one that never gets ready
-    ns, sim = cluster_env.tenants[0], cluster_env.sim
-    patch(cluster_env, ns, "v1.3.0-crash")
+    ns, sim = kube_env.tenants[0], kube_env.sim
+    patch(kube_env, ns, "v1.3.0-crash")
 
     def looping() -> bool:
         statuses = [
@@ -88,29 +106,29 @@ def test_crash_looping_old_pods_are_not_the_new_rollouts_fault(cluster_env: Clus
         return any(cs["restartCount"] >= 3 for cs in statuses)
 
     eventually(looping)
-    generation = patch(cluster_env, ns, "v1.3.1-unready")
+    generation = patch(kube_env, ns, "v1.3.1-unready")
 
     # When its rollout is waited on with quick looks, Then only the new pods are judged
-    status = cluster_env.cluster.wait_rollout(
+    status = kube_env.cluster.wait_rollout(
         ns, APP, timeout=1.5, min_generation=generation, fail_fast=QUICK_LOOKS
     )
     assert status.outcome is RolloutOutcome.TIMED_OUT
-    assert new_pod_names(cluster_env, ns, "v1.3.0-crash")  # the crashing pods are still there
+    assert new_pod_names(kube_env, ns, "v1.3.0-crash")  # the crashing pods are still there
 
 
-def test_a_quick_rollout_makes_no_look(cluster_env: ClusterEnv) -> None:
-    ns = cluster_env.tenants[0]
-    generation = patch(cluster_env, ns, "v1.3.0")
-    cluster_env.sim.reset_counters()
-    status = cluster_env.cluster.wait_rollout(
+def test_a_quick_rollout_makes_no_look(kube_env: KubeEnv) -> None:
+    ns = kube_env.tenants[0]
+    generation = patch(kube_env, ns, "v1.3.0")
+    kube_env.sim.reset_counters()
+    status = kube_env.cluster.wait_rollout(
         ns, APP, timeout=30, min_generation=generation, fail_fast=FailFast()
     )
     assert status.outcome is RolloutOutcome.COMPLETE
-    assert listings(cluster_env, "pods") == listings(cluster_env, "replicasets") == 0
+    assert listings(kube_env, "pods") == listings(kube_env, "replicasets") == 0
 
 
-def test_a_wait_in_slices_spaces_its_looks_over_the_whole_wait(make_cluster_env: MakeEnv) -> None:
-    env = make_cluster_env(tenants=1)
+def test_a_wait_in_slices_spaces_its_looks_over_the_whole_wait(make_kube_env: MakeKubeEnv) -> None:
+    env = make_kube_env(tenants=1)
     ns = env.tenants[0]
     generation = patch(env, ns, "v1.3.0-unready")
     looks = FailFast(first_look_seconds=0.8, look_every_seconds=10)

@@ -26,6 +26,7 @@ import pytest
 from bot import serve
 from bot.app import RuntimeView
 from bot.config import Config, parse_config
+from bot.endpoints import EVENTS_PATH
 from bot.runtime import Runtime
 from rollout.model import Phase, Rollout
 from rollout.ports import Listener
@@ -116,7 +117,7 @@ class Bot:
 
     @property
     def events_url(self) -> str:
-        return f"{self.base_url}{serve.EVENTS_PATH}"
+        return f"{self.base_url}{EVENTS_PATH}"
 
     @property
     def runtime(self) -> Runtime:

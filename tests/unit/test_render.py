@@ -66,18 +66,46 @@ def buttons(message: render.Message) -> list[dict[str, Any]]:
     return [e for b in message.blocks if b["type"] == "actions" for e in b["elements"]]
 
 
-@pytest.mark.parametrize("n", [1, 30, 1000])
-def test_plan_fits_and_never_drops_tenants_silently(n: int) -> None:
-    rollout = fleet(n)
+def plan_of(rollout: Rollout) -> tuple[render.Message, list[list[str]]]:
+    """The plan message of `rollout`, and its batches (pilots first) as the plan lists them."""
     pilots = [t.namespace for t in rollout.batch(PILOT_BATCH)]
     batches = [[t.namespace for t in rollout.batch(i)] for i in range(1, rollout.batch_count + 1)]
     message = render.plan_message(rollout, pilots=pilots, batches=batches, estimate_seconds=3600)
+    return message, [pilots, *batches]
+
+
+@pytest.mark.parametrize("n", [1, 30, 1000])
+def test_plan_fits_and_names_every_tenant(n: int) -> None:
+    # Given fleets from one tenant to a thousand
+    rollout = fleet(n)
+
+    # When the plan is rendered
+    message, _ = plan_of(rollout)
+
+    # Then it fits Slack's limits and names every tenant
     assert_fits(message)
     shown = section_texts(message)
-    missing = [ns for ns in (t.namespace for t in rollout.targets) if ns not in shown]
-    if missing:
-        assert "more" in shown.splitlines()[-1]  # the summary line says the list goes on
+    assert [t.namespace for t in rollout.targets if t.namespace not in shown] == []
     assert f"{n} tenants" in shown
+
+
+def test_a_plan_too_long_for_one_message_counts_what_it_leaves_out() -> None:
+    # Given a fleet whose plan cannot fit in one Slack message
+    rollout = fleet(9000)
+
+    # When the plan is rendered
+    message, lines = plan_of(rollout)
+
+    # Then it still fits, its last line counts the batches left out, and every tenant not
+    # named is in one of those batches: none is dropped silently
+    assert_fits(message)
+    shown = section_texts(message)
+    left_out = [batch for batch in lines[1:] if batch[0] not in shown]
+    assert left_out, "the plan was expected not to fit"
+    assert shown.splitlines()[-1] == f"… and {len(left_out)} more"
+    unnamed = {t.namespace for t in rollout.targets if t.namespace not in shown}
+    assert unnamed == {ns for batch in left_out for ns in batch}
+    assert "9000 tenants" in shown
 
 
 def test_batch_result_lists_every_tenant_with_failures_first() -> None:

@@ -2,7 +2,9 @@
 by hand and a clock that moves only when told. No sleeps: tests wait on `join()`.
 
 Given / When / Then, one behaviour per test; the simulator-backed versions of the big
-stories live in tests/scenarios.
+stories are the other files here. The journal is bot's MemoryStore (the store contract
+holds it to the SQLite one), which is why these tests are not in tests/unit; the fake
+cluster and the hand-fired timers are held to the cluster and scheduler contracts.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from typing import Any
 import pytest
 
 from bot.memstore import MemoryStore
-from rollout.engine import Engine, EngineStopped
-from rollout.errors import InvalidTransition, PreflightFailed, RolloutConflict
+from rollout.engine import Engine
+from rollout.errors import EngineStopped, InvalidTransition, PreflightFailed, RolloutConflict
 from rollout.model import (
     AppSpec,
     EventKind,
@@ -33,16 +35,8 @@ from rollout.model import (
 from rollout.options import RolloutOptions
 from rollout.plan import PlanError
 from rollout.ports import Listener
-from tests.fakes import (
-    ADMIN_IMAGE,
-    ISP_IMAGE,
-    WAIT_LIMIT,
-    FakeClock,
-    FakeCluster,
-    ManualTimers,
-    PatchGate,
-    RecordingListener,
-)
+from tests.fake_cluster import ADMIN_IMAGE, ISP_IMAGE, FakeCluster
+from tests.fakes import WAIT_LIMIT, FakeClock, ManualTimers, PatchGate, RecordingListener
 
 OLD = f"{ISP_IMAGE}:v1.2.3"
 NEW = f"{ISP_IMAGE}:v1.3.0"
@@ -151,10 +145,7 @@ class Rig:
             rollout = self.get(rollout_id)
             if until(rollout):
                 return rollout
-            at = self.timers.next_at()
-            assert at is not None, f"nothing armed in {rollout.phase}"
-            self.clock.set(max(at, self.clock.now()))
-            self.timers.fire_due(self.clock.now())
+            assert self.timers.fire_next(self.clock), f"nothing armed in {rollout.phase}"
         raise AssertionError("too many timers")
 
     def close(self) -> None:
@@ -224,7 +215,7 @@ def test_preflight_reports_every_problem_at_once_and_changes_nothing() -> None:
     rig.registry = FakeRegistry("v1.2.3")
     rig.main = rig.engine()
     del rig.cluster.deployments[("tenant-003", "isp-ops-app")]
-    rig.cluster.deny("patch", "deployments", "tenant-005")
+    rig.cluster.deny_access(namespace="tenant-005", verb="patch", resource="deployments")
     try:
         rollout = rig.start()
         assert rollout.phase is Phase.FAILED
@@ -281,7 +272,7 @@ def test_a_failed_tenant_pauses_the_rollout_with_the_reason() -> None:
         assert rollout.paused_from is Phase.BATCH and rollout.current_batch == 2
         failed = rollout.target("tenant-004")
         assert failed.status is TargetStatus.FAILED
-        assert "progress deadline exceeded" in failed.reason
+        assert failed.reason.startswith("rollout stopped early: pod isp-ops-app-0: CrashLoop")
         assert "tenant-004" in rollout.reason
         assert rig.cluster.image("tenant-006") == OLD  # nothing after the failed batch
 
@@ -481,10 +472,10 @@ def reads(rig: Rig) -> dict[str, int]:
 def test_resume_after_a_crash_at_the_gate_rearms_the_expiry(rig: Rig) -> None:
     rollout = rig.run_timers(rig.start().id, at_phase(Phase.AWAITING_APPROVAL))
     engine = crash(rig)
-    assert rig.timers.armed == {}
+    assert rig.timers.armed() == {}
     assert engine.resume_unfinished() == [rollout]
     engine.join(WAIT_LIMIT)
-    assert list(rig.timers.armed.values()) == [rollout.deadline]
+    assert list(rig.timers.armed().values()) == [rollout.deadline]
     rig.clock.set(rollout.deadline)  # type: ignore[arg-type]
     rig.timers.fire_due(rig.clock.now())
     engine.join(WAIT_LIMIT)
@@ -525,7 +516,7 @@ def test_a_scheduled_rollout_starts_at_its_time(rig: Rig) -> None:
     later = rig.clock.now().replace(hour=14)
     rollout = rig.start(at=later)
     assert rollout.phase is Phase.SCHEDULED
-    assert list(rig.timers.armed.values()) == [later]
+    assert list(rig.timers.armed().values()) == [later]
     assert rig.cluster.count("set_image") == 0
     rollout = rig.run_timers(rollout.id, at_phase(Phase.MONITORING))
     assert rig.clock.now() == later
