@@ -144,6 +144,14 @@ class Cluster(Protocol):
 
     def read_deployment(self, namespace: str, name: str, *, container: str) -> DeploymentInfo: ...
 
+    def deployments_named(
+        self, name: str, *, container: str
+    ) -> Mapping[str, DeploymentInfo] | None:
+        """Every deployment called `name`, in every namespace, by namespace, from one
+        listing; None when rollbot may not list deployments in every namespace (then read
+        them one by one)."""
+        ...
+
     def set_image(self, namespace: str, name: str, *, container: str, image: str) -> int:
         """Patch the container's image; returns the Deployment's new generation."""
         ...

@@ -180,6 +180,14 @@ class FakeCluster:
                 labels=dict(d.labels),
             )
 
+    def deployments_named(self, name: str, *, container: str) -> dict[str, DeploymentInfo] | None:
+        with self._lock:
+            self._log("deployments_named", "")
+            if not self._access.allowed("", "list", "deployments"):
+                return None
+            found = [ns for (ns, n) in self.deployments if n == name]
+            return {ns: self.read_deployment(ns, name, container=container) for ns in found}
+
     def set_image(self, namespace: str, name: str, *, container: str, image: str) -> int:
         hook = self.before_patch
         if hook is not None:

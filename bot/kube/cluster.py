@@ -158,6 +158,11 @@ class KubeCluster:
     def read_deployment(self, namespace: str, name: str, *, container: str) -> DeploymentInfo:
         return deployments.read_deployment(self._k, namespace, name, container=container)
 
+    def deployments_named(self, name: str, *, container: str) -> dict[str, DeploymentInfo] | None:
+        if not self.can_i(verb="list", resource="deployments", namespace=""):
+            return None
+        return deployments.deployments_named(self._k, name, container=container)
+
     def set_image(self, namespace: str, name: str, *, container: str, image: str) -> int:
         return deployments.set_image(self._k, namespace, name, container=container, image=image)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.kube.client import Kube
 from bot.kube.seen import selector_string
-from bot.kube.wire import Json, Query, namespaced
+from bot.kube.wire import Json, Query, namespaced, path
 from rollout.errors import ClusterError, NotFound
 from rollout.ports import DeploymentInfo, PodState
 
@@ -104,6 +104,22 @@ def get_deployment(k: Kube, namespace: str, name: str) -> Json:
         raise
     k.seen.note(dep)
     return dep
+
+
+def deployments_named(k: Kube, name: str, *, container: str) -> dict[str, DeploymentInfo]:
+    """Every deployment called `name` in the cluster, by namespace, page by page."""
+    found = list_all(
+        k,
+        f"list deployments named {name}",
+        path("apis", "apps", "v1", "deployments"),
+        query=[("fieldSelector", f"metadata.name={name}")],
+    )
+    by_namespace = {}
+    for dep in found:
+        if name_of(dep) == name:  # a server that ignores the field selector
+            k.seen.note(dep)
+            by_namespace[str(meta(dep).get("namespace") or "")] = to_info(dep, container=container)
+    return by_namespace
 
 
 def containers_of(dep: Json) -> list[Json]:

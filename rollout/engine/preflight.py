@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
@@ -37,6 +37,10 @@ class Pool(Protocol):
 # (verb, resource, API group) a blue-green rollout needs in the app's namespace.
 Right = tuple[str, str, str]  # verb, resource, API group
 TENANT_RIGHT: Right = ("patch", "deployments", "apps")
+# From this many tenants on, their deployments are read in one listing across namespaces
+# (pages of 500) rather than one request each; a listing of the whole cluster costs more
+# than a few reads when a rollout touches only some tenants.
+LIST_FROM = 50
 BLUE_GREEN_RIGHTS: tuple[Right, ...] = (
     ("create", "deployments", "apps"),
     ("delete", "deployments", "apps"),
@@ -136,8 +140,10 @@ class Preflight:
         # One question answers for every tenant when rollbot may patch deployments in every
         # namespace; only without such a grant is each tenant's namespace asked about.
         everywhere = not self._rights("", [TENANT_RIGHT])
+        listed = self._listed(spec) if len(rollout.targets) >= LIST_FROM else None
         checked = self.pool.map(
-            lambda t: self._tenant(t, spec, ask_rights=not everywhere), list(rollout.targets)
+            lambda t: self._tenant(t, spec, ask_rights=not everywhere, listed=listed),
+            list(rollout.targets),
         )
         targets = []
         for target, (info, found) in zip(rollout.targets, checked, strict=True):
@@ -149,14 +155,33 @@ class Preflight:
                 self.reads.put(rollout.id, target.namespace, info)
         return PreflightPassed(tuple(targets), batch_count=rollout.batch_count)
 
+    def _listed(self, spec: AppSpec) -> Mapping[str, DeploymentInfo] | None:
+        """Every tenant's deployment from one listing, where rollbot may list them in
+        every namespace; None (read each) otherwise, or when the listing fails."""
+        try:
+            return self.cluster.deployments_named(spec.deployment, container=spec.container)
+        except RollbotError as err:
+            log.info("could not list every %s at once (%s); reading each", spec.deployment, err)
+            return None
+
     def _tenant(
-        self, target: Target, spec: AppSpec, *, ask_rights: bool
+        self,
+        target: Target,
+        spec: AppSpec,
+        *,
+        ask_rights: bool,
+        listed: Mapping[str, DeploymentInfo] | None,
     ) -> tuple[DeploymentInfo | None, list[str]]:
         ns, name = target.namespace, spec.deployment
         problems: list[str] = []
         info = None
         try:
-            info = self.cluster.read_deployment(ns, name, container=spec.container)
+            if listed is not None:
+                info = listed.get(ns)
+                if info is None:
+                    raise NotFound(f"deployment {ns}/{name} not found")
+            else:
+                info = self.cluster.read_deployment(ns, name, container=spec.container)
             if not info.image:
                 problems.append(f"{ns}: deployment {name} has no container {spec.container}")
         except NotFound:

@@ -79,6 +79,25 @@ def test_read_deployment_reports_image_revision_and_replicas(cluster_env: Cluste
     assert other.image == "" and other.containers == (CONTAINER,)
 
 
+def test_deployments_named_lists_every_tenant_at_once(cluster_env: ClusterEnv) -> None:
+    cluster = cluster_env.cluster
+    listed = cluster.deployments_named(APP, container=CONTAINER)
+    assert listed is not None
+    assert set(cluster_env.tenants) <= set(listed)
+    for ns in cluster_env.tenants:
+        assert listed[ns] == cluster.read_deployment(ns, APP, container=CONTAINER)
+    assert cluster.deployments_named("nothing", container=CONTAINER) == {}
+
+
+def test_deployments_named_is_none_without_a_cluster_wide_grant(cluster_env: ClusterEnv) -> None:
+    # Given rollbot may not list deployments in one tenant's namespace
+    cluster_env.world.deny_access(
+        namespace=cluster_env.tenants[0], verb="list", resource="deployments"
+    )
+    # Then it may not list them in every namespace, and is told to read them one by one
+    assert cluster_env.cluster.deployments_named(APP, container=CONTAINER) is None
+
+
 @pytest.mark.parametrize("where", [("tenant-nobody", APP), ("tenant-fast-fiber", "nothing")])
 def test_unknown_namespace_or_deployment_is_not_found(
     cluster_env: ClusterEnv, where: tuple[str, str]

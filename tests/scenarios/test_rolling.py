@@ -94,3 +94,45 @@ def test_rollback_of_a_completed_rollout_restores_every_previous_image(
     assert final.phase is Phase.ROLLED_BACK
     assert {world.image(ns) for ns in world.tenants} == {OLD_ISP}
     assert {world.patches(ns) for ns in world.tenants} == {2}  # there and back
+
+
+def test_a_large_fleet_is_read_in_one_listing_and_one_access_review(
+    make_world: MakeWorld,
+) -> None:
+    # Given sixty tenants, which rollbot may list and patch in every namespace
+    world = make_world(tenants=60, batch_size=30)
+    world.sim.reset_counters()
+
+    # When they are rolled out
+    final = world.follow(world.start().id)
+
+    # Then the preflight asked twice (list and patch, everywhere) and listed every
+    # deployment in one page, and no tenant's deployment was read on its own
+    assert final.phase is Phase.COMPLETED
+    counters = world.sim.counters()
+    assert counters["resources"]["selfsubjectaccessreviews"] == {"create": 2}
+    assert counters["routes"]["/apis/apps/v1/deployments"] == {"list": 1}
+    single_reads = sum(
+        verbs.get("get", 0)
+        for path, verbs in counters["paths"].items()
+        if path.startswith("/apis/apps/v1/namespaces/") and path.endswith("/isp-ops-app")
+    )
+    assert single_reads == 0
+
+
+def test_without_a_cluster_wide_grant_each_tenant_is_read_and_asked_about(
+    make_world: MakeWorld,
+) -> None:
+    # Given one tenant where rollbot may not list deployments
+    world = make_world(tenants=60, batch_size=30)
+    world.sim.deny_access(namespace=world.tenants[0], verb="list", resource="deployments")
+    world.sim.reset_counters()
+
+    # When they are rolled out
+    final = world.follow(world.start().id)
+
+    # Then every tenant's deployment was read on its own, and the rollout still completed
+    assert final.phase is Phase.COMPLETED
+    counters = world.sim.counters()
+    assert "/apis/apps/v1/deployments" not in counters["routes"]
+    assert {world.image(ns) for ns in world.tenants} == {NEW_ISP}
