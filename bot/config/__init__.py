@@ -20,17 +20,21 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
 
 from bot.config import checks
 from bot.config.checks import ConfigProblems
+from bot.config.release import BuildConfig, ReleaseConfig
 from rollout.errors import ConfigError
 from rollout.model import AppSpec, HealthSpec, Settings, Strategy
 from rollout.options import BatchSpec
+from rollout.release import BuildSpec, ReleaseSettings
 
 __all__ = [
     "AppConfig",
+    "BuildConfig",
     "Config",
     "ConfigProblems",
     "HealthConfig",
     "PrometheusConfig",
     "RegistryConfig",
+    "ReleaseConfig",
     "SlackConfig",
     "default_config_text",
     "load_config",
@@ -138,6 +142,7 @@ class AppConfig(_Strict):
     latency_factor: Annotated[float | None, BeforeValidator(checks.factor)] = (
         _DEFAULTS.latency_factor
     )
+    build: BuildConfig = Field(default_factory=BuildConfig)  # how /release builds its image
 
     def settings(self) -> Settings:
         pilots = self.pilot if isinstance(self.pilot, tuple) else ()
@@ -188,6 +193,7 @@ class Config(_Strict):
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     apps: dict[str, AppConfig]
     health: HealthConfig = Field(default_factory=HealthConfig)
+    release: ReleaseConfig = Field(default_factory=ReleaseConfig)
     _source: str = PrivateAttr(default=BUILTIN)
 
     @property
@@ -201,6 +207,13 @@ class Config(_Strict):
 
     def apps_specs(self) -> dict[str, AppSpec]:
         return {name: app.spec(name) for name, app in self.apps.items()}
+
+    def release_settings(self) -> ReleaseSettings:
+        return self.release.settings(list(self.apps))
+
+    def build_spec(self, app: str) -> BuildSpec:
+        """How `app`'s image is built; KeyError when no such app is configured."""
+        return self.apps[app].build.spec(self.apps[app].deployment)
 
     def health_spec(self) -> HealthSpec:
         return HealthSpec(
@@ -253,6 +266,10 @@ def parse_config(text: str, *, source: str = "rollbot.yaml") -> Config:
         raise ConfigError("apps", "is empty; configure at least one app")
     for name, app in config.apps.items():
         _check_app(name, app)
+    for name in config.release.order:
+        if name not in config.apps:
+            raise ConfigError("release.order", f"names {name!r}, which is not an app; apps are "
+                              f"{', '.join(config.apps)}")
     config._source = source
     return config
 
@@ -291,6 +308,7 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "slack": SlackConfig,
     "registry": RegistryConfig,
     "health": HealthConfig,
+    "release": ReleaseConfig,
 }
 
 
@@ -300,6 +318,8 @@ def _known_keys(loc: tuple[str | int, ...]) -> list[str]:
         return list(Config.model_fields)
     if loc[0] == "apps" and len(loc) == 2:
         return list(AppConfig.model_fields)
+    if loc[0] == "apps" and len(loc) == 3 and loc[2] == "build":
+        return list(BuildConfig.model_fields)
     if len(loc) == 1 and loc[0] in _SECTIONS:
         return list(_SECTIONS[str(loc[0])].model_fields)
     return []
