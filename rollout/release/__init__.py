@@ -8,6 +8,8 @@ The adapters that run the steps (pnpm, the Docker engine, the registry) live in
 from rollout.release.model import (
     BuildSpec,
     Release,
+    ReleaseEvent,
+    ReleaseEventKind,
     ReleasePhase,
     ReleaseRequest,
     ReleaseSettings,
@@ -32,6 +34,8 @@ from rollout.release.words import parse_release
 __all__ = [
     "BuildSpec",
     "Release",
+    "ReleaseEvent",
+    "ReleaseEventKind",
     "ReleasePhase",
     "ReleaseRequest",
     "ReleaseSettings",

@@ -157,3 +157,22 @@ class Release:
     def digest(self, app: str) -> str:
         """The digest verified for the app's tag, "" until its verify step is done."""
         return self.step(f"{StepKind.VERIFY}:{app}").digest
+
+
+class ReleaseEventKind(StrEnum):
+    STARTED = "started"
+    STEP_STARTED = "step-started"
+    STEP_FINISHED = "step-finished"  # done, failed or skipped: the step says which
+    BUILT = "built"  # every image verified in the registry
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class ReleaseEvent:
+    """What a face renders: the release as saved, and the step the event is about."""
+
+    kind: ReleaseEventKind
+    release: Release
+    step: Step | None = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from rollout.release.model import Release
+from rollout.release.model import Release, ReleaseEvent
 
 
 class ReleaseJournal(Protocol):
@@ -28,3 +28,9 @@ class ReleaseJournal(Protocol):
         ...
 
     def active_release(self) -> Release | None: ...
+
+
+class ReleaseListener(Protocol):
+    """Hears a release's events (Slack, a terminal). Must return quickly."""
+
+    def publish_release(self, event: ReleaseEvent) -> None: ...
