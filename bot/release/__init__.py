@@ -3,5 +3,6 @@ that drives a release off the event loop, and :class:`Releases`, the few calls a
 makes (start, plan, status, list, cancel)."""
 
 from bot.release.service import ReleasePlan, Releases
+from bot.release.work import log_tail
 
-__all__ = ["ReleasePlan", "Releases"]
+__all__ = ["ReleasePlan", "Releases", "log_tail"]

@@ -26,6 +26,7 @@ from rollout.ports import Clock
 from rollout.release import Release, Step
 
 FOLLOW_SECONDS = 0.5  # how often a deploy being followed looks for a stop
+TAIL_BYTES = 64 * 1024  # enough for 30 lines of any build output worth reading
 
 
 @dataclass(frozen=True)
@@ -156,3 +157,15 @@ def _started_before(shop: Workshop, release: Release, step: Step) -> Rollout | N
     return None
 
 
+
+
+def log_tail(step: Step, *, lines: int = 30) -> str:
+    """The last `lines` lines of a step's log, as a face shows them when the step failed;
+    "" when it wrote none."""
+    if not step.log_path or not Path(step.log_path).is_file():
+        return ""
+    with Path(step.log_path).open("rb") as log:
+        size = log.seek(0, 2)
+        log.seek(max(0, size - TAIL_BYTES))
+        text = log.read().decode("utf-8", errors="replace")
+    return "\n".join(text.splitlines()[-lines:])

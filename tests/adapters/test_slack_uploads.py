@@ -68,3 +68,17 @@ def test_the_stand_in_refuses_what_slack_refuses(slack: SlackHandle, client: Web
     assert nameless.value.response["error"] == "invalid_arguments"
     with pytest.raises(ChatError, match=r"Slack refused the upload of y\.log: channel_not_found"):
         uploader.upload(channel="C0NOWHERE", content=b"log", filename="y.log")
+
+
+def test_the_upload_url_takes_a_multipart_form_too(slack: SlackHandle, client: WebClient) -> None:
+    """Given an upload URL, when the bytes come as a form with a file part (as browsers and
+    some SDKs send them), then the stand-in stores the file's bytes."""
+    import requests
+
+    asked = client.files_getUploadURLExternal(filename="build.log", length=5)
+    with requests.post(str(asked["upload_url"]), files={"file": ("build.log", b"hello")},
+                       timeout=10) as reply:
+        assert reply.status_code == 200
+    client.files_completeUploadExternal(files=[{"id": asked["file_id"]}])
+    (stored,) = slack.files()
+    assert (stored.content, stored.completed, stored.channel) == (b"hello", True, None)

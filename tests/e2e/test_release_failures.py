@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.release import log_tail
 from rollout.release import Release, ReleasePhase, StepState
 from tests.adapters.registry_fixtures import push_image
 from tests.e2e.release_support import LIMIT, VERSION, World, release_world
@@ -64,6 +65,9 @@ def test_a_failing_dockerfile_step_pushes_no_image_at_all(
         assert done.step("image:isp").state is StepState.FAILED
         assert "returned a non-zero code: 7" in done.reason
         assert "broken" in log_of(done, "image:isp")
+        tail = log_tail(done.step("image:isp"))
+        assert 0 < len(tail.splitlines()) <= 30
+        assert tail.splitlines()[-1].startswith("ERROR: The command '/bin/sh -c echo broken")
         assert done.step("image:admin").state is StepState.DONE
         assert done.step("push:admin").state is StepState.SKIPPED
         nothing_pushed_or_deployed(world, done)
