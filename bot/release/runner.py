@@ -56,6 +56,7 @@ class ReleaseRunner:
         self._listeners, self._groups, self._on_end = listeners, groups, on_end
         self._lock = threading.RLock()
         self._stop = Stop()
+        self._abandoned = False  # shutting down: end the work, journal nothing more
         self._pool = ThreadPoolExecutor(max(2, len(release.apps)),
                                         thread_name_prefix=f"rollbot-{release.label}")
         self._thread = threading.Thread(target=self._run, name=f"rollbot-release-{release.label}",
@@ -80,13 +81,20 @@ class ReleaseRunner:
                 self._take_stop(user)
             return self._release
 
+    def abandon(self) -> None:
+        """Let go of the release as a crash would: what runs is ended, nothing more is
+        journalled or told, so the journal shows the steps a restart must run again."""
+        with self._lock:
+            self._abandoned = True
+        self._stop.stop()
+
     # --- the loop -------------------------------------------------------------------------
 
     def _run(self) -> None:
         try:
             if self._release.step(str(StepKind.PREFLIGHT)).attempts == 0:
                 self._publish(ReleaseEventKind.STARTED)
-            while steps := ready(self.release):
+            while (steps := ready(self.release)) and not self._abandoned:
                 running = [self._pool.submit(self._step, s.key) for s in steps]
                 self._wait(running)
         except Exception:
@@ -119,7 +127,7 @@ class ReleaseRunner:
 
     def _step(self, key: str) -> None:
         with self._lock:
-            if self._stop.requested:
+            if self._stop.requested or self._abandoned:
                 return
             step = self._release.step(key)
             path = str(self._shop.log_path(self._release, step))
@@ -191,6 +199,8 @@ class ReleaseRunner:
 
     def _save(self, release: Release) -> Release:
         """Journal `release`. Only a stop is written by others meanwhile: keep theirs."""
+        if self._abandoned:
+            return self._release
         while True:
             try:
                 self._release = self._journal.save_release(release)
@@ -203,6 +213,8 @@ class ReleaseRunner:
                                   or stored.stop_requested_by)
 
     def _publish(self, kind: ReleaseEventKind, key: str | None = None) -> None:
+        if self._abandoned:
+            return
         release = self._release
         event = ReleaseEvent(kind, release, release.step(key) if key else None)
         for listener in self._listeners:

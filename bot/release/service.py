@@ -10,6 +10,7 @@ written to the journal, where the driving process takes it within half a second.
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -38,7 +39,7 @@ from rollout.release import (
     recovered,
     stop_requested,
 )
-from rollout.release.errors import StaleRelease, UnknownRelease
+from rollout.release.errors import ReleaseError, StaleRelease, UnknownRelease
 from rollout.release.ports import ReleaseListener
 
 
@@ -70,15 +71,18 @@ class Releases:
         credentials = (user, password or "") if user else None
         registry = registry or RegistryClient(username=user or None, password=password or None,
                                               insecure=config.registry.insecure)
-        journal_path = Path(runtime.store.path)
+        # Work trees, logs and driver locks live beside the journal, as rollouts' do.
+        beside = Path(f"{runtime.store.path}.releases")
+        in_memory = runtime.store.path == ":memory:"
+        if workdir is None:
+            workdir = Path(tempfile.mkdtemp(prefix="rollbot-releases-")) if in_memory else beside
         self._shop = Workshop(config=config, runtime=runtime, docker=DockerEngine(env),
-                              registry=registry, credentials=credentials,
-                              workdir=workdir or Path(f"{journal_path}.releases"),
+                              registry=registry, credentials=credentials, workdir=workdir,
                               clock=clock or SystemClock())
         self._journal = runtime.store.releases
         self._preflight = ReleasePreflight(config, runtime, self._shop.docker, registry,
                                            self._journal)
-        self._claims = DriverClaims(Path(f"{journal_path}.releases"))
+        self._claims = DriverClaims(Path(":memory:") if in_memory else beside)
         self._listeners = list(listeners)
         self._runners: dict[int, ReleaseRunner] = {}
         self._lock = threading.Lock()
@@ -129,7 +133,7 @@ class Releases:
         if release_id is None:
             latest = self._journal.list_releases(limit=1)
             if not latest:
-                raise UnknownRelease(0)
+                raise ReleaseError("there has been no release yet")
             return latest[0]
         found = self._journal.get_release(release_id)
         if found is None:
@@ -188,6 +192,17 @@ class Releases:
             if done or (deadline is not None and time.monotonic() >= deadline):
                 return release
             time.sleep(POLL_SECONDS)  # driven by another process: the journal is all we see
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop driving, as a crash would but without leaving processes behind: running
+        builds are ended, nothing more is journalled, and a restart takes each release up
+        where the journal says it was (`resume_unfinished`)."""
+        with self._lock:
+            runners = list(self._runners.values())
+        for runner in runners:
+            runner.abandon()
+        for runner in runners:
+            runner.join(timeout)
 
     def driven_here(self) -> list[int]:
         with self._lock:

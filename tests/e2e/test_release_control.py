@@ -17,6 +17,7 @@ import pytest
 from bot.release import Releases
 from bot.store import SqliteStore
 from rollout.release import Release, ReleasePhase, StepState
+from rollout.release.errors import ReleaseConflict
 from tests.e2e.release_support import LIMIT, TENANTS, VERSION, config_text, release_world
 from tests.fixtures.engine import Engine, Registry
 from tests.fixtures.monorepo import make_monorepo
@@ -51,6 +52,8 @@ def test_a_stop_during_the_image_build_ends_it_within_five_seconds(
     with release_world(tmp_path, repo, engine=docker_engine, registry=registry) as world:
         started = world.release()
         wait_for(lambda: building_slowly(world.releases.status(started.id)), "the slow build")
+        with pytest.raises(ReleaseConflict, match="release R1 is still active"):
+            world.release("apps=isp")
         asker = world.releases if asked_from == "this process" else Releases(
             config=world.config, runtime=world.runtime, environ=world.environ)
         asked = time.monotonic()
@@ -65,6 +68,26 @@ def test_a_stop_during_the_image_build_ends_it_within_five_seconds(
         assert world.runtime.store.list_rollouts() == []
         audit = [(e.user, e.action, e.outcome) for e in world.runtime.store.audit_log()]
         assert ("U0BOB", "release cancel R1", "ok") in audit
+        assert ("U0ALICE", "release v1.3.1", "refused") in audit
+
+
+def test_a_shutdown_ends_the_build_and_leaves_the_release_to_a_restart(
+    tmp_path: Path, docker_engine: Engine, registry: Registry
+) -> None:
+    """Given the images building, when rollbot shuts down, then the builds end within 5 s
+    and the journal still shows them running, for the next rollbot to run again."""
+    repo = make_monorepo(tmp_path / "frontend", version=VERSION,
+                         dockerfile_steps={"isp": "sleep 60"})
+    with release_world(tmp_path, repo, engine=docker_engine, registry=registry) as world:
+        started = world.release()
+        wait_for(lambda: building_slowly(world.releases.status(started.id)), "the slow build")
+        asked = time.monotonic()
+        world.releases.shutdown()
+        assert time.monotonic() - asked < 5 and world.releases.driven_here() == []
+        left = world.releases.status(started.id)
+        assert left.phase is ReleasePhase.RUNNING
+        assert left.step("image:isp").state is StepState.RUNNING
+        assert world.tags() == {"admin": None, "isp": None}
 
 
 def test_a_release_killed_during_the_build_finishes_after_a_restart(
