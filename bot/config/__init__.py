@@ -209,7 +209,8 @@ class Config(_Strict):
         return {name: app.spec(name) for name, app in self.apps.items()}
 
     def release_settings(self) -> ReleaseSettings:
-        return self.release.settings(list(self.apps))
+        blue_green = frozenset(n for n, a in self.apps.items() if a.strategy == "blue-green")
+        return self.release.settings(list(self.apps), blue_green=blue_green)
 
     def build_spec(self, app: str) -> BuildSpec:
         """How `app`'s image is built; KeyError when no such app is configured."""

@@ -102,9 +102,11 @@ class ReleaseConfig(_Strict):
     order: Annotated[tuple[str, ...], BeforeValidator(app_list)] = ()
     timeout: Annotated[int, BeforeValidator(checks.positive_duration)] = _DEFAULTS.timeout_seconds
 
-    def settings(self, apps: list[str]) -> ReleaseSettings:
-        """`order` first, then the apps it leaves out in the order the file lists them."""
-        order = self.order + tuple(a for a in apps if a not in self.order)
+    def settings(self, apps: list[str], *, blue_green: frozenset[str]) -> ReleaseSettings:
+        """`order` first, then the apps it leaves out: blue-green ones before the others
+        (the guide's default, admin then isp), each in the order the file lists them."""
+        rest = [a for a in apps if a not in self.order]
+        order = self.order + tuple(sorted(rest, key=lambda a: a not in blue_green))
         return ReleaseSettings(repo=self.repo, install=self.install,
                                shared_build=self.shared_build, order=order,
                                timeout_seconds=self.timeout)

@@ -43,6 +43,15 @@ def test_order_comes_first_and_unnamed_apps_follow_in_file_order() -> None:
     assert config.release_settings().order == ("isp", "admin")
 
 
+def test_without_an_order_blue_green_apps_deploy_first() -> None:
+    """Given isp listed before admin and no release.order, then admin deploys first, as the
+    guide does it."""
+    data = example()
+    data["apps"] = {"isp": data["apps"]["isp"], "admin": data["apps"]["admin"]}
+    del data["release"]["order"]
+    assert parse_config(yaml.safe_dump(data)).release_settings().order == ("admin", "isp")
+
+
 def test_build_arguments_are_text() -> None:
     admin = example()["apps"]["admin"]
     text = changed("apps.admin.build", {**admin["build"], "args": {"BASE": "busybox:1", "N": 3}})
