@@ -97,7 +97,8 @@ class Releases:
         ReleaseConflict while another release is active."""
         if request.dry_run:
             raise ValueError("a dry run changes nothing: call plan() instead")
-        release = replace(self._draft(request, user=user), source=source, channel=channel)
+        release = replace(self._draft(request, user=user), source=source, channel=channel,
+                          requested_from=os_account)
         action = f"release {request.version}"
         try:
             created = self._journal.create_release(release)

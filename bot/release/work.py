@@ -134,6 +134,7 @@ def deploy(
                 app=step.app, version=release.version, user=release.requested_by,
                 options=parse_options(release.deploy_words, now=shop.clock.now()),
                 source=release.source, channel=release.channel,
+                os_account=release.requested_from,
             )  # fmt: skip
         except RollbotError as err:
             return Result(False, f"the deploy was refused: {err}")

@@ -10,7 +10,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from bot.store.codec import dump_time, load_time
+from bot.store.codec import dump_account, dump_time, load_time
+from rollout.model import OsAccount
 from rollout.release import Release, ReleasePhase, Step, StepKind, StepState
 
 STEP_COLUMNS = (
@@ -40,6 +41,7 @@ def release_row(release: Release) -> dict[str, Any]:
         "reason": release.reason, "stop_requested_by": release.stop_requested_by,
         "stopped_by": release.stopped_by, "finished_at": dump_time(release.finished_at),
         "source": release.source, "channel": release.channel,
+        "requested_from": dump_account(release.requested_from),
         "lock_version": release.lock_version,
     }  # fmt: skip
 
@@ -73,6 +75,7 @@ def release_from(row: dict[str, Any], steps: Sequence[Step]) -> Release:
         reason=row["reason"] or "", stop_requested_by=row["stop_requested_by"] or "",
         stopped_by=row["stopped_by"] or "", finished_at=load_time(row["finished_at"]),
         source=row["source"] or "cli", channel=row["channel"] or "",
+        requested_from=OsAccount.parse(row["requested_from"]),
         lock_version=row["lock_version"],
     )  # fmt: skip
 

@@ -100,7 +100,7 @@ def _add_releases(db: Database) -> None:
             "id": int, "version": str, "apps": str, "requested_by": str, "created_at": str,
             "ref": str, "revision": str, "build_only": int, "deploy_words": str, "phase": str,
             "reason": str, "stop_requested_by": str, "stopped_by": str, "finished_at": str,
-            "source": str, "channel": str, "lock_version": int,
+            "source": str, "channel": str, "requested_from": str, "lock_version": int,
         },
         pk="id",
     )  # fmt: skip

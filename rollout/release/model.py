@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
+from rollout.model import OsAccount
+
 
 class StepKind(StrEnum):
     PREFLIGHT = "preflight"
@@ -131,6 +133,9 @@ class Release:
     finished_at: datetime | None = None
     source: str = "cli"  # "slack" or "cli"
     channel: str = ""  # the Slack channel it was asked for in
+    # Started from a terminal: the OS account that ran it. Its deploys carry it, so
+    # four-eyes keeps that account from approving them too.
+    requested_from: OsAccount | None = None
     lock_version: int = 0  # bumped on every save; the journal refuses stale writes
 
     @property

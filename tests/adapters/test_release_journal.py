@@ -20,6 +20,7 @@ from sqlite_utils import Database
 from bot.memstore import MemoryStore
 from bot.store import SCHEMA_VERSION, SqliteStore
 from bot.store.schema import MIGRATIONS
+from rollout.model import OsAccount
 from rollout.release import (
     Release,
     ReleasePhase,
@@ -54,7 +55,8 @@ def release(version: str = "v1.3.1", **changes: object) -> Release:
 
 def every_field_set() -> Release:
     r = release(ref="v1.3.1", revision="0123abcd" * 5, deploy_words=("batch=5", "wait=0s"),
-                source="slack", channel="C0RELEASES")
+                source="cli", channel="C0RELEASES",
+                requested_from=OsAccount(user="ops", host="build-7"))
     for key in ("preflight", "install", "shared-build", "image:admin", "image:isp",
                 "push:admin", "push:isp", "verify:admin", "verify:isp"):
         r = started(r, key, now=T0, log_path=f"/var/log/rollbot/R1/{key}.log")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from rollout.model import OsAccount
 from rollout.release import ReleasePhase, StepState
 from tests.e2e.release_support import LIMIT, TENANTS, VERSION, World, release_world
 from tests.fixtures.engine import Engine, Registry
@@ -33,7 +34,8 @@ def test_a_release_builds_pushes_verifies_and_deploys_both_apps(world: World) ->
     """Given the monorepo at v1.3.1, when alice releases v1.3.1 (bob approves the isp gate),
     then both tags are in the registry with the digests the journal recorded, admin is
     switched blue-green, every tenant runs v1.3.1, and the release completed."""
-    started = world.release()
+    terminal = OsAccount(user="ops", host="build-7")
+    started = world.releases.start(world.request(), user="U0ALICE", os_account=terminal)
     assert started.label == "R1"
 
     done = world.releases.wait(started.id, LIMIT)
@@ -48,8 +50,9 @@ def test_a_release_builds_pushes_verifies_and_deploys_both_apps(world: World) ->
         world.tenant_images(), f"{world.image('isp')}:{VERSION}")
     assert len(world.tenant_images()) == TENANTS
     deploys = [done.step(f"deploy:{app}").rollout_id for app in ("admin", "isp")]
-    assert [world.runtime.store.get(rid).phase.value for rid in deploys if rid] == [
-        "completed", "completed"]
+    rollouts = [world.runtime.store.get(rid) for rid in deploys if rid]
+    assert [(r.phase.value, r.requested_by, r.requested_from) for r in rollouts if r] == [
+        ("completed", "U0ALICE", terminal)] * 2
 
 
 def test_both_images_build_at_the_same_time(world: World) -> None:
