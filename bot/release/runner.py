@@ -94,6 +94,9 @@ class ReleaseRunner:
         try:
             if self._release.step(str(StepKind.PREFLIGHT)).attempts == 0:
                 self._publish(ReleaseEventKind.STARTED)
+            if self._release.stop_requested_by:  # asked for while no process drove it
+                with self._lock:
+                    self._take_stop(self._release.stop_requested_by)
             while (steps := ready(self.release)) and not self._abandoned:
                 running = [self._pool.submit(self._step, s.key) for s in steps]
                 self._wait(running)

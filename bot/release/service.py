@@ -35,6 +35,7 @@ from rollout.release import (
     ReleaseRequest,
     StepKind,
     StepState,
+    cancelled,
     plan_steps,
     recovered,
     stop_requested,
@@ -158,6 +159,8 @@ class Releases:
             runner = self._runners.get(release_id)
         if runner is not None:
             stopped = runner.request_stop(user)
+        elif self._claims.claim(release_id):
+            stopped = self._cancel_orphan(release, user)  # its driver is gone: end it here
         else:
             stopped = self._write_stop(release_id, user)
         self._audit(user, action, "ok", "", source=source, account=os_account)
@@ -247,6 +250,16 @@ class Releases:
                 if digest:
                     found[step.app] = digest
         return found
+
+    def _cancel_orphan(self, release: Release, user: str) -> Release:
+        """A release no live process drives: what was running died with its process, so
+        it is cancelled at once rather than left for a restart to find."""
+        try:
+            now = self._shop.clock.now()
+            ended = cancelled(recovered(release, verified={}, now=now), user=user, now=now)
+            return self._journal.save_release(replace(ended, stop_requested_by=user))
+        finally:
+            self._claims.release(release.id)
 
     def _write_stop(self, release_id: int, user: str) -> Release:
         while True:

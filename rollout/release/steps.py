@@ -174,7 +174,7 @@ def _again(step: Step) -> Step:
 def _settle(release: Release, *, now: datetime) -> Release:
     """Skip what can no longer run once the release has ended; complete it when all is done."""
     if release.phase.terminal:
-        changed = [replace(s, state=StepState.SKIPPED) for s in release.steps
+        changed = [replace(s, state=StepState.SKIPPED, detail="") for s in release.steps
                    if s.state is StepState.PENDING]
         release = release.with_steps(changed)
         if release.finished_at is None and not any(

@@ -10,15 +10,24 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from bot.release import Releases
 from bot.store import SqliteStore
-from rollout.release import Release, ReleasePhase, StepState
+from rollout.release import Release, ReleasePhase, StepState, finished, plan_steps, started
 from rollout.release.errors import ReleaseConflict
-from tests.e2e.release_support import LIMIT, TENANTS, VERSION, config_text, release_world
+from tests.e2e.release_support import (
+    LIMIT,
+    TENANTS,
+    VERSION,
+    World,
+    config_text,
+    release_world,
+)
 from tests.fixtures.engine import Engine, Registry
 from tests.fixtures.monorepo import make_monorepo
 
@@ -169,3 +178,44 @@ def test_a_dry_run_shows_the_whole_plan_and_changes_nothing(
         assert not (world.db.parent / "rollbot.db.releases").exists()
         with pytest.raises(ValueError, match="dry run"):
             world.releases.start(world.request("dry-run"), user="U0ALICE")
+
+
+def orphan(world: World, *, stop_requested_by: str = "") -> Release:
+    """R1 as a killed process left it: its images building, no process driving it."""
+    now = datetime.now(UTC)
+    r = Release(id=0, version=VERSION, apps=("admin", "isp"), requested_by="U0ALICE",
+                created_at=now, steps=plan_steps(("admin", "isp"), build_only=False))
+    for key in ("preflight", "install", "shared-build"):
+        r = finished(started(r, key, now=now), key, now=now)
+    r = started(started(r, "image:admin", now=now), "image:isp", now=now)
+    return world.runtime.store.releases.create_release(
+        replace(r, stop_requested_by=stop_requested_by))
+
+
+def test_cancelling_a_release_no_process_drives_ends_it_at_once(
+    tmp_path: Path, docker_engine: Engine, registry: Registry
+) -> None:
+    repo = make_monorepo(tmp_path / "frontend", version=VERSION)
+    with release_world(tmp_path, repo, engine=docker_engine, registry=registry) as world:
+        left = orphan(world)
+        done = world.releases.cancel(left.id, user="U0BOB")
+        assert (done.phase, done.stopped_by) == (ReleasePhase.CANCELLED, "U0BOB")
+        assert done.finished_at is not None
+        assert {done.step(k).state for k in ("image:admin", "push:isp", "deploy:isp")} == {
+            StepState.SKIPPED}
+        assert world.release().label == "R2"  # no longer blocks the next one
+        world.releases.cancel(2, user="U0ALICE")
+        assert world.releases.wait(2, 10).phase is ReleasePhase.CANCELLED
+
+
+def test_a_stop_asked_for_while_no_process_drove_the_release_is_taken_on_restart(
+    tmp_path: Path, docker_engine: Engine, registry: Registry
+) -> None:
+    repo = make_monorepo(tmp_path / "frontend", version=VERSION)
+    with release_world(tmp_path, repo, engine=docker_engine, registry=registry) as world:
+        left = orphan(world, stop_requested_by="U0BOB")
+        assert [r.id for r in world.releases.resume_unfinished()] == [left.id]
+        done = world.releases.wait(left.id, 10)
+        assert (done.phase, done.stopped_by) == (ReleasePhase.CANCELLED, "U0BOB")
+        assert world.tags() == {"admin": None, "isp": None}
+        assert world.events.kinds() == ["cancelled"]
