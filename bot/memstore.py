@@ -13,9 +13,11 @@ import itertools
 import threading
 from dataclasses import replace
 
-from bot.store import StaleRollout, codec
+from bot.store import StaleRollout, codec, release_codec
 from rollout.errors import RolloutConflict, UnknownRollout
 from rollout.model import AuditEntry, InboxItem, Rollout
+from rollout.release import Release
+from rollout.release.errors import ReleaseConflict, StaleRelease, UnknownRelease
 
 
 class MemoryStore:
@@ -27,6 +29,7 @@ class MemoryStore:
         self._audit: list[AuditEntry] = []
         self._inbox: dict[int, InboxItem] = {}  # pending only; taken items are dropped
         self._inbox_ids = itertools.count(1)
+        self.releases = MemoryReleases()
 
     def create_rollout(self, rollout: Rollout) -> Rollout:
         codec.check_rollout(rollout)
@@ -103,6 +106,57 @@ class MemoryStore:
             for item in taken:
                 del self._inbox[item.id]
         return sorted(taken, key=lambda i: i.id)
+
+
+class MemoryReleases:
+    """:class:`rollout.release.ports.ReleaseJournal` in a dict, as the file behaves."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._releases: dict[int, Release] = {}
+
+    def create_release(self, release: Release) -> Release:
+        release_codec.check_release(release)
+        with self._lock:
+            active = [r.id for r in self._releases.values() if r.active]
+            if active:
+                raise ReleaseConflict(max(active))
+            new_id = max(self._releases, default=0) + 1
+            stored = release_codec.normalized(replace(release, id=new_id))
+            self._releases[new_id] = stored
+        return stored
+
+    def save_release(self, release: Release) -> Release:
+        release_codec.check_release(release)
+        with self._lock:
+            current = self._releases.get(release.id)
+            if current is None:
+                raise UnknownRelease(release.id)
+            if current.lock_version != release.lock_version:
+                raise StaleRelease(release.id, given=release.lock_version,
+                                   stored=current.lock_version)
+            saved = release_codec.normalized(
+                replace(release, lock_version=release.lock_version + 1)
+            )
+            self._releases[release.id] = saved
+        return saved
+
+    def get_release(self, release_id: int) -> Release | None:
+        with self._lock:
+            return self._releases.get(release_id)
+
+    def list_releases(
+        self, *, active: bool | None = None, version: str | None = None, limit: int = 20
+    ) -> list[Release]:
+        with self._lock:
+            newest_first = sorted(self._releases.values(), key=lambda r: r.id, reverse=True)
+        found = [r for r in newest_first if (active is None or r.active == active)
+                 and (version is None or r.version == version)]
+        return found[: max(0, limit)]
+
+    def active_release(self) -> Release | None:
+        found = self.list_releases(active=True, limit=1)
+        return found[0] if found else None
 
 
 def _normalized(rollout: Rollout, previous: Rollout | None = None) -> Rollout:

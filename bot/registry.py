@@ -1,4 +1,5 @@
-"""Answers preflight's question "does image:tag exist?" by speaking the Registry HTTP API v2.
+"""Answers preflight's question "does image:tag exist?" by speaking the Registry HTTP API v2,
+and the release's "which digest does the pushed tag have?".
 
 docker-py cannot ask a registry anything without a running daemon, and the bot runs where no
 daemon is, so this module sends ``HEAD /v2/<name>/manifests/<reference>`` itself, performs
@@ -141,6 +142,21 @@ class RegistryClient:
 
     def image_exists(self, image: str, tag: str) -> bool:
         """True when ``image:tag`` (tag may be a digest) is in the registry, else False."""
+        return self._judge(*self._manifest(image, tag))
+
+    def manifest_digest(self, image: str, tag: str) -> str | None:
+        """The digest the registry answers for ``image:tag`` (its Docker-Content-Digest),
+        None when the tag is not there; RegistryError when it cannot tell."""
+        ref, reply = self._manifest(image, tag)
+        if not self._judge(ref, reply):
+            return None
+        digest = reply.headers.get("Docker-Content-Digest")
+        if not digest:
+            raise _fail(ref, f"answered for {ref.repository}:{ref.reference} without a "
+                        "Docker-Content-Digest header; it cannot be verified")
+        return digest
+
+    def _manifest(self, image: str, tag: str) -> tuple[ImageRef, _Reply]:
         ref = _target(image, tag)
         url = f"{self._base_url(ref.registry)}/v2/{ref.repository}/manifests/{ref.reference}"
         with requests.Session() as session:
@@ -152,7 +168,7 @@ class RegistryClient:
                 challenge = reply.headers.get("WWW-Authenticate") or ""
                 authorization = self._authorize(session, ref, challenge)
                 reply = self._send(session, "HEAD", url, ref=ref, headers=_accept(authorization))
-        return self._judge(ref, reply)
+        return ref, reply
 
     # -- answers --------------------------------------------------------------------------
 

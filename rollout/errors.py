@@ -19,6 +19,11 @@
     │   └── RegistryError      (bot.registry) the same, naming the registry and HTTP status
     ├── MetricsUnavailable     Prometheus could not give an error rate
     │   └── MetricsQueryInvalid     because the configured query is wrong
+    ├── ChatError              Slack refused a file upload, or could not be reached for it
+    ├── ReleaseError           (rollout.release) a release was refused or cannot go on
+    │   ├── ReleaseConflict    another release is active: one runs at a time
+    │   ├── UnknownRelease     no release with that ID
+    │   └── StaleRelease       saved by someone else since it was read
     └── JournalError           (bot.store) the journal file cannot be opened or used
         └── SchemaTooNew       the file was written by a newer rollbot
 
@@ -123,6 +128,11 @@ class MetricsUnavailable(RollbotError):
 class MetricsQueryInvalid(MetricsUnavailable):
     """Prometheus answered, but the configured query is wrong: refused as malformed, or
     its answer is not one share between 0 and 1. Only rollbot.yaml can fix it."""
+
+
+class ChatError(RollbotError):
+    """Slack refused or could not be reached for a call whose failure someone must hear
+    of (a file upload); message delivery has its own outbox and retries instead."""
 
 
 class EngineStopped(RuntimeError):

@@ -21,17 +21,21 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
 
 from bot.config import checks, reading
 from bot.config.reading import ConfigProblems
+from bot.config.release import BuildConfig, ReleaseConfig
 from rollout.errors import ConfigError
 from rollout.model import AppSpec, HealthSpec, Settings, Strategy
 from rollout.options import BatchSpec
+from rollout.release import BuildSpec, ReleaseSettings
 
 __all__ = [
     "AppConfig",
+    "BuildConfig",
     "Config",
     "ConfigProblems",
     "HealthConfig",
     "PrometheusConfig",
     "RegistryConfig",
+    "ReleaseConfig",
     "SlackConfig",
     "default_config_text",
     "load_config",
@@ -150,6 +154,7 @@ class AppConfig(_Strict):
     latency_factor: Annotated[float | None, BeforeValidator(checks.factor)] = (
         _DEFAULTS.latency_factor
     )
+    build: BuildConfig = Field(default_factory=BuildConfig)  # how /release builds its image
 
     def settings(self) -> Settings:
         pilots = self.pilot if isinstance(self.pilot, tuple) else ()
@@ -201,6 +206,7 @@ class Config(_Strict):
     apps: dict[str, AppConfig]
     health: HealthConfig = Field(default_factory=HealthConfig)
     kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
+    release: ReleaseConfig = Field(default_factory=ReleaseConfig)
     _source: str = PrivateAttr(default=BUILTIN)
 
     @property
@@ -214,6 +220,14 @@ class Config(_Strict):
 
     def apps_specs(self) -> dict[str, AppSpec]:
         return {name: app.spec(name) for name, app in self.apps.items()}
+
+    def release_settings(self) -> ReleaseSettings:
+        blue_green = frozenset(n for n, a in self.apps.items() if a.strategy == "blue-green")
+        return self.release.settings(list(self.apps), blue_green=blue_green)
+
+    def build_spec(self, app: str) -> BuildSpec:
+        """How `app`'s image is built; KeyError when no such app is configured."""
+        return self.apps[app].build.spec(self.apps[app].deployment)
 
     def health_spec(self) -> HealthSpec:
         return HealthSpec(
@@ -266,6 +280,10 @@ def parse_config(text: str, *, source: str = "rollbot.yaml") -> Config:
         raise ConfigError("apps", "is empty; configure at least one app")
     for name, app in config.apps.items():
         _check_app(name, app)
+    for name in config.release.order:
+        if name not in config.apps:
+            raise ConfigError("release.order", f"names {name!r}, which is not an app; apps are "
+                              f"{', '.join(config.apps)}")
     config._source = source
     return config
 
@@ -305,6 +323,7 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "registry": RegistryConfig,
     "health": HealthConfig,
     "kubernetes": KubernetesConfig,
+    "release": ReleaseConfig,
 }
 
 
@@ -314,6 +333,8 @@ def _known_keys(loc: tuple[str | int, ...]) -> list[str]:
         return list(Config.model_fields)
     if loc[0] == "apps" and len(loc) == 2:
         return list(AppConfig.model_fields)
+    if loc[0] == "apps" and len(loc) == 3 and loc[2] == "build":
+        return list(BuildConfig.model_fields)
     if len(loc) == 1 and loc[0] in _SECTIONS:
         return list(_SECTIONS[str(loc[0])].model_fields)
     return []

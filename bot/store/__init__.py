@@ -119,6 +119,9 @@ class SqliteStore:
         except BaseException:
             self._db.close()
             raise
+        from bot.store.releases import SqliteReleases
+
+        self.releases = SqliteReleases(self._db, self._lock)  # the release pipeline's journal
 
     @classmethod
     def from_env(cls) -> SqliteStore:

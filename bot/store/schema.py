@@ -92,6 +92,29 @@ def _add_outcomes_and_retries(db: Database) -> None:
     db.table("rollouts").add_column("retries", str, not_null_default="{}")
 
 
+def _add_releases(db: Database) -> None:
+    """v6: the release pipeline's journal: one row per release (`R7`), one per step with
+    its state, timings, log file, verified digest and the rollout a deploy started."""
+    db.table("releases").create(
+        {
+            "id": int, "version": str, "apps": str, "requested_by": str, "created_at": str,
+            "ref": str, "revision": str, "build_only": int, "deploy_words": str, "phase": str,
+            "reason": str, "stop_requested_by": str, "stopped_by": str, "finished_at": str,
+            "source": str, "channel": str, "requested_from": str, "lock_version": int,
+        },
+        pk="id",
+    )  # fmt: skip
+    db.table("releases").create_index(["phase"])
+    db.table("release_steps").create(
+        {
+            "release_id": int, "key": str, "position": int, "kind": str, "app": str,
+            "state": str, "started_at": str, "finished_at": str, "detail": str,
+            "log_path": str, "digest": str, "rollout_id": int, "attempts": int,
+        },
+        pk=("release_id", "key"),
+    )  # fmt: skip
+
+
 # Migration N takes a journal from schema version N to N + 1.
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _create_v1,
@@ -99,6 +122,7 @@ MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _add_target_baseline,
     _add_terminal_identity,
     _add_outcomes_and_retries,
+    _add_releases,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import TypeVar
 
 from sim.slack.faults import ArgsTest, FaultKind, FaultRule
+from sim.slack.files import SlackFile
 from sim.slack.handle_drive import DriveMixin
 from sim.slack.records import Call, ChatEvent, Ephemeral, Message
 from sim.slack.server import StandIn
@@ -70,6 +71,10 @@ class SlackHandle(DriveMixin):
         return self._standin.workspace
 
     # ---- state queries -----------------------------------------------------------
+
+    def files(self) -> list[SlackFile]:
+        """Every file asked an upload URL for, uploaded, or shared."""
+        return self._standin.files.all()
 
     def messages(self, channel: str, *, include_replies: bool = False) -> list[Message]:
         return self.workspace.messages(channel, include_replies=include_replies)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sim.slack.blocks import MAX_MESSAGE_TEXT, validate_blocks
+from sim.slack.files import FileStore
 from sim.slack.records import (
     APP_ID,
     BOT_ID,
@@ -42,6 +43,7 @@ class ApiContext:
     workspace: Workspace
     base_url: str
     open_socket_url: Callable[[], str]
+    files: FileStore = field(default_factory=FileStore)
 
 
 Method = Callable[[ApiContext, JsonDict], JsonDict]
@@ -82,8 +84,8 @@ def _required(args: JsonDict, key: str, error: str) -> str:
     return value
 
 
-def _channel(ctx: ApiContext, args: JsonDict) -> str:
-    ref = _required(args, "channel", "channel_not_found")
+def _channel(ctx: ApiContext, args: JsonDict, *, key: str = "channel") -> str:
+    ref = _required(args, key, "channel_not_found")
     channel = ctx.workspace.resolve_channel(ref)
     if channel is None:
         raise ApiError("channel_not_found")
@@ -311,6 +313,39 @@ def apps_connections_open(ctx: ApiContext, args: JsonDict) -> JsonDict:
     return {"url": ctx.open_socket_url()}
 
 
+def files_get_upload_url_external(ctx: ApiContext, args: JsonDict) -> JsonDict:
+    name = args.get("filename")
+    length = str(args.get("length", ""))
+    if not isinstance(name, str) or not name or not length.isdigit() or int(length) < 1:
+        raise ApiError("invalid_arguments")
+    announced = ctx.files.announce(name, int(length))
+    return {"upload_url": f"{ctx.base_url}upload/{announced.id}", "file_id": announced.id}
+
+
+def files_complete_upload_external(ctx: ApiContext, args: JsonDict) -> JsonDict:
+    """Share uploaded files; with `channel_id`, one message shows them (in the thread)."""
+    wanted = _json_list(args, "files")
+    if not wanted or not all(isinstance(f, dict) and f.get("id") for f in wanted):
+        raise ApiError("invalid_arguments")
+    found = [ctx.files.get(str(f["id"])) for f in wanted]
+    uploaded = [f for f in found if f is not None and f.content is not None and not f.completed]
+    if len(uploaded) != len(wanted):
+        raise ApiError("file_not_found")
+    titles = [str(w.get("title") or f.name) for w, f in zip(wanted, uploaded, strict=True)]
+    channel = _channel(ctx, args, key="channel_id") if args.get("channel_id") else None
+    shared_ts = thread_ts = None
+    if channel is not None:
+        thread_ts = _thread_parent(ctx, channel, args.get("thread_ts"))
+        text = args.get("initial_comment") or f"Shared a file: {', '.join(titles)}"
+        shared_ts = ctx.workspace.post_message(channel, text=str(text), blocks=(),
+                                               thread_ts=thread_ts).ts
+    for stored, title in zip(uploaded, titles, strict=True):
+        stored.title, stored.completed = title, True
+        stored.channel, stored.shared_ts = channel, shared_ts
+        stored.thread_ts = thread_ts
+    return {"files": [f.to_api() for f in uploaded]}
+
+
 METHODS: dict[str, Method] = {
     "auth.test": auth_test,
     "chat.postMessage": chat_post_message,
@@ -324,6 +359,8 @@ METHODS: dict[str, Method] = {
     "users.info": users_info,
     "usergroups.users.list": usergroups_users_list,
     "apps.connections.open": apps_connections_open,
+    "files.getUploadURLExternal": files_get_upload_url_external,
+    "files.completeUploadExternal": files_complete_upload_external,
 }
 
 # Methods that need the app-level token; every other method needs the bot token.

@@ -1,8 +1,9 @@
 """The stand-in's aiohttp application: one object owning the workspace and every endpoint.
 
 Routes: `/api/{method}` (Web API), `/response/{id}` (response_urls), `/link/` (Socket
-Mode websocket) and `/archives/{channel}/p{ts}` (permalinks, answered with the thread as
-plain text so a link printed by the demo leads somewhere). `StandIn` must be started and
+Mode websocket), `/upload/{file_id}` (the upload URLs files.getUploadURLExternal hands
+out) and `/archives/{channel}/p{ts}` (permalinks, answered with the thread as plain text
+so a link printed by the demo leads somewhere). `StandIn` must be started and
 used on one event loop; `harness` runs it on a background thread for everyone else.
 """
 
@@ -47,6 +48,7 @@ class StandIn:
         self._context = ApiContext(
             workspace=self.workspace, base_url="", open_socket_url=self.sockets.open_url
         )
+        self.files = self._context.files  # files.getUploadURLExternal and its upload URL
         self.api = WebApi(
             workspace=self.workspace,
             faults=self.faults,
@@ -74,6 +76,7 @@ class StandIn:
         app.router.add_post("/response/{id}", self.responses.handle)
         app.router.add_get("/link/", self.sockets.handle)
         app.router.add_get("/archives/{channel}/{p}", self._archive)
+        app.router.add_post("/upload/{file_id}", self.files.receive)
         return app
 
     async def start(self, port: int = 0) -> None:

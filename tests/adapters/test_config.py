@@ -161,6 +161,7 @@ BAD_VALUES = [
     ("registry.verify_images", "yes please", "true or false"),
     ("registry.insecure", 1, "true or false"),
     ("apps.isp.strategy", "canary", "'rolling' or 'blue-green'"),
+    ("apps.isp.build", "apps/isp-ops-app/Dockerfile", "must be a mapping"),
     ("apps.isp.image", f"{ECR}/isp-ops-app:v1.2.0", "without a tag"),
     ("apps.isp.image", "Not An Image", "image repository"),
     ("apps.isp.deployment", "ISP_ops", "Kubernetes name"),

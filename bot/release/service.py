@@ -1,0 +1,277 @@
+"""The release pipeline as the faces call it: start, plan (dry run), status, list,
+cancel, and taking up unfinished releases after a restart.
+
+One process drives a release at a time, as with rollouts: a driver holds an OS lock on the
+release's file beside the journal (:class:`bot.runtime.DriverClaims`), so `rollbot serve`
+and a terminal never both run the same build. A stop asked for in another process is
+written to the journal, where the driving process takes it within half a second.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from bot.build.images import DockerEngine
+from bot.clock import SystemClock
+from bot.config import Config
+from bot.registry import RegistryClient
+from bot.release.preflight import ReleasePreflight
+from bot.release.runner import POLL_SECONDS, ReleaseRunner
+from bot.release.work import Workshop
+from bot.runtime import DriverClaims, Runtime
+from rollout.errors import RollbotError
+from rollout.model import AuditEntry, OsAccount, Rollout
+from rollout.options import parse_options
+from rollout.plan import Estimate, Plan
+from rollout.ports import Clock
+from rollout.release import (
+    Release,
+    ReleaseRequest,
+    StepKind,
+    StepState,
+    cancelled,
+    plan_steps,
+    recovered,
+    stop_requested,
+)
+from rollout.release.errors import ReleaseError, StaleRelease, UnknownRelease
+from rollout.release.ports import ReleaseListener
+
+
+@dataclass(frozen=True)
+class DeployPlan:
+    plan: Plan
+    estimate: Estimate
+    preview: Rollout  # the rollout it would start (ID 0)
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    """A dry run: the steps, the images, each app's deploy plan, and what preflight found."""
+
+    release: Release  # unsaved (ID 0)
+    images: dict[str, str]  # app -> repository:version
+    deploys: dict[str, DeployPlan]
+    problems: tuple[str, ...]
+
+
+class Releases:
+    def __init__(
+        self, *, config: Config, runtime: Runtime, listeners: Sequence[ReleaseListener] = (),
+        environ: Mapping[str, str] | None = None, registry: RegistryClient | None = None,
+        workdir: Path | None = None, clock: Clock | None = None,
+    ) -> None:
+        env = os.environ if environ is None else environ
+        user, password = env.get("REGISTRY_USERNAME"), env.get("REGISTRY_PASSWORD")
+        credentials = (user, password or "") if user else None
+        registry = registry or RegistryClient(username=user or None, password=password or None,
+                                              insecure=config.registry.insecure)
+        # Work trees, logs and driver locks live beside the journal, as rollouts' do.
+        beside = Path(f"{runtime.store.path}.releases")
+        in_memory = runtime.store.path == ":memory:"
+        if workdir is None:
+            workdir = Path(tempfile.mkdtemp(prefix="rollbot-releases-")) if in_memory else beside
+        self._shop = Workshop(config=config, runtime=runtime, docker=DockerEngine(env),
+                              registry=registry, credentials=credentials, workdir=workdir,
+                              clock=clock or SystemClock())
+        self._journal = runtime.store.releases
+        self._preflight = ReleasePreflight(config, runtime, self._shop.docker, registry,
+                                           self._journal)
+        self._claims = DriverClaims(Path(":memory:") if in_memory else beside)
+        self._listeners = list(listeners)
+        self._runners: dict[int, ReleaseRunner] = {}
+        self._lock = threading.Lock()
+
+    # --- asking -----------------------------------------------------------------------------
+
+    def start(
+        self, request: ReleaseRequest, *, user: str, groups: frozenset[str] = frozenset(),
+        source: str = "cli", channel: str = "", os_account: OsAccount | None = None,
+    ) -> Release:
+        """Journal the release and run it in the background; returns it with its ID.
+        ReleaseConflict while another release is active."""
+        if request.dry_run:
+            raise ValueError("a dry run changes nothing: call plan() instead")
+        release = replace(self._draft(request, user=user), source=source, channel=channel,
+                          requested_from=os_account)
+        action = f"release {request.version}"
+        try:
+            created = self._journal.create_release(release)
+        except RollbotError as err:
+            self._audit(user, action, "refused", str(err), source=source, account=os_account)
+            raise
+        self._audit(user, action, "ok", created.label, source=source, account=os_account)
+        self._drive(created, groups=groups)
+        return created
+
+    def plan(
+        self, request: ReleaseRequest, *, user: str, groups: frozenset[str] = frozenset()
+    ) -> ReleasePlan:
+        """What the release would do, and every problem preflight finds. Changes nothing."""
+        release = self._draft(request, user=user)
+        now = self._shop.clock.now()
+        checked = self._preflight.check(release, groups=groups, now=now)
+        deploys: dict[str, DeployPlan] = {}
+        if not request.build_only:
+            options = parse_options(request.deploy_words, now=now)
+            for app in release.apps:
+                try:
+                    plan, estimate = self._shop.runtime.engine.plan(app, request.version, options)
+                except RollbotError:
+                    continue  # preflight has named the problem
+                preview = self._shop.runtime.engine.preview(app, request.version, options, plan)
+                deploys[app] = DeployPlan(plan, estimate, preview)
+        images = {app: self._shop.tag(release, app) for app in release.apps}
+        return ReleasePlan(release, images, deploys, checked.problems)
+
+    def status(self, release_id: int | None = None) -> Release:
+        """One release; the latest when no ID is given. UnknownRelease when there is none."""
+        if release_id is None:
+            latest = self._journal.list_releases(limit=1)
+            if not latest:
+                raise ReleaseError("there has been no release yet")
+            return latest[0]
+        found = self._journal.get_release(release_id)
+        if found is None:
+            raise UnknownRelease(release_id)
+        return found
+
+    def list_releases(self, *, limit: int = 10) -> list[Release]:
+        return self._journal.list_releases(limit=limit)
+
+    def cancel(self, release_id: int, *, user: str, source: str = "cli",
+               os_account: OsAccount | None = None) -> Release:
+        """Stop it: at once when driven here, else through the journal, where the driving
+        process takes it. A finished release is left as it is."""
+        release = self.status(release_id)
+        action = f"release cancel {release.label}"
+        if release.phase.terminal:
+            self._audit(user, action, "refused", f"{release.label} is already {release.phase}",
+                        source=source, account=os_account)
+            return release
+        with self._lock:
+            runner = self._runners.get(release_id)
+        if runner is not None:
+            stopped = runner.request_stop(user)
+        elif self._claims.claim(release_id):
+            stopped = self._cancel_orphan(release, user)  # its driver is gone: end it here
+        else:
+            stopped = self._write_stop(release_id, user)
+        self._audit(user, action, "ok", "", source=source, account=os_account)
+        return stopped
+
+    # --- driving ----------------------------------------------------------------------------
+
+    def resume_unfinished(self) -> list[Release]:
+        """Take up every unfinished release no other live process drives (SPEC section 9,
+        restarts): builds run again, a push only if its tag is not verified."""
+        taken = []
+        for release in self._journal.list_releases(active=True, limit=100):
+            with self._lock:
+                if release.id in self._runners or not self._claims.claim(release.id):
+                    continue
+            verified = self._verified(release)
+            again = recovered(release, verified=verified, now=self._shop.clock.now())
+            saved = self._journal.save_release(again)
+            self._drive(saved, groups=frozenset(), claimed=True)
+            taken.append(saved)
+        return taken
+
+    def wait(self, release_id: int, timeout: float | None = None) -> Release:
+        """The release once it has ended (and its running steps have settled)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            runner = self._runners.get(release_id)
+        if runner is not None:
+            runner.join(timeout)
+        while True:
+            release = self.status(release_id)
+            done = release.phase.terminal and release.finished_at is not None
+            if done or (deadline is not None and time.monotonic() >= deadline):
+                return release
+            time.sleep(POLL_SECONDS)  # driven by another process: the journal is all we see
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop driving, as a crash would but without leaving processes behind: running
+        builds are ended, nothing more is journalled, and a restart takes each release up
+        where the journal says it was (`resume_unfinished`)."""
+        with self._lock:
+            runners = list(self._runners.values())
+        for runner in runners:
+            runner.abandon()
+        for runner in runners:
+            runner.join(timeout)
+
+    def driven_here(self) -> list[int]:
+        with self._lock:
+            return sorted(self._runners)
+
+    # --- inside -----------------------------------------------------------------------------
+
+    def _draft(self, request: ReleaseRequest, *, user: str) -> Release:
+        order = self._shop.config.release_settings().order
+        apps = tuple(a for a in order if request.apps is None or a in request.apps)
+        return Release(id=0, version=request.version, apps=apps, requested_by=user,
+                       created_at=self._shop.clock.now(), ref=request.ref or "",
+                       steps=plan_steps(apps, build_only=request.build_only),
+                       build_only=request.build_only, deploy_words=request.deploy_words)
+
+    def _drive(self, release: Release, *, groups: frozenset[str], claimed: bool = False) -> None:
+        if not claimed:
+            self._claims.claim(release.id)  # new: nobody else can hold it yet
+        runner = ReleaseRunner(release, shop=self._shop, journal=self._journal,
+                               preflight=self._preflight, listeners=self._listeners,
+                               groups=groups, on_end=self._ended)
+        with self._lock:
+            self._runners[release.id] = runner
+        runner.start()
+
+    def _ended(self, release_id: int) -> None:
+        with self._lock:
+            self._runners.pop(release_id, None)
+        self._claims.release(release_id)
+
+    def _verified(self, release: Release) -> dict[str, str]:
+        """Digests of the tags whose push had not finished, as the registry has them now."""
+        found = {}
+        for step in release.steps_of(StepKind.PUSH):
+            if step.state in (StepState.PENDING, StepState.RUNNING):
+                image = self._shop.config.app(step.app).image
+                try:
+                    digest = self._shop.registry.manifest_digest(image, release.version)
+                except RollbotError:
+                    digest = None  # not verified: the push runs again
+                if digest:
+                    found[step.app] = digest
+        return found
+
+    def _cancel_orphan(self, release: Release, user: str) -> Release:
+        """A release no live process drives: what was running died with its process, so
+        it is cancelled at once rather than left for a restart to find."""
+        try:
+            now = self._shop.clock.now()
+            ended = cancelled(recovered(release, verified={}, now=now), user=user, now=now)
+            return self._journal.save_release(replace(ended, stop_requested_by=user))
+        finally:
+            self._claims.release(release.id)
+
+    def _write_stop(self, release_id: int, user: str) -> Release:
+        while True:
+            release = self.status(release_id)
+            try:
+                return self._journal.save_release(stop_requested(release, user=user))
+            except StaleRelease:
+                continue  # the driver saved meanwhile: ask again on its newer copy
+
+    def _audit(self, user: str, action: str, outcome: str, detail: str, *, source: str,
+               account: OsAccount | None) -> None:
+        self._shop.runtime.store.record_audit(AuditEntry(
+            at=self._shop.clock.now(), user=user, action=action, outcome=outcome,
+            detail=detail, source=source, os_account=account,
+        ))  # fmt: skip
