@@ -94,7 +94,7 @@ class KubernetesConfig(_Strict):
     max_in_flight: Annotated[int, BeforeValidator(checks.at_least_one)] = 32
     qps: Annotated[float, Field(ge=0)] = 100.0  # 0: no rate limit
     burst: Annotated[int, BeforeValidator(checks.at_least_one)] = 300
-    parallel_tenants: Annotated[int, BeforeValidator(checks.at_least_one)] = 500
+    parallel_tenants: Annotated[int, BeforeValidator(checks.at_least_one)] = 64
 
 
 # Keys that mean something for one strategy only; setting one on the other is a mistake.

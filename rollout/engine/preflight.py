@@ -141,10 +141,14 @@ class Preflight:
         # namespace; only without such a grant is each tenant's namespace asked about.
         everywhere = not self._rights("", [TENANT_RIGHT])
         listed = self._listed(spec) if len(rollout.targets) >= LIST_FROM else None
-        checked = self.pool.map(
-            lambda t: self._tenant(t, spec, ask_rights=not everywhere, listed=listed),
-            list(rollout.targets),
-        )
+        def check(target: Target) -> tuple[DeploymentInfo | None, list[str]]:
+            return self._tenant(target, spec, ask_rights=not everywhere, listed=listed)
+
+        if everywhere and listed is not None:
+            # Nothing left to ask the cluster: no worker threads for a thousand lookups.
+            checked = [check(t) for t in rollout.targets]
+        else:
+            checked = self.pool.map(check, list(rollout.targets))
         targets = []
         for target, (info, found) in zip(rollout.targets, checked, strict=True):
             problems.extend(found)

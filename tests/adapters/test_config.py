@@ -110,7 +110,7 @@ def test_unset_keys_take_the_domains_defaults() -> None:
     assert config.registry.verify_images is True
     limits = config.kubernetes
     assert (limits.max_in_flight, limits.qps, limits.burst) == (32, 100.0, 300)
-    assert limits.parallel_tenants == 500
+    assert limits.parallel_tenants == 64
 
 
 def test_values_in_every_accepted_form_become_settings() -> None:
