@@ -167,7 +167,10 @@ def one_round(slack: SlackHandle, url: str, *, index: int, concurrency: int) -> 
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    workdir = Path(tempfile.mkdtemp(prefix="rollbot-ack-"))
+    workdir: Path = args.workdir or Path(tempfile.mkdtemp(prefix="rollbot-ack-"))
+    if args.workdir:
+        # A journal left by an earlier run would hold an active rollout: it must be new.
+        workdir.mkdir(parents=True)
     config = workdir / "rollbot.yaml"
     config.write_text(CONFIG.format(channel=CHANNEL, user=USER, batch=args.batch, wait=args.wait))
     rollbot = [sys.executable, "-m", "bot.cli"]
@@ -270,6 +273,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--wait", type=int, default=1, help="seconds between batches")
     parser.add_argument("--ready-delay", type=float, default=0.2, help="simulated rollout time")
     parser.add_argument("--out", type=Path, default=RESULTS / "ack_latency.json")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="a new directory for the config, journal and logs "
+                             "(default: a new temp dir)")
     return parser.parse_args(list(argv))
 
 

@@ -78,7 +78,10 @@ class SimProcess:
                 self.url = found.group(1)
                 return
             time.sleep(POLL_S)
+        code = self._proc.poll()
         self.stop()
+        if code is not None:
+            raise SimError(f"simulator exited with code {code} before it started (see {self.log})")
         raise SimError(f"simulator did not start within {timeout:.0f} s (see {self.log})")
 
     def stop(self) -> None:
