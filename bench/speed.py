@@ -259,7 +259,13 @@ def figure_6(runs: Runs) -> dict[str, Any]:
             f"{run['concurrency']} at a time) at {run['tenants']:,} tenants, first round included")
     return _figure(6, what, value=round(p99, 4), unit="s", measured=f"{p99 * 1000:.0f} ms",
                    goal=f"≤ {ACK_P99_S * 1000:.0f} ms", met=p99 <= ACK_P99_S, runs=[ACK],
-                   detail=f"max {overall['max_s'] * 1000:.0f} ms, {overall['late']} late")
+                   detail=_ack_detail(overall))
+
+
+def _ack_detail(overall: dict[str, Any]) -> str:
+    detail = f"max {overall['max_s'] * 1000:.0f} ms, {overall['late']} late"
+    unhealthy = overall.get("rounds_healthz_unhealthy", 0)
+    return detail + (f", /healthz unhealthy after {unhealthy} rounds" if unhealthy else "")
 
 
 def figure_7(runs: Runs) -> list[dict[str, Any]]:

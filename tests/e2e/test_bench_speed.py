@@ -11,12 +11,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bench import fleet, speed, speed_table
+from bench import ack_latency, fleet, speed, speed_table
 from bench.simproc import SimError, SimProcess
 
 REPO = Path(__file__).resolve().parents[2]
@@ -87,6 +91,64 @@ def test_a_simulator_that_exits_at_start_is_reported_as_exited(tmp_path: Path) -
     # When it is started, Then the error says it exited, and with what code
     with pytest.raises(SimError, match="exited with code 3"):
         sim.start(timeout=30)
+
+
+def test_a_simulator_killed_during_a_run_is_named_in_the_error(tmp_path: Path) -> None:
+    # Given a started simulator that is killed once the test says so
+    cue = tmp_path / "die-now"
+    dies = (
+        "import os, pathlib, time\n"
+        "print('http://127.0.0.1:9', flush=True)\n"
+        f"while not pathlib.Path({str(cue)!r}).exists(): time.sleep(0.02)\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    sim = SimProcess([sys.executable, "-c", dies], kubeconfig=tmp_path / "kubeconfig",
+                     log=tmp_path / "sim.log")
+    sim.start(timeout=30)
+    cue.touch()
+    deadline = time.monotonic() + 30
+    while sim.exit_code is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    # When the bench asks it for its counters, Then the error says what became of it
+    with pytest.raises(SimError, match="killed by SIGKILL"):
+        sim.counters()
+    sim.stop()
+
+
+class _Unhealthy(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b'{"status": "unhealthy", "problem": "journal: busy"}'
+        self.send_response(503)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def unhealthy_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Unhealthy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/healthz"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_an_unhealthy_answer_from_healthz_is_recorded_not_fatal(unhealthy_url: str) -> None:
+    # Given a /healthz that answers 503 with the reason
+
+    # When the ack bench asks it whether the rollout still runs
+    active, problem = ack_latency.healthz_active(unhealthy_url)
+
+    # Then it does not know, and keeps the reason
+    assert active is None
+    assert problem == "HTTP 503: journal: busy"
 
 
 def test_the_smallest_speed_table_has_every_figure(tmp_path: Path) -> None:
