@@ -265,7 +265,8 @@ def figure_6(runs: Runs) -> dict[str, Any]:
 def _ack_detail(overall: dict[str, Any]) -> str:
     detail = f"max {overall['max_s'] * 1000:.0f} ms, {overall['late']} late"
     unhealthy = overall.get("rounds_healthz_unhealthy", 0)
-    return detail + (f", /healthz unhealthy after {unhealthy} rounds" if unhealthy else "")
+    rounds = "round" if unhealthy == 1 else "rounds"
+    return detail + (f", /healthz unhealthy after {unhealthy} {rounds}" if unhealthy else "")
 
 
 def figure_7(runs: Runs) -> list[dict[str, Any]]:
@@ -314,7 +315,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quick", action="store_true", help="figures 1, 4 and 5 only")
     p.add_argument("--skip-long", action="store_true",
-                   help="leave out figure 2 (1,000 tenants, about 200 s)")
+                   help="leave out figure 2 (1,000 tenants, about 4 minutes)")
     p.add_argument("--max-tenants", type=int, default=None,
                    help="cap every fleet at this many tenants, for a smoke test; the goals "
                         "are for the full sizes")
