@@ -185,6 +185,22 @@ def one_round(slack: SlackHandle, url: str, *, index: int, concurrency: int) -> 
         return list(sent)
 
 
+def measured_round(
+    slack: SlackHandle, bot: ServeProcess, url: str, *, index: int, args: argparse.Namespace
+) -> Round:
+    """One round of concurrent commands, then whether the rollout still runs."""
+    sent = one_round(slack, url, index=index, concurrency=args.concurrency)
+    active, problem = bot.active_rollouts()
+    return Round(
+        index=index + 1,
+        sent=len(sent),
+        latencies=tuple(s.elapsed for s in sent),
+        statuses=tuple(s.status for s in sent),
+        rollout_active=None if active is None else active > 0,
+        health_problem=problem,
+    )
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     workdir: Path = args.workdir or Path(tempfile.mkdtemp(prefix="rollbot-ack-"))
     if args.workdir:
@@ -218,18 +234,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if started.status != 200:
                 raise RuntimeError(f"the rollout was not accepted: HTTP {started.status}")
             for index in range(args.rounds):
-                sent = one_round(slack, url, index=index, concurrency=args.concurrency)
-                active, problem = bot.active_rollouts()
-                rounds.append(
-                    Round(
-                        index=index + 1,
-                        sent=len(sent),
-                        latencies=tuple(s.elapsed for s in sent),
-                        statuses=tuple(s.status for s in sent),
-                        rollout_active=None if active is None else active > 0,
-                        health_problem=problem,
-                    )
-                )
+                rounds.append(measured_round(slack, bot, url, index=index, args=args))
                 time.sleep(args.pause)
             server_side = bot.metrics()
         finally:
