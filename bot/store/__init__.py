@@ -210,6 +210,13 @@ class SqliteStore:
         with self._read():
             return self._rollouts(" AND ".join(where), params, limit=limit)
 
+    def count_active(self) -> int:
+        with self._read():
+            row = self._db.execute(
+                f"SELECT COUNT(*) FROM rollouts WHERE {_NOT_TERMINAL}", list(_TERMINAL)
+            ).fetchone()
+        return int(row[0])
+
     def active_for_app(self, app: str) -> Rollout | None:
         with self._read():
             found = self._rollouts(f"app = ? AND {_NOT_TERMINAL}", [app, *_TERMINAL], limit=1)

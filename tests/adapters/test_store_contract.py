@@ -177,6 +177,15 @@ def test_active_for_app_finds_the_unfinished_rollout_only(store: Store) -> None:
     assert store.active_for_app("isp") is None
 
 
+def test_count_active_counts_unfinished_rollouts(store: Store) -> None:
+    assert store.count_active() == 0
+    one = store.create_rollout(rollout("isp"))
+    store.create_rollout(rollout("admin"))
+    assert store.count_active() == 2
+    store.save(one.with_phase(Phase.COMPLETED))
+    assert store.count_active() == 1
+
+
 def test_targets_keep_their_order_and_may_be_reordered_or_dropped(store: Store) -> None:
     created = store.create_rollout(rollout(tenants=5))
     reordered = replace(created, targets=tuple(reversed(created.targets[1:])))
