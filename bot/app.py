@@ -34,6 +34,7 @@ from handlers.access import Edge, EnginePort, GroupCache, slack_group_fetcher
 from handlers.actions import register_actions
 from handlers.slash import register_commands
 from rollout import errors
+from rollout.actions import Action
 from rollout.health import Observation, judge
 from rollout.model import AppSpec, HealthSpec, Rollout, Strategy
 from rollout.options import RolloutOptions
@@ -64,7 +65,7 @@ class Delivery(Protocol):
     def message_ref(self, rollout_id: int) -> tuple[str, str] | None: ...
 
     def mark_decided(
-        self, *, channel: str, ts: str, user: str, verb: str, at: datetime
+        self, *, channel: str, ts: str, user: str, action: Action, at: datetime
     ) -> None: ...
 
 

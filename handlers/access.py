@@ -32,6 +32,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from handlers import render
 from handlers.render import Message
 from rollout import errors
+from rollout.actions import Action
 from rollout.model import AppSpec, AuditEntry, InboxItem, Rollout
 from rollout.options import RolloutOptions
 from rollout.policy import Decision
@@ -392,7 +393,7 @@ async def submit(
     edge: Edge,
     *,
     rollout: Rollout,
-    action: str,
+    action: Action,
     user: str,
     tenants: tuple[str, ...] | None = None,
 ) -> None:

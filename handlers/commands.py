@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, TypeAlias
 
+from rollout.actions import CONTROLS, Action
 from rollout.options import (
     RolloutOptions,
     UsageError,
@@ -51,12 +52,10 @@ ROLLBACK_USAGE = "\n".join(
     ]
 )
 
-ControlVerb: TypeAlias = Literal["pause", "resume", "cancel"]
-CONTROL_VERBS: tuple[ControlVerb, ...] = ("pause", "resume", "cancel")
 AppPlace: TypeAlias = Literal["deploy", "rollback", "other"]  # where an app name was expected
 HELP_WORDS = frozenset({"help", "-h", "--help", "?"})
 # First words that are never an app name; the config should refuse apps named like these.
-RESERVED_WORDS = frozenset({"status", "list", "history", "health", *CONTROL_VERBS, *HELP_WORDS})
+RESERVED_WORDS = frozenset({"status", "list", "history", "health", *CONTROLS, *HELP_WORDS})
 
 _ROLLOUT_ID = re.compile(r"#?([0-9]+)", re.ASCII)
 # Chat clients "smarten" quotes and people quote values out of shell habit; no valid
@@ -99,7 +98,7 @@ class Help:
 
 @dataclass(frozen=True)
 class Control:
-    verb: ControlVerb
+    verb: Action  # one of CONTROLS
     rollout_id: int
 
 
@@ -192,7 +191,7 @@ def _deploy_family(words: Sequence[str], *, apps: Collection[str], now: datetime
         return History(_app(rest[0], apps) if rest else None)
     if verb == "health":
         return _health(rest, apps=apps)
-    for control in CONTROL_VERBS:
+    for control in CONTROLS:
         if verb == control:
             _exactly_one(rest, verb=control, shape=f"{control} <ID>")
             return Control(control, parse_rollout_id(rest[0]))

@@ -55,6 +55,7 @@ from handlers.commands import (
     parse_rollback,
 )
 from rollout import errors
+from rollout.actions import Action
 from rollout.engine import EngineStopped
 from rollout.plan import PlanError, eta
 from rollout.policy import channel_allowed, may_control, may_deploy, may_rollback
@@ -326,7 +327,7 @@ async def _rollback_rollout(
         rollout_id=rollout.id,
     )
     await submit(
-        edge, rollout=rollout, action="rollback", user=request.user, tenants=command.tenants
+        edge, rollout=rollout, action=Action.ROLLBACK, user=request.user, tenants=command.tenants
     )
     scope = f" on {', '.join(command.tenants)}" if command.tenants else ""
     return render.accepted(f"Rollback of #{rollout.id}{scope} requested.")

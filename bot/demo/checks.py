@@ -22,6 +22,7 @@ from bot.demo.world import (
     STAKEHOLDERS,
     World,
 )
+from rollout.actions import Action
 from rollout.model import Phase, TargetStatus
 from sim.kube.seed import TENANT_LABEL
 
@@ -95,7 +96,7 @@ def isp_checks(world: World, outcome: Outcome) -> list[Check]:
         back = sum(t.status is TargetStatus.ROLLED_BACK for t in rollout.targets)
         checks.append(Check(not changed, f"isp: rollout #{rollout.id} rolled back {back} "
                                          f"tenants, none left changed"))
-        deciders = {a.user for a in rollout.approvals if a.decision == "approve"}
+        deciders = {a.user for a in rollout.approvals if a.decision == Action.APPROVE}
         checks.append(Check(deciders == {BOB}, f"isp: approved by {', '.join(sorted(deciders))}"
                                                " only (four-eyes kept the requester out)"))
     checks.append(Check(bool(outcome.refusal), "isp: Alice was told why she may not approve"))

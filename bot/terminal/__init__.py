@@ -29,6 +29,7 @@ from bot.terminal.rollouts import cmd_deploy, cmd_plan, cmd_resume
 from bot.terminal.words import USAGE, Args, split_args
 from handlers.commands import CommandError
 from rollout import errors
+from rollout.actions import Action
 from rollout.plan import PlanError
 
 EXIT_USAGE = 2
@@ -39,13 +40,13 @@ VERBS: dict[str, Callable[[Args, TextIO], int]] = {
     "plan": cmd_plan,
     "deploy": cmd_deploy,
     "resume": cmd_resume,
-    "approve": decide_verb("approve"),
-    "reject": decide_verb("reject"),
+    "approve": decide_verb(Action.APPROVE),
+    "reject": decide_verb(Action.REJECT),
     "rollback": cmd_rollback,
     "status": cmd_status,
     "history": cmd_history,
-    "pause": control_verb("pause"),
-    "cancel": control_verb("cancel"),
+    "pause": control_verb(Action.PAUSE),
+    "cancel": control_verb(Action.CANCEL),
 }
 
 

@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handlers import render
 from handlers.slash import SlashRequest, answer
+from rollout.actions import Action
 from rollout.model import Phase, TargetStatus
 from sim.kube.harness import start_sim
 from sim.prometheus import PrometheusStandIn
@@ -100,7 +100,7 @@ async def test_requests_not_signed_by_slack_are_refused_with_401(
         sent = await bot.command("isp v1.3.1", signature=mode)
         clicked = await bot.slack.send_block_action_async(
             bot.events_url,
-            action_id=render.ACTION_APPROVE,
+            action_id=Action.APPROVE.button_id,
             value="1:1",
             user_id=BOB,
             message_ts="1.000001",
@@ -149,12 +149,12 @@ async def test_without_release_channels_a_rollout_is_posted_where_it_was_asked_f
         )
         (parent,) = bot.slack.messages(ELSEWHERE)
         assert "isp v1.3.1" in parent.text and request.thread_ts == parent.ts
-        await bot.click(render.ACTION_APPROVE, ts=request.ts, user=CAROL, channel=ELSEWHERE)
+        await bot.click(Action.APPROVE.button_id, ts=request.ts, user=CAROL, channel=ELSEWHERE)
         await bot.decided(request.ts, "Approved", channel=ELSEWHERE)
         assert (await bot.wait(1)).phase is Phase.COMPLETED
 
         # A roll back started from the parent's button goes on in the same thread.
-        await bot.click(render.ACTION_ROLLBACK, ts=parent.ts, user=BOB, channel=ELSEWHERE)
+        await bot.click(Action.ROLLBACK.button_id, ts=parent.ts, user=BOB, channel=ELSEWHERE)
         await bot.reply(BOB, "Roll back chosen for #1")
         assert (await bot.wait(1)).phase is Phase.ROLLED_BACK
         await bot.slack.wait_for_message_async(
@@ -194,15 +194,15 @@ async def test_approval_follows_policy_and_a_second_click_changes_nothing(
             assert (await bot.wait(1)).phase is Phase.AWAITING_APPROVAL
             request = await bot.approval_message(1)
 
-            await bot.click(render.ACTION_APPROVE, ts=request.ts, user=MALLORY)
+            await bot.click(Action.APPROVE.button_id, ts=request.ts, user=MALLORY)
             assert "not an approver" in (await bot.reply(MALLORY, "🚫")).text
-            await bot.click(render.ACTION_APPROVE, ts=request.ts, user=ALICE)
+            await bot.click(Action.APPROVE.button_id, ts=request.ts, user=ALICE)
             assert "not an approver" in (await bot.reply(ALICE, "🚫")).text
-            await bot.click(render.ACTION_APPROVE, ts=request.ts, user=BOB)
+            await bot.click(Action.APPROVE.button_id, ts=request.ts, user=BOB)
             assert "Four-eyes" in (await bot.reply(BOB, "🚫")).text
             assert (await bot.rollout(1)).phase is Phase.AWAITING_APPROVAL
 
-            sent = await bot.click(render.ACTION_APPROVE, ts=request.ts, user=CAROL)
+            sent = await bot.click(Action.APPROVE.button_id, ts=request.ts, user=CAROL)
             assert sent.status == 200 and sent.elapsed < ACK_DEADLINE
             edited = await bot.decided(request.ts, "Approved")
             assert "<@U0CAROL>" in edited.text
@@ -212,7 +212,7 @@ async def test_approval_follows_policy_and_a_second_click_changes_nothing(
             assert all(t.status is TargetStatus.UPDATED for t in done.targets)
 
             # A client that still shows the old buttons clicks again.
-            await bot.click(render.ACTION_APPROVE, ts=request.ts, user=CAROL, value="1:1")
+            await bot.click(Action.APPROVE.button_id, ts=request.ts, user=CAROL, value="1:1")
             assert "finished" in (await bot.reply(CAROL, "🚫")).text
             assert (await bot.rollout(1)).approvals == done.approvals
 
@@ -231,13 +231,13 @@ async def test_two_approvals_needed_from_two_people(tmp_path: Path) -> None:
         await bot.wait(1)
         request = await bot.approval_message(1)
 
-        await bot.click(render.ACTION_APPROVE, ts=request.ts, user=BOB)
+        await bot.click(Action.APPROVE.button_id, ts=request.ts, user=BOB)
         assert "1 of 2" in (await bot.reply(BOB, "recorded")).text
-        await bot.click(render.ACTION_APPROVE, ts=request.ts, user=BOB)
+        await bot.click(Action.APPROVE.button_id, ts=request.ts, user=BOB)
         assert "already approved" in (await bot.reply(BOB, "🚫")).text
         assert (await bot.rollout(1)).phase is Phase.AWAITING_APPROVAL
 
-        await bot.click(render.ACTION_APPROVE, ts=request.ts, user=CAROL)  # via S0LEADS
+        await bot.click(Action.APPROVE.button_id, ts=request.ts, user=CAROL)  # via S0LEADS
         await bot.decided(request.ts, "Approved")
         assert (await bot.wait(1)).phase is Phase.COMPLETED
 
@@ -253,7 +253,7 @@ async def test_buttons_keep_working_after_a_restart(tmp_path: Path) -> None:
         # A new process on the same journal: nothing about the button lives in memory.
         async with running_bot(tmp_path, slack=slack, sim=sim) as after:
             assert (await after.rollout(1)).phase is Phase.AWAITING_APPROVAL
-            await after.click(render.ACTION_APPROVE, ts=request.ts, user=BOB)
+            await after.click(Action.APPROVE.button_id, ts=request.ts, user=BOB)
             await after.decided(request.ts, "Approved")
             assert (await after.wait(1)).phase is Phase.COMPLETED
     finally:
@@ -270,9 +270,9 @@ async def test_pause_resume_cancel_and_roll_back_from_slack(tmp_path: Path) -> N
         assert (await bot.rollout(1)).phase is Phase.PAUSED
 
         parent = await bot.slack.wait_for_message_async(C, "Resume", timeout=WAIT)
-        await bot.click(render.ACTION_RESUME, ts=parent.ts, user=MALLORY)
+        await bot.click(Action.RESUME.button_id, ts=parent.ts, user=MALLORY)
         assert "may not resume" in (await bot.reply(MALLORY, "🚫")).text
-        await bot.click(render.ACTION_RESUME, ts=parent.ts, user=DAVE)  # a deployer by group
+        await bot.click(Action.RESUME.button_id, ts=parent.ts, user=DAVE)  # a deployer by group
         await bot.reply(DAVE, "Resume requested for #1")
         assert (await bot.wait(1)).phase is Phase.AWAITING_APPROVAL
 
@@ -307,16 +307,16 @@ async def test_a_failed_tenant_offers_choices_that_follow_policy(tmp_path: Path)
         assert paused.target("tenant-metro-link").status is TargetStatus.FAILED
         choices = await bot.slack.wait_for_message_async(C, "failed in batch", timeout=WAIT)
 
-        await bot.click(render.ACTION_SKIP, ts=choices.ts, user=MALLORY)
+        await bot.click(Action.SKIP.button_id, ts=choices.ts, user=MALLORY)
         assert "may not resume" in (await bot.reply(MALLORY, "🚫")).text
-        await bot.click(render.ACTION_SKIP, ts=choices.ts, user=ALICE)
+        await bot.click(Action.SKIP.button_id, ts=choices.ts, user=ALICE)
         await bot.decided(choices.ts, "Skip chosen")
         done = await bot.wait(1)
         assert done.phase is Phase.COMPLETED
         assert done.target("tenant-metro-link").status is TargetStatus.SKIPPED
 
         await bot.click(
-            render.ACTION_RETRY, ts=choices.ts, user=ALICE, value=f"1:{paused.current_batch}"
+            Action.RETRY.button_id, ts=choices.ts, user=ALICE, value=f"1:{paused.current_batch}"
         )
         assert "finished" in (await bot.reply(ALICE, "🚫")).text
 
