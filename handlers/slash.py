@@ -14,9 +14,10 @@ refusal is also written to the audit log.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
@@ -36,7 +37,9 @@ from handlers.access import (
     tracked,
 )
 from handlers.commands import (
+    DEPLOY,
     DEPLOY_USAGE,
+    ROLLBACK,
     ROLLBACK_USAGE,
     CommandError,
     Control,
@@ -61,8 +64,9 @@ from rollout.plan import PlanError, eta
 from rollout.policy import channel_allowed, may_control, may_deploy, may_rollback
 
 log = logging.getLogger(__name__)
+C = TypeVar("C")
+C_co = TypeVar("C_co", covariant=True)
 
-COMMANDS = ("/deploy", "/rollback")
 HISTORY_LIMIT = 20
 MAX_AUDITED_TEXT = 200
 STOPPING = "rollbot is restarting and did not take that; try again in a minute."
@@ -94,7 +98,7 @@ class SlashRequest:
 
 
 def register_commands(app: AsyncApp, edge: Edge) -> None:
-    """Attach `/deploy` and `/rollback` to the Bolt app."""
+    """Attach every slash command of :data:`COMMANDS` to the Bolt app."""
 
     async def on_command(ack: Any, command: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
@@ -115,10 +119,12 @@ def register_commands(app: AsyncApp, edge: Edge) -> None:
 
 async def answer(edge: Edge, request: SlashRequest) -> render.Message:
     """The private reply to one slash command. Never raises."""
+    slash = COMMANDS.get(request.command, COMMANDS[DEPLOY])
     try:
-        if request.command == "/rollback":
-            return await _rollback(edge, request)
-        return await _deploy(edge, request)
+        command = await _parse(edge, request, slash)
+        if isinstance(command, render.Message):
+            return command
+        return await slash.answer(edge, request, command)
     except Refused as refusal:
         if not refusal.audited:
             await edge.audit(
@@ -145,11 +151,10 @@ def _audited_line(request: SlashRequest) -> str:
 
 
 async def _parse(
-    edge: Edge, request: SlashRequest
-) -> DeployCommand | RollbackCommand | render.Message:
-    parse = parse_rollback if request.command == "/rollback" else parse_deploy
+    edge: Edge, request: SlashRequest, slash: SlashCommand[C]
+) -> C | render.Message:
     try:
-        return parse(request.text, apps=list(edge.apps), now=edge.now())
+        return slash.parse(request.text, apps=list(edge.apps), now=edge.now())
     except CommandError as err:
         await edge.audit(
             user=request.user,
@@ -161,13 +166,10 @@ async def _parse(
         return render.usage_error(err.reply)
 
 
-async def _deploy(edge: Edge, request: SlashRequest) -> render.Message:
-    command = await _parse(edge, request)
+async def _deploy(edge: Edge, request: SlashRequest, command: DeployCommand) -> render.Message:
     match command:
-        case render.Message():
-            return command
         case Help():
-            return render.help_message(DEPLOY_USAGE, ROLLBACK_USAGE)
+            return _help()
         case Status(rollout_id=None) | ListActive():
             active = await edge.call(edge.store.list_rollouts, active=True)
             return render.status_message(active)
@@ -186,13 +188,12 @@ async def _deploy(edge: Edge, request: SlashRequest) -> render.Message:
     raise TypeError(f"unexpected /deploy command {command!r}")
 
 
-async def _rollback(edge: Edge, request: SlashRequest) -> render.Message:
-    command = await _parse(edge, request)
+async def _rollback(
+    edge: Edge, request: SlashRequest, command: RollbackCommand
+) -> render.Message:
     match command:
-        case render.Message():
-            return command
         case Help():
-            return render.help_message(DEPLOY_USAGE, ROLLBACK_USAGE)
+            return _help()
         case RollbackRollout():
             return await _rollback_rollout(edge, request, command)
         case RollbackApp():
@@ -364,4 +365,42 @@ async def _rollback_app(edge: Edge, request: SlashRequest, command: RollbackApp)
     return render.accepted(
         f"Rollback of {command.app}{target} started as #{rollout.id}. "
         "Progress follows in this channel."
+    )
+
+
+# --- the slash commands ---------------------------------------------------------------------
+
+
+class Parser(Protocol[C_co]):
+    """Slash-command text -> a typed command; a refusal is a CommandError."""
+
+    def __call__(self, text: str, *, apps: Collection[str], now: datetime) -> C_co: ...
+
+
+@dataclass(frozen=True)
+class SlashCommand(Generic[C]):
+    """One slash command: its usage lines, how its text is read, the handler that answers
+    what was read, and examples for `help`."""
+
+    usage: str
+    parse: Parser[C]
+    answer: Callable[[Edge, SlashRequest, C], Awaitable[render.Message]]
+    examples: tuple[str, ...] = ()
+
+
+COMMANDS: Mapping[str, SlashCommand[Any]] = {
+    DEPLOY: SlashCommand(
+        DEPLOY_USAGE,
+        parse_deploy,
+        _deploy,
+        examples=("/deploy isp v1.3.0 batch=5", "/deploy isp v1.3.0 dry-run", "/deploy status 42"),
+    ),
+    ROLLBACK: SlashCommand(ROLLBACK_USAGE, parse_rollback, _rollback, examples=("/rollback 42",)),
+}
+
+
+def _help() -> render.Message:
+    return render.help_message(
+        [slash.usage for slash in COMMANDS.values()],
+        [example for slash in COMMANDS.values() for example in slash.examples],
     )

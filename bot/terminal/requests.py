@@ -114,7 +114,7 @@ def cmd_rollback(args: Args, out: TextIO) -> int:
     with Journal.open() as journal:
         command = rollback_words(args, apps=journal.config.apps)
         if isinstance(command, Help):
-            raise refusal("rollback", "rollback needs a rollout ID or an app.")
+            raise refusal(args.verb, f"{args.verb} needs a rollout ID or an app.")
         if isinstance(command, RollbackApp):
             app = journal.app(command.app)
             decision = authorize(lambda groups: may_rollback(None, app, user, groups),
@@ -204,3 +204,8 @@ def _paused_or_over(rollout: Rollout) -> bool:
 def _code(final: Rollout, *, wanted: Phase) -> int:
     return EXIT_OK if final.phase is wanted else EXIT_NOT_COMPLETED
 
+
+cmd_approve = decide_verb(Action.APPROVE)
+cmd_reject = decide_verb(Action.REJECT)
+cmd_pause = control_verb(Action.PAUSE)
+cmd_cancel = control_verb(Action.CANCEL)

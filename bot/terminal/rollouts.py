@@ -139,7 +139,7 @@ def cmd_resume(args: Args, out: TextIO) -> int:
     rid = optional_rollout_id(args)
     choice = _choice(args)
     if choice and rid is None:
-        raise refusal("resume", f"--{choice} needs a rollout ID.",
+        raise refusal(args.verb, f"--{choice} needs a rollout ID.",
                       f"For example: rollbot resume 42 --{choice}")
     user = person(args, required=False, default=default_user())
     with Journal.open() as journal:

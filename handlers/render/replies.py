@@ -75,11 +75,9 @@ def rollout_detail(rollout: Rollout, *, eta: datetime | None = None) -> Message:
     return Message(text="\n".join([parent.text, *lines]), blocks=tuple(blocks))
 
 
-def help_message(deploy_usage: str, rollback_usage: str) -> Message:
-    text = (
-        "*rollbot* rolls releases out to Kubernetes.\n"
-        f"```{deploy_usage}\n{rollback_usage}```\n"
-        "Examples: `/deploy isp v1.3.0 batch=5` · `/deploy isp v1.3.0 dry-run` · "
-        "`/deploy status 42` · `/rollback 42`"
-    )
+def help_message(usages: Sequence[str], examples: Sequence[str]) -> Message:
+    """`/deploy help`: every slash command's usage lines, then a few examples."""
+    listing = "\n".join(usages)
+    shown = " · ".join(f"`{example}`" for example in examples)
+    text = f"*rollbot* rolls releases out to Kubernetes.\n```{listing}```\nExamples: {shown}"
     return Message(text=text, blocks=(section(text),))
