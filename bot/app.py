@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -33,20 +33,16 @@ from handlers import render
 from handlers.access import Edge, EnginePort, GroupCache, slack_group_fetcher
 from handlers.actions import register_actions
 from handlers.slash import register_commands
-from rollout import errors
 from rollout.actions import Action
-from rollout.health import Observation, judge
-from rollout.model import AppSpec, HealthSpec, Rollout, Strategy
+from rollout.model import AppSpec, HealthSpec, Rollout
 from rollout.options import RolloutOptions
 from rollout.plan import Estimate, Plan
-from rollout.ports import Cluster, DeploymentInfo, Store
+from rollout.ports import Cluster, Store
 
 log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://slack.com/api/"
 API_TIMEOUT = 15  # seconds for one Web API request, retries aside
-HEALTH_READERS = 8  # deployments read at once for a fleet summary
-SHOWN = 10  # tenants named in a summary before "and N more"
 
 
 class Planner(EnginePort, Protocol):
@@ -179,9 +175,6 @@ def build_edge(
             dry_run=True,
         )
 
-    def check_health(app: str, tenant: str | None) -> render.Message:
-        return health_report(runtime.cluster, apps[app], health=health, tenant=tenant)
-
     return Edge(
         apps=apps,
         release_channels=tuple(config.slack.release_channels),
@@ -190,8 +183,9 @@ def build_edge(
         clock=SystemClock(),
         groups=GroupCache(slack_group_fetcher(client), ttl=group_ttl),
         client=client,
+        cluster=runtime.cluster,
+        health=health,
         dry_run=dry_run,
-        health=check_health,
         parent_message=delivery.message_ref if delivery is not None else None,
         mark_decided=delivery.mark_decided if delivery is not None else None,
         webhook_retries=retry_handlers(),
@@ -212,98 +206,3 @@ def _with_slash(url: str) -> str:
 async def _log_error(error: Exception, body: Mapping[str, Any]) -> None:
     kind = body.get("type") or body.get("command") or "request"
     log.error("unhandled error in a Slack %s: %s", kind, error, exc_info=error)
-
-
-# --- /deploy health ---------------------------------------------------------------------------
-
-
-def health_report(
-    cluster: Cluster, spec: AppSpec, *, health: HealthSpec, tenant: str | None
-) -> render.Message:
-    """`/deploy health <app> [tenant]`: one side or tenant judged in full (pods, endpoints,
-    error rate), or for a whole fleet, which versions run where and who is not ready."""
-    try:
-        if spec.strategy is Strategy.BLUE_GREEN:
-            state = cluster.blue_green_state(
-                spec.namespace, service=spec.service, app_label=spec.app_label
-            )
-            live = state.sides.get(state.live_version or "", spec.deployment)
-            return _judged(cluster, spec, health=health, namespace=spec.namespace, name=live)
-        if tenant is not None:
-            return _judged(cluster, spec, health=health, namespace=tenant, name=spec.deployment)
-        return _fleet(cluster, spec)
-    except errors.NotFound as exc:
-        return render.refusal(f"Not found: {exc}")
-    except errors.ClusterError as exc:
-        return render.refusal(f"The cluster could not be read: {exc}")
-
-
-def _note(text: str) -> render.Message:
-    body = text if len(text) <= render.MAX_SECTION_CHARS else text[: render.MAX_SECTION_CHARS - 1]
-    return render.Message(
-        text=text, blocks=({"type": "section", "text": {"type": "mrkdwn", "text": body}},)
-    )
-
-
-def _tag(image: str) -> str:
-    name, _, tag = image.rpartition(":")
-    return tag if name and "/" not in tag else "?"
-
-
-def _judged(
-    cluster: Cluster, spec: AppSpec, *, health: HealthSpec, namespace: str, name: str
-) -> render.Message:
-    info = cluster.read_deployment(namespace, name, container=spec.container)
-    version = _tag(info.image)
-    observation = Observation(
-        pods=cluster.pods(namespace, name),
-        health_probes=cluster.probe(namespace, name, port=health.port, path=health.path),
-        ready_probes=cluster.probe(namespace, name, port=health.port, path=health.ready_path),
-        logs=cluster.log_stats(namespace, name, since_seconds=health.log_window_seconds),
-    )
-    verdict = judge(
-        observation,
-        version=version,
-        error_rate_threshold=spec.settings.error_rate,
-        latency_factor=None,
-    )
-    where = f"{namespace}/{name} ({version}, {info.ready_replicas}/{info.replicas} ready)"
-    if verdict.healthy:
-        rate = "" if verdict.error_rate is None else f", error rate {verdict.error_rate:.1%}"
-        return _note(f"✅ {where}: healthy{rate}")
-    reasons = "\n".join(f"• {r}" for r in verdict.reasons)
-    return _note(f"❌ {where}: unhealthy\n{reasons}")
-
-
-def _fleet(cluster: Cluster, spec: AppSpec) -> render.Message:
-    namespaces = cluster.list_namespaces(spec.tenant_selector)
-    if not namespaces:
-        return _note(f"No tenants match {spec.tenant_selector}.")
-
-    def read(namespace: str) -> DeploymentInfo | str:
-        try:
-            return cluster.read_deployment(namespace, spec.deployment, container=spec.container)
-        except errors.ClusterError as exc:
-            return str(exc)
-
-    with ThreadPoolExecutor(HEALTH_READERS) as pool:
-        found = dict(zip(namespaces, pool.map(read, namespaces), strict=True))
-    versions: dict[str, int] = {}
-    trouble: list[str] = []
-    for namespace, info in found.items():
-        if isinstance(info, str):
-            trouble.append(f"{namespace}: {info}")
-            continue
-        versions[_tag(info.image)] = versions.get(_tag(info.image), 0) + 1
-        if info.ready_replicas < info.replicas:
-            trouble.append(f"{namespace}: {info.ready_replicas}/{info.replicas} ready")
-    running = ", ".join(f"{v} ×{n}" for v, n in sorted(versions.items()))
-    lines = [f"*{spec.name}*: {len(namespaces)} tenants · {running or 'nothing readable'}"]
-    if trouble:
-        lines.append(f"{len(trouble)} need a look:")
-        lines += [f"• {t}" for t in trouble[:SHOWN]]
-        if len(trouble) > SHOWN:
-            lines.append(f"… and {len(trouble) - SHOWN} more")
-    else:
-        lines.append("Every tenant is fully ready; `/deploy health <app> <tenant>` looks closer.")
-    return _note("\n".join(lines))

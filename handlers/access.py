@@ -33,10 +33,10 @@ from handlers import render
 from handlers.render import Message
 from rollout import errors
 from rollout.actions import Action
-from rollout.model import AppSpec, AuditEntry, InboxItem, Rollout
+from rollout.model import AppSpec, AuditEntry, HealthSpec, InboxItem, Rollout
 from rollout.options import RolloutOptions
 from rollout.policy import Decision
-from rollout.ports import Clock, Store
+from rollout.ports import Clock, Cluster, Store
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -221,7 +221,8 @@ class Edge:
 
     Built by the composition root, so the handlers stay free of cluster and storage
     code: `dry_run` renders the plan of a would-be rollout (it reads the cluster);
-    `health` answers `/deploy health <app> [tenant]`; `parent_message` finds a rollout's
+    `cluster` is read for `/deploy health`, judged as `health` says; `parent_message`
+    finds a rollout's
     parent message (channel, ts) and `mark_decided` edits a clicked approval or choice
     message to say who did what, both through the Slack delivery's journal."""
 
@@ -231,9 +232,10 @@ class Edge:
     engine: EnginePort
     clock: Clock
     groups: GroupCache
+    cluster: Cluster
+    health: HealthSpec
     client: AsyncWebClient | None = None
     dry_run: Callable[[str, str, RolloutOptions], Message] | None = None
-    health: Callable[[str, str | None], Message] | None = None
     parent_message: Callable[[int], tuple[str, str] | None] | None = None
     mark_decided: Callable[..., None] | None = None  # (channel=, ts=, user=, verb=, at=)
     webhook_retries: Sequence[AsyncRetryHandler] = ()

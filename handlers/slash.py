@@ -57,6 +57,7 @@ from handlers.commands import (
     parse_deploy,
     parse_rollback,
 )
+from handlers.health import health_report
 from rollout import errors
 from rollout.actions import Action
 from rollout.engine import EngineStopped
@@ -205,9 +206,8 @@ async def _rollback(
 
 
 async def _health(edge: Edge, app: str, tenant: str | None) -> render.Message:
-    if edge.health is None:
-        return render.refusal("Health checks from Slack are not available in this setup.")
-    return await edge.call(edge.health, app, tenant)
+    spec = app_spec(edge, app)
+    return await edge.call(health_report, edge.cluster, spec, health=edge.health, tenant=tenant)
 
 
 # --- commands that change something --------------------------------------------------------

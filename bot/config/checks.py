@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import ValidationError
 
-from bot.images import ImageRefError, parse_image_ref
 from handlers.commands import RESERVED_WORDS
 from rollout.errors import ConfigError
+from rollout.images import ImageRefError, parse_image_ref
 from rollout.options import (
     MAX_COUNT,
     BatchSpec,

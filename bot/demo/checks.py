@@ -23,6 +23,7 @@ from bot.demo.world import (
     World,
 )
 from rollout.actions import Action
+from rollout.images import tag_of
 from rollout.model import Phase, TargetStatus
 from sim.kube.seed import TENANT_LABEL
 
@@ -41,7 +42,7 @@ def _image_tag(deployment: dict[str, Any] | None) -> str:
     if deployment is None:
         return "(missing)"
     containers = deployment["spec"]["template"]["spec"].get("containers") or [{}]
-    return str(containers[0].get("image", "")).rpartition(":")[2]
+    return tag_of(str(containers[0].get("image", ""))) or "(no tag)"
 
 
 def _settled(predicate: Callable[[], bool], timeout: float) -> bool:

@@ -15,6 +15,7 @@ Divided by kind of message: ``phrases`` (the small phrases Slack and the termina
 icons and :class:`Message`), ``blocks`` (Block Kit building blocks, Slack's limits, button
 values, line packing), ``parent`` (the parent message), ``thread`` (the thread replies),
 ``people`` (what people did: their lines in the thread and the decided edits),
+``health`` (answers to `/deploy health`),
 ``notify`` (the notify-channel lines) and ``replies`` (answers to one person). Callers
 use this package, ``render.parent_message(...)``, not the modules.
 """
@@ -27,6 +28,15 @@ from handlers.render.blocks import (
     pack_lines,
     parse_button_value,
     settles,
+)
+from handlers.render.health import (
+    cluster_unreadable,
+    fleet_health,
+    health_not_found,
+    judged_health,
+    no_tenants,
+    not_ready,
+    unreadable,
 )
 from handlers.render.notify import NOTIFY_KINDS, notify_line
 from handlers.render.parent import parent_buttons, parent_message
@@ -101,13 +111,19 @@ __all__ = [
     "button_value",
     "clock",
     "closed",
+    "cluster_unreadable",
     "counts_line",
     "decided",
     "failure_choices",
+    "fleet_health",
+    "health_not_found",
     "help_message",
     "history_message",
     "image_tag",
+    "judged_health",
     "mentions",
+    "no_tenants",
+    "not_ready",
     "notify_line",
     "old_removed",
     "pack_lines",
@@ -131,6 +147,7 @@ __all__ = [
     "summary",
     "target_line",
     "title",
+    "unreadable",
     "usage_error",
     "user_ref",
 ]

@@ -19,11 +19,12 @@ import aiohttp
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kubernetes import client
 
 from handlers.slash import SlashRequest, answer
 from rollout.actions import Action
 from rollout.model import Phase, TargetStatus
-from sim.kube.harness import start_sim
+from sim.kube.harness import SimHandle, start_sim
 from sim.prometheus import PrometheusStandIn
 from sim.slack import FaultKind, SignatureMode
 from tests.e2e.slack_fixtures import (
@@ -330,6 +331,30 @@ async def test_health_answers_for_one_tenant_and_for_the_fleet(tmp_path: Path) -
 
         assert "healthy" in one.text and "❌" not in one.text
         assert "v1.2.3 ×3" in fleet.text
+
+
+def _pin(sim: SimHandle, namespace: str, image: str) -> None:
+    """Point one tenant's deployment at `image`, as `kubectl set image` would."""
+    body = {"spec": {"template": {"spec": {"containers": [{"name": "frontend", "image": image}]}}}}
+    with client.ApiClient(client.Configuration(host=sim.url)) as api:
+        client.AppsV1Api(api).patch_namespaced_deployment("isp-ops-app", namespace, body)
+
+
+async def test_health_reads_the_version_from_the_tag_of_a_pinned_image(tmp_path: Path) -> None:
+    async with running_bot(tmp_path, tenants=3) as bot:
+        # Given one tenant running its version pinned by digest on a registry with a port
+        pinned = f"registry.example:5000/dotmac/isp-ops-app:v1.2.3@sha256:{'ab' * 32}"
+        await asyncio.to_thread(_pin, bot.sim, "tenant-fast-fiber", pinned)
+
+        # When Mallory asks for the fleet's health, and for that tenant's
+        await bot.command("health isp", user=MALLORY, channel=ELSEWHERE)
+        fleet = await bot.reply(MALLORY, "3 tenants")
+        await bot.command("health isp tenant-fast-fiber", user=MALLORY, channel=ELSEWHERE)
+        one = await bot.reply(MALLORY, "tenant-fast-fiber/", after=1)
+
+    # Then the version is the image's tag, neither the digest nor the port
+    assert "v1.2.3 ×3" in fleet.text
+    assert "(v1.2.3, " in one.text and "sha256" not in one.text + fleet.text
 
 
 async def test_commands_stay_fast_while_a_200_tenant_rollout_runs(
