@@ -17,7 +17,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
@@ -29,40 +29,22 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 
 from bot.clock import SystemClock
 from bot.metrics import CountingWebClient, Metrics
-from handlers import render
-from handlers.access import Edge, EnginePort, GroupCache, slack_group_fetcher
 from handlers.actions import register_actions
+from handlers.edge import Edge
+from handlers.groups import GroupCache, slack_group_fetcher
 from handlers.slash import register_commands
 from rollout.actions import Action
 from rollout.model import AppSpec, HealthSpec, Rollout
-from rollout.options import RolloutOptions
-from rollout.plan import Estimate, Plan
 from rollout.ports import Cluster, Store
+
+if TYPE_CHECKING:
+    from bot.slack import SlackDelivery
+    from rollout.engine import Engine
 
 log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://slack.com/api/"
 API_TIMEOUT = 15  # seconds for one Web API request, retries aside
-
-
-class Planner(EnginePort, Protocol):
-    """The engine as the Slack app uses it: the edge's needs plus dry-run planning."""
-
-    def plan(self, app: str, version: str, options: RolloutOptions) -> tuple[Plan, Estimate]: ...
-
-    def preview(self, app: str, version: str, options: RolloutOptions, plan: Plan) -> Rollout: ...
-
-    def resume_unfinished(self, rollout_id: int | None = None) -> list[Rollout]: ...
-
-
-class Delivery(Protocol):
-    """What the Slack handlers use of the delivery listener (`bot.slack.SlackDelivery`)."""
-
-    def message_ref(self, rollout_id: int) -> tuple[str, str] | None: ...
-
-    def mark_decided(
-        self, *, channel: str, ts: str, user: str, action: Action, at: datetime
-    ) -> None: ...
 
 
 class SlackSettings(Protocol):
@@ -92,7 +74,7 @@ class RuntimeView(Protocol):
     def cluster(self) -> Cluster: ...
 
     @property
-    def engine(self) -> Planner: ...
+    def engine(self) -> Engine: ...
 
     def resume_unfinished(self, rollout_id: int | None = None) -> list[Rollout]:
         """Adopt unfinished rollouts no other live process drives."""
@@ -119,7 +101,7 @@ def build_app(
     metrics: Metrics | None = None,
     group_ttl: float = 300.0,
     socket_mode: bool = False,
-    delivery: Delivery | None = None,
+    delivery: SlackDelivery | None = None,
     executor: Executor | None = None,
 ) -> AsyncApp:
     """The Bolt app with every rollbot command and button registered.
@@ -157,39 +139,42 @@ def build_edge(
     *,
     client: CountingWebClient,
     group_ttl: float,
-    delivery: Delivery | None = None,
+    delivery: SlackDelivery | None = None,
 ) -> Edge:
     config = runtime.config
-    engine = runtime.engine
-    apps = config.apps_specs()
-    health = config.health_spec()
-
-    def dry_run(app: str, version: str, options: RolloutOptions) -> render.Message:
-        plan, estimate = engine.plan(app, version, options)
-        preview = engine.preview(app, version, options, plan)
-        return render.plan_message(
-            preview,
-            pilots=plan.pilots,
-            batches=plan.batches,
-            estimate_seconds=int(estimate.total_seconds),
-            dry_run=True,
-        )
-
     return Edge(
-        apps=apps,
+        apps=config.apps_specs(),
         release_channels=tuple(config.slack.release_channels),
-        store=runtime.store,
-        engine=engine,
-        clock=SystemClock(),
+        health=config.health_spec(),
+        port=EdgeServices(runtime, delivery),
         groups=GroupCache(slack_group_fetcher(client), ttl=group_ttl),
         client=client,
-        cluster=runtime.cluster,
-        health=health,
-        dry_run=dry_run,
-        parent_message=delivery.message_ref if delivery is not None else None,
-        mark_decided=delivery.mark_decided if delivery is not None else None,
         webhook_retries=retry_handlers(),
     )
+
+
+class EdgeServices:
+    """The Slack edge's one port (:class:`handlers.ports.EdgePort`): the runtime's journal,
+    cluster and engine, and the Slack delivery's journal when there is one."""
+
+    def __init__(self, runtime: RuntimeView, delivery: SlackDelivery | None) -> None:
+        engine = runtime.engine
+        self.store, self.cluster, self.clock = runtime.store, runtime.cluster, SystemClock()
+        self.start, self.submit = engine.start, engine.submit
+        self.rollback_app = engine.rollback_app
+        self.plan, self.preview = engine.plan, engine.preview
+        self._delivery = delivery
+
+    def message_ref(self, rollout_id: int) -> tuple[str, str] | None:
+        return None if self._delivery is None else self._delivery.message_ref(rollout_id)
+
+    def mark_decided(
+        self, *, channel: str, ts: str, user: str, action: Action, at: datetime
+    ) -> bool:
+        if self._delivery is None:
+            return False
+        self._delivery.mark_decided(channel=channel, ts=ts, user=user, action=action, at=at)
+        return True
 
 
 def edge_of(app: AsyncApp) -> Edge:

@@ -23,16 +23,8 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers import render
-from handlers.access import (
-    Edge,
-    Refused,
-    app_spec,
-    load_rollout,
-    require,
-    send_reply,
-    submit,
-    tracked,
-)
+from handlers.edge import Edge, Refused, app_spec, load_rollout, require, submit
+from handlers.respond import send_reply, tracked
 from handlers.slash import STOPPING
 from rollout.actions import CHOICES, CONTROLS, DECISIONS, Action
 from rollout.engine import EngineStopped
@@ -231,20 +223,19 @@ async def _mark_decided(edge: Edge, click: Click, *, client: AsyncWebClient) -> 
     order with everything else it posts), else by replacing the message directly."""
     action, at = click.action, edge.now()
     assert action is not None  # only a click the engine took is marked decided
-    if edge.mark_decided is not None:
-        try:
-            await edge.call(
-                edge.mark_decided,
-                channel=click.channel,
-                ts=click.message_ts,
-                user=click.user,
-                action=action,
-                at=at,
-            )
-        except Exception:
-            log.exception("could not mark %s/%s decided", click.channel, click.message_ts)
+    try:
+        marked = await edge.call(
+            edge.port.mark_decided,
+            channel=click.channel,
+            ts=click.message_ts,
+            user=click.user,
+            action=action,
+            at=at,
+        )
+    except Exception:
+        log.exception("could not mark %s/%s decided", click.channel, click.message_ts)
         return
-    if click.message_text:
+    if not marked and click.message_text:
         edited = render.decided(click.message_text, user=click.user, action=action, at=at)
         await send_reply(
             edge,

@@ -25,17 +25,6 @@ from slack_sdk.errors import SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers import render
-from handlers.access import (
-    Edge,
-    Refused,
-    app_spec,
-    load_rollout,
-    require,
-    send_reply,
-    sentence,
-    submit,
-    tracked,
-)
 from handlers.commands import (
     DEPLOY,
     DEPLOY_USAGE,
@@ -57,7 +46,9 @@ from handlers.commands import (
     parse_deploy,
     parse_rollback,
 )
+from handlers.edge import Edge, Refused, app_spec, load_rollout, require, sentence, submit
 from handlers.health import health_report
+from handlers.respond import send_reply, tracked
 from rollout import errors
 from rollout.actions import Action
 from rollout.engine import EngineStopped
@@ -172,13 +163,13 @@ async def _deploy(edge: Edge, request: SlashRequest, command: DeployCommand) -> 
         case Help():
             return _help()
         case Status(rollout_id=None) | ListActive():
-            active = await edge.call(edge.store.list_rollouts, active=True)
+            active = await edge.call(edge.port.store.list_rollouts, active=True)
             return render.status_message(active)
         case Status(rollout_id=int(rollout_id)):
             rollout = await load_rollout(edge, rollout_id)
             return render.rollout_detail(rollout, eta=eta(rollout, now=edge.now()))
         case History(app=app):
-            found = await edge.call(edge.store.list_rollouts, app=app, limit=HISTORY_LIMIT)
+            found = await edge.call(edge.port.store.list_rollouts, app=app, limit=HISTORY_LIMIT)
             return render.history_message(found, app=app)
         case Health(app=app, tenant=tenant):
             return await _health(edge, app, tenant)
@@ -207,7 +198,8 @@ async def _rollback(
 
 async def _health(edge: Edge, app: str, tenant: str | None) -> render.Message:
     spec = app_spec(edge, app)
-    return await edge.call(health_report, edge.cluster, spec, health=edge.health, tenant=tenant)
+    cluster = edge.port.cluster
+    return await edge.call(health_report, cluster, spec, health=edge.health, tenant=tenant)
 
 
 # --- commands that change something --------------------------------------------------------
@@ -232,7 +224,7 @@ async def _start(edge: Edge, request: SlashRequest, command: Deploy) -> render.M
         return await _dry_run(edge, command)
     try:
         rollout = await edge.call(
-            edge.engine.start,
+            edge.port.start,
             app=command.app,
             version=command.version,
             options=command.options,
@@ -269,10 +261,8 @@ async def _conflict_refusal(
 
 async def _rollout_link(edge: Edge, rollout_id: int) -> str:
     """`#41`, linked to the rollout's parent message when Slack has it."""
-    if edge.parent_message is None or edge.client is None:
-        return f"#{rollout_id}"
     try:
-        where = await edge.call(edge.parent_message, rollout_id)
+        where = await edge.call(edge.port.message_ref, rollout_id)
         if where is None:
             return f"#{rollout_id}"
         found = await edge.client.chat_getPermalink(channel=where[0], message_ts=where[1])
@@ -289,14 +279,25 @@ def _problems(command: Deploy, problems: list[str]) -> str:
 
 
 async def _dry_run(edge: Edge, command: Deploy) -> render.Message:
-    if edge.dry_run is None:
-        return render.refusal("Dry runs from Slack are not available in this setup.")
     try:
-        return await edge.call(edge.dry_run, command.app, command.version, command.options)
+        return await edge.call(_plan, edge, command)
     except (PlanError, errors.PreflightFailed) as failed:
         raise Refused(_problems(command, failed.problems)) from None
     except errors.RollbotError as exc:
         raise Refused(sentence(str(exc))) from None
+
+
+def _plan(edge: Edge, command: Deploy) -> render.Message:
+    """Blocking: the plan is read from the cluster."""
+    plan, estimate = edge.port.plan(command.app, command.version, command.options)
+    preview = edge.port.preview(command.app, command.version, command.options, plan)
+    return render.plan_message(
+        preview,
+        pilots=plan.pilots,
+        batches=plan.batches,
+        estimate_seconds=int(estimate.total_seconds),
+        dry_run=True,
+    )
 
 
 async def _control(edge: Edge, request: SlashRequest, command: Control) -> render.Message:
@@ -345,7 +346,7 @@ async def _rollback_app(edge: Edge, request: SlashRequest, command: RollbackApp)
     )
     try:
         rollout = await edge.call(
-            edge.engine.rollback_app,
+            edge.port.rollback_app,
             app=command.app,
             to_version=command.to_version,
             tenants=command.tenants,

@@ -357,6 +357,44 @@ async def test_health_reads_the_version_from_the_tag_of_a_pinned_image(tmp_path:
     assert "(v1.2.3, " in one.text and "sha256" not in one.text + fleet.text
 
 
+class PortLog:
+    """The edge's port, passed through, noting each member the handlers reach for."""
+
+    def __init__(self, port: object) -> None:
+        self._port = port
+        self.reached: list[str] = []
+
+    def __getattr__(self, name: str) -> object:
+        self.reached.append(name)
+        return getattr(self._port, name)
+
+
+async def test_the_handlers_reach_the_rest_of_rollbot_through_one_port(tmp_path: Path) -> None:
+    async with running_bot(tmp_path, tenants=3) as bot:
+        # Given the edge's port passed through a log
+        edge = bot.server.app.edge  # type: ignore[attr-defined]
+        logged = PortLog(edge.port)
+        edge.port = logged
+
+        # When people plan, check health, deploy (twice) and approve
+        await bot.command("isp v1.3.1 dry-run", user=BOB)
+        await bot.reply(BOB, "Dry run")
+        await bot.command("health isp", user=BOB)
+        await bot.reply(BOB, "3 tenants")
+        await bot.command("isp v1.3.1")
+        await bot.reply(ALICE, "accepted")
+        request = await bot.approval_message(1)
+        await bot.command("isp v1.3.2", user=ALICE)
+        await bot.reply(ALICE, "already has an active rollout")
+        await bot.click(Action.APPROVE.button_id, ts=request.ts, user=BOB)
+        await bot.decided(request.ts, "Approved")
+
+    # Then every one of them went through that port: the journal, the clock, the cluster,
+    # the engine and the delivery's journal of messages
+    assert {"store", "clock", "cluster", "plan", "preview", "start", "submit",
+            "mark_decided", "message_ref"} <= set(logged.reached)
+
+
 async def test_commands_stay_fast_while_a_200_tenant_rollout_runs(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -18,7 +18,7 @@ import pytest
 from bot import cli
 from bot.terminal.words import Args
 from handlers import render
-from handlers.access import Edge
+from handlers.edge import Edge
 from handlers.slash import COMMANDS, SlashCommand, SlashRequest
 from tests.e2e.slack_fixtures import ALICE, running_bot
 

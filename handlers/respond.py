@@ -1,0 +1,82 @@
+"""Getting an answer to the person who asked, and keeping track of who is still asking.
+
+Slash commands and clicks answer privately through their `response_url` (retried on
+429, 5xx and dropped connections), else with chat.postEphemeral; a clicked message can be
+replaced in place. Every running handler is recorded on the edge, so shutdown can let
+replies in flight finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from handlers import render
+from handlers.edge import Edge
+
+log = logging.getLogger(__name__)
+REPLY_TIMEOUT = 10  # seconds for one response_url post
+
+
+def tracked(edge: Edge, handler: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """Record the running handler in `edge.tasks`, so shutdown can let replies finish."""
+
+    @functools.wraps(handler)  # Bolt passes arguments by the names in the signature
+    async def run(**kwargs: Any) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            edge.tasks.add(task)
+        try:
+            await handler(**kwargs)
+        finally:
+            if task is not None:
+                edge.tasks.discard(task)
+
+    return run
+
+
+async def send_reply(
+    edge: Edge,
+    *,
+    client: AsyncWebClient,
+    response_url: str,
+    channel: str,
+    user: str,
+    message: render.Message,
+    replace: bool = False,
+) -> bool:
+    """Show `message` to one person: through the response_url (retried on 429, 5xx and
+    dropped connections), else with chat.postEphemeral. `replace` edits the message a
+    clicked button sits in instead; that has no fallback. True when it was delivered."""
+    body: dict[str, Any] = {"text": message.text, "blocks": list(message.blocks)}
+    body.update({"replace_original": True} if replace else {"response_type": "ephemeral"})
+    if response_url:
+        webhook = AsyncWebhookClient(
+            response_url, timeout=REPLY_TIMEOUT, retry_handlers=list(edge.webhook_retries)
+        )
+        try:
+            sent = await webhook.send_dict(body)
+        except (aiohttp.ClientError, TimeoutError, OSError, SlackClientError) as exc:
+            log.warning("response_url post failed: %s", exc)
+        else:
+            if sent.status_code == 200:
+                return True
+            log.warning("response_url answered %s: %s", sent.status_code, sent.body[:200])
+    if replace or not channel or not user:
+        return False
+    try:
+        await client.chat_postEphemeral(
+            channel=channel, user=user, text=message.text, blocks=list(message.blocks)
+        )
+    except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+        log.warning("could not reply to %s in %s: %s", user, channel, exc)
+        return False
+    return True
