@@ -24,10 +24,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers import render
 from handlers.edge import Edge, Refused, app_spec, load_rollout, require, submit
-from handlers.respond import send_reply, tracked
-from handlers.slash import STOPPING
+from handlers.respond import Asked, send_reply, settle, tracked
 from rollout.actions import CHOICES, CONTROLS, DECISIONS, Action
-from rollout.engine import EngineStopped
 from rollout.model import AppSpec, Phase, Rollout
 from rollout.policy import Decision, may_approve, may_control, may_rollback
 
@@ -107,31 +105,16 @@ def register_actions(app: AsyncApp, edge: Edge) -> None:
 
 async def answer_click(edge: Edge, click: Click) -> ClickAnswer:
     """Check and carry out one click. Never raises."""
-    try:
-        rollout_id, gate = _target(click)
-        async with edge.lock(rollout_id):
-            return await _carry_out(edge, click, rollout_id=rollout_id, gate=gate)
-    except Refused as refusal:
-        if not refusal.audited:
-            await edge.audit(
-                user=click.user,
-                action=f"button {click.action or click.action_id} {click.value}".strip(),
-                outcome="refused",
-                detail=refusal.reason,
-                rollout_id=refusal.rollout_id,
-                channel=click.channel,
-            )
-        return ClickAnswer(private=render.refusal(refusal.reason))
-    except EngineStopped:
-        return ClickAnswer(private=render.refusal(STOPPING))
-    except Exception:
-        log.exception("click %s %s by %s failed", click.action_id, click.value, click.user)
-        return ClickAnswer(
-            private=render.refusal(
-                "Something went wrong on rollbot's side and nothing was changed; "
-                "the error is in rollbot's log. Try again in a moment."
-            )
-        )
+    what = f"button {click.action or click.action_id} {click.value}".strip()
+    asked = Asked(user=click.user, what=what, channel=click.channel)
+    answered = await settle(edge, asked, _answer(edge, click), failed=render.failed_click())
+    return answered if isinstance(answered, ClickAnswer) else ClickAnswer(private=answered)
+
+
+async def _answer(edge: Edge, click: Click) -> ClickAnswer:
+    rollout_id, gate = _target(click)
+    async with edge.lock(rollout_id):
+        return await _carry_out(edge, click, rollout_id=rollout_id, gate=gate)
 
 
 def _target(click: Click) -> tuple[int, int | None]:

@@ -1,9 +1,11 @@
 """Getting an answer to the person who asked, and keeping track of who is still asking.
 
-Slash commands and clicks answer privately through their `response_url` (retried on
-429, 5xx and dropped connections), else with chat.postEphemeral; a clicked message can be
-replaced in place. Every running handler is recorded on the edge, so shutdown can let
-replies in flight finish.
+Slash commands and clicks end the same way (:func:`settle`): whatever happened becomes a
+message for the person, never an exception; a refusal is also written to the audit log.
+The answer goes privately through the request's `response_url` (retried on 429, 5xx and
+dropped connections), else with chat.postEphemeral; a clicked message can be replaced in
+place. Every running handler is recorded on the edge, so shutdown can let replies in
+flight finish.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import aiohttp
 from slack_sdk.errors import SlackClientError
@@ -20,10 +23,48 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from handlers import render
-from handlers.edge import Edge
+from handlers.edge import Edge, Refused
+from rollout.engine import EngineStopped
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 REPLY_TIMEOUT = 10  # seconds for one response_url post
+
+
+@dataclass(frozen=True)
+class Asked:
+    """Who asked what, and where: the audit row of a refusal, and the log of a failure.
+    `what` is as the audit log shows it (`/deploy isp v1.3.0`, `button approve 42:1`)."""
+
+    user: str
+    what: str
+    channel: str
+
+
+async def settle(
+    edge: Edge, asked: Asked, work: Awaitable[T], *, failed: render.Message
+) -> T | render.Message:
+    """Await `work`, the handling of one command or click; never raises. A refusal
+    becomes its reason, audited unless the engine did so; a shutdown says so; a bug is
+    logged and answered with `failed`."""
+    try:
+        return await work
+    except Refused as refusal:
+        if not refusal.audited:
+            await edge.audit(
+                user=asked.user,
+                action=asked.what,
+                outcome="refused",
+                detail=refusal.reason,
+                rollout_id=refusal.rollout_id,
+                channel=asked.channel,
+            )
+        return render.refusal(refusal.reason)
+    except EngineStopped:
+        return render.restarting()
+    except Exception:
+        log.exception("%s from %s failed", asked.what[:100], asked.user)
+        return failed
 
 
 def tracked(edge: Edge, handler: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:

@@ -48,10 +48,9 @@ from handlers.commands import (
 )
 from handlers.edge import Edge, Refused, app_spec, load_rollout, require, sentence, submit
 from handlers.health import health_report
-from handlers.respond import send_reply, tracked
+from handlers.respond import Asked, send_reply, settle, tracked
 from rollout import errors
 from rollout.actions import Action
-from rollout.engine import EngineStopped
 from rollout.plan import PlanError, eta
 from rollout.policy import channel_allowed, may_control, may_deploy, may_rollback
 
@@ -61,11 +60,6 @@ C_co = TypeVar("C_co", covariant=True)
 
 HISTORY_LIMIT = 20
 MAX_AUDITED_TEXT = 200
-STOPPING = "rollbot is restarting and did not take that; try again in a minute."
-FAILURE = (
-    "Something went wrong on rollbot's side while handling that; the error is in "
-    "rollbot's log. `/deploy status` shows where things stand."
-)
 
 
 @dataclass(frozen=True)
@@ -112,27 +106,15 @@ def register_commands(app: AsyncApp, edge: Edge) -> None:
 async def answer(edge: Edge, request: SlashRequest) -> render.Message:
     """The private reply to one slash command. Never raises."""
     slash = COMMANDS.get(request.command, COMMANDS[DEPLOY])
-    try:
-        command = await _parse(edge, request, slash)
-        if isinstance(command, render.Message):
-            return command
-        return await slash.answer(edge, request, command)
-    except Refused as refusal:
-        if not refusal.audited:
-            await edge.audit(
-                user=request.user,
-                action=_audited_line(request),
-                outcome="refused",
-                detail=refusal.reason,
-                rollout_id=refusal.rollout_id,
-                channel=request.channel,
-            )
-        return render.refusal(refusal.reason)
-    except EngineStopped:
-        return render.refusal(STOPPING)
-    except Exception:
-        log.exception("%s %r from %s failed", request.command, request.text[:100], request.user)
-        return render.refusal(FAILURE)
+    asked = Asked(user=request.user, what=_audited_line(request), channel=request.channel)
+    return await settle(edge, asked, _answer(edge, request, slash), failed=render.failed_command())
+
+
+async def _answer(edge: Edge, request: SlashRequest, slash: SlashCommand[C]) -> render.Message:
+    command = await _parse(edge, request, slash)
+    if isinstance(command, render.Message):
+        return command
+    return await slash.answer(edge, request, command)
 
 
 def _audited_line(request: SlashRequest) -> str:

@@ -32,6 +32,27 @@ def refusal(reason: str) -> Message:
     return Message(text=text, blocks=(section(text),))
 
 
+def restarting() -> Message:
+    """A command or click that came in while rollbot was shutting down."""
+    return refusal("rollbot is restarting and did not take that; try again in a minute.")
+
+
+def failed_command() -> Message:
+    """A slash command that met a bug; the person learns where to look."""
+    return refusal(
+        "Something went wrong on rollbot's side while handling that; the error is in "
+        "rollbot's log. `/deploy status` shows where things stand."
+    )
+
+
+def failed_click() -> Message:
+    """A click that met a bug before anything changed."""
+    return refusal(
+        "Something went wrong on rollbot's side and nothing was changed; "
+        "the error is in rollbot's log. Try again in a moment."
+    )
+
+
 def accepted(text: str) -> Message:
     return Message(text=text, blocks=(context(text),))
 

@@ -395,6 +395,38 @@ async def test_the_handlers_reach_the_rest_of_rollbot_through_one_port(tmp_path:
             "mark_decided", "message_ref"} <= set(logged.reached)
 
 
+class BrokenJournal(PortLog):
+    """The edge's port with a journal that fails every read."""
+
+    @property
+    def store(self) -> object:
+        raise RuntimeError("disk I/O error")
+
+
+async def test_a_command_and_a_click_that_meet_a_bug_are_answered_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running_bot(tmp_path, tenants=3) as bot:
+        # Given a rollout at its gate, and then a journal the edge can no longer read
+        await bot.command("isp v1.3.1")
+        request = await bot.approval_message(1)
+        edge = bot.server.app.edge  # type: ignore[attr-defined]
+        edge.port = BrokenJournal(edge.port)
+
+        # When Bob asks for its status, and clicks Approve
+        await bot.command("status 1", user=BOB)
+        command = await bot.reply(BOB, GENERIC_FAILURE)
+        await bot.click(Action.APPROVE.button_id, ts=request.ts, user=BOB, value="1:1")
+        click = await bot.reply(BOB, GENERIC_FAILURE, after=1)
+
+    # Then each is told something went wrong, in its own words, and the log says what failed
+    assert "`/deploy status` shows where things stand" in command.text
+    assert "nothing was changed" in click.text
+    failed = [r.getMessage() for r in caplog.records if r.exc_info]
+    assert "/deploy status 1 from U0BOB failed" in failed
+    assert "button approve 1:1 from U0BOB failed" in failed
+
+
 async def test_commands_stay_fast_while_a_200_tenant_rollout_runs(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
