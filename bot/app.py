@@ -20,15 +20,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.http_retry.async_handler import AsyncRetryHandler
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
 
 from bot.clock import SystemClock
-from bot.metrics import CountingWebClient, Metrics
+from bot.metrics import Metrics
+from bot.slack.web import CountingWebClient, bot_client, retry_handlers
 from handlers.actions import register_actions
 from handlers.edge import Edge
 from handlers.groups import GroupCache, slack_group_fetcher
@@ -43,8 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_API_URL = "https://slack.com/api/"
-API_TIMEOUT = 15  # seconds for one Web API request, retries aside
 
 
 class SlackSettings(Protocol):
@@ -83,21 +76,12 @@ class RuntimeView(Protocol):
     def close(self) -> None: ...
 
 
-def retry_handlers() -> list[AsyncRetryHandler]:
-    """429 after Retry-After, 5xx, and connections that drop: each retried a few times."""
-    return [
-        AsyncConnectionErrorRetryHandler(max_retry_count=2),
-        AsyncRateLimitErrorRetryHandler(max_retry_count=5),
-        AsyncServerErrorRetryHandler(max_retry_count=2),
-    ]
-
-
 def build_app(
     runtime: RuntimeView,
     *,
     signing_secret: str,
     bot_token: str,
-    api_url: str = DEFAULT_API_URL,
+    api_url: str | None = None,
     metrics: Metrics | None = None,
     group_ttl: float = 300.0,
     socket_mode: bool = False,
@@ -112,13 +96,7 @@ def build_app(
     Socket Mode requests arrive on the app's own websocket and need none."""
     if not signing_secret and not socket_mode:
         raise ValueError("a signing secret is required: Slack's requests are verified")
-    client = CountingWebClient(
-        token=bot_token,
-        base_url=_with_slash(api_url),
-        timeout=API_TIMEOUT,
-        retry_handlers=retry_handlers(),
-        metrics=metrics or Metrics(),
-    )
+    client = bot_client(token=bot_token, api_url=api_url, metrics=metrics or Metrics())
     app = AsyncApp(
         signing_secret=signing_secret,
         client=client,
@@ -182,10 +160,6 @@ def edge_of(app: AsyncApp) -> Edge:
     if not isinstance(edge, Edge):
         raise TypeError("not an app made by build_app()")
     return edge
-
-
-def _with_slash(url: str) -> str:
-    return url if url.endswith("/") else url + "/"
 
 
 async def _log_error(error: Exception, body: Mapping[str, Any]) -> None:

@@ -34,10 +34,11 @@ from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 
 from bot import logs
-from bot.app import DEFAULT_API_URL, RuntimeView, build_app, edge_of
-from bot.metrics import CONTENT_TYPE, AckTimer, CountingProxy, CountingSyncWebClient, Metrics
+from bot.app import RuntimeView, build_app, edge_of
+from bot.metrics import CONTENT_TYPE, AckTimer, CountingProxy, Metrics
 from bot.slack.events import events_handler
 from bot.slack.verify import RequestVerifier
+from bot.slack.web import DEFAULT_API_URL, delivery_client
 from rollout.errors import ConfigError, RollbotError
 from rollout.ports import Cluster, ErrorRates, Listener
 
@@ -183,15 +184,10 @@ def default_delivery(settings: Settings, config: Config, metrics: Metrics) -> Sl
             "for, and those started outside Slack are not posted"
         )
     specs = config.apps_specs()
-    # As bot.slack.delivery_client builds it (no SDK retries: the delivery retries itself),
-    # counting every call for /metrics.
-    client = CountingSyncWebClient(
-        token=settings.bot_token,
-        base_url=settings.api_url if settings.api_url.endswith("/") else settings.api_url + "/",
-        timeout=DELIVERY_TIMEOUT,
-        retry_handlers=[],
+    client = delivery_client(
+        token=settings.bot_token, api_url=settings.api_url, timeout=DELIVERY_TIMEOUT,
         metrics=metrics,
-    )
+    )  # fmt: skip
     return SlackDelivery(
         client=client,
         db_path=db_path(settings.db),

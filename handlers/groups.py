@@ -4,7 +4,8 @@ Permissions name Slack users (`U...`) and user groups (`S...`). Group membership
 Slack, so deciding needs a `usergroups.users.list` call; answers are cached for a while so
 a burst of clicks costs one call per group, and concurrent lookups of one group share a
 single request. When Slack cannot say who is in a group, the lookup fails with the
-reason, for the authorization rule (:mod:`handlers.authorize`) to tell the person.
+reason, for the authorization rule (:mod:`handlers.authorize`) to tell the person. The
+terminal asks through the same cache, once per process.
 """
 
 from __future__ import annotations
@@ -25,12 +26,23 @@ DEFAULT_LOOKUP_TIMEOUT = 5.0
 
 
 class GroupLookupFailed(Exception):
-    """Slack could not tell who is in a user group."""
+    """Slack could not tell who is in a user group: `reason` says why, for the person.
+    `lasting`: asking again soon will not help (no token, a scope the app lacks)."""
 
-    def __init__(self, group: str, reason: str) -> None:
+    def __init__(self, group: str, reason: str, *, lasting: bool = False) -> None:
         super().__init__(f"{group}: {reason}")
         self.group = group
         self.reason = reason
+        self.lasting = lasting
+
+
+@dataclass(frozen=True)
+class Memberships:
+    """The groups asked about that the person is in, and the first one Slack could not
+    answer for (None when it answered for all)."""
+
+    member_of: frozenset[str]
+    failed: GroupLookupFailed | None = None
 
 
 @dataclass
@@ -80,28 +92,29 @@ class GroupCache:
             reason = f"Slack did not answer within {self._timeout:g}s"
             raise GroupLookupFailed(group, reason) from None
         except SlackApiError as exc:
-            raise GroupLookupFailed(group, f"Slack answered {_api_error(exc)}") from None
+            raise _refused(group, exc) from None
         except (SlackClientError, aiohttp.ClientError, OSError) as exc:
-            raise GroupLookupFailed(group, f"Slack could not be reached ({exc})") from None
+            # The connection's own words ("Connection refused") read better than a wrapper's.
+            cause = getattr(exc, "reason", None) or exc
+            raise GroupLookupFailed(group, f"Slack could not be reached: {cause}") from None
         members = frozenset(users)
         self._entries[group] = _Entry(members, self._clock())
         return members
 
-    async def groups_of(self, user: str, entries: Sequence[str]) -> frozenset[str]:
-        """The user groups among `entries` that `user` belongs to."""
-        groups = group_ids(entries)
+    async def memberships(self, user: str, groups: Sequence[str]) -> Memberships:
+        """Which of `groups` `user` is in, all asked at once."""
         found = await asyncio.gather(*(self.members(g) for g in groups), return_exceptions=True)
         failures = [f for f in found if isinstance(f, BaseException)]
         for failure in failures:
             if not isinstance(failure, GroupLookupFailed):
                 raise failure
-        if failures:
-            raise failures[0]
-        return frozenset(
+        member_of = frozenset(
             g
             for g, members in zip(groups, found, strict=True)
             if isinstance(members, frozenset) and user in members
         )
+        first = failures[0] if failures else None
+        return Memberships(member_of, first if isinstance(first, GroupLookupFailed) else None)
 
     def forget(self, group: str | None = None) -> None:
         if group is None:
@@ -110,15 +123,18 @@ class GroupCache:
             self._entries.pop(group, None)
 
 
-def _api_error(exc: SlackApiError) -> str:
+def _refused(group: str, exc: SlackApiError) -> GroupLookupFailed:
+    """What Slack answered instead of the members: `HTTP 503`, `missing_scope`."""
+    status = getattr(exc.response, "status_code", 200)
+    error = ""
     with contextlib.suppress(Exception):
-        return str(exc.response["error"])
-    return "an error"
-
-
-def group_ids(entries: Sequence[str]) -> list[str]:
-    """User-group IDs (`S...`) among permission entries, each once."""
-    return list(dict.fromkeys(e for e in entries if e.startswith("S")))
+        error = str(exc.response["error"] or "")
+    if status != 200:
+        said = f"HTTP {status}" + (f" ({error})" if error else "")
+    else:
+        said = error or "an error"
+    lasting = status < 500 and status != 429
+    return GroupLookupFailed(group, f"Slack answered {said}", lasting=lasting)
 
 
 def slack_group_fetcher(client: AsyncWebClient) -> GroupFetcher:

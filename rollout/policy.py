@@ -18,7 +18,7 @@ Pure: no I/O, stdlib and ``rollout.*`` only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rollout.actions import CONTROLS, Action
@@ -40,6 +40,24 @@ class Decision:
     @classmethod
     def deny(cls, reason: str) -> Decision:
         return cls(allowed=False, reason=reason)
+
+
+Check = Callable[[frozenset[str]], Decision]  # a rule, given the person's user groups
+
+
+def group_ids(entries: Sequence[str]) -> list[str]:
+    """User-group IDs (`S...`) among permission entries, each once, in order."""
+    return list(dict.fromkeys(e for e in entries if e.startswith("S")))
+
+
+def groups_worth_asking(check: Check, entries: Sequence[str]) -> list[str]:
+    """The user groups among `entries` worth asking Slack about: none when `check` lets
+    the person in on their own, or refuses them even as a member of every group named,
+    since then no answer could change the decision."""
+    named = group_ids(entries)
+    if not named or check(frozenset()).allowed or not check(frozenset(named)).allowed:
+        return []
+    return named
 
 
 def enforce(decision: Decision, *, user: str, action: str) -> None:

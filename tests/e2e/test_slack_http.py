@@ -180,7 +180,12 @@ async def test_group_members_are_resolved_once_and_failures_refuse_with_a_reason
         await bot.command("isp v1.3.1", user=DAVE)
 
         refusal = await bot.reply(DAVE, "could not check your membership", after=2)
-        assert "S0RELEASE" in refusal.text
+        # the same words as a terminal's: the rule's own reason, then why groups are unknown
+        assert "You are not a deployer of isp" in refusal.text
+        assert (
+            "; rollbot could not check your membership of user group <!subteam^S0RELEASE> "
+            "(Slack answered HTTP 500 (fatal_error)); try again in a minute."
+        ) in refusal.text
         audit = await asyncio.to_thread(bot.runtime.store.audit_log)
         assert audit[-1].user == DAVE and audit[-1].outcome == "refused"
         assert await asyncio.to_thread(bot.runtime.store.list_rollouts) == []
