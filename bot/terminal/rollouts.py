@@ -28,7 +28,7 @@ from rollout.actions import Action
 from rollout.engine.requests import to_command
 from rollout.errors import RollbotError
 from rollout.model import AppSpec, Phase, Rollout, Strategy, TargetStatus
-from rollout.plan import format_duration
+from rollout.options import format_duration
 from rollout.policy import enforce, may_auto_approve, may_control, may_deploy
 
 EXIT_OK = 0

@@ -19,8 +19,8 @@ from rollout.model import (
     Target,
     TargetStatus,
 )
+from rollout.options import format_duration
 from rollout.outcomes import Outcomes, outcomes
-from rollout.plan import format_duration
 
 PROGRESS_WIDTH = 20
 

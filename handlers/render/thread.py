@@ -42,8 +42,8 @@ from rollout.model import (
     Target,
     TargetStatus,
 )
+from rollout.options import format_duration
 from rollout.outcomes import outcomes
-from rollout.plan import format_duration
 
 MAX_APPROVERS_SHOWN = 10
 
