@@ -90,14 +90,7 @@ def register_actions(app: AsyncApp, edge: Edge) -> None:
         if result.decided:
             await _mark_decided(edge, click, client=client)
         if result.private is not None:
-            await send_reply(
-                edge,
-                client=client,
-                response_url=click.response_url,
-                channel=click.channel,
-                user=click.user,
-                message=result.private,
-            )
+            await send_reply(edge, client=client, to=click, message=result.private)
 
     for action in Action:
         app.action(action.button_id)(tracked(edge, on_click))
@@ -220,12 +213,4 @@ async def _mark_decided(edge: Edge, click: Click, *, client: AsyncWebClient) -> 
         return
     if not marked and click.message_text:
         edited = render.decided(click.message_text, user=click.user, action=action, at=at)
-        await send_reply(
-            edge,
-            client=client,
-            response_url=click.response_url,
-            channel=click.channel,
-            user=click.user,
-            message=edited,
-            replace=True,
-        )
+        await send_reply(edge, client=client, to=click, message=edited, replace=True)

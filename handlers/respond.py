@@ -15,7 +15,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 from slack_sdk.errors import SlackClientError
@@ -84,19 +84,32 @@ def tracked(edge: Edge, handler: Callable[..., Awaitable[None]]) -> Callable[...
     return run
 
 
+class Asker(Protocol):
+    """A slash command or a click, as far as answering its person goes."""
+
+    @property
+    def response_url(self) -> str: ...
+
+    @property
+    def channel(self) -> str: ...
+
+    @property
+    def user(self) -> str: ...
+
+
 async def send_reply(
     edge: Edge,
     *,
     client: AsyncWebClient,
-    response_url: str,
-    channel: str,
-    user: str,
+    to: Asker,
     message: render.Message,
     replace: bool = False,
 ) -> bool:
-    """Show `message` to one person: through the response_url (retried on 429, 5xx and
-    dropped connections), else with chat.postEphemeral. `replace` edits the message a
-    clicked button sits in instead; that has no fallback. True when it was delivered."""
+    """Show `message` to the person who asked: through the response_url (retried on 429,
+    5xx and dropped connections), else with chat.postEphemeral. `replace` edits the
+    message a clicked button sits in instead; that has no fallback. True when it was
+    delivered."""
+    response_url, channel, user = to.response_url, to.channel, to.user
     body: dict[str, Any] = {"text": message.text, "blocks": list(message.blocks)}
     body.update({"replace_original": True} if replace else {"response_type": "ephemeral"})
     if response_url:

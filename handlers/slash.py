@@ -1,4 +1,6 @@
-"""`/deploy` and `/rollback`: acknowledge at once, then parse, check, and hand over.
+"""The slash commands (`/deploy`, `/rollback`): acknowledge at once, then parse, check,
+and hand over. Each is one entry in :data:`COMMANDS`, at the end of this module: its
+usage lines, its parser, the handler that answers, and examples for `help`.
 
 Slack gives a slash command three seconds. The handler acks first, with nothing, and
 only then does anything that can take time; every answer to the person who typed the
@@ -90,14 +92,7 @@ def register_commands(app: AsyncApp, edge: Edge) -> None:
         await ack()
         request = SlashRequest.from_payload(command)
         message = await answer(edge, request)
-        await send_reply(
-            edge,
-            client=client,
-            response_url=request.response_url,
-            channel=request.channel,
-            user=request.user,
-            message=message,
-        )
+        await send_reply(edge, client=client, to=request, message=message)
 
     for name in COMMANDS:
         app.command(name)(tracked(edge, on_command))

@@ -42,9 +42,7 @@ def run(
     moment (not those at import)."""
     out, err = out or sys.stdout, err or sys.stderr
     if any(arg in {"-h", "--help"} for arg in argv):
-        first, *rest = usage_of(verb).split("\n")
-        out.write("\n".join(["Usage: " + first, *("       " + line for line in rest)]) + "\n")
-        return 0
+        return _usage(verb, out)
     try:
         handler: Callable[[Args, TextIO], int] = VERBS[verb].function()
         return handler(split_args(verb, argv), out)
@@ -80,6 +78,12 @@ def run(
         err.write(f"rollbot: internal error ({type(exc).__name__}: {exc}); "
                   "run again with ROLLBOT_DEBUG=1 for details\n")
         return EXIT_INTERNAL
+
+
+def _usage(verb: str, out: TextIO) -> int:
+    first, *rest = usage_of(verb).split("\n")
+    out.write("\n".join(["Usage: " + first, *("       " + line for line in rest)]) + "\n")
+    return 0
 
 
 def _bullets(problems: list[str]) -> str:
