@@ -96,15 +96,8 @@ def control_verb(verb: Action) -> Verb:
             app = journal.app(rollout.app)
             decision = authorize(lambda groups: may_control(rollout, app, user, groups, verb),
                                  user=user, entries=app.deployers + app.approvers)
-            _checked(journal, rollout, item, decision)
-            if journal.claims.driven_elsewhere(rid):
-                journal.store.enqueue(item)
-                out.write(f"{verb.capitalize()} of #{rid} requested; the rollbot process "
-                          "driving it acts on it now.\n")
-                until = _paused_or_over if verb is Action.PAUSE else _over
-                final = _watch(journal, rid, out=out, until=until)
-                return _code(final, wanted=_WANTED[verb])
-        return _apply_here(item, out=out)
+            handed = _hand_over(journal, rollout, item, decision, out=out)
+        return _apply_here(item, out=out) if handed is None else handed
 
     return run
 
@@ -150,15 +143,29 @@ def _rollback_rollout(
     app = journal.app(rollout.app)
     decision = authorize(lambda groups: may_rollback(rollout, app, user, groups),
                          user=user, entries=app.deployers + app.approvers)
-    _checked(journal, rollout, item, decision)
-    if journal.claims.driven_elsewhere(rid):
-        journal.store.enqueue(item)
-        out.write(f"Rollback of #{rid} requested; the rollbot process driving it acts on it "
-                  "now.\n")
-        final = _watch(journal, rid, out=out, until=_over)
-        return _code(final, wanted=Phase.ROLLED_BACK)
+    handed = _hand_over(journal, rollout, item, decision, out=out)
+    if handed is not None:
+        return handed
     journal.close()
     return _apply_here(item, out=out)
+
+
+def _hand_over(
+    journal: Journal, rollout: Rollout, item: InboxItem, decision: Decision, *, out: TextIO
+) -> int | None:
+    """A request another process should carry out (pause, cancel, roll back): refused as
+    `_checked` says; queued for the process that drives the rollout, and followed until
+    done; None when no process drives it, so this one must."""
+    _checked(journal, rollout, item, decision)
+    rid = item.rollout_id
+    if not journal.claims.driven_elsewhere(rid):
+        return None
+    journal.store.enqueue(item)
+    out.write(f"{item.action.capitalize()} of #{rid} requested; the rollbot process driving "
+              "it acts on it now.\n")
+    until = _paused_or_over if item.action == Action.PAUSE else _over
+    final = _watch(journal, rid, out=out, until=until)
+    return _code(final, wanted=_WANTED[Action(item.action)])
 
 
 def _apply_here(item: InboxItem, *, out: TextIO) -> int:
