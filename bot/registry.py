@@ -24,8 +24,8 @@ from typing import Any
 
 import requests
 
-from bot.images import DOCKER_HUB, ImageRef, ImageRefError, parse_image_ref
 from rollout import errors
+from rollout.images import DOCKER_HUB, ImageRef, ImageRefError, parse_image_ref
 
 log = logging.getLogger(__name__)
 

@@ -30,10 +30,11 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
 from bot import logs
-from bot.app import DEFAULT_API_URL, RuntimeView, build_app, edge_of
+from bot.app import RuntimeView, build_app, edge_of
 from bot.endpoints import EVENTS_PATH, web_app
-from bot.metrics import CountingProxy, CountingSyncWebClient, Metrics
+from bot.metrics import CountingProxy, Metrics
 from bot.slack.socket_mode import TimedSocketModeHandler
+from bot.slack.web import DEFAULT_API_URL, delivery_client
 from rollout.errors import ConfigError, RollbotError
 from rollout.ports import Cluster, ErrorRates, Listener
 
@@ -179,15 +180,10 @@ def default_delivery(settings: Settings, config: Config, metrics: Metrics) -> Sl
             "for, and those started outside Slack are not posted"
         )
     specs = config.apps_specs()
-    # As bot.slack.delivery_client builds it (no SDK retries: the delivery retries itself),
-    # counting every call for /metrics.
-    client = CountingSyncWebClient(
-        token=settings.bot_token,
-        base_url=settings.api_url if settings.api_url.endswith("/") else settings.api_url + "/",
-        timeout=DELIVERY_TIMEOUT,
-        retry_handlers=[],
+    client = delivery_client(
+        token=settings.bot_token, api_url=settings.api_url, timeout=DELIVERY_TIMEOUT,
         metrics=metrics,
-    )
+    )  # fmt: skip
     return SlackDelivery(
         client=client,
         db_path=db_path(settings.db),

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from rollout.actions import Action
+
 
 class Strategy(StrEnum):
     ROLLING = "rolling"
@@ -159,7 +161,7 @@ def from_terminal(account: OsAccount | None) -> str:
 @dataclass(frozen=True)
 class Approval:
     user: str
-    decision: str  # "approve" | "reject"
+    decision: Action  # APPROVE or REJECT
     at: datetime
     gate: int  # the batch index the gate stands before
     os_account: OsAccount | None = None  # a terminal decision: the account it was typed at
@@ -397,18 +399,20 @@ class RolloutEvent:
     detail: str = ""
     problems: tuple[str, ...] = ()
     os_account: OsAccount | None = None  # `user` acted from a terminal, at this account
+    action: Action | None = None  # the request of `user` this event reports
 
 
 @dataclass(frozen=True)
 class InboxItem:
     """A request from a person or another process, queued for the rollout's driver.
 
-    `action` is one of approve, reject, pause, resume, cancel, rollback, retry, skip,
-    remove-old; `tenants` narrows a rollback; `os_account` is where a terminal request was
-    typed (`user` is only who it claims to be)."""
+    `action` is what is asked: a name no :class:`Action` has (a newer rollbot may have
+    left it in the journal) stays a string, to be refused; `tenants` narrows a rollback;
+    `os_account` is where a terminal request was typed (`user` is only who it claims to
+    be)."""
 
     rollout_id: int
-    action: str
+    action: Action | str
     user: str
     at: datetime
     tenants: tuple[str, ...] | None = None

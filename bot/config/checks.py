@@ -13,9 +13,9 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.images import ImageRefError, parse_image_ref
 from handlers.commands import RESERVED_WORDS
 from rollout.errors import ConfigError
+from rollout.images import ImageRefError, parse_image_ref
 from rollout.options import (
     MAX_COUNT,
     BatchSpec,

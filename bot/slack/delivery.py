@@ -23,6 +23,7 @@ from bot.slack.client import SlackCalls
 from bot.slack.conversation import Conversation
 from bot.slack.outbox import Outbox
 from bot.slack.worker import Pacer, Sender
+from rollout.actions import Action
 from rollout.model import Rollout, RolloutEvent
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,9 @@ class SlackDelivery:
             )
         self._poke()
 
-    def mark_decided(self, *, channel: str, ts: str, user: str, verb: str, at: datetime) -> None:
+    def mark_decided(
+        self, *, channel: str, ts: str, user: str, action: Action, at: datetime
+    ) -> None:
         """Edit a clicked approval or choice message: who did what and when, no buttons."""
         ref = self._outbox.ref_at(channel, ts)
         if ref is None:
@@ -104,7 +107,7 @@ class SlackDelivery:
             return
         edit = self._conversation.decided_edit(
             ref=ref.name, text=ref.text, rollout_id=ref.rollout_id, channel=ref.channel,
-            user=user, verb=verb, at=at,
+            user=user, action=action, at=at,
         )  # fmt: skip
         with self._publishing:
             self._outbox.enqueue([edit])

@@ -13,6 +13,7 @@ from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from typing import Any
 
+from rollout.actions import Action
 from rollout.model import (
     Approval,
     AuditEntry,
@@ -132,7 +133,7 @@ def target_from(values: Sequence[Any]) -> Target:
 def approval_values(approval: Approval) -> tuple[Any, ...]:
     """One `approvals` row in APPROVAL_COLUMNS order."""
     return (
-        approval.user, approval.decision, dump_time(approval.at), approval.gate,
+        approval.user, str(approval.decision), dump_time(approval.at), approval.gate,
         dump_account(approval.os_account),
     )  # fmt: skip
 
@@ -140,7 +141,7 @@ def approval_values(approval: Approval) -> tuple[Any, ...]:
 def approval_from(values: Sequence[Any]) -> Approval:
     user, decision, at, gate, account = values
     return Approval(
-        user=user, decision=decision, at=_must_time(at), gate=gate,
+        user=user, decision=Action(decision), at=_must_time(at), gate=gate,
         os_account=OsAccount.parse(account),
     )  # fmt: skip
 
@@ -214,7 +215,7 @@ def audit_from(row: dict[str, Any]) -> AuditEntry:
 
 def inbox_row(item: InboxItem) -> dict[str, Any]:
     return {
-        "rollout_id": item.rollout_id, "action": item.action, "user": item.user,
+        "rollout_id": item.rollout_id, "action": str(item.action), "user": item.user,
         "at": dump_time(item.at),
         "tenants": None if item.tenants is None else json.dumps(list(item.tenants)),
         "source": item.source, "taken_at": None,
@@ -222,10 +223,19 @@ def inbox_row(item: InboxItem) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _action(name: str) -> Action | str:
+    """The request a row names; one this rollbot does not know stays its name, so the
+    engine refuses it (and says so) rather than the journal failing to read."""
+    try:
+        return Action(name)
+    except ValueError:
+        return name
+
+
 def inbox_from(row: dict[str, Any]) -> InboxItem:
     tenants = row["tenants"]
     return InboxItem(
-        rollout_id=row["rollout_id"], action=row["action"], user=row["user"],
+        rollout_id=row["rollout_id"], action=_action(row["action"]), user=row["user"],
         at=_must_time(row["at"]), tenants=None if tenants is None else tuple(json.loads(tenants)),
         source=row["source"], id=row["id"], os_account=OsAccount.parse(row.get("os_account")),
     )  # fmt: skip

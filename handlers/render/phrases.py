@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from handlers.render.blocks import Block
+from rollout.images import tag_of
 from rollout.model import (
     PILOT_BATCH,
     Phase,
@@ -18,8 +19,8 @@ from rollout.model import (
     Target,
     TargetStatus,
 )
+from rollout.options import format_duration
 from rollout.outcomes import Outcomes, outcomes
-from rollout.plan import format_duration
 
 PROGRESS_WIDTH = 20
 
@@ -233,11 +234,9 @@ def target_line(target: Target, *, status: TargetStatus | None = None) -> str:
 
 
 def image_tag(image: str | None) -> str:
-    """The tag people talk about (v1.2.3), not the whole registry path."""
-    if not image:
-        return "?"
-    tail = image.rsplit("/", 1)[-1]
-    return tail.split(":", 1)[1] if ":" in tail else tail
+    """The tag people talk about (v1.2.3), not the whole registry path; `?` when the
+    image names none."""
+    return (tag_of(image) if image else None) or "?"
 
 
 def batch_name(index: int) -> str:

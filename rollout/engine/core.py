@@ -18,6 +18,7 @@ from concurrent.futures import Future
 from datetime import datetime
 from functools import partial
 
+from rollout.actions import Action
 from rollout.engine.planning import app_spec, draft, plan_for, undo_settings
 from rollout.engine.preflight import Preflight
 from rollout.engine.requests import (
@@ -220,7 +221,8 @@ class Engine:
         recent = self._store.list_rollouts(app=app, limit=50)
         latest = latest_to_roll_back(recent, app=app, tenants=chosen, now=self._clock.now())
         item = InboxItem(
-            latest.id, "rollback", user, self._clock.now(), tenants=chosen, os_account=os_account
+            latest.id, Action.ROLLBACK, user, self._clock.now(), tenants=chosen,
+            os_account=os_account,
         )
         return self.rollback(item)
 
@@ -276,7 +278,7 @@ class Engine:
 
     def rollback(self, item: InboxItem) -> Rollout:
         """`/rollback <ID>`: a rollback request; returns the rollout as it is afterwards."""
-        if item.action != "rollback":
+        if item.action != Action.ROLLBACK:
             raise ValueError(f"not a rollback request: {item.action}")
         return self._carry_out(item)
 

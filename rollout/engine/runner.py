@@ -217,6 +217,7 @@ class Runner:
             detail=effect.detail,
             problems=effect.problems,
             os_account=effect.os_account,
+            action=effect.action,
         )
         for listener in self._listeners:
             try:

@@ -14,7 +14,9 @@ a list:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
+from rollout.actions import Action
 from rollout.machine.effects import Side, TimerKind
 from rollout.model import BlueGreen, OsAccount, Retries, Target
 
@@ -124,41 +126,44 @@ class CallsRetried:
 class Command:
     """An action a person asked for. `user` is a Slack ID or a terminal user name;
     `os_account`, for a terminal request, the OS account it was typed at (`user` is then
-    only who it claims to be)."""
+    only who it claims to be). `action` names the request on every face."""
 
+    action: ClassVar[Action]
     user: str
     os_account: OsAccount | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)
 class Approve(Command):
+    action = Action.APPROVE
     groups: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
 class Reject(Command):
-    pass
+    action = Action.REJECT
 
 
 @dataclass(frozen=True)
 class Pause(Command):
-    pass
+    action = Action.PAUSE
 
 
 @dataclass(frozen=True)
 class Resume(Command):
-    pass
+    action = Action.RESUME
 
 
 @dataclass(frozen=True)
 class Cancel(Command):
-    pass
+    action = Action.CANCEL
 
 
 @dataclass(frozen=True)
 class Rollback(Command):
     """Roll back what the rollout changed: every tenant, or only `tenants`."""
 
+    action = Action.ROLLBACK
     tenants: tuple[str, ...] | None = None
 
 
@@ -166,15 +171,21 @@ class Rollback(Command):
 class Retry(Command):
     """After a failure: update the failed tenants again."""
 
+    action = Action.RETRY
+
 
 @dataclass(frozen=True)
 class Skip(Command):
     """After a failure: leave the failed tenants as they are and carry on."""
 
+    action = Action.SKIP
+
 
 @dataclass(frozen=True)
 class RemoveOld(Command):
     """Blue-green, after success: delete the old Deployment and ConfigMap."""
+
+    action = Action.REMOVE_OLD
 
 
 Event = (

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
+from rollout.actions import Action
 from rollout.machine.common import (
     TOUCHED,
     Transition,
@@ -63,7 +64,13 @@ def begin(
 ) -> Transition:
     effects = [
         *cancel_phase_timer(rollout.phase),
-        publish(EventKind.ROLLING_BACK, user=user, detail=reason),
+        # Whoever started it (a roll back, a rejection), what it reports is a roll back.
+        publish(
+            EventKind.ROLLING_BACK,
+            user=user,
+            detail=reason,
+            action=Action.ROLLBACK if user else None,
+        ),
     ]
     if rollout.blue_green is not None:
         effects.append(CancelTimer(TimerKind.REMOVE_OLD))

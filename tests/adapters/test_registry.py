@@ -19,7 +19,6 @@ import pytest
 import requests
 from aiohttp import web
 
-from bot.images import DOCKER_HUB, ImageRef, ImageRefError, parse_image_ref
 from bot.registry import (
     RegistryClient,
     RegistryError,
@@ -28,6 +27,7 @@ from bot.registry import (
     retry_after_seconds,
 )
 from rollout import errors
+from rollout.images import DOCKER_HUB, ImageRef, ImageRefError, parse_image_ref
 from rollout.ports import Registry
 from tests.adapters.registry_fixtures import (
     PushedImage,

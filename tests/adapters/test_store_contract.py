@@ -27,6 +27,7 @@ from bot.memstore import MemoryStore
 from bot.slack.outbox import Outbox
 from bot.store import SCHEMA_VERSION, JournalError, SchemaTooNew, SqliteStore, StaleRollout, codec
 from bot.store.schema import MIGRATIONS
+from rollout.actions import DECISIONS, Action
 from rollout.errors import RolloutConflict, UnknownRollout
 from rollout.model import (
     Approval,
@@ -245,6 +246,26 @@ def test_inbox_hands_each_request_out_once_in_order_per_rollout(store: Store) ->
     assert len({first, second, other}) == 3
 
 
+def test_requests_and_decisions_come_back_as_the_values_they_were(store: Store) -> None:
+    # Given a request for every action, and a rollout with a decided approval gate
+    for action in Action:
+        store.enqueue(request(1, action))
+    decisions = (Approval(user="U0BOB", decision=Action.APPROVE, at=T0, gate=1),
+                 Approval(user="U0CAROL", decision=Action.REJECT, at=T0, gate=1))
+    stored = store.create_rollout(rollout(approvals=decisions))
+
+    # When they are read back
+    taken = store.take_inbox(1)
+    found = store.get(stored.id)
+
+    # Then each names its action as the value itself, not a word to compare
+    assert [item.action for item in taken] == list(Action)
+    assert all(isinstance(item.action, Action) for item in taken)
+    assert found is not None
+    assert [a.decision for a in found.approvals] == [Action.APPROVE, Action.REJECT]
+    assert all(isinstance(a.decision, Action) for a in found.approvals)
+
+
 def test_terminal_requests_and_audit_rows_keep_the_os_account_beside_the_person(
     store: Store,
 ) -> None:
@@ -357,7 +378,8 @@ _ROLLOUT = st.builds(
     targets=st.lists(_TARGET, max_size=4, unique_by=lambda t: t.namespace).map(tuple),
     batch_count=_INT, current_batch=_INT, deadline=st.none() | _WHEN,
     start_at=st.none() | _WHEN, paused_from=st.none() | st.sampled_from(Phase),
-    approvals=st.lists(st.builds(Approval, user=_TEXT, decision=_TEXT, at=_WHEN, gate=_INT),
+    approvals=st.lists(st.builds(Approval, user=_TEXT, decision=st.sampled_from(sorted(DECISIONS)),
+                                 at=_WHEN, gate=_INT),
                        max_size=3).map(tuple),
     reason=_TEXT, finished_at=st.none() | _WHEN,
     blue_green=st.none() | st.builds(

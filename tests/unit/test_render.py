@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from handlers import render
+from rollout.actions import Action
 from rollout.model import (
     PILOT_BATCH,
     Approval,
@@ -156,14 +157,14 @@ def test_parent_message_shows_progress_and_the_right_buttons() -> None:
     assert "Batch 1 of 6" in text and "12/30" in text and "12 updated · 0 failed · 18 left" in text
     assert "ETA 12:30 UTC" in text
     assert [b["action_id"] for b in buttons(message)] == [
-        render.ACTION_PAUSE,
-        render.ACTION_CANCEL,
-        render.ACTION_ROLLBACK,
+        Action.PAUSE.button_id,
+        Action.CANCEL.button_id,
+        Action.ROLLBACK.button_id,
     ]
     paused = render.parent_message(replace(rollout, phase=Phase.PAUSED, paused_from=Phase.BATCH))
-    assert buttons(paused)[0]["action_id"] == render.ACTION_RESUME
+    assert buttons(paused)[0]["action_id"] == Action.RESUME.button_id
     done = render.parent_message(replace(rollout, phase=Phase.COMPLETED))
-    assert [b["action_id"] for b in buttons(done)] == [render.ACTION_ROLLBACK]
+    assert [b["action_id"] for b in buttons(done)] == [Action.ROLLBACK.button_id]
     gone = render.parent_message(replace(rollout, phase=Phase.ROLLED_BACK))
     assert buttons(gone) == []
 
@@ -187,11 +188,11 @@ def test_approval_request_names_rules_and_decided_removes_buttons() -> None:
     assert "2 approvals" in text and "four-eyes" in text and "<@U0BOB>" in text
     assert "<!subteam^S0LEADS>" in text
     assert {b["action_id"] for b in buttons(message)} == {
-        render.ACTION_APPROVE,
-        render.ACTION_REJECT,
+        Action.APPROVE.button_id,
+        Action.REJECT.button_id,
     }
     assert render.parse_button_value(buttons(message)[0]["value"]) == (42, 1)
-    after = render.decided(message.text, user="U0CAROL", verb="Approved", at=NOW)
+    after = render.decided(message.text, user="U0CAROL", action=Action.APPROVE, at=NOW)
     assert buttons(after) == []
     assert "Approved by <@U0CAROL> at 12:00 UTC" in section_texts(after)
 
@@ -203,7 +204,7 @@ def test_a_terminal_decision_names_the_os_account_beside_the_claimed_person(acti
 
     # When the thread says who acted, and the decided message is edited
     line = render.person_event(fleet(3), user="U0BOB", action=action, os_account=typed)
-    edited = render.decided("Approval needed", user="U0BOB", verb="Approved", at=NOW,
+    edited = render.decided("Approval needed", user="U0BOB", action=Action.APPROVE, at=NOW,
                             os_account=typed)
 
     # Then both name the account; a Slack click's line names none
@@ -221,9 +222,9 @@ def test_failure_choices_offer_the_three_ways_on() -> None:
     )
     message = render.failure_choices(rollout.with_targets([bad]), 1)
     assert [b["action_id"] for b in buttons(message)] == [
-        render.ACTION_ROLLBACK,
-        render.ACTION_RETRY,
-        render.ACTION_SKIP,
+        Action.ROLLBACK.button_id,
+        Action.RETRY.button_id,
+        Action.SKIP.button_id,
     ]
     assert "error rate 20.0% over 5.0%" in section_texts(message)
 
