@@ -52,7 +52,6 @@ from handlers.edge import Edge, Refused, app_spec, load_rollout, require, senten
 from handlers.health import health_report
 from handlers.respond import Asked, send_reply, settle, tracked
 from rollout import errors
-from rollout.errors import EngineStopped
 from rollout.actions import Action
 from rollout.plan import PlanError, eta
 from rollout.policy import channel_allowed, may_control, may_deploy, may_rollback
