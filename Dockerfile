@@ -7,11 +7,14 @@ COPY bot ./bot
 COPY handlers ./handlers
 COPY rollout ./rollout
 COPY sim ./sim
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+COPY scripts/install-helm ./scripts/install-helm
+RUN pip wheel --no-cache-dir --wheel-dir /wheels . \
+    && python scripts/install-helm /helm
 
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --home-dir /data --create-home rollbot
 COPY --from=build /wheels /wheels
+COPY --from=build /helm/helm /usr/local/bin/helm
 RUN pip install --no-cache-dir --no-index --find-links /wheels rollbot \
     && rm -rf /wheels
 COPY rollbot.example.yaml /etc/rollbot/rollbot.yaml

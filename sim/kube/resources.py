@@ -45,6 +45,7 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("pods", "Pod", "", "v1", True, _RW, ("po",), ("log", "proxy", "status"), True),
     Resource("services", "Service", "", "v1", True, _RW, ("svc",), ("proxy", "status"), True),
     Resource("configmaps", "ConfigMap", "", "v1", True, _RW, ("cm",)),
+    Resource("secrets", "Secret", "", "v1", True, _RW),
     Resource("events", "Event", "", "v1", True, _RW, ("ev",)),
     Resource("deployments", "Deployment", "apps", "v1", True, _RW, ("deploy",),
              ("status", "scale"), True),

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import ClientPayloadError, web
 
-from sim.kube import discovery, tables
+from sim.kube import discovery, protobuf, tables
 from sim.kube.faults import Access, Counters, Fault, Faults
 from sim.kube.patch import apply_patch
 from sim.kube.podapi import PodApi
@@ -96,12 +96,21 @@ def error_reply(err: ApiError) -> web.Response:
     return reply(err.status(), err.code)
 
 
+def _unsupported(ctype: str) -> ApiError:
+    return ApiError(415, "UnsupportedMediaType",
+                    f'the body of the request was in an unknown format - accepted media '
+                    f'types include: application/json (got "{ctype}")')
+
+
 async def read_json(request: web.Request) -> Any:
     ctype = request.headers.get("Content-Type", "application/json")
-    if "protobuf" in ctype or "cbor" in ctype:
-        raise ApiError(415, "UnsupportedMediaType",
-                       f'the body of the request was in an unknown format - accepted media '
-                       f'types include: application/json (got "{ctype}")')
+    if "protobuf" in ctype:
+        try:
+            return protobuf.decode(await request.read())
+        except protobuf.Unreadable:
+            raise _unsupported(ctype) from None
+    if "cbor" in ctype:
+        raise _unsupported(ctype)
     try:
         return json.loads(await request.read() or b"null")
     except ValueError as exc:

@@ -11,6 +11,7 @@ import secrets
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from sim.kube import objects
@@ -26,6 +27,16 @@ from sim.kube.selectors import Matcher
 from sim.kube.watch import Event, FieldMatcher, Watcher, WatchHub
 
 Observer = Callable[[Event], None]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A store's objects (by resource, namespace and name) and its resourceVersion."""
+
+    objects: dict[str, dict[str, dict[str, dict[str, Any]]]]
+    rv: int
+
+
 NAMESPACES = BY_PLURAL["namespaces"]
 # Kinds whose status is written through the status subresource only.
 _STATUS_KINDS = {"deployments", "replicasets", "pods", "namespaces", "services"}
@@ -192,6 +203,26 @@ class Store:
                     if any(o.get("uid") == uid for o in owners):
                         self.delete(dep, ns, obj["metadata"]["name"])
         return gone
+
+    # -- copies ----------------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        """Every object and the resourceVersion, to start another store from. Committed
+        objects are never mutated, so the copy shares them."""
+        objects = {plural: {ns: dict(bucket) for ns, bucket in spaces.items()}
+                   for plural, spaces in self._objects.items()}
+        return Snapshot(objects, self.rv)
+
+    def restore(self, snapshot: Snapshot) -> None:
+        """Become `snapshot`, before anyone watches; observers hear each object as ADDED
+        (the controller queues every deployment, finding them settled)."""
+        self.rv = snapshot.rv
+        for plural, spaces in snapshot.objects.items():
+            for ns, bucket in spaces.items():
+                self._objects[plural][ns] = dict(bucket)
+                for obj in bucket.values():
+                    event = Event("ADDED", plural, ns, self.rv, obj, None)
+                    for observer in self.observers:
+                        observer(event)
 
     # -- watching --------------------------------------------------------------------
     def watch(self, res: Resource, namespace: str | None, *, labels: Matcher | None,
