@@ -212,7 +212,7 @@ class Cluster(Protocol):
 @dataclass(frozen=True)
 class HelmRevision:
     """One revision of a Helm release, as `helm history` and `helm status` tell it.
-    `values`: the values given to it (`helm get values`), when they were read."""
+    `values`: from `helm status`, the values given to it (not the chart's defaults)."""
 
     revision: int
     status: str  # deployed, superseded, failed, pending-install, pending-upgrade, ...
@@ -248,7 +248,7 @@ class HelmReleases(Protocol):
         ...
 
     def values(self, namespace: str, release: str, *, revision: int) -> Mapping[str, object]:
-        """The values given to one revision."""
+        """The values one revision ran with: the chart's defaults under those given."""
         ...
 
     def upgrade(

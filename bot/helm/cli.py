@@ -114,7 +114,7 @@ class HelmCli:
         return sorted((_revision(entry) for entry in found or []), key=lambda r: r.revision)
 
     def values(self, namespace: str, release: str, *, revision: int) -> Mapping[str, object]:
-        found = self._json(["get", "values", release, "--revision", str(revision)],
+        found = self._json(["get", "values", release, "--all", "--revision", str(revision)],
                            namespace=namespace, release=release)
         return found if isinstance(found, dict) else {}
 

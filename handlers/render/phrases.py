@@ -14,7 +14,6 @@ from rollout.model import (
     Phase,
     Retries,
     Rollout,
-    Strategy,
     Target,
     TargetStatus,
 )
@@ -100,7 +99,7 @@ def phase_line(rollout: Rollout) -> str:
         return f"batch {rollout.current_batch} of {rollout.batch_count}"
     if phase is Phase.WAITING:
         return f"waiting before batch {rollout.current_batch + 1} of {rollout.batch_count}"
-    if phase is Phase.MONITORING and rollout.strategy is Strategy.ROLLING:
+    if phase is Phase.MONITORING and rollout.strategy.per_tenant:
         return "monitoring the pilots"
     if phase is Phase.MONITORING:
         return "monitoring the new side"
