@@ -25,7 +25,7 @@ class DeploymentInfo:
 
     namespace: str
     name: str
-    image: str  # image of the named container, "" if the container is missing
+    image: str  # of the named container (no name: the first), "" if the container is missing
     containers: tuple[str, ...]
     revision: int  # deployment.kubernetes.io/revision, 0 when unknown
     generation: int
