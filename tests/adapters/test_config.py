@@ -511,3 +511,22 @@ def test_helm_keys_belong_to_helm_apps_only(key: str, value: Any, problem: str) 
 def test_a_helm_app_takes_the_rolling_keys() -> None:
     config = parse_config(changed("apps.isp-helm.batch", 3))
     assert config.app("isp-helm").settings.batch_size == 3
+
+
+def test_the_example_s_helm_app_loads_once_uncommented() -> None:
+    # Given the example with its commented `isp-helm` app uncommented
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    start = lines.index("  # isp-helm:")
+    block = []
+    for line in lines[start:]:
+        if not line.startswith("  # "):
+            break
+        block.append("  " + line.removeprefix("  # "))
+    at = lines.index("health:")
+    text = "\n".join([*lines[:at], *block, "", *lines[at:]])
+
+    # Then it is the helm app SPEC section 11 describes
+    spec = parse_config(text).app("isp-helm")
+    assert (spec.strategy, spec.release_name, spec.values_key) == (
+        Strategy.HELM, "{slug}-isp", "image.tag")
+    assert spec.chart.startswith("oci://")
