@@ -103,14 +103,19 @@ def release_record(sim: SimHandle, namespace: str, release: str) -> tuple[str, d
 def mark_pending(sim: SimHandle, namespace: str, release: str) -> None:
     """Leave the release's latest revision `pending-upgrade`, as a helm process killed
     half-way through an upgrade does."""
+    mark(sim, namespace, release, "pending-upgrade")
+
+
+def mark(sim: SimHandle, namespace: str, release: str, status: str) -> None:
+    """Give the release's latest revision `status` (`failed`: helm could not apply it)."""
     name, record = release_record(sim, namespace, release)
-    record["info"]["status"] = "pending-upgrade"
+    record["info"]["status"] = status
     packed = base64.b64encode(gzip.compress(json.dumps(record).encode()))
 
     def write() -> None:
         secrets = BY_PLURAL["secrets"]
         stored = sim.sim.store.get(secrets, namespace, name)
-        labels = {**stored["metadata"]["labels"], "status": "pending-upgrade"}
+        labels = {**stored["metadata"]["labels"], "status": status}
         sim.sim.store.update(secrets, namespace, name, {
             **stored, "metadata": {**stored["metadata"], "labels": labels},
             "data": {"release": base64.b64encode(packed).decode()}})

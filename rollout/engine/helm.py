@@ -15,7 +15,6 @@ describes it).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -26,7 +25,7 @@ from rollout.machine import TargetResult
 from rollout.model import AppSpec, Rollout, Target
 from rollout.ports import HelmReleases, HelmRevision, RolloutOutcome
 
-log = logging.getLogger("rollbot.engine")
+DEPLOYED = "deployed"  # Helm's status of a release revision it applied and serves
 
 # What Helm needs besides patching the Deployment: its release records are Secrets.
 HELM_RIGHTS: tuple[tuple[str, str, str], ...] = (
@@ -38,8 +37,16 @@ HELM_RIGHTS: tuple[tuple[str, str, str], ...] = (
 
 def rolled_back_to(current: HelmRevision, revision: int) -> bool:
     """The release is at `revision` already: untouched, or its latest revision is Helm's
-    roll back to it."""
-    return current.revision == revision or current.description == f"Rollback to {revision}"
+    roll back to it, applied (a failed one is to be tried again)."""
+    return current.revision == revision or (
+        current.status == DEPLOYED and current.description == f"Rollback to {revision}"
+    )
+
+
+def carries(current: HelmRevision, *, key: str, version: str) -> bool:
+    """The release's latest revision was given `version` at `key` and applied: a revision
+    helm marked failed does not count, so upgrading it again is right."""
+    return current.status == DEPLOYED and current.value(key) == version
 
 
 def pending_reason(release: str, current: HelmRevision) -> str:
@@ -70,7 +77,7 @@ class HelmTenants(Tenants):
         # the release did not carry the version then, so upgrading is right whatever
         # happened since. A restarted process, or a retry, asks helm afresh.
         current = self.remembered.releases.take(rollout.id, namespace)
-        if current is None or current.value(spec.values_key) == rollout.version:
+        if current is None or carries(current, key=spec.values_key, version=rollout.version):
             current = helm.status(namespace, release)
         if current.pending:
             return TargetResult(namespace, False, pending_reason(release, current))
@@ -84,7 +91,7 @@ class HelmTenants(Tenants):
                 return TargetResult(namespace, False, missing, revision=current.revision)
             if not rolled_back_to(current, goal):
                 move = partial(helm.rollback, namespace, release, revision=goal)
-        elif current.value(spec.values_key) != rollout.version:
+        elif not carries(current, key=spec.values_key, version=rollout.version):
             move = partial(
                 helm.upgrade, namespace, release, chart=spec.chart,
                 values={spec.values_key: rollout.version},
@@ -188,7 +195,7 @@ class HelmPreflight:
         except RollbotError as err:
             return f"{ns}: {err}"
         self.seen.put(rollout_id, ns, current)
-        if current.status != "deployed":
+        if current.status != DEPLOYED:
             if current.pending:
                 return f"{ns}: {pending_reason(release, current)}"
             return (f"{ns}: Helm release {release} is {current.status} (revision "

@@ -20,7 +20,7 @@ from rollout.model import AppSpec, InboxItem, Phase, Rollout, Strategy, TargetSt
 from sim.kube.harness import SimHandle
 from sim.kube.seed import REGISTRY
 from tests.fakes import PatchGate
-from tests.helm_fleet import CHART, INSTALLED, Fleet, mark_pending
+from tests.helm_fleet import CHART, INSTALLED, Fleet, mark, mark_pending
 from tests.scenarios.conftest import ADMIN, ISP, LIMIT, World
 
 NEW = "v1.3.1"
@@ -209,6 +209,29 @@ def test_rollback_to_a_version_returns_each_release_to_the_revision_that_ran_it(
     for ns in chosen:
         assert world.revisions(ns)[-1] == (3, "Rollback to 1")
         assert world.image(ns) == f"{REGISTRY}/isp-ops-app:{INSTALLED}"
+
+
+def test_retry_upgrades_again_a_release_whose_upgrade_helm_marked_failed(
+    make_helm_world: MakeHelmWorld,
+) -> None:
+    # Given a pilot whose upgrade helm recorded as failed, the rollout paused on it
+    world = make_helm_world(pilot_count=1)
+    pilot = world.tenants[0]
+    world.sim.set_behaviour(pilot, NEW, "unhealthy")
+    rollout = world.deploy(tenants=world.tenants[:2])
+    paused = world.follow(rollout.id, until=lambda r: r.phase is Phase.PAUSED)
+    assert paused.target(pilot).status is TargetStatus.FAILED
+    mark(world.sim, pilot, ISP_HELM.release(pilot), "failed")
+    world.sim.clear_behaviours()
+
+    # When the failed tenant is retried
+    world.engine.submit(world_request(rollout.id, "retry"))
+    final = world.follow(rollout.id)
+
+    # Then helm upgrades it again: the failed revision does not count as carrying v1.3.1
+    assert final.phase is Phase.COMPLETED, final.reason
+    assert [n for n, _ in world.revisions(pilot)] == [1, 2, 3]
+    assert final.target(pilot).revision == 3
 
 
 def world_request(rollout_id: int, action: str) -> InboxItem:
