@@ -17,7 +17,9 @@ from sim.kube.selectors import from_label_selector
 
 T = TypeVar("T")
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_SPECLESS = ("configmaps", "events", "secrets")
+_SPECLESS = ("configmaps", "events", "secrets", "serviceaccounts", "roles", "rolebindings",
+             "clusterroles", "clusterrolebindings")
+_BINDINGS = ("rolebindings", "clusterrolebindings")
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -130,6 +132,9 @@ def apply_defaults(res: Resource, obj: dict[str, Any]) -> None:
     elif res.plural == "services":
         _default_service(spec, meta.get("name", ""))
         obj.setdefault("status", {"loadBalancer": {}})
+    elif res.plural == "persistentvolumeclaims":
+        spec.setdefault("volumeMode", "Filesystem")
+        obj.setdefault("status", {"phase": "Bound"})  # the sim has no storage to wait for
 
 
 def _required(field: str) -> tuple[str, str, str]:
@@ -177,5 +182,13 @@ def validate(res: Resource, obj: dict[str, Any]) -> None:
                            "Invalid value: must be greater than or equal to 0"))
     elif res.plural == "pods":
         causes += _containers_causes(spec, "spec")
+    elif res.plural == "persistentvolumeclaims":
+        if not spec.get("accessModes"):
+            causes.append(_required("spec.accessModes"))
+        if not ((spec.get("resources") or {}).get("requests") or {}).get("storage"):
+            causes.append(_required("spec.resources[storage]"))
+    elif res.plural in _BINDINGS:
+        ref = obj.get("roleRef") or {}
+        causes += [_required(f"roleRef.{key}") for key in ("kind", "name") if not ref.get(key)]
     if causes:
         raise invalid(res, name, causes)

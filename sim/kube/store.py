@@ -122,10 +122,11 @@ class Store:
             observer(event)
         return obj
 
-    def create(self, res: Resource, namespace: str | None, body: dict[str, Any]
-               ) -> dict[str, Any]:
+    def create(self, res: Resource, namespace: str | None, body: dict[str, Any], *,
+               dry_run: bool = False) -> dict[str, Any]:
         """Store a new object. The store owns ``body`` from here on (it is defaulted in
-        place, not copied): pass fresh data, and do not touch it afterwards."""
+        place, not copied): pass fresh data, and do not touch it afterwards. A `dry_run`
+        (``?dryRun=All``) checks and defaults it as a create would, and stores nothing."""
         obj = {**body, "metadata": dict(body.get("metadata") or {})}
         meta = obj["metadata"]
         ns = (namespace or "") if res.namespaced else ""
@@ -147,12 +148,15 @@ class Store:
         meta["creationTimestamp"] = objects.timestamp()
         if res.plural in _GENERATION_KINDS:
             meta["generation"] = 1
+        if dry_run:
+            return obj
         return self._commit(res, ns, obj, "ADDED", None)
 
     def update(self, res: Resource, namespace: str | None, name: str, body: dict[str, Any], *,
-               subresource: str | None = None) -> dict[str, Any]:
+               subresource: str | None = None, dry_run: bool = False) -> dict[str, Any]:
         """Replace an object (PUT). The main resource keeps the stored status and the
-        status subresource keeps everything else; a no-op write changes nothing."""
+        status subresource keeps everything else; a no-op write, or a `dry_run`, changes
+        nothing."""
         ns = (namespace or "") if res.namespaced else ""
         old = self.get(res, ns, name)
         # Nested values may be shared with stored objects (never mutated; defaulting
@@ -181,6 +185,8 @@ class Store:
         meta["resourceVersion"] = old["metadata"]["resourceVersion"]
         if obj == old:
             return old
+        if dry_run:
+            return obj
         return self._commit(res, ns, obj, "MODIFIED", old)
 
     def delete(self, res: Resource, namespace: str | None, name: str) -> dict[str, Any]:
