@@ -328,3 +328,8 @@ def test_a_helm_roll_back_names_the_revision_each_release_went_back_to() -> None
     text = render.rollback_result(rollout.with_targets(back)).text
     assert "2 tenants back on their previous Helm revision" in text
     assert text.count("→ Helm revision 4, as revision 6") == 2
+
+
+def test_a_helm_rollout_watching_its_pilots_says_so() -> None:
+    watching = replace(fleet(7), strategy=Strategy.HELM, phase=Phase.MONITORING)
+    assert render.phase_line(watching) == "monitoring the pilots"
