@@ -4,6 +4,8 @@ Real `helm install` of the guide's `isp-ops-tenant` chart (tests/fixtures/charts
 every tenant namespace of a sim, once per test session; each test then starts its own sim
 from a snapshot of that one, so it begins with exactly what `helm install` left (release
 Secrets, Deployments, ReplicaSets, ready pods) without paying for the installs again.
+Measured on the 2-core machine: the 20 installs take 2.5-4 s once a session (one helm
+process is about 0.12 s); a sim started from the snapshot, about 10 ms a test.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import json
 import os
 import shutil
 import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -57,7 +58,6 @@ class Fleet:
     snapshot: Snapshot
     namespaces: tuple[str, ...]
     helm: str
-    install_seconds: float
 
     def start(self, kubeconfig: Path | None = None) -> SimHandle:
         """A new sim holding the installed fleet."""
@@ -80,14 +80,12 @@ def helm_fleet() -> Iterator[Fleet]:
     with start_sim(tenants=FLEET, apps=False) as sim:
         helm = HelmCli(binary=binary, kubeconfig=str(sim.kubeconfig))
         slugs = tenant_slugs(FLEET)
-        began = time.monotonic()
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(install, [helm] * FLEET, [f"tenant-{s}" for s in slugs], slugs,
                           range(FLEET)))
         sim.wait_until(lambda: all(
             sim.sim.rolled_out(f"tenant-{s}", "isp-ops-app") for s in slugs), timeout=30)
-        took = time.monotonic() - began
-        yield Fleet(sim.snapshot(), tuple(f"tenant-{s}" for s in slugs), binary, took)
+        yield Fleet(sim.snapshot(), tuple(f"tenant-{s}" for s in slugs), binary)
 
 
 def release_record(sim: SimHandle, namespace: str, release: str) -> tuple[str, dict[str, Any]]:
