@@ -93,3 +93,13 @@ def test_helm_failures_keep_helms_own_words(helm: HelmCli) -> None:
         helm.rollback(NS, RELEASE, revision=99)
     with pytest.raises(HelmError, match="there is no helm binary 'no-such-helm'"):
         HelmCli(binary="no-such-helm").status(NS, RELEASE)
+
+
+def test_the_guide_s_ingress_is_rendered_and_served_when_enabled(
+    helm: HelmCli, sim: SimHandle
+) -> None:
+    helm.upgrade(NS, RELEASE, chart=str(CHART), description="ingress on",
+                 values={"ingress.enabled": "true", "ingress.host": "fast-fiber.isp.dotmac.com"})
+    ingress = sim.get("ingresses", NS, "isp-ops-app")
+    assert ingress is not None
+    assert ingress["spec"]["rules"][0]["host"] == "fast-fiber.isp.dotmac.com"
