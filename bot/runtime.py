@@ -26,7 +26,7 @@ from typing import IO, TYPE_CHECKING
 from bot.config import Config, load_config
 from bot.store import SqliteStore
 from rollout.model import AppSpec, Rollout, RolloutEvent
-from rollout.ports import Cluster, ErrorRates, Listener, Registry
+from rollout.ports import Cluster, ErrorRates, HelmReleases, Listener, Registry
 
 if TYPE_CHECKING:
     # Imported where used: the kubernetes client alone takes half a second to load, and
@@ -184,6 +184,19 @@ def error_rates_for(config: Config) -> ErrorRates | None:
     return PrometheusErrorRates.from_config(prometheus) if prometheus is not None else None
 
 
+def helm_for(config: Config, kubeconfig: str | None = None) -> dict[str, HelmReleases]:
+    """A helm adapter for each `strategy: helm` app: its `helm:` binary, with the same
+    kubeconfig as the cluster adapter (none in a pod: helm uses the service account)."""
+    from bot.helm import HelmCli
+
+    path = kubeconfig or os.environ.get("KUBECONFIG") or None
+    return {
+        name: HelmCli(binary=app.helm, kubeconfig=path)
+        for name, app in config.apps.items()
+        if app.strategy == "helm"
+    }
+
+
 def build_runtime(
     *,
     config: Config | None = None,
@@ -235,6 +248,7 @@ def build_runtime(
         poll_inbox_every=poll_inbox_every,
         error_rates=_wrapped(error_rates_for(config), wrap_error_rates),
         max_parallel=config.kubernetes.parallel_tenants,
+        helm=helm_for(config, kubeconfig),
     )
     return Runtime(
         config=config,

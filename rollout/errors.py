@@ -15,6 +15,8 @@
     │   ├── NotFound
     │   ├── Forbidden
     │   └── Conflict            resourceVersion or AlreadyExists
+    ├── HelmError              (bot.helm) a helm command failed; carries what helm said
+    │   └── ReleaseNotFound    (bot.helm) the tenant has no such Helm release
     ├── RegistryError          the registry could not answer (auth, network, 5xx)
     │   └── RegistryError      (bot.registry) the same, naming the registry and HTTP status
     ├── MetricsUnavailable     Prometheus could not give an error rate

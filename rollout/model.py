@@ -18,6 +18,12 @@ from rollout.actions import Action
 class Strategy(StrEnum):
     ROLLING = "rolling"
     BLUE_GREEN = "blue-green"
+    HELM = "helm"  # rolling, each tenant a Helm release moved with `helm upgrade`
+
+    @property
+    def per_tenant(self) -> bool:
+        """Tenants in pilots and batches (rolling, helm), not one app's two sides."""
+        return self is not Strategy.BLUE_GREEN
 
 
 class Phase(StrEnum):
@@ -98,6 +104,10 @@ class Target:
     # roll back, whose statuses hide it: a tenant that failed and was rolled back still
     # failed. Read through `update_result`, never directly.
     outcome: TargetStatus | None = None
+    # Helm apps: the release's revision before the change (preflight records it, and a
+    # roll back returns to it) and the one rollbot's last upgrade or roll back made.
+    previous_revision: int | None = None
+    revision: int | None = None
 
     @property
     def update_result(self) -> TargetStatus | None:
@@ -363,6 +373,16 @@ class AppSpec:
     # `--auto-approve` passes the gate even where four-eyes or approvals_required forbid the
     # requester's own approval: for CI and benchmarks, where no second person exists.
     terminal_auto_approve: bool = False
+    # helm: each tenant is release `release_name` (`{slug}`: the namespace without
+    # `tenant-`) of `chart`; the version goes to the value at `values_key`
+    chart: str = ""
+    release_name: str = "{slug}-isp"
+    values_key: str = "image.tag"
+
+    def release(self, namespace: str) -> str:
+        """The Helm release of a tenant: `{slug}-isp` in `tenant-{slug}` by default."""
+        slug = namespace.removeprefix("tenant-")
+        return self.release_name.replace("{slug}", slug).replace("{namespace}", namespace)
 
 
 class EventKind(StrEnum):

@@ -293,7 +293,7 @@ def _work_left(rollout: Rollout, *, now: datetime, per_batch: float) -> float:
 
 def _waits_left(rollout: Rollout) -> int:
     """Waits still to come between regular batches; a wait under way is in the window."""
-    if rollout.strategy is not Strategy.ROLLING:
+    if not rollout.strategy.per_tenant:
         return 0
     untouched = [
         index

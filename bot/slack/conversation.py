@@ -26,7 +26,6 @@ from rollout.model import (
     Phase,
     Rollout,
     RolloutEvent,
-    Strategy,
     TargetStatus,
 )
 from rollout.plan import Plan, estimate, eta
@@ -95,7 +94,7 @@ class Conversation:
 
     def _replies(self, event: RolloutEvent, thread: _Thread, known: Known) -> list[Outgoing]:
         r, kind = event.rollout, event.kind
-        if kind is EventKind.PLANNED and r.strategy is Strategy.ROLLING:
+        if kind is EventKind.PLANNED and r.strategy.per_tenant:
             return [thread.reply(_plan(r), ref=refs.plan(r.id))]
         if kind is EventKind.BATCH_DONE and event.batch is not None:
             return [thread.reply(render.batch_result_message(r, event.batch))]

@@ -31,7 +31,7 @@ from rollout.model import (
 
 TARGET_COLUMNS = (
     "namespace", "batch", "position", "status", "previous_image", "started_at", "finished_at",
-    "attempts", "reason", "baseline_latency_ms", "outcome",
+    "attempts", "reason", "baseline_latency_ms", "outcome", "previous_revision", "revision",
 )  # fmt: skip
 APPROVAL_COLUMNS = ("user", "decision", "at", "gate", "os_account")
 
@@ -115,18 +115,21 @@ def target_values(position: int, target: Target) -> tuple[Any, ...]:
         target.namespace, target.batch, position, target.status.value, target.previous_image,
         dump_time(target.started_at), dump_time(target.finished_at), target.attempts,
         target.reason, target.baseline_latency_ms,
-        target.outcome.value if target.outcome else None,
+        target.outcome.value if target.outcome else None, target.previous_revision,
+        target.revision,
     )  # fmt: skip
 
 
 def target_from(values: Sequence[Any]) -> Target:
-    ns, batch, _, status, previous, started, finished, attempts, reason, baseline, outcome = values
+    (ns, batch, _, status, previous, started, finished, attempts, reason, baseline, outcome,
+     previous_revision, revision) = values  # fmt: skip
     return Target(
         namespace=ns, batch=batch, status=TargetStatus(status), previous_image=previous,
         started_at=load_time(started), finished_at=load_time(finished), attempts=attempts,
         reason=reason, baseline_latency_ms=baseline,
         # None in journals from before it was kept: a settled status still says it all.
         outcome=TargetStatus(outcome) if outcome else None,
+        previous_revision=previous_revision, revision=revision,
     )  # fmt: skip
 
 

@@ -21,9 +21,9 @@ from handlers.render.phrases import (
     PHASE_ICON,
     STATUS_ICON,
     Message,
+    back_on,
     batch_name,
     clock,
-    image_tag,
     mentions,
     retries_line,
     rollout_ref,
@@ -205,14 +205,15 @@ def rollback_result(rollout: Rollout) -> Message:
         return Message(text=head, blocks=(section(head),))
     counted = outcomes(touched)
     bad = len(counted.not_rolled_back)
+    previous = "Helm revision" if rollout.strategy is Strategy.HELM else "image"
     head = (
         f"↩️ *{rollout_ref(rollout)} rolled back*: {counted.rolled_back} tenants back on "
-        "their previous image" + (f", {bad} could not be rolled back" if bad else "")
+        f"their previous {previous}" + (f", {bad} could not be rolled back" if bad else "")
     )
     lines = [
         target_line(t)
         if t.status is TargetStatus.ROLLBACK_FAILED
-        else f"{STATUS_ICON[t.status]} {t.namespace} → {image_tag(t.previous_image)}"
+        else f"{STATUS_ICON[t.status]} {t.namespace} → {back_on(t)}"
         for t in sorted(
             touched, key=lambda t: (t.status is not TargetStatus.ROLLBACK_FAILED, t.namespace)
         )

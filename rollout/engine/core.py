@@ -19,6 +19,7 @@ from datetime import datetime
 from functools import partial
 
 from rollout.actions import Action
+from rollout.engine.helm import HelmPreflight, HelmTenants
 from rollout.engine.planning import app_spec, draft, plan_for, undo_settings
 from rollout.engine.preflight import Preflight
 from rollout.engine.requests import (
@@ -55,6 +56,7 @@ from rollout.ports import (
     Cluster,
     ErrorRates,
     FailFast,
+    HelmReleases,
     Listener,
     Registry,
     Store,
@@ -88,13 +90,15 @@ class Engine:
         poll_inbox_every: float | None = None,
         fail_fast: FailFast | None = None,
         error_rates: ErrorRates | None = None,
+        helm: Mapping[str, HelmReleases] | None = None,
     ) -> None:
         """`claim(rollout_id)` takes a rollout for this process before the engine adopts
         it, False when another live process drives it (the composition root's lease);
         without it, every rollout may be adopted. With `poll_inbox_every` (seconds), a
         background thread takes other processes' requests, as `poll_inbox()` does.
         `fail_fast` says when a rollout wait gives up on new pods that will not come up;
-        `error_rates` (Prometheus) judges error rates in place of the pods' logs."""
+        `error_rates` (Prometheus) judges error rates in place of the pods' logs; `helm`
+        moves the releases of each `strategy: helm` app, by app name."""
         self._apps = dict(apps)
         self._cluster = cluster
         self._store = store
@@ -103,9 +107,10 @@ class Engine:
         self._claim = claim or (lambda rollout_id: True)
         remembered = Remembered()
         self._pool = Pool(max_parallel)
-        tenants = Tenants(
-            cluster, health, remembered, self._stopping, fail_fast or FailFast(), error_rates
-        )
+        shared = (cluster, health, remembered, self._stopping, fail_fast or FailFast())
+        tenants = Tenants(*shared, error_rates)
+        releases = dict(helm or {})
+        helm_tenants = HelmTenants(*shared, error_rates, releases=releases)
         preflight = Preflight(
             cluster,
             registry,
@@ -114,8 +119,9 @@ class Engine:
             reads=remembered.reads,
             error_rates=error_rates,
             window_seconds=health.log_window_seconds,
+            helm=HelmPreflight(releases, seen=remembered.releases),
         )
-        work = Work(self._apps, tenants, preflight, self._pool)
+        work = Work(self._apps, tenants, preflight, self._pool, helm=helm_tenants)
         self._runner = Runner(
             store=store,
             timers=timers,

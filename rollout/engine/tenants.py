@@ -28,6 +28,7 @@ from rollout.ports import (
     DeploymentInfo,
     ErrorRates,
     FailFast,
+    HelmRevision,
     RolloutOutcome,
     RolloutStatus,
 )
@@ -72,13 +73,16 @@ class PerTarget(Generic[V]):
 @dataclass
 class Remembered:
     """What the engine keeps of a rollout between its steps, in memory only: `reads`, each
-    tenant's deployment as preflight read it. (Latency baselines are journalled on their
-    targets instead, so they outlive a restart.)"""
+    tenant's deployment as preflight read it, and `releases`, a helm app's release status
+    as preflight read it. (Latency baselines are journalled on their targets instead, so
+    they outlive a restart.)"""
 
     reads: PerTarget[DeploymentInfo] = field(default_factory=PerTarget)
+    releases: PerTarget[HelmRevision] = field(default_factory=PerTarget)
 
     def forget(self, rollout_id: int) -> None:
         self.reads.forget(rollout_id)
+        self.releases.forget(rollout_id)
 
 
 @dataclass

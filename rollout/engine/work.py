@@ -38,7 +38,7 @@ from rollout.machine import (
     TargetsUpdated,
     UpdateTargets,
 )
-from rollout.model import AppSpec, BlueGreen, Rollout
+from rollout.model import AppSpec, BlueGreen, Rollout, Strategy
 from rollout.ports import NewSide
 
 log = logging.getLogger("rollbot.engine")
@@ -94,10 +94,18 @@ class Pool:
 
 @dataclass
 class Work:
+    """`helm`: the tenants of helm apps, which move by Helm release; others by patch."""
+
     apps: dict[str, AppSpec]
     tenants: Tenants
     preflight: Preflight
     pool: Pool
+    helm: Tenants | None = None
+
+    def _tenants_of(self, spec: AppSpec) -> Tenants:
+        if spec.strategy is Strategy.HELM and self.helm is not None:
+            return self.helm
+        return self.tenants
 
     def run(self, rollout: Rollout, effect: Effect) -> Event | None:
         """The event answering `effect`, or None when the engine stopped meanwhile. Any
@@ -117,7 +125,7 @@ class Work:
             return failure(effect, f"internal error: {type(err).__name__}: {err}")
 
     def _run(self, rollout: Rollout, *, spec: AppSpec, effect: Effect) -> Event:
-        tenants = self.tenants
+        tenants = self._tenants_of(spec)
         if isinstance(effect, RunPreflight):
             return self.preflight.run(rollout, spec)
         if isinstance(effect, UpdateTargets):

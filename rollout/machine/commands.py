@@ -173,7 +173,7 @@ def _cancel(rollout: Rollout, command: Command, now: datetime) -> Transition:
         refuse(f"{ref(rollout)} is rolling back; it cannot be cancelled, it ends by itself")
     reason = f"cancelled by {_by(command)}"
     in_flight = any(t.status is TargetStatus.UPDATING for t in rollout.targets)
-    if rollout.strategy is Strategy.ROLLING and in_flight:
+    if rollout.strategy.per_tenant and in_flight:
         # Updates under way settle first; the rollout ends once their results are in.
         phase = batch_phase(rollout.current_batch)
         stopping = replace(

@@ -13,7 +13,7 @@ a list:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from rollout.actions import Action
@@ -45,6 +45,15 @@ class TargetResult:
     ok: bool
     reason: str = ""
     baseline_latency_ms: float | None = None  # measured before this update changed it
+    revision: int | None = None  # helm: the release's revision once this work was done
+
+    def noted(self, target: Target) -> Target:
+        """`target` with what this result measured along the way kept on its record."""
+        if self.baseline_latency_ms is not None:
+            target = replace(target, baseline_latency_ms=self.baseline_latency_ms)
+        if self.revision is not None:
+            target = replace(target, revision=self.revision)
+        return target
 
 
 @dataclass(frozen=True)

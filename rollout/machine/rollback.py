@@ -136,13 +136,10 @@ def on_rolled_back(rollout: Rollout, event: RolledBack, *, now: datetime) -> Tra
         if target is None or target.status is not TargetStatus.ROLLING_BACK:
             continue
         if result.ok:
-            changed.append(
-                target.with_status(TargetStatus.ROLLED_BACK, at=now, reason=target.reason)
-            )
+            back = target.with_status(TargetStatus.ROLLED_BACK, at=now, reason=target.reason)
         else:
-            changed.append(
-                target.with_status(TargetStatus.ROLLBACK_FAILED, at=now, reason=result.reason)
-            )
+            back = target.with_status(TargetStatus.ROLLBACK_FAILED, at=now, reason=result.reason)
+        changed.append(result.noted(back))
     return _maybe_done(Transition(rollout.with_targets(changed)), now=now)
 
 

@@ -21,7 +21,7 @@ from slack_sdk import WebClient
 from bot.slack import SlackDelivery
 from bot.store import SqliteStore
 from rollout.actions import Action
-from rollout.model import Approval, EventKind, Phase, RolloutEvent, TargetStatus
+from rollout.model import Approval, EventKind, Phase, RolloutEvent, Strategy, TargetStatus
 from sim.slack import SlackHandle, start_slack
 from tests.adapters.slack_delivery_support import (
     NOTIFY,
@@ -439,3 +439,43 @@ def test_without_release_channels_only_rollouts_asked_for_in_a_channel_are_poste
     assert posted == {DEPLOYS, NOTIFY}
     told = [r.getMessage() for r in caplog.records if "not posted in Slack" in r.getMessage()]
     assert len(told) == 1 and told[0].startswith("#7 isp v1.3.0")
+
+
+S = TargetStatus
+
+
+def as_helm(story: list[RolloutEvent]) -> list[RolloutEvent]:
+    """The same story told of a helm app: each settled tenant moved from revision 1 to 2."""
+    told = []
+    for e in story:
+        targets = tuple(
+            replace(t, previous_revision=1, revision=2 if t.status is S.UPDATED else None)
+            for t in e.rollout.targets
+        )
+        helm = replace(e.rollout, app="isp-helm", strategy=Strategy.HELM, targets=targets)
+        told.append(replace(e, rollout=helm))
+    return told
+
+
+def test_a_helm_thread_reads_like_a_rolling_one_with_each_revision(
+    slack: SlackHandle, db: Path
+) -> None:
+    # Given the happy story, told of a helm app
+    deliver(slack, db, as_helm(happy_story()))
+
+    # Then the thread has the rolling thread's replies, in order, and each batch names
+    # every tenant's Helm revisions
+    texts = [m.text for m in replies(slack)]
+    expected = [
+        "*Plan for isp-helm v1.3.0* (#7)",
+        "*Pilots* — 2/2 updated, all healthy",
+        "*Approval needed for #7.*",
+        "<@U0BOB> approved #7.",
+        "*Batch 1 of 2* — 5/5 updated",
+        "*Batch 2 of 2* — 5/5 updated",
+        "*isp-helm v1.3.0 completed*",
+    ]
+    assert len(texts) == len(expected), texts
+    for text, part in zip(texts, expected, strict=True):
+        assert part in text
+    assert texts[4].count("· Helm revision 1 → 2") == 5

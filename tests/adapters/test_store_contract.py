@@ -320,7 +320,7 @@ def every_field_set() -> Rollout:
             Target("platform-admin", batch=0, status=TargetStatus.ROLLBACK_FAILED,
                    previous_image="x:v1.2.0", started_at=T0, finished_at=later, attempts=2,
                    reason="probe said \"no\" — ünïcode", baseline_latency_ms=41.5,
-                   outcome=TargetStatus.FAILED),
+                   outcome=TargetStatus.FAILED, previous_revision=3, revision=5),
         ),
         batch_count=4, current_batch=2, deadline=later, start_at=T0, paused_from=Phase.WAITING,
         approvals=(
@@ -370,6 +370,7 @@ _TARGET = st.builds(
     finished_at=st.none() | _WHEN, attempts=_INT, reason=_TEXT,
     baseline_latency_ms=st.none() | st.floats(allow_nan=False, allow_infinity=False),
     outcome=st.none() | st.sampled_from(TargetStatus),
+    previous_revision=st.none() | _INT, revision=st.none() | _INT,
 )  # fmt: skip
 _ROLLOUT = st.builds(
     Rollout,
@@ -524,7 +525,11 @@ def test_a_journal_of_schema_version_1_is_migrated_and_its_rollouts_read_as_befo
 
     with SqliteStore(path) as store:
         assert store.schema_version == SCHEMA_VERSION
-        unmeasured = tuple(replace(t, baseline_latency_ms=None, outcome=None) for t in old.targets)
+        unmeasured = tuple(
+            replace(t, baseline_latency_ms=None, outcome=None, previous_revision=None,
+                    revision=None)
+            for t in old.targets
+        )
         untyped = tuple(replace(a, os_account=None) for a in old.approvals)
         assert store.get(1) == replace(
             old,
@@ -574,7 +579,8 @@ def test_a_blue_green_side_stored_before_old_gone_existed_reads_as_removal_done(
 
 def write_v1_journal(path: Path, stored: Rollout) -> None:
     """A journal as rollbot wrote it at schema version 1 (no `channel` or `retries` column,
-    no target `baseline_latency_ms` or `outcome`, no terminal accounts), holding `stored`
+    no target `baseline_latency_ms`, `outcome` or Helm revisions, no terminal accounts),
+    holding `stored`
     and its targets and approvals."""
     conn = sqlite3.connect(path)
     try:
@@ -589,6 +595,7 @@ def write_v1_journal(path: Path, stored: Rollout) -> None:
             values = codec.target_values(position, target)
             row = dict(zip(codec.TARGET_COLUMNS, values, strict=True))
             del row["baseline_latency_ms"], row["outcome"]
+            del row["previous_revision"], row["revision"]
             db.table("targets").insert({"rollout_id": stored.id, **row})
         for position, approval in enumerate(stored.approvals):
             values = codec.approval_values(approval)

@@ -23,7 +23,7 @@ from bot.store import SqliteStore
 from rollout.engine import Engine
 from rollout.model import AppSpec, HealthSpec, InboxItem, Phase, Rollout, Settings, Strategy
 from rollout.options import RolloutOptions
-from rollout.ports import Cluster, ErrorRates
+from rollout.ports import Cluster, ErrorRates, HelmReleases
 from sim.kube.harness import SimHandle, start_sim
 from sim.kube.seed import REGISTRY, tenant_namespaces
 from tests.fakes import RecordingListener
@@ -88,6 +88,8 @@ class World:
     timers: ApsTimers = field(init=False)
     closers: list[Callable[[], None]] = field(default_factory=list)
     error_rates: ErrorRates | None = None  # Prometheus; None: error rates from the logs
+    more_apps: dict[str, AppSpec] = field(default_factory=dict)  # besides isp and admin
+    helm: dict[str, HelmReleases] = field(default_factory=dict)  # of the helm apps
 
     def __post_init__(self) -> None:
         self.cluster = KubeCluster.from_kubeconfig(str(self.sim.kubeconfig), policy=QUICK)
@@ -109,6 +111,7 @@ class World:
             apps={
                 "isp": replace(ISP, settings=self.isp),
                 "admin": replace(ADMIN, settings=self.admin),
+                **self.more_apps,
             },
             health=HealthSpec(),
             cluster=cluster,
@@ -119,6 +122,7 @@ class World:
             listeners=[self.listener],
             max_parallel=8,
             error_rates=self.error_rates,
+            helm=self.helm,
         )
         self.closers.append(engine.shutdown)
         return engine

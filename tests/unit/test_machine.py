@@ -813,6 +813,24 @@ def test_transition(rollout: Rollout, event: Event, phase: Phase, effects: list[
     assert shape(done) == effects
 
 
+@pytest.mark.parametrize(
+    ("rollout", "event", "phase", "effects"),
+    [
+        pytest.param(replace(r, strategy=Strategy.HELM), e, p, x, id=name)
+        for name, r, e, p, x in ROWS
+        if r.strategy is Strategy.ROLLING
+    ],
+)
+def test_a_helm_rollout_moves_as_a_rolling_one(
+    rollout: Rollout, event: Event, phase: Phase, effects: list[Any]
+) -> None:
+    # Only how a tenant is moved differs (the engine's helm tenants); every decision is
+    # rolling's
+    after, done = decide(rollout, event, now=NOW)
+    assert after.phase is phase
+    assert shape(done) == effects
+
+
 # (id, rollout, command, words the refusal must contain)
 REFUSALS: list[tuple[str, Rollout, Event, str]] = [
     ("pause-completed", rolling(Phase.COMPLETED), Pause("U0A"), "#7 is already completed"),

@@ -415,3 +415,8 @@ def test_plan_properties(
     shuffled = list(namespaces)
     rnd.shuffle(shuffled)
     assert make_plan(shuffled, chosen, tenants=tenants) == plan
+
+
+def test_eta_of_a_helm_rollout_counts_its_waits_as_a_rolling_one_does() -> None:
+    r = rollout_of(PLAN, SET, phase=Phase.PREFLIGHT)
+    assert eta(replace(r, strategy=Strategy.HELM), now=T0) == eta(r, now=T0)

@@ -296,3 +296,41 @@ def test_rolled_back_lines_name_the_image_not_the_old_failure() -> None:
     ]
     text = render.rollback_result(rollout.with_targets(back)).text
     assert "old news" not in text and text.count("→ v1.2.3") == 3
+
+
+def helm_fleet(n: int) -> Rollout:
+    rollout = replace(fleet(n, pilots=0, batch_size=n), strategy=Strategy.HELM)
+    return rollout.with_targets(replace(t, previous_revision=4) for t in rollout.targets)
+
+
+def test_a_helm_batch_shows_each_tenants_revisions() -> None:
+    # Given a helm batch: one release upgraded, one already there, one failed after it
+    rollout = helm_fleet(3)
+    up, same, bad = rollout.targets
+    took = {"started_at": NOW, "finished_at": NOW + timedelta(seconds=7)}
+    rollout = rollout.with_targets([
+        replace(up, status=TargetStatus.UPDATED, revision=5, **took),
+        replace(same, status=TargetStatus.UPDATED, revision=4, **took),
+        replace(bad, status=TargetStatus.FAILED, revision=5, reason="/api/health answered 500",
+                **took),
+    ])
+
+    lines = render.batch_result_message(rollout, 1).text.splitlines()
+
+    # Then each tenant's line says which Helm revision it went from and to
+    assert lines[1] == f"❌ {bad.namespace} 7s · Helm revision 4 → 5 — /api/health answered 500"
+    assert lines[2] == f"✅ {up.namespace} 7s · Helm revision 4 → 5"
+    assert lines[3] == f"✅ {same.namespace} 7s · Helm revision 4"
+
+
+def test_a_helm_roll_back_names_the_revision_each_release_went_back_to() -> None:
+    rollout = helm_fleet(2)
+    back = [replace(t, status=TargetStatus.ROLLED_BACK, revision=6) for t in rollout.targets]
+    text = render.rollback_result(rollout.with_targets(back)).text
+    assert "2 tenants back on their previous Helm revision" in text
+    assert text.count("→ Helm revision 4, as revision 6") == 2
+
+
+def test_a_helm_rollout_watching_its_pilots_says_so() -> None:
+    watching = replace(fleet(7), strategy=Strategy.HELM, phase=Phase.MONITORING)
+    assert render.phase_line(watching) == "monitoring the pilots"
