@@ -523,8 +523,8 @@ def test_the_example_s_helm_app_loads_once_uncommented() -> None:
         if not line.startswith("  # "):
             break
         block.append("  " + line.removeprefix("  # "))
-    at = lines.index("health:")
-    text = "\n".join([*lines[:at], *block, "", *lines[at:]])
+    # uncommented where it stands, among the apps
+    text = "\n".join([*lines[:start], *block, *lines[start + len(block) :]])
 
     # Then it is the helm app SPEC section 11 describes
     spec = parse_config(text).app("isp-helm")
