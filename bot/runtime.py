@@ -218,7 +218,7 @@ def build_runtime(
     `wrap_error_rates` one in front of Prometheus."""
     from bot.clock import SystemClock
     from bot.scheduler import ApsTimers
-    from rollout.engine import Engine
+    from rollout.engine import Driving, Engine, EnginePorts
 
     config = config or load_config()
     specs = dict(apps) if apps is not None else config.apps_specs()
@@ -235,20 +235,24 @@ def build_runtime(
     engine = Engine(
         apps=specs,
         health=config.health_spec(),
-        cluster=wrap_cluster(cluster) if wrap_cluster is not None else cluster,
-        registry=registry
-        if registry is not None
-        else (registry_for(config) if use_registry else None),
-        store=store,
-        timers=timers,
-        clock=SystemClock(),
+        ports=EnginePorts(
+            cluster=wrap_cluster(cluster) if wrap_cluster is not None else cluster,
+            store=store,
+            timers=timers,
+            clock=SystemClock(),
+            registry=registry
+            if registry is not None
+            else (registry_for(config) if use_registry else None),
+            error_rates=_wrapped(error_rates_for(config), wrap_error_rates),
+            helm=helm_for(config, kubeconfig),
+        ),
         listeners=[claims, *listeners],
-        owner=owner_name(),
-        claim=claims.claim,
-        poll_inbox_every=poll_inbox_every,
-        error_rates=_wrapped(error_rates_for(config), wrap_error_rates),
-        max_parallel=config.kubernetes.parallel_tenants,
-        helm=helm_for(config, kubeconfig),
+        driving=Driving(
+            max_parallel=config.kubernetes.parallel_tenants,
+            owner=owner_name(),
+            claim=claims.claim,
+            poll_inbox_every=poll_inbox_every,
+        ),
     )
     return Runtime(
         config=config,

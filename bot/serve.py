@@ -53,7 +53,7 @@ INBOX_POLL_SECONDS = 0.5  # how soon a request from a terminal reaches a rollout
 
 
 @dataclass(frozen=True)
-class Settings:
+class ServeSettings:
     """What `serve` runs with: flags and the environment, checked once at start."""
 
     bot_token: str
@@ -72,7 +72,7 @@ class Settings:
         return bool(self.app_token)
 
     @classmethod
-    def from_env(cls, args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    def from_env(cls, args: argparse.Namespace, env: Mapping[str, str]) -> ServeSettings:
         # Socket Mode needs no signing secret: requests come over the app's own websocket.
         needed = ["SLACK_BOT_TOKEN"] + (
             [] if env.get("SLACK_APP_TOKEN") else ["SLACK_SIGNING_SECRET"]
@@ -93,14 +93,14 @@ class Settings:
         )
 
 
-RuntimeFactory = Callable[[Settings, "Config", Sequence[Listener]], RuntimeView]
+RuntimeFactory = Callable[[ServeSettings, "Config", Sequence[Listener]], RuntimeView]
 
 
 @dataclass
 class Server:
     """A running bot: its web server, its Slack connection and its runtime."""
 
-    settings: Settings
+    settings: ServeSettings
     runtime: RuntimeView
     app: AsyncApp
     metrics: Metrics
@@ -135,7 +135,11 @@ class Server:
 
 
 def default_runtime(
-    settings: Settings, config: Config, listeners: Sequence[Listener], *, use_registry: bool = True
+    settings: ServeSettings,
+    config: Config,
+    listeners: Sequence[Listener],
+    *,
+    use_registry: bool = True,
 ) -> RuntimeView:
     from bot.runtime import build_runtime
 
@@ -165,7 +169,7 @@ def default_runtime(
     return runtime
 
 
-def default_delivery(settings: Settings, config: Config, metrics: Metrics) -> SlackDelivery:
+def default_delivery(settings: ServeSettings, config: Config, metrics: Metrics) -> SlackDelivery:
     """The listener that posts each rollout's conversation, journalled next to the store:
     in the channel the rollout was asked for in, else the first release channel. Without
     release channels, commands are taken in any channel, so there is still somewhere to
@@ -195,7 +199,7 @@ def default_delivery(settings: Settings, config: Config, metrics: Metrics) -> Sl
 
 
 async def start(
-    settings: Settings,
+    settings: ServeSettings,
     *,
     config: Config | None = None,
     make_runtime: RuntimeFactory = default_runtime,
@@ -292,7 +296,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return parser.parse_args(list(argv))
 
 
-async def run(settings: Settings) -> int:
+async def run(settings: ServeSettings) -> int:
     server = await start(settings)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -311,7 +315,7 @@ def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     try:
         logs.configure(logs.log_format(args.log_format, os.environ), os.environ)
-        settings = Settings.from_env(args, os.environ)
+        settings = ServeSettings.from_env(args, os.environ)
         return asyncio.run(run(settings))
     except ConfigError as exc:
         print(f"rollbot serve: configuration error: {exc}", file=sys.stderr)

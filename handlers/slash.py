@@ -213,7 +213,7 @@ async def _start(edge: Edge, request: SlashRequest, command: Deploy) -> render.M
         advice = f"wait for it to finish, or see /deploy status {conflict.active_id}."
         # the engine audits a conflict it finds while creating the rollout
         raise await _conflict_refusal(edge, conflict, advice=advice, audited=True) from None
-    except (PlanError, errors.PreflightFailed) as failed:
+    except (PlanError, errors.RolloutRefused) as failed:
         raise Refused(_problems(command, failed.problems), audited=True) from None
     except errors.RollbotError as exc:
         raise Refused(sentence(str(exc)), audited=True) from None
@@ -258,7 +258,7 @@ def _problems(command: Deploy, problems: list[str]) -> str:
 async def _dry_run(edge: Edge, command: Deploy) -> render.Message:
     try:
         return await edge.call(_plan, edge, command)
-    except (PlanError, errors.PreflightFailed) as failed:
+    except (PlanError, errors.RolloutRefused) as failed:
         raise Refused(_problems(command, failed.problems)) from None
     except errors.RollbotError as exc:
         raise Refused(sentence(str(exc))) from None
@@ -334,7 +334,7 @@ async def _rollback_app(edge: Edge, request: SlashRequest, command: RollbackApp)
         advice = f"roll that back with /rollback {conflict.active_id}, or cancel it first."
         # found before anything was created, so not yet audited: the edge does it
         raise await _conflict_refusal(edge, conflict, advice=advice, audited=False) from None
-    except errors.PreflightFailed as failed:  # nothing to roll back: the edge audits it
+    except errors.RolloutRefused as failed:  # nothing to roll back: the edge audits it
         lines = "\n".join(f"• {p}" for p in failed.problems)
         raise Refused(f"Nothing was rolled back:\n{lines}") from None
     except errors.RollbotError as exc:

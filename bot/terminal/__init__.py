@@ -56,7 +56,7 @@ def run(
     except errors.ConfigError as exc:
         err.write(f"rollbot: configuration error: {plain(str(exc))}\n")
         return EXIT_USAGE
-    except errors.PreflightFailed as exc:
+    except errors.RolloutRefused as exc:
         err.write("rollbot: refused, nothing was changed:\n" + _bullets(exc.problems))
         return 1
     except errors.RolloutConflict as exc:

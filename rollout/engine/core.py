@@ -19,18 +19,14 @@ from datetime import datetime
 from functools import partial
 
 from rollout.actions import Action
-from rollout.engine.helm import HelmPreflight, HelmTenants
 from rollout.engine.planning import app_spec, draft, plan_for, undo_settings
-from rollout.engine.preflight import Preflight
 from rollout.engine.requests import (
     check_rollback_order,
     described,
     latest_to_roll_back,
     to_command,
 )
-from rollout.engine.runner import Runner
-from rollout.engine.tenants import Remembered, Tenants
-from rollout.engine.work import Pool, Work
+from rollout.engine.wiring import Driving, EnginePorts, assemble
 from rollout.errors import EngineStopped, RollbotError, RolloutConflict
 from rollout.machine import (
     Command,
@@ -52,15 +48,7 @@ from rollout.model import (
 from rollout.options import RolloutOptions
 from rollout.plan import Estimate, Plan, estimate, resolve_settings
 from rollout.ports import (
-    Clock,
-    Cluster,
-    ErrorRates,
-    FailFast,
-    HelmReleases,
     Listener,
-    Registry,
-    Store,
-    Timers,
 )
 
 log = logging.getLogger("rollbot.engine")
@@ -78,66 +66,30 @@ class Engine:
         *,
         apps: Mapping[str, AppSpec],
         health: HealthSpec,
-        cluster: Cluster,
-        registry: Registry | None,
-        store: Store,
-        timers: Timers,
-        clock: Clock,
+        ports: EnginePorts,
         listeners: Sequence[Listener] = (),
-        max_parallel: int = 16,
-        owner: str = "<host:pid>",
-        claim: Callable[[int], bool] | None = None,
-        poll_inbox_every: float | None = None,
-        fail_fast: FailFast | None = None,
-        error_rates: ErrorRates | None = None,
-        helm: Mapping[str, HelmReleases] | None = None,
+        driving: Driving | None = None,
     ) -> None:
-        """`claim(rollout_id)` takes a rollout for this process before the engine adopts
-        it, False when another live process drives it (the composition root's lease);
-        without it, every rollout may be adopted. With `poll_inbox_every` (seconds), a
-        background thread takes other processes' requests, as `poll_inbox()` does.
-        `fail_fast` says when a rollout wait gives up on new pods that will not come up;
-        `error_rates` (Prometheus) judges error rates in place of the pods' logs; `helm`
-        moves the releases of each `strategy: helm` app, by app name."""
+        """`ports`: the adapters it runs on; `driving`: how this process drives (see
+        :mod:`rollout.engine.wiring`)."""
+        driving = driving or Driving()
         self._apps = dict(apps)
-        self._cluster = cluster
-        self._store = store
-        self._clock = clock
+        self._cluster = ports.cluster
+        self._store = ports.store
+        self._clock = ports.clock
         self._stopping = threading.Event()
-        self._claim = claim or (lambda rollout_id: True)
-        remembered = Remembered()
-        self._pool = Pool(max_parallel)
-        shared = (cluster, health, remembered, self._stopping, fail_fast or FailFast())
-        tenants = Tenants(*shared, error_rates)
-        releases = dict(helm or {})
-        helm_tenants = HelmTenants(*shared, error_rates, releases=releases)
-        preflight = Preflight(
-            cluster,
-            registry,
-            store,
-            self._pool,
-            reads=remembered.reads,
-            error_rates=error_rates,
-            window_seconds=health.log_window_seconds,
-            helm=HelmPreflight(releases, seen=remembered.releases),
+        self._claim = driving.claim or (lambda rollout_id: True)
+        parts = assemble(
+            self._apps, health, ports, driving, listeners=listeners, stopping=self._stopping
         )
-        work = Work(self._apps, tenants, preflight, self._pool, helm=helm_tenants)
-        self._runner = Runner(
-            store=store,
-            timers=timers,
-            clock=clock,
-            listeners=listeners,
-            work=work,
-            remembered=remembered,
-            stopping=self._stopping,
-            owner=owner,
-        )
+        self._pool = parts.pool
+        self._runner = parts.runner
         self._driver = self._runner.driver
         self._poller: threading.Thread | None = None
-        if poll_inbox_every is not None:
+        if driving.poll_inbox_every is not None:
             self._poller = threading.Thread(
                 target=self._poll_forever,
-                args=(poll_inbox_every,),
+                args=(driving.poll_inbox_every,),
                 name="rollbot-inbox",
                 daemon=True,
             )

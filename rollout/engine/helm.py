@@ -3,7 +3,7 @@ release, moved with `helm upgrade` and put back with `helm rollback`.
 
 Patching such a tenant's Deployment directly would be undone by the next `helm upgrade`
 and leave Helm's history wrong, so only the release is changed; the waiting and the
-health checks that follow are rolling's own (:class:`rollout.engine.tenants.Tenants`).
+health checks that follow are rolling's own (:class:`rollout.engine.tenants.TargetSteps`).
 
 Crash safety is rolling's rule in Helm's terms. An update looks at the release first and
 upgrades only when its latest revision does not carry the version yet, so running it again
@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 
-from rollout.engine.tenants import PerTarget, Tenants
+from rollout.engine.tenants import PerTarget, TargetSteps
 from rollout.errors import RollbotError
 from rollout.machine import TargetResult
 from rollout.model import AppSpec, Rollout, Target
@@ -57,7 +57,7 @@ def pending_reason(release: str, current: HelmRevision) -> str:
 
 
 @dataclass
-class HelmTenants(Tenants):
+class HelmTargetSteps(TargetSteps):
     """Tenants of `strategy: helm` apps. `releases`: the Helm adapter of each such app."""
 
     releases: Mapping[str, HelmReleases] = field(default_factory=dict)
@@ -161,7 +161,7 @@ class HelmPreflight:
     recorded on its target, for the roll back and for a resume."""
 
     releases: Mapping[str, HelmReleases]
-    seen: PerTarget[HelmRevision] = field(default_factory=PerTarget)  # for HelmTenants
+    seen: PerTarget[HelmRevision] = field(default_factory=PerTarget)  # for HelmTargetSteps
 
     def check(
         self, spec: AppSpec, targets: Sequence[Target], *, rollout_id: int,

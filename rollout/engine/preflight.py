@@ -31,7 +31,7 @@ R = TypeVar("R")
 log = logging.getLogger("rollbot.engine")
 
 
-class Pool(Protocol):
+class ConcurrentMap(Protocol):
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
         """`fn` over `items` concurrently; results in the order of `items`."""
         ...
@@ -76,7 +76,7 @@ class Preflight:
     cluster: Cluster
     registry: Registry | None
     store: Store
-    pool: Pool
+    pool: ConcurrentMap
     reads: Reads
     error_rates: ErrorRates | None = None
     window_seconds: int = 300  # the health log window: Prometheus's $window

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from rollout.actions import Action
-from rollout.errors import InvalidTransition, PreflightFailed, RollbotError
+from rollout.errors import InvalidTransition, RollbotError, RolloutRefused
 from rollout.machine import (
     TOUCHED,
     Approve,
@@ -96,6 +96,6 @@ def latest_to_roll_back(
         except RollbotError:
             continue
         return rollout
-    raise PreflightFailed(
+    raise RolloutRefused(
         [f"no rollout of {app} has anything to roll back; name a version with to="]
     )

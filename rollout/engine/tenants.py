@@ -71,7 +71,7 @@ class PerTarget(Generic[V]):
 
 
 @dataclass
-class Remembered:
+class PreflightReads:
     """What the engine keeps of a rollout between its steps, in memory only: `reads`, each
     tenant's deployment as preflight read it, and `releases`, a helm app's release status
     as preflight read it. (Latency baselines are journalled on their targets instead, so
@@ -86,7 +86,7 @@ class Remembered:
 
 
 @dataclass
-class Tenants:
+class TargetSteps:
     """Everything one tenant's work needs, shared by all of them. `fail_fast` says when a
     rollout wait stops early on new pods that will not come up (the tenant then fails as on
     a timeout, sooner). `error_rates`, when set, answers the error rate in place of the
@@ -94,7 +94,7 @@ class Tenants:
 
     cluster: Cluster
     health: HealthSpec
-    remembered: Remembered
+    remembered: PreflightReads
     stopping: threading.Event
     fail_fast: FailFast = field(default_factory=FailFast)
     error_rates: ErrorRates | None = None

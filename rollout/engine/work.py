@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from rollout import retries
 from rollout.engine.preflight import Preflight
-from rollout.engine.tenants import Stopped, Tenants
+from rollout.engine.tenants import Stopped, TargetSteps
 from rollout.errors import RollbotError
 from rollout.machine import (
     CheckHealth,
@@ -61,7 +61,7 @@ def blocking(effect: Effect) -> bool:
     return isinstance(effect, BLOCKING)
 
 
-class Pool:
+class CallPool:
     """The per-tenant calls pool: `map` runs `fn` over `items` concurrently, at most
     `max_parallel` at a time, results in the order of `items`. A Stopped from any of them
     is raised once all have returned (each stops before its next change)."""
@@ -93,16 +93,16 @@ class Pool:
 
 
 @dataclass
-class Work:
+class ClusterEffects:
     """`helm`: the tenants of helm apps, which move by Helm release; others by patch."""
 
     apps: dict[str, AppSpec]
-    tenants: Tenants
+    tenants: TargetSteps
     preflight: Preflight
-    pool: Pool
-    helm: Tenants | None = None
+    pool: CallPool
+    helm: TargetSteps | None = None
 
-    def _tenants_of(self, spec: AppSpec) -> Tenants:
+    def _tenants_of(self, spec: AppSpec) -> TargetSteps:
         if spec.strategy is Strategy.HELM and self.helm is not None:
             return self.helm
         return self.tenants

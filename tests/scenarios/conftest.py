@@ -20,7 +20,7 @@ from bot.clock import SystemClock
 from bot.kube import KubeCluster, RetryPolicy
 from bot.scheduler import ApsTimers
 from bot.store import SqliteStore
-from rollout.engine import Engine
+from rollout.engine import Driving, Engine, EnginePorts
 from rollout.model import AppSpec, HealthSpec, InboxItem, Phase, Rollout, Settings, Strategy
 from rollout.options import RolloutOptions
 from rollout.ports import Cluster, ErrorRates, HelmReleases
@@ -111,18 +111,17 @@ class World:
             apps={
                 "isp": replace(ISP, settings=self.isp),
                 "admin": replace(ADMIN, settings=self.admin),
-                **self.more_apps,
             },
             health=HealthSpec(),
-            cluster=cluster,
-            registry=None,
-            store=self.store,
-            timers=timers,
-            clock=SystemClock(),
+            ports=EnginePorts(
+                cluster=cluster,
+                store=self.store,
+                timers=timers,
+                clock=SystemClock(),
+                error_rates=self.error_rates,
+            ),
             listeners=[self.listener],
-            max_parallel=8,
-            error_rates=self.error_rates,
-            helm=self.helm,
+            driving=Driving(max_parallel=8),
         )
         self.closers.append(engine.shutdown)
         return engine
