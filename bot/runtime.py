@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from bot.scheduler import ApsTimers
     from rollout.engine import Engine
 
-DEFAULT_DB = "./rollbot.db"
+JOURNAL_NAME = "rollbot.db"
 
 
 class DriverClaims:
@@ -138,8 +138,25 @@ class Runtime:
             self.store.close()
 
 
+def default_db() -> Path:
+    """Where the journal lives when nobody says: one place per user, whatever folder the
+    shell is in, so `rollbot status 2` run anywhere reads the journal `rollbot deploy`
+    wrote. `$XDG_STATE_HOME/rollbot/` (`~/.local/state/rollbot/` when unset) is where
+    the XDG base directories put state that outlives a process but is not a document."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "rollbot" / JOURNAL_NAME
+
+
 def db_path(explicit: str | None = None) -> Path:
-    return Path(explicit or os.environ.get("ROLLBOT_DB") or DEFAULT_DB)
+    """The journal: `explicit` (`--db`), else ROLLBOT_DB, else :func:`default_db`. The
+    default's folder is made here (readable by this user only, as the journal decides
+    who may release); a file named by the user must be in a folder that exists."""
+    given = explicit or os.environ.get("ROLLBOT_DB")
+    if given:
+        return Path(given)
+    path = default_db()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
 
 
 def registry_for(config: Config) -> Registry | None:

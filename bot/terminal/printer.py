@@ -163,3 +163,11 @@ class Printer:
         if self._progress_shown:
             self.out.write(_CLEAR_LINE)
             self._progress_shown = False
+
+
+def no_journal_text(path: object, *, chosen_by_env: bool) -> str:
+    """Why a reading verb has nothing to read, and where it looked."""
+    where = ("the file ROLLBOT_DB names" if chosen_by_env
+             else "the default place; set ROLLBOT_DB to read another file")
+    return (f"no journal at {path} ({where}). Nothing has been deployed with this journal "
+            "yet: rollbot deploy creates it.")

@@ -44,7 +44,7 @@ def cmd_plan(args: Args, out: TextIO) -> int:
 
 def show_plan(config: Config, command: Deploy, out: TextIO) -> int:
     """The dry run: read the fleet, print pilots, gates, batches and an estimate."""
-    with Session.open(out, config=config) as session:
+    with Session.open(out, config=config, reading=True) as session:
         engine = session.runtime.engine
         plan, estimate = engine.plan(command.app, command.version, command.options)
         preview = engine.preview(command.app, command.version, command.options, plan)
@@ -124,7 +124,7 @@ def _check_auto_approve(config: Config, app: AppSpec, *, user: str) -> None:
                          user=user, entries=app.approvers)
     if decision.allowed:
         return
-    with Journal.open(config) as journal:
+    with Journal.open(config, create=True) as journal:  # a deploy may start the journal
         journal.audit(user=user, action=f"deploy {app.name} --auto-approve", outcome="refused",
                       rollout_id=None, detail=decision.reason)
     raise RollbotError(
