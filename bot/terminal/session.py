@@ -138,11 +138,12 @@ class Session:
         config: Config | None = None,
         no_gate_for: str | None = None,
         reading: bool = False,
+        verbose: bool = False,
     ) -> Session:
         """`no_gate_for`: an app whose approval gate is off for rollouts started here
         (`--auto-approve`); the rollout records that in its own settings. `reading`: the
         session only looks (a plan); it reads the journal if there is one and never
-        creates it."""
+        creates it. `verbose`: print every tenant of every message."""
         config = config or load_config()
         apps: Mapping[str, AppSpec] | None = None
         if no_gate_for is not None:
@@ -150,7 +151,7 @@ class Session:
             spec = specs[no_gate_for]
             specs[no_gate_for] = replace(spec, settings=replace(spec.settings, approval=False))
             apps = specs
-        printer = Printer(out, held=True)
+        printer = Printer(out, held=True, verbose=verbose)
         stops = Stops()
         db = ":memory:" if reading and not db_path().exists() else None
         runtime = build_runtime(config=config, db=db, listeners=[printer, stops], apps=apps)
