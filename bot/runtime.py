@@ -25,6 +25,7 @@ from typing import IO, TYPE_CHECKING
 
 from bot.config import Config, load_config
 from bot.store import SqliteStore
+from rollout.errors import ConfigError
 from rollout.model import AppSpec, Rollout, RolloutEvent
 from rollout.ports import Cluster, ErrorRates, HelmReleases, Listener, Registry
 
@@ -182,9 +183,20 @@ def cluster_from_env(
     wanted = (config or load_config()).kubernetes
     limits = Limits(max_in_flight=wanted.max_in_flight, qps=wanted.qps, burst=wanted.burst)
     path = kubeconfig or os.environ.get("KUBECONFIG")
-    if path or not os.environ.get("KUBERNETES_SERVICE_HOST"):
+    if path:
         return KubeCluster.from_kubeconfig(path, limits=limits)
-    return KubeCluster.in_cluster(limits=limits)
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return KubeCluster.in_cluster(limits=limits)
+    default = Path.home() / ".kube" / "config"
+    if not default.exists():
+        # The client would say only "No configuration found"; say where, and the way out.
+        raise ConfigError(
+            "kubeconfig",
+            f"KUBECONFIG is not set and {default} does not exist. Set KUBECONFIG to a "
+            "kubeconfig file (`rollbot sim --kubeconfig PATH` writes one for the "
+            "simulated cluster)",
+        )
+    return KubeCluster.from_kubeconfig(str(default), limits=limits)
 
 
 def _wrapped(

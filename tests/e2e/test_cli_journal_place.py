@@ -1,4 +1,5 @@
-"""Where the terminal finds its journal, and that reading it never makes one.
+"""A first run on a fresh machine: where the journal is, that reading never makes one,
+and what is said when no kubeconfig is there.
 
 A journal in whatever folder the shell happens to be in split one user's rollouts over
 many files, and a reading verb run in the wrong folder left an empty journal behind and
@@ -66,3 +67,19 @@ def test_a_journal_named_by_rollbot_db_that_is_missing_is_named_and_not_created(
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"no journal at {missing} (the file ROLLBOT_DB names)" in done.stderr
     assert not missing.exists()
+
+
+def test_with_no_kubeconfig_the_error_names_the_path_and_the_fix(tmp_path: Path) -> None:
+    # Given a home with no ~/.kube/config and no KUBECONFIG
+    home = tmp_path / "home"
+    home.mkdir()
+
+    # When a verb that needs the cluster runs
+    done = rollbot_in(tmp_path, "plan", "isp", "v1.3.0", HOME=str(home),
+                      XDG_STATE_HOME=str(tmp_path / "state"))
+
+    # Then it names the file it looked for and how to give one
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"{home / '.kube' / 'config'} does not exist" in done.stderr
+    assert "Set KUBECONFIG" in done.stderr
+    assert "Traceback" not in done.stderr
