@@ -101,6 +101,14 @@ def shown(readme_line: str) -> re.Pattern[str]:
     ))
 
 
+def bob_types(step: Step, shell: list[str], *, cwd: Path, env: dict[str, str]) -> None:
+    """Bob's command, under his own OS account, and what it must show."""
+    done = subprocess.run([*AS_BOB, *shell], cwd=cwd, env=env, text=True,
+                          capture_output=True, timeout=CLI_TIMEOUT, check=False)
+    assert done.returncode == 0, (step.command, done.stdout, done.stderr)
+    assert shown(step.first_line).search(done.stdout), (step, done.stdout)
+
+
 @pytest.fixture
 def folder(tmp_path: Path) -> Iterator[Path]:
     """An empty folder, and `rollbot` on the PATH as this checkout runs it."""
@@ -137,10 +145,7 @@ def test_the_readme_session_runs_as_printed(folder: Path) -> None:
                     exported[name] = value.replace("$PWD", str(folder))
                 continue
             if step.who == "bob":  # another account, with only what his command sets
-                done = subprocess.run([*AS_BOB, *shell], cwd=folder, env=base, text=True,
-                                      capture_output=True, timeout=CLI_TIMEOUT, check=False)
-                assert done.returncode == 0, (step.command, done.stdout, done.stderr)
-                assert shown(step.first_line).search(done.stdout), (step, done.stdout)
+                bob_types(step, shell, cwd=folder, env=base)
                 for earlier, job in background[1:]:  # alice's deploy now runs to its end
                     code = job.process.wait(timeout=CLI_TIMEOUT)
                     job.stop()
