@@ -44,19 +44,20 @@ VERBS: dict[str, Verb] = {
     "plan": Verb(
         "print the plan of a rollout; changes nothing",
         "bot.terminal.rollouts:cmd_plan",
-        usage=f"rollbot plan <app> <version>\n    {OPTIONS}",
+        usage=f"rollbot plan <app> <version> [--all]\n    {OPTIONS}",
+        flags=("--all",),
     ),
     "deploy": Verb(
         "run a rollout in the foreground",
         "bot.terminal.rollouts:cmd_deploy",
         usage="\n".join(
             [
-                "rollbot deploy <app> <version> [--auto-approve] [--as USER]",
+                "rollbot deploy <app> <version> [--auto-approve] [--as USER] [--verbose]",
                 f"    {OPTIONS}",
                 "    [at=HH:MM|ISO-8601] [dry-run]",
             ]
         ),
-        flags=("--auto-approve", AS),
+        flags=("--auto-approve", AS, "--verbose"),
     ),
     Action.APPROVE: Verb(
         "approve a rollout waiting at its gate (--as USER)",
@@ -73,8 +74,8 @@ VERBS: dict[str, Verb] = {
     Action.RESUME: Verb(
         "continue unfinished rollouts in the foreground",
         "bot.terminal.rollouts:cmd_resume",
-        usage="rollbot resume [ID] [--retry|--skip] [--as USER]",
-        flags=("--retry", "--skip", AS),
+        usage="rollbot resume [ID] [--retry|--skip] [--as USER] [--verbose]",
+        flags=("--retry", "--skip", AS, "--verbose"),
     ),
     Action.ROLLBACK: Verb(
         "roll back what a rollout changed",

@@ -25,6 +25,7 @@ from typing import IO, TYPE_CHECKING
 
 from bot.config import Config, load_config
 from bot.store import SqliteStore
+from rollout.errors import ConfigError
 from rollout.model import AppSpec, Rollout, RolloutEvent
 from rollout.ports import Cluster, ErrorRates, HelmReleases, Listener, Registry
 
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from bot.scheduler import ApsTimers
     from rollout.engine import Engine
 
-DEFAULT_DB = "./rollbot.db"
+JOURNAL_NAME = "rollbot.db"
 
 
 class DriverClaims:
@@ -138,8 +139,25 @@ class Runtime:
             self.store.close()
 
 
+def default_db() -> Path:
+    """Where the journal lives when nobody says: one place per user, whatever folder the
+    shell is in, so `rollbot status 2` run anywhere reads the journal `rollbot deploy`
+    wrote. `$XDG_STATE_HOME/rollbot/` (`~/.local/state/rollbot/` when unset) is where
+    the XDG base directories put state that outlives a process but is not a document."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "rollbot" / JOURNAL_NAME
+
+
 def db_path(explicit: str | None = None) -> Path:
-    return Path(explicit or os.environ.get("ROLLBOT_DB") or DEFAULT_DB)
+    """The journal: `explicit` (`--db`), else ROLLBOT_DB, else :func:`default_db`. The
+    default's folder is made here (readable by this user only, as the journal decides
+    who may release); a file named by the user must be in a folder that exists."""
+    given = explicit or os.environ.get("ROLLBOT_DB")
+    if given:
+        return Path(given)
+    path = default_db()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
 
 
 def registry_for(config: Config) -> Registry | None:
@@ -165,9 +183,20 @@ def cluster_from_env(
     wanted = (config or load_config()).kubernetes
     limits = Limits(max_in_flight=wanted.max_in_flight, qps=wanted.qps, burst=wanted.burst)
     path = kubeconfig or os.environ.get("KUBECONFIG")
-    if path or not os.environ.get("KUBERNETES_SERVICE_HOST"):
+    if path:
         return KubeCluster.from_kubeconfig(path, limits=limits)
-    return KubeCluster.in_cluster(limits=limits)
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return KubeCluster.in_cluster(limits=limits)
+    default = Path.home() / ".kube" / "config"
+    if not default.exists():
+        # The client would say only "No configuration found"; say where, and the way out.
+        raise ConfigError(
+            "kubeconfig",
+            f"KUBECONFIG is not set and {default} does not exist. Set KUBECONFIG to a "
+            "kubeconfig file (`rollbot sim --kubeconfig PATH` writes one for the "
+            "simulated cluster)",
+        )
+    return KubeCluster.from_kubeconfig(str(default), limits=limits)
 
 
 def _wrapped(

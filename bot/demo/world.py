@@ -59,6 +59,10 @@ class Windows:
     rollout_timeout: str
     ready_delay: float  # seconds a simulated pod takes to become ready
     deadline_scale: float  # progressDeadlineSeconds (600) times this, in the sim
+    # Seconds between posts to one channel. Real Slack allows about one a second, and
+    # the paced demo keeps to that; against the stand-in alone, --fast need not, as that
+    # pace was most of its time.
+    post_interval: float = 1.0
 
     def describe(self) -> str:
         return (f"wait {self.wait} between batches, pilot monitor {self.pilot_monitor}, "
@@ -68,7 +72,7 @@ class Windows:
 PACED = Windows(wait="2s", pilot_monitor="3s", monitor="3s", rollout_timeout="30s",
                 ready_delay=0.4, deadline_scale=0.008)
 FAST = Windows(wait="0s", pilot_monitor="1s", monitor="1s", rollout_timeout="30s",
-               ready_delay=0.05, deadline_scale=0.005)
+               ready_delay=0.05, deadline_scale=0.005, post_interval=0.1)
 
 
 def demo_config(windows: Windows) -> Config:
@@ -146,6 +150,7 @@ class World:
     config: Config
     home: Path
     stack: contextlib.AsyncExitStack = field(repr=False)
+    post_interval: float = 1.0  # the pace of posts to one channel (Windows.post_interval)
 
     @property
     def events_url(self) -> str:
@@ -186,6 +191,7 @@ async def start_world(printer: Printer, *, windows: Windows, tenants: int) -> Wo
         config = demo_config(windows)
         watch = Watch(changes)
         server = await _start_bot(config, kube=kube, slack=slack, home=home, watch=watch,
+                                  post_interval=windows.post_interval,
                                   registry=MirroredRegistry.to(registry.address,
                                                                host=REGISTRY_HOST))
         stack.push_async_callback(server.close)
@@ -193,11 +199,13 @@ async def start_world(printer: Printer, *, windows: Windows, tenants: int) -> Wo
     except BaseException:
         await stack.aclose()
         raise
-    return World(kube, slack, registry, server, watch, changes, config, home, stack)
+    return World(kube, slack, registry, server, watch, changes, config, home, stack,
+                 post_interval=windows.post_interval)
 
 
 async def _start_bot(config: Config, *, kube: SimHandle, slack: SlackHandle, home: Path,
-                     watch: Watch, registry: MirroredRegistry) -> serve.Server:
+                     watch: Watch, registry: MirroredRegistry,
+                     post_interval: float) -> serve.Server:
     settings = serve.ServeSettings(
         bot_token=slack.bot_token,
         signing_secret=slack.signing_secret,
@@ -206,6 +214,7 @@ async def _start_bot(config: Config, *, kube: SimHandle, slack: SlackHandle, hom
         port=0,
         db=str(home / "rollbot.db"),
         kubeconfig=str(kube.kubeconfig),
+        post_interval=post_interval,
     )
 
     def make_runtime(s: serve.ServeSettings, cfg: Config, heard: Sequence[Listener]) -> Runtime:

@@ -11,7 +11,6 @@ values become rows is in :mod:`bot.store.codec`, the tables in :mod:`bot.store.s
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -35,7 +34,6 @@ from rollout.errors import RolloutConflict, StaleRollout, UnknownRollout
 from rollout.model import TERMINAL_PHASES, AuditEntry, InboxItem, Rollout
 
 __all__ = [
-    "DEFAULT_DB",
     "SCHEMA_VERSION",
     "JournalError",
     "SchemaTooNew",
@@ -45,7 +43,6 @@ __all__ = [
     "write_transaction",
 ]
 
-DEFAULT_DB = "./rollbot.db"
 BUSY_TIMEOUT_SECONDS: Final = 15.0
 
 _TERMINAL = tuple(sorted(p.value for p in TERMINAL_PHASES))
@@ -143,8 +140,10 @@ class SqliteStore:
 
     @classmethod
     def from_env(cls) -> SqliteStore:
-        """The journal at ``ROLLBOT_DB``, default ``./rollbot.db``."""
-        return cls(os.environ.get("ROLLBOT_DB") or DEFAULT_DB)
+        """The journal at ``ROLLBOT_DB``, else at :func:`bot.runtime.db_path`'s default."""
+        from bot.runtime import db_path
+
+        return cls(db_path())
 
     def close(self) -> None:
         with self._lock:

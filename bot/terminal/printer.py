@@ -14,6 +14,7 @@ import threading
 from typing import TextIO
 
 from bot.plain import plain
+from bot.terminal.fold import fold
 from handlers import render
 from rollout.model import EventKind, Phase, Rollout, RolloutEvent
 from rollout.outcomes import outcomes
@@ -93,9 +94,15 @@ class Printer:
     """A Listener that prints to a terminal or a log; safe to call from any thread."""
 
     def __init__(
-        self, out: TextIO = sys.stdout, *, live: bool | None = None, held: bool = False
+        self,
+        out: TextIO = sys.stdout,
+        *,
+        live: bool | None = None,
+        held: bool = False,
+        verbose: bool = False,
     ) -> None:
         self.out = out
+        self.verbose = verbose  # every tenant of every message, rather than a screenful
         self.live = out.isatty() if live is None else live
         self._lock = threading.Lock()
         # Held events wait for release(), so a verb can print its own first line (the
@@ -124,7 +131,7 @@ class Printer:
         changed = self._last_progress.get(event.rollout.id) != progress
         self._last_progress[event.rollout.id] = progress
         if text:
-            self._lines(event, plain(text))
+            self._lines(event, fold(plain(text), everything=self.verbose, flag="--verbose"))
         # Live, the progress line is redrawn under every message; in a log it is
         # written only when it says something new.
         if changed or (self.live and text):
@@ -163,3 +170,11 @@ class Printer:
         if self._progress_shown:
             self.out.write(_CLEAR_LINE)
             self._progress_shown = False
+
+
+def no_journal_text(path: object, *, chosen_by_env: bool) -> str:
+    """Why a reading verb has nothing to read, and where it looked."""
+    where = ("the file ROLLBOT_DB names" if chosen_by_env
+             else "the default place; set ROLLBOT_DB to read another file")
+    return (f"no journal at {path} ({where}). Nothing has been deployed with this journal "
+            "yet: rollbot deploy creates it.")

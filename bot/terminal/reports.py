@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
+from bot.config import load_config
 from bot.plain import plain
 from bot.terminal.session import Journal
 from bot.terminal.words import Args, now, optional_rollout_id, refusal
@@ -50,11 +51,12 @@ def _driver_line(journal: Journal, rollout: Rollout) -> str:
 def cmd_history(args: Args, out: TextIO) -> int:
     if len(args.words) > 1:
         raise refusal("history", f"Unexpected {plain(show(args.words[1]))} after the app.")
-    with Journal.open() as journal:
-        app = args.words[0] if args.words else None
-        if app is not None and app not in journal.config.apps:
-            known = ", ".join(sorted(journal.config.apps))
-            raise refusal("history", f"Unknown app {plain(show(app))}; configured apps: {known}.")
+    config = load_config()
+    app = args.words[0] if args.words else None
+    if app is not None and app not in config.apps:
+        known = ", ".join(sorted(config.apps))
+        raise refusal("history", f"Unknown app {plain(show(app))}; configured apps: {known}.")
+    with Journal.open(config) as journal:
         rollouts = journal.store.list_rollouts(app=app, limit=HISTORY_LIMIT)
         out.write(plain(render.history_message(rollouts, app=app).text) + "\n")
     return 0

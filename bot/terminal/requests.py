@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TextIO
 
+from bot.config import load_config
 from bot.terminal.follow import drive, watch
 from bot.terminal.groups import authorize
 from bot.terminal.printer import Printer
@@ -104,10 +105,12 @@ def control_verb(verb: Action) -> Verb:
 
 def cmd_rollback(args: Args, out: TextIO) -> int:
     user = person(args, required=False, default=default_user())
-    with Journal.open() as journal:
-        command = rollback_words(args, apps=journal.config.apps)
-        if isinstance(command, Help):
-            raise refusal(args.verb, f"{args.verb} needs a rollout ID or an app.")
+    config = load_config()
+    command = rollback_words(args, apps=config.apps)
+    if isinstance(command, Help):
+        raise refusal(args.verb, f"{args.verb} needs a rollout ID or an app.")
+    # Rolling back an app starts a rollout, which may be the journal's first.
+    with Journal.open(config, create=isinstance(command, RollbackApp)) as journal:
         if isinstance(command, RollbackApp):
             app = journal.app(command.app)
             decision = authorize(lambda groups: may_rollback(None, app, user, groups),
@@ -118,7 +121,7 @@ def cmd_rollback(args: Args, out: TextIO) -> int:
                 raise PermissionDenied(user, Action.ROLLBACK, decision.reason)
         else:
             return _rollback_rollout(journal, command, user=user, out=out)
-    with Session.open(out) as session:
+    with Session.open(out, config=config) as session:
         started = session.runtime.engine.rollback_app(
             app=command.app, to_version=command.to_version, tenants=command.tenants, user=user,
             os_account=os_account(),

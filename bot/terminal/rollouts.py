@@ -17,6 +17,7 @@ from typing import TextIO
 
 from bot.config import Config, load_config
 from bot.plain import plain
+from bot.terminal.fold import fold
 from bot.terminal.follow import drive
 from bot.terminal.groups import authorize
 from bot.terminal.session import Journal, Session, default_user, os_account, request
@@ -39,12 +40,15 @@ EXIT_NEEDS_A_PERSON = 3
 def cmd_plan(args: Args, out: TextIO) -> int:
     config = load_config()
     command = deploy_words(args, apps=config.apps)
-    return show_plan(config, command, out)
+    return show_plan(config, command, out, everything=args.flag("--all"), flag="--all")
 
 
-def show_plan(config: Config, command: Deploy, out: TextIO) -> int:
-    """The dry run: read the fleet, print pilots, gates, batches and an estimate."""
-    with Session.open(out, config=config) as session:
+def show_plan(
+    config: Config, command: Deploy, out: TextIO, *, everything: bool, flag: str
+) -> int:
+    """The dry run: read the fleet, print pilots, gates, batches and an estimate; every
+    tenant's name only when `everything` (`flag` asks for that)."""
+    with Session.open(out, config=config, reading=True) as session:
         engine = session.runtime.engine
         plan, estimate = engine.plan(command.app, command.version, command.options)
         preview = engine.preview(command.app, command.version, command.options, plan)
@@ -56,7 +60,7 @@ def show_plan(config: Config, command: Deploy, out: TextIO) -> int:
             preview, pilots=plan.pilots, batches=plan.batches, estimate_seconds=seconds,
             dry_run=True,
         ).text
-    out.write(plain(text) + "\n")
+    out.write(fold(plain(text), everything=everything, flag=flag) + "\n")
     return EXIT_OK
 
 
@@ -88,8 +92,9 @@ def blue_green_plan(spec: AppSpec, preview: Rollout, *, estimate_seconds: int) -
 def cmd_deploy(args: Args, out: TextIO) -> int:
     config = load_config()
     command = deploy_words(args, apps=config.apps)
+    verbose = args.flag("--verbose")
     if command.options.dry_run:
-        return show_plan(config, command, out)
+        return show_plan(config, command, out, everything=verbose, flag="--verbose")
     user = person(args, required=False, default=default_user())
     app = config.app(command.app)
     decision = authorize(lambda groups: may_deploy(app, user, groups),
@@ -99,7 +104,7 @@ def cmd_deploy(args: Args, out: TextIO) -> int:
     if args.flag("--auto-approve"):
         _check_auto_approve(config, app, user=user)
         gate_off = command.app
-    with Session.open(out, config=config, no_gate_for=gate_off) as session:
+    with Session.open(out, config=config, no_gate_for=gate_off, verbose=verbose) as session:
         rollout = session.runtime.engine.start(
             app=command.app,
             version=command.version,
@@ -124,7 +129,7 @@ def _check_auto_approve(config: Config, app: AppSpec, *, user: str) -> None:
                          user=user, entries=app.approvers)
     if decision.allowed:
         return
-    with Journal.open(config) as journal:
+    with Journal.open(config, create=True) as journal:  # a deploy may start the journal
         journal.audit(user=user, action=f"deploy {app.name} --auto-approve", outcome="refused",
                       rollout_id=None, detail=decision.reason)
     raise RollbotError(
@@ -151,7 +156,7 @@ def cmd_resume(args: Args, out: TextIO) -> int:
         return EXIT_OK if rid is None else _finished_code(rid)
     # A paused rollout is taken over first, then un-paused by a request like any other.
     action = choice or (Action.RESUME if paused else None)
-    with Session.open(out) as session:
+    with Session.open(out, verbose=args.flag("--verbose")) as session:
         return _take_over(session, ids, action=action, user=user)
 
 

@@ -18,13 +18,14 @@ import pwd
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TextIO
 
 from bot.config import Config, load_config
 from bot.runtime import DriverClaims, Runtime, build_runtime, db_path
 from bot.store import SqliteStore
 from bot.terminal.follow import Stops
-from bot.terminal.printer import Printer
+from bot.terminal.printer import Printer, no_journal_text
 from bot.terminal.words import now
 from rollout.actions import Action
 from rollout.errors import RollbotError, UnknownRollout
@@ -60,6 +61,14 @@ def request(
                      tenants=tenants, source="cli", os_account=os_account())
 
 
+class NoJournal(RollbotError):
+    """A verb that reads the journal found none where it looked."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__(no_journal_text(path, chosen_by_env=bool(os.environ.get("ROLLBOT_DB"))))
+
+
 @dataclass
 class Journal:
     """The configuration and the journal, without the cluster."""
@@ -69,9 +78,14 @@ class Journal:
     claims: DriverClaims
 
     @classmethod
-    def open(cls, config: Config | None = None) -> Journal:
+    def open(cls, config: Config | None = None, *, create: bool = False) -> Journal:
+        """Open the journal. Only a verb that starts a rollout passes `create`: a reading
+        verb run where no journal is would otherwise leave an empty one behind and then
+        report that the rollout asked for does not exist."""
         config = config or load_config()
         path = db_path()
+        if not create and not path.exists():
+            raise NoJournal(path)
         return cls(config=config, store=SqliteStore(path), claims=DriverClaims(path))
 
     def close(self) -> None:
@@ -118,10 +132,18 @@ class Session:
 
     @classmethod
     def open(
-        cls, out: TextIO, *, config: Config | None = None, no_gate_for: str | None = None
+        cls,
+        out: TextIO,
+        *,
+        config: Config | None = None,
+        no_gate_for: str | None = None,
+        reading: bool = False,
+        verbose: bool = False,
     ) -> Session:
         """`no_gate_for`: an app whose approval gate is off for rollouts started here
-        (`--auto-approve`); the rollout records that in its own settings."""
+        (`--auto-approve`); the rollout records that in its own settings. `reading`: the
+        session only looks (a plan); it reads the journal if there is one and never
+        creates it. `verbose`: print every tenant of every message."""
         config = config or load_config()
         apps: Mapping[str, AppSpec] | None = None
         if no_gate_for is not None:
@@ -129,9 +151,10 @@ class Session:
             spec = specs[no_gate_for]
             specs[no_gate_for] = replace(spec, settings=replace(spec.settings, approval=False))
             apps = specs
-        printer = Printer(out, held=True)
+        printer = Printer(out, held=True, verbose=verbose)
         stops = Stops()
-        runtime = build_runtime(config=config, listeners=[printer, stops], apps=apps)
+        db = ":memory:" if reading and not db_path().exists() else None
+        runtime = build_runtime(config=config, db=db, listeners=[printer, stops], apps=apps)
         return cls(runtime=runtime, printer=printer, stops=stops)
 
     def close(self) -> None:

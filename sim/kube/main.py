@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 
 from sim.kube.harness import write_kubeconfig
+from sim.kube.rollbot_yaml import write_beside
 from sim.kube.server import serve
 
 
@@ -23,6 +24,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="factor applied to progressDeadlineSeconds")
     p.add_argument("--empty-tenants", action="store_true",
                    help="tenant namespaces without the app, to install it with helm")
+    p.add_argument("--no-config", action="store_true",
+                   help="do not write a rollbot.yaml for the sim beside the kubeconfig")
     return p
 
 
@@ -32,8 +35,9 @@ async def _serve(args: argparse.Namespace) -> int:
                       apps=not args.empty_tenants)
     try:
         write_kubeconfig(args.kubeconfig, sim.url)
-        print(f"rollbot sim: {sim.url} ({args.tenants} tenants, kubeconfig {args.kubeconfig})",
-              flush=True)
+        config = "" if args.no_config else f"; {write_beside(args.kubeconfig)}"
+        print(f"rollbot sim: {sim.url} ({args.tenants} tenants, kubeconfig {args.kubeconfig}"
+              f"{config})", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
