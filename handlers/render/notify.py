@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from handlers.render.blocks import section
 from handlers.render.phrases import Message, mentions, rollout_ref, title, user_ref
 from rollout.model import Rollout, Strategy
-from rollout.outcomes import digest, outcomes, problems_of
+from rollout.outcomes import causes_of, digest, outcomes
 
 _NOTIFY: Mapping[str, str] = {
     "started": "🚀 {title} rollout {ref} started by {user}",
@@ -37,7 +37,7 @@ def notify_line(kind: str, rollout: Rollout, *, link: str | None) -> Message:
             else f"{counted.updated} tenants updated"
         ),
         # The tenants that failed, whatever became of the rollout since (a refusal has none).
-        failures=digest(problems_of(counted.failed)) if counted.failed else reason,
+        failures=digest(causes_of(counted.failed)) if counted.failed else reason,
         # "was rolled back automatically: ...", never "was rolled back: rolled back ...".
         rolled_back=reason if reason.startswith("rolled back") else f"rolled back: {reason}",
     )

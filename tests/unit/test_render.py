@@ -226,7 +226,24 @@ def test_failure_choices_offer_the_three_ways_on() -> None:
         Action.RETRY.button_id,
         Action.SKIP.button_id,
     ]
-    assert "error rate 20.0% over 5.0%" in section_texts(message)
+    # The failed tenant by name; why it failed is its batch result's line, told once
+    assert bad.namespace in section_texts(message)
+    assert "error rate 20.0% over 5.0%" not in section_texts(message)
+
+
+def test_failure_choices_give_the_cause_of_a_failure_found_while_monitoring() -> None:
+    # Given a pilot that failed in its monitor window, after its batch result said healthy
+    rollout = fleet(12)
+    bad = replace(
+        rollout.batch(1)[0], status=TargetStatus.FAILED, reason="error rate 20.0% over 5.0%"
+    )
+    paused = replace(rollout.with_targets([bad]), phase=Phase.PAUSED, paused_from=Phase.MONITORING)
+
+    # When the choices are offered
+    message = render.failure_choices(paused, 1)
+
+    # Then they say why, since no earlier message did
+    assert f"{bad.namespace} — error rate 20.0% over 5.0%" in section_texts(message)
 
 
 def test_notify_lines_are_short_and_link_to_the_thread() -> None:
