@@ -135,7 +135,9 @@ class Conversation:
                         user=user, action=action, at=event.at, os_account=event.os_account,
                     )
                 )  # fmt: skip
-        if user and action:
+        if user and action and not out:
+            # Said once: the edited request already names who decided; a reply says so
+            # only when no message in the thread does.
             said = render.person_event(r, user=user, action=action, os_account=event.os_account)
             out.append(thread.reply(said))
         return out
@@ -167,8 +169,9 @@ class Conversation:
                         user=user, action=action, at=event.at, os_account=event.os_account,
                     )
                 )  # fmt: skip
-        said = render.person_event(r, user=user, action=action, os_account=event.os_account)
-        out.append(thread.reply(said))
+        if not out:  # an edited choices message already says who chose what
+            said = render.person_event(r, user=user, action=action, os_account=event.os_account)
+            out.append(thread.reply(said))
         return out
 
     def _close_open(self, event: RolloutEvent, thread: _Thread, known: Known) -> list[Outgoing]:
