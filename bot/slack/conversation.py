@@ -30,13 +30,15 @@ from rollout.model import (
 )
 from rollout.plan import Plan, estimate, eta
 
-# Event kinds with a notify-channel line, and the line's kind in render.notify_line.
+# Event kinds with a notify-channel line, and the line's kind in render.notify_line. A
+# rollout has started once preflight passed and it was planned: one refused at preflight
+# never started, and stakeholders hear only that it was refused.
 NOTIFY: dict[EventKind, str] = {
-    EventKind.STARTED: "started",
+    EventKind.PLANNED: "started",
     EventKind.AWAITING_APPROVAL: "awaiting-approval",
     EventKind.COMPLETED: "completed",
     EventKind.FAILED: "failed",
-    EventKind.REFUSED: "failed",
+    EventKind.REFUSED: "refused",
     EventKind.ROLLED_BACK: "rolled-back",
     EventKind.EXPIRED: "expired",
     EventKind.CANCELLED: "cancelled",

@@ -60,8 +60,12 @@ def event_text(event: RolloutEvent) -> str:
         return render.blue_green_switched(r).text
     if kind is EventKind.OLD_REMOVED:
         return render.old_removed(r).text
+    if kind is EventKind.STARTED and r.phase is Phase.PREFLIGHT:
+        # Not started yet: preflight may still refuse it, and then it never starts.
+        return f"🔎 #{r.id} {r.app} {r.version}: preflight checks, asked by {r.requested_by}"
     if kind is EventKind.PLANNED:
-        return ""  # the plan is printed by the verb itself, once
+        # The plan is printed by the verb itself, once; this says it really began.
+        return f"🚀 #{r.id} started by {r.requested_by}"
     if kind is EventKind.PROGRESS:
         return f"⚠️ #{r.id}: {event.detail}" if event.problems else ""
     who = f" by {event.user}" if event.user else ""

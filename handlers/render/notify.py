@@ -15,6 +15,7 @@ _NOTIFY: Mapping[str, str] = {
     "awaiting-approval": "✋ {title} rollout {ref} is waiting for approval",
     "completed": "✅ {title} rollout {ref} completed: {updated}",
     "failed": "❌ {title} rollout {ref} failed: {failures}",
+    "refused": "🛑 {title} rollout {ref} was refused at preflight; nothing changed: {problems}",
     "rolled-back": "↩️ {title} rollout {ref} was {rolled_back}",
     "expired": "⌛ {title} rollout {ref} expired waiting for approval",
     "cancelled": "🚫 {title} rollout {ref} was cancelled",
@@ -38,6 +39,7 @@ def notify_line(kind: str, rollout: Rollout, *, link: str | None) -> Message:
         ),
         # The tenants that failed, whatever became of the rollout since (a refusal has none).
         failures=digest(causes_of(counted.failed)) if counted.failed else reason,
+        problems=reason.removeprefix("refused: "),
         # "was rolled back automatically: ...", never "was rolled back: rolled back ...".
         rolled_back=reason if reason.startswith("rolled back") else f"rolled back: {reason}",
     )

@@ -56,6 +56,7 @@ def parent_buttons(rollout: Rollout) -> list[Block]:
         Phase.ROLLING_BACK,
         Phase.ROLLED_BACK,
         Phase.FAILED,
+        Phase.REFUSED,
         Phase.CANCELLED,
         Phase.EXPIRED,
     }:

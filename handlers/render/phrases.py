@@ -49,6 +49,7 @@ PHASE_ICON: Mapping[Phase, str] = {
     Phase.ROLLED_BACK: "↩️",
     Phase.COMPLETED: "✅",
     Phase.FAILED: "❌",
+    Phase.REFUSED: "🛑",
     Phase.CANCELLED: "🚫",
     Phase.EXPIRED: "⌛",
 }
@@ -150,6 +151,7 @@ _REASONED = frozenset(
     {
         Phase.PAUSED,
         Phase.FAILED,
+        Phase.REFUSED,
         Phase.ROLLED_BACK,
         Phase.ROLLING_BACK,
         Phase.CANCELLED,

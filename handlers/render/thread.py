@@ -246,6 +246,7 @@ def summary(rollout: Rollout) -> Message:
         Phase.CANCELLED: "cancelled",
         Phase.EXPIRED: "expired waiting for approval",
         Phase.FAILED: "failed",
+        Phase.REFUSED: "was refused at preflight",
     }.get(rollout.phase, rollout.phase.label)
     head = (
         f"{PHASE_ICON[rollout.phase]} *{title(rollout)} {outcome}*{took} ({rollout_ref(rollout)})"

@@ -219,13 +219,15 @@ def test_automatic_rollback_is_announced_with_its_result(slack: SlackHandle, db:
     ended = replace(undone.with_phase(Phase.ROLLED_BACK), finished_at=at(5))
     story = [
         event(EventKind.STARTED, r, 0),
+        event(EventKind.PLANNED, r, 0),  # preflight passed: the rollout started
         event(EventKind.FAILED, back, 3, batch=0, detail="tenant-0001: 5xx"),
         event(EventKind.ROLLING_BACK, back, 3, detail=why),
         event(EventKind.ROLLED_BACK, ended, 5, detail=why),
     ]
     deliver(slack, db, story)
 
-    texts = [m.text for m in replies(slack)]
+    plan, *texts = [m.text for m in replies(slack)]
+    assert "Plan for" in plan
     assert len(texts) == 3, texts
     assert "Rolling back #7 automatically" in texts[0]
     assert "#7 rolled back*: 2 tenants back on their previous image" in texts[1]
@@ -237,7 +239,7 @@ def test_automatic_rollback_is_announced_with_its_result(slack: SlackHandle, db:
 
 def test_refused_rollout_says_why_in_the_channel(slack: SlackHandle, db: Path) -> None:
     r = rolling(12)
-    refused = r.with_phase(Phase.FAILED, reason="preflight found 2 problems")
+    refused = r.with_phase(Phase.REFUSED, reason="refused: preflight found 2 problems")
     problems = ("image tag v1.3.0 not found", "tenant-0003 has no deployment isp-ops-app")
     story = [
         event(EventKind.STARTED, replace(r, phase=Phase.PREFLIGHT), 0),
@@ -249,7 +251,9 @@ def test_refused_rollout_says_why_in_the_channel(slack: SlackHandle, db: Path) -
     assert len(shown) == 2
     assert "was not started*: preflight found 2 problems" in shown[1]
     assert problems[1] in shown[1]
-    assert "failed" in slack.messages(NOTIFY)[-1].text
+    # and stakeholders hear it was refused, never that it started or failed
+    (told,) = [m.text for m in slack.messages(NOTIFY)]
+    assert "was refused at preflight; nothing changed: preflight found 2 problems" in told
 
 
 def test_blue_green_switch_offer_and_removal(slack: SlackHandle, db: Path) -> None:
@@ -478,3 +482,22 @@ def test_a_helm_thread_reads_like_a_rolling_one_with_each_revision(
     for text, part in zip(texts, expected, strict=True):
         assert part in text
     assert texts[4].count("· Helm revision 1 → 2") == 5
+
+
+def test_stakeholders_are_never_ahead_of_the_thread(slack: SlackHandle, db: Path) -> None:
+    # Given a whole rollout's messages queued at once, the thread's channel paced slower
+    # than the notify channel, which has far fewer messages to send
+    deliver(slack, db, happy_story(), live=False, min_interval=0.1)
+
+    # When the stand-in's record of posts is read in the order it received them
+    posts = [(c.args.get("channel"), str(c.args.get("text", ""))) for c in slack.calls()
+             if c.method == "chat.postMessage" and c.ok]
+
+    def first(channel: str, part: str) -> int:
+        return next(i for i, (ch, text) in enumerate(posts) if ch == channel and part in text)
+
+    # Then each notify line comes after the thread message it sums up
+    assert first(RELEASES, "*Plan for") < first(NOTIFY, "started by")
+    assert first(RELEASES, "*Pilots*") < first(NOTIFY, "waiting for approval")
+    assert first(RELEASES, "*Approval needed") < first(NOTIFY, "waiting for approval")
+    assert first(RELEASES, "completed*") < first(NOTIFY, "completed:")

@@ -51,7 +51,7 @@ def test_held_events_come_after_the_verbs_first_line() -> None:
     printer.release()
     lines = out.getvalue().splitlines()
     assert lines[0] == "Rollout #7: isp v1.3.0"
-    assert "#7 started by U0ALICE" in lines[1]
+    assert "#7 isp v1.3.0: preflight checks, asked by U0ALICE" in lines[1]
 
 
 def test_a_log_gets_a_progress_line_only_when_it_changes() -> None:

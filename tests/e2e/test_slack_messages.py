@@ -16,7 +16,7 @@ from rollout.actions import Action
 from rollout.model import Phase, TargetStatus
 from sim.kube.harness import start_sim
 from sim.kube.seed import tenant_namespaces
-from tests.e2e.slack_fixtures import ALICE, WAIT, C, config_text, running_bot
+from tests.e2e.slack_fixtures import ALICE, NOTIFY, WAIT, C, config_text, running_bot
 
 NEW = "v1.3.1"
 
@@ -104,3 +104,56 @@ async def test_each_duration_measures_what_its_words_say(tmp_path: Path) -> None
     took = re.search(r"rolled back\*? in (\S+)", summary.text)
     assert took is not None, summary.text
     assert abs(_seconds(took.group(1)) - rolled_back) <= 1, (summary.text, rolled_back)
+
+
+async def test_a_rollout_refused_at_preflight_is_told_as_refused_never_as_started(
+    tmp_path: Path,
+) -> None:
+    # Given a tenant rollbot may not patch, so preflight will refuse the rollout
+    fleet = sorted(tenant_namespaces(4))
+    async with running_bot(tmp_path, tenants=4) as bot:
+        await asyncio.to_thread(
+            bot.sim.deny_access, namespace=fleet[1], verb="patch", resource="deployments"
+        )
+
+        # When Alice asks for it
+        rid = await bot.deploy(f"isp {NEW}", user=ALICE)
+        refused = await bot.wait(rid)
+        told = await bot.slack.wait_for_message_async(NOTIFY, "refused", timeout=WAIT)
+        parent = await bot.slack.wait_for_async(
+            lambda: next(
+                (m for m in bot.slack.messages(C) if "rollout #" in m.text and "🛑" in m.text),
+                None,
+            ),
+            WAIT,
+        )
+        replies = [m.text for m in bot.slack.thread(C, parent.ts)[1:]]
+        notify = [m.text for m in bot.slack.messages(NOTIFY)]
+
+    # Then it is recorded and shown as refused, and nobody is told it started or failed
+    assert refused.phase is Phase.REFUSED
+    assert f"#{rid} was refused at preflight" in told.text and fleet[1] in told.text
+    assert notify == [told.text]
+    assert "Refused" in parent.text.splitlines()[1], parent.text
+    assert not [t for t in [*replies, *notify] if "started by" in t or "failed:" in t]
+    assert any("was not started" in t for t in replies)
+
+
+_BARE_ID = re.compile(r"(?<![@^\w])[UWS]0[A-Z0-9]{3,}\b")  # an ID not inside a Slack mention
+
+
+async def test_people_and_groups_are_mentions_slack_renders(tmp_path: Path) -> None:
+    # Given approvers that include a user group (S0LEADS)
+    async with running_bot(tmp_path, tenants=4) as bot:
+        # When a rollout reaches its approval gate
+        rid = await bot.deploy(f"isp {NEW} batch=2 pilot=1", user=ALICE)
+        request = await bot.approval_message(rid)
+        texts = [
+            m.text
+            for channel in (C, NOTIFY)
+            for m in bot.slack.messages(channel, include_replies=True)
+        ]
+
+    # Then the group is a user-group mention and the people user mentions, in every message
+    assert "<!subteam^S0LEADS>" in request.text and "<@U0BOB>" in request.text
+    assert not [t for t in texts if _BARE_ID.search(t)], texts
