@@ -169,6 +169,22 @@ def test_parent_message_shows_progress_and_the_right_buttons() -> None:
     assert buttons(gone) == []
 
 
+def test_a_paused_rollout_with_a_failure_does_not_show_a_full_bar() -> None:
+    # Given the last batch settled with one tenant failed, the rollout paused
+    rollout = fleet(12)
+    settled = [
+        t.with_status(TargetStatus.FAILED if i == 0 else TargetStatus.UPDATED, reason="x")
+        for i, t in enumerate(rollout.targets)
+    ]
+    paused = replace(rollout.with_targets(settled), phase=Phase.PAUSED, paused_from=Phase.BATCH)
+
+    # When its parent message is drawn
+    text = render.parent_message(paused).text
+
+    # Then the bar counts the tenants on the new version, not every tenant that settled
+    assert "11/12" in text and "12/12" not in text
+
+
 def test_approval_request_names_rules_and_decided_removes_buttons() -> None:
     rollout = replace(
         fleet(30),
