@@ -103,7 +103,10 @@ async def test_each_duration_measures_what_its_words_say(tmp_path: Path) -> None
     # and the roll back's time is the roll back's, not the rollout's since it began
     took = re.search(r"rolled back\*? in (\S+)", summary.text)
     assert took is not None, summary.text
-    assert abs(_seconds(took.group(1)) - rolled_back) <= 1, (summary.text, rolled_back)
+    # (measured from the click, so it also holds the moment the engine took to pick the
+    # click up: the roll back's own time is within it, and at least one tenant's restart)
+    shown_back = _seconds(took.group(1))
+    assert READY - 1 <= shown_back <= rolled_back + 1, (summary.text, rolled_back)
 
 
 async def test_a_rollout_refused_at_preflight_is_told_as_refused_never_as_started(
