@@ -61,7 +61,17 @@ class Verdict:
 
     @property
     def reason(self) -> str:
-        return "; ".join(self.reasons)
+        return REASON_SEPARATOR.join(self.reasons)
+
+
+REASON_SEPARATOR = "; "  # how a verdict's reasons join into the one reason a tenant keeps
+
+
+def lead_cause(reason: str) -> tuple[str, tuple[str, ...]]:
+    """A tenant's reason as its root cause and the rest: `judge` puts the cause first, so
+    a one-line view leads with it and leaves the consequences for the detail."""
+    first, *rest = reason.split(REASON_SEPARATOR)
+    return first, tuple(rest)
 
 
 def judge(
@@ -72,9 +82,14 @@ def judge(
     latency_factor: float | None,
     min_requests: int = 20,
 ) -> Verdict:
-    """Apply every rule and collect every failure; an error rate exactly at the threshold
-    passes, as in the guide's auto-rollback script, which fails only above it."""
-    reasons = _rollout_reasons(obs)
+    """Apply every rule and collect every failure, root causes first; an error rate exactly
+    at the threshold passes, as in the guide's auto-rollback script, which fails only above it.
+
+    Causes lead: what keeps the pods from running (a crash loop, an image that cannot be
+    pulled) explains the wrong version the probes then see, their failed answers, and a
+    rollout that ran out of time, so those consequences follow, the wait last of all.
+    """
+    reasons = _stopped_reasons(obs)
     reasons += _pod_reasons(obs.pods)
     if obs.pods and not obs.health_probes:
         reasons.append("health endpoint not probed")
@@ -91,6 +106,7 @@ def judge(
         reasons.append(f"error rate {rate:.1%} over {error_rate_threshold:.1%}{source}")
     latency = observed_latency(obs)
     reasons += _latency_reasons(latency, baseline=obs.baseline_latency_ms, factor=latency_factor)
+    reasons += _wait_reasons(obs)
     if obs.status is not None and obs.status.message:
         notes.append(obs.status.message)
     return Verdict(
@@ -113,14 +129,22 @@ def observed_latency(obs: Observation) -> float | None:
     return sum(answered) / len(answered) if answered else None
 
 
-def _rollout_reasons(obs: Observation) -> list[str]:
-    if obs.status is None or obs.status.outcome is RolloutOutcome.COMPLETE:
+def _stopped_reasons(obs: Observation) -> list[str]:
+    if obs.status is None or obs.status.outcome is not RolloutOutcome.FAILING:
+        return []
+    # The message names the pod and what it is stuck on: the reason to stop waiting.
+    return [f"rollout stopped early: {obs.status.message or 'new pods cannot start'}"]
+
+
+def _wait_reasons(obs: Observation) -> list[str]:
+    """A rollout that did not finish in time: a consequence of whatever else failed."""
+    if obs.status is None or obs.status.outcome in {
+        RolloutOutcome.COMPLETE,
+        RolloutOutcome.FAILING,
+    }:
         return []
     if obs.status.outcome is RolloutOutcome.DEADLINE_EXCEEDED:
         return ["progress deadline exceeded"]
-    if obs.status.outcome is RolloutOutcome.FAILING:
-        # The message names the pod and what it is stuck on: the reason to stop waiting.
-        return [f"rollout stopped early: {obs.status.message or 'new pods cannot start'}"]
     if obs.timeout_seconds is None:
         return ["rollout timed out"]
     return [f"rollout timed out after {format_duration(obs.timeout_seconds)}"]

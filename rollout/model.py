@@ -39,7 +39,8 @@ class Phase(StrEnum):
     ROLLING_BACK = "rolling-back"
     ROLLED_BACK = "rolled-back"
     COMPLETED = "completed"
-    FAILED = "failed"  # refused at preflight, or stopped with nothing to roll back
+    FAILED = "failed"  # a refusal, in journals written before REFUSED: read, never written
+    REFUSED = "refused"  # preflight found problems: it never started and changed nothing
     CANCELLED = "cancelled"
     EXPIRED = "expired"  # the approval gate timed out
 
@@ -53,7 +54,14 @@ class Phase(StrEnum):
 
 
 TERMINAL_PHASES = frozenset(
-    {Phase.ROLLED_BACK, Phase.COMPLETED, Phase.FAILED, Phase.CANCELLED, Phase.EXPIRED}
+    {
+        Phase.ROLLED_BACK,
+        Phase.COMPLETED,
+        Phase.FAILED,
+        Phase.REFUSED,
+        Phase.CANCELLED,
+        Phase.EXPIRED,
+    }
 )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from rollout.health import lead_cause
 from rollout.model import Target, TargetStatus
 
 _SHOWN = 5  # failed tenants named in a one-line digest before "and N more"
@@ -79,6 +80,16 @@ def outcomes(targets: Iterable[Target]) -> Outcomes:
 def problems_of(targets: Iterable[Target]) -> tuple[str, ...]:
     """ "tenant: why" for each target, its status standing in for a missing reason."""
     return tuple(f"{t.namespace}: {t.reason or t.status.value}" for t in targets)
+
+
+def causes_of(targets: Iterable[Target]) -> tuple[str, ...]:
+    """ "tenant: root cause" for each target: the one-line view of `problems_of`, for the
+    lines that name many tenants (a pause, a notify line); the thread's batch result keeps
+    the rest of each reason."""
+    return tuple(
+        f"{t.namespace}: {lead_cause(t.reason)[0] if t.reason else t.status.value}"
+        for t in targets
+    )
 
 
 def digest(problems: Sequence[str]) -> str:

@@ -30,13 +30,15 @@ from rollout.model import (
 )
 from rollout.plan import Plan, estimate, eta
 
-# Event kinds with a notify-channel line, and the line's kind in render.notify_line.
+# Event kinds with a notify-channel line, and the line's kind in render.notify_line. A
+# rollout has started once preflight passed and it was planned: one refused at preflight
+# never started, and stakeholders hear only that it was refused.
 NOTIFY: dict[EventKind, str] = {
-    EventKind.STARTED: "started",
+    EventKind.PLANNED: "started",
     EventKind.AWAITING_APPROVAL: "awaiting-approval",
     EventKind.COMPLETED: "completed",
     EventKind.FAILED: "failed",
-    EventKind.REFUSED: "failed",
+    EventKind.REFUSED: "refused",
     EventKind.ROLLED_BACK: "rolled-back",
     EventKind.EXPIRED: "expired",
     EventKind.CANCELLED: "cancelled",
@@ -135,7 +137,9 @@ class Conversation:
                         user=user, action=action, at=event.at, os_account=event.os_account,
                     )
                 )  # fmt: skip
-        if user and action:
+        if user and action and not out:
+            # Said once: the edited request already names who decided; a reply says so
+            # only when no message in the thread does.
             said = render.person_event(r, user=user, action=action, os_account=event.os_account)
             out.append(thread.reply(said))
         return out
@@ -167,8 +171,9 @@ class Conversation:
                         user=user, action=action, at=event.at, os_account=event.os_account,
                     )
                 )  # fmt: skip
-        said = render.person_event(r, user=user, action=action, os_account=event.os_account)
-        out.append(thread.reply(said))
+        if not out:  # an edited choices message already says who chose what
+            said = render.person_event(r, user=user, action=action, os_account=event.os_account)
+            out.append(thread.reply(said))
         return out
 
     def _close_open(self, event: RolloutEvent, thread: _Thread, known: Known) -> list[Outgoing]:

@@ -209,6 +209,18 @@ class Outbox:
             )
         return [_row(r) for r in records]
 
+    def behind(self, row: Row) -> bool:
+        """Whether a message of the same rollout queued before `row` in another channel is
+        still unsent: a notify line waits for the thread message it sums up."""
+        if row.rollout_id is None:
+            return False
+        found = self._one(
+            "SELECT 1 AS n FROM slack_outbox WHERE status = 'pending' AND rollout_id = ? "
+            "AND id < ? AND channel != ? LIMIT 1",
+            [row.rollout_id, row.id, row.channel],
+        )
+        return found is not None
+
     def pending_count(self) -> int:
         found = self._one("SELECT COUNT(*) AS n FROM slack_outbox WHERE status = 'pending'")
         return int(found["n"]) if found else 0

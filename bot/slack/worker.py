@@ -125,6 +125,10 @@ class Sender:
         return wait
 
     def _handle(self, row: Row) -> _Blocked | None:
+        if row.link and self.outbox.behind(row):
+            # Stakeholders are never ahead of the thread: a notify line goes out after
+            # every message of its rollout queued before it, whatever each channel's pace.
+            return _Blocked.WAIT
         thread_ts: str | None = None
         if row.thread:
             state, parent = self.outbox.ref_state(row.thread)

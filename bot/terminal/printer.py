@@ -52,7 +52,7 @@ def event_text(event: RolloutEvent) -> str:
     if kind is EventKind.ROLLING_BACK and event.user is None:
         return render.auto_rollback_notice(r).text
     if kind is EventKind.ROLLING_BACK:
-        return f"↩️ #{r.id} is rolling back: {event.detail or r.reason}"
+        return _rolling_back(event)
     if kind is EventKind.ROLLED_BACK:
         return render.rollback_result(r).text + "\n" + render.summary(r).text
     if kind in _SUMMARY_KINDS:
@@ -61,13 +61,27 @@ def event_text(event: RolloutEvent) -> str:
         return render.blue_green_switched(r).text
     if kind is EventKind.OLD_REMOVED:
         return render.old_removed(r).text
+    if kind is EventKind.STARTED and r.phase is Phase.PREFLIGHT:
+        # Not started yet: preflight may still refuse it, and then it never starts.
+        return f"🔎 #{r.id} {r.app} {r.version}: preflight checks, asked by {r.requested_by}"
     if kind is EventKind.PLANNED:
-        return ""  # the plan is printed by the verb itself, once
+        # The plan is printed by the verb itself, once; this says it really began.
+        return f"🚀 #{r.id} started by {r.requested_by}"
     if kind is EventKind.PROGRESS:
         return f"⚠️ #{r.id}: {event.detail}" if event.problems else ""
     who = f" by {event.user}" if event.user else ""
     detail = f": {event.detail}" if event.detail else ""
     return f"#{r.id} {kind.value.replace('-', ' ')}{who}{detail}"
+
+
+def _rolling_back(event: RolloutEvent) -> str:
+    """Who asked for the roll back, said once: the detail adds only what it says beyond
+    "rolled back by <who>" (which tenants, why)."""
+    r, detail = event.rollout, event.detail or event.rollout.reason
+    if detail.startswith("rolled back by"):
+        detail = ""
+    asked = f", as {event.user} asked" if event.user else ""
+    return f"↩️ #{r.id} is rolling back{asked}" + (f": {detail}" if detail else "")
 
 
 def _failed(event: RolloutEvent) -> str:

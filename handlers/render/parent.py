@@ -31,7 +31,9 @@ from rollout.outcomes import outcomes
 def parent_message(rollout: Rollout, *, eta: datetime | None = None) -> Message:
     """The one message per rollout, edited in place as it goes."""
     counted = outcomes(rollout.targets)
-    done, total = counted.done, counted.total
+    # The bar fills with tenants on the new version: a paused rollout with a failure, or
+    # a finished one with a skip, never reads as all done.
+    done, total = counted.updated, counted.total
     icon = PHASE_ICON[rollout.phase]
     head = (
         f"{icon} *{title(rollout)}* · rollout {rollout_ref(rollout)} "
@@ -56,6 +58,7 @@ def parent_buttons(rollout: Rollout) -> list[Block]:
         Phase.ROLLING_BACK,
         Phase.ROLLED_BACK,
         Phase.FAILED,
+        Phase.REFUSED,
         Phase.CANCELLED,
         Phase.EXPIRED,
     }:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from handlers.render.blocks import Block
+from rollout.health import lead_cause
 from rollout.images import tag_of
 from rollout.model import (
     PILOT_BATCH,
@@ -19,7 +20,7 @@ from rollout.model import (
     TargetStatus,
 )
 from rollout.options import format_duration
-from rollout.outcomes import Outcomes, outcomes
+from rollout.outcomes import Outcomes, causes_of, digest, outcomes
 
 PROGRESS_WIDTH = 20
 
@@ -48,6 +49,7 @@ PHASE_ICON: Mapping[Phase, str] = {
     Phase.ROLLED_BACK: "↩️",
     Phase.COMPLETED: "✅",
     Phase.FAILED: "❌",
+    Phase.REFUSED: "🛑",
     Phase.CANCELLED: "🚫",
     Phase.EXPIRED: "⌛",
 }
@@ -126,16 +128,30 @@ def status_line(rollout: Rollout) -> str:
     phase = phase_line(rollout)
     if not rollout.reason or rollout.phase not in _REASONED:
         return phase.capitalize()
-    reason = mentions(rollout.reason)
+    reason = thread_reason(rollout)
     if reason.lower().startswith(rollout.phase.label):
         return reason[:1].upper() + reason[1:]
     return f"{phase.capitalize()} — {reason}"
+
+
+def thread_reason(rollout: Rollout) -> str:
+    """The rollout's reason as the thread's head and summary say it: the failed tenants'
+    causes, which their batch result already gives, become a count, so the thread tells
+    each cause once."""
+    failed = outcomes(rollout.targets).failed
+    causes = digest(causes_of(failed)) if failed else ""
+    reason = rollout.reason
+    if causes and causes in reason:
+        count = f"{len(failed)} tenant{'s' if len(failed) != 1 else ''} failed"
+        reason = reason.replace(causes, count)
+    return mentions(reason)
 
 
 _REASONED = frozenset(
     {
         Phase.PAUSED,
         Phase.FAILED,
+        Phase.REFUSED,
         Phase.ROLLED_BACK,
         Phase.ROLLING_BACK,
         Phase.CANCELLED,
@@ -220,16 +236,25 @@ def retries_line(retries: Retries) -> str:
     return f"{total} Kubernetes calls were retried ({kinds}) after API errors."
 
 
-def target_line(target: Target, *, status: TargetStatus | None = None) -> str:
-    """One tenant: icon, how long it took, and why when something went wrong. `status`
+def target_line(
+    target: Target, *, status: TargetStatus | None = None, why: bool = True
+) -> str:
+    """One tenant: icon, how long it took, and its root cause when something went wrong
+    (`why` False leaves it to a line above; `reason_rest` gives the rest). `status`
     chooses the icon when it is not the tenant's status now (a batch result shows how
     the update settled, whatever came after)."""
     icon = STATUS_ICON[status or target.status]
     took = ""
     if target.started_at and target.finished_at:
         took = f" {format_duration(int((target.finished_at - target.started_at).total_seconds()))}"
-    reason = f" — {target.reason}" if target.reason else ""
+    reason = f" — {lead_cause(target.reason)[0]}" if target.reason and why else ""
     return f"{icon} {target.namespace}{took}{helm_revisions(target)}{reason}"
+
+
+def reason_rest(target: Target) -> str:
+    """What else was wrong with a tenant after its root cause: "" when nothing was."""
+    rest = lead_cause(target.reason)[1] if target.reason else ()
+    return f"    also: {'; '.join(rest)}" if rest else ""
 
 
 def helm_revisions(target: Target) -> str:

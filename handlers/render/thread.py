@@ -3,7 +3,7 @@ the summary, so the story of one rollout reads top to bottom in one place."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from handlers.render.blocks import (
     APPROVAL_KIND,
@@ -24,12 +24,13 @@ from handlers.render.phrases import (
     back_on,
     batch_name,
     clock,
-    mentions,
+    reason_rest,
     retries_line,
     rollout_ref,
     summary_counts,
     target_line,
     tenants_failed,
+    thread_reason,
     title,
     user_ref,
 )
@@ -103,12 +104,17 @@ def batch_result_message(rollout: Rollout, batch: int) -> Message:
     ordered = sorted(
         targets, key=lambda t: (t.update_result is not TargetStatus.FAILED, t.namespace)
     )
-    lines = [target_line(t, status=t.update_result) for t in ordered]
+    lines = [
+        line
+        for t in ordered
+        for line in (target_line(t, status=t.update_result), reason_rest(t))
+        if line
+    ]
     blocks = blocks_with_budget([section(head_text)], lines, [])
     return Message(text="\n".join([head_text, *lines]), blocks=tuple(blocks))
 
 
-def _span(targets: Iterable[Target]) -> str:
+def _span(targets: Sequence[Target]) -> str:
     starts = [t.started_at for t in targets if t.started_at]
     ends = [t.finished_at for t in targets if t.finished_at]
     if not starts or not ends:
@@ -162,7 +168,10 @@ def failure_choices(rollout: Rollout, batch: int) -> Message:
         f"❌ *{tenants_failed(len(failed), batch)}.* Rollout {rollout_ref(rollout)} is paused. "
         "What next?"
     )
-    lines = [target_line(t) for t in failed]
+    # A batch's failures were given with their causes in its result just above, and the
+    # thread says each cause once; a failure while monitoring came after that result.
+    why = rollout.paused_from is Phase.MONITORING
+    lines = [target_line(t, why=why) for t in failed]
     value = button_value(rollout.id, batch)
     buttons = actions(
         decision_block(FAILURE_KIND, rollout.id, batch),
@@ -190,12 +199,11 @@ def auto_rollback_notice(rollout: Rollout) -> Message:
     return Message(text="\n".join([head, *lines]), blocks=tuple(blocks))
 
 
+_PUT_BACK = frozenset({TargetStatus.ROLLED_BACK, TargetStatus.ROLLBACK_FAILED})
+
+
 def rollback_result(rollout: Rollout) -> Message:
-    touched = [
-        t
-        for t in rollout.targets
-        if t.status in {TargetStatus.ROLLED_BACK, TargetStatus.ROLLBACK_FAILED}
-    ]
+    touched = [t for t in rollout.targets if t.status in _PUT_BACK]
     if rollout.strategy is Strategy.BLUE_GREEN and rollout.blue_green is not None:
         bg = rollout.blue_green
         head = (
@@ -226,7 +234,10 @@ def summary(rollout: Rollout) -> Message:
     """How the rollout ended: its counts (the batch results added up), why it ended when it
     did not complete, and the Kubernetes calls it had to try again, if any."""
     took = ""
-    if rollout.finished_at is not None:
+    if rollout.phase is Phase.ROLLED_BACK:
+        # A roll back's time is its own, from its start, not the rollout's it undid.
+        took = _span([t for t in rollout.targets if t.status in _PUT_BACK])
+    elif rollout.finished_at is not None:
         elapsed = rollout.finished_at - rollout.created_at
         took = f" in {format_duration(int(elapsed.total_seconds()))}"
     outcome = {
@@ -235,13 +246,14 @@ def summary(rollout: Rollout) -> Message:
         Phase.CANCELLED: "cancelled",
         Phase.EXPIRED: "expired waiting for approval",
         Phase.FAILED: "failed",
+        Phase.REFUSED: "was refused at preflight",
     }.get(rollout.phase, rollout.phase.label)
     head = (
         f"{PHASE_ICON[rollout.phase]} *{title(rollout)} {outcome}*{took} ({rollout_ref(rollout)})"
     )
     facts = [summary_counts(outcomes(rollout.targets))]
     if rollout.reason and rollout.phase is not Phase.COMPLETED:
-        facts.append(f"Reason: {mentions(rollout.reason)}")
+        facts.append(f"Reason: {thread_reason(rollout)}")
     retried = retries_line(rollout.retries)
     if retried:
         facts.append(retried)

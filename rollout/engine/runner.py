@@ -115,7 +115,7 @@ class Runner:
         self._track(saved)
         for effect in transition.effects:
             self._apply(saved, effect, now=now)
-        if isinstance(event, PreflightFailed) and saved.phase is Phase.FAILED:
+        if isinstance(event, PreflightFailed) and saved.phase is Phase.REFUSED:
             self.audit(
                 user=saved.requested_by,
                 action=f"deploy {saved.app} {saved.version}",

@@ -141,6 +141,12 @@ class TargetSteps:
     # --- how ------------------------------------------------------------------------------
 
     def _guarded(self, namespace: str, work: Callable[[], TargetResult]) -> TargetResult:
+        """The work's result, timed: a tenant's line says how long its own work took,
+        not how long its whole batch did."""
+        started = time.monotonic()
+        return replace(self._caught(namespace, work), seconds=time.monotonic() - started)
+
+    def _caught(self, namespace: str, work: Callable[[], TargetResult]) -> TargetResult:
         try:
             return work()
         except Stopped:

@@ -51,7 +51,7 @@ from rollout.model import (
     TargetStatus,
     from_terminal,
 )
-from rollout.outcomes import digest, problems_of
+from rollout.outcomes import causes_of, digest
 from rollout.policy import approval_refusal, approvals_complete
 
 GATE = 1  # the approval gate stands before regular batch 1 (or the blue-green switch)
@@ -159,7 +159,7 @@ def _resume(rollout: Rollout, command: Command, now: datetime) -> Transition:
     failed = _failed(rollout)
     if failed:
         refuse(
-            f"{ref(rollout)} stopped because {digest(problems_of(failed))}; "
+            f"{ref(rollout)} stopped because {digest(causes_of(failed))}; "
             "choose Roll back all, Retry failed or Skip and continue"
         )
     step = reenter(rollout, rollout.paused_from, now=now, recovering=False)

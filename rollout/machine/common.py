@@ -91,6 +91,8 @@ def where(rollout: Rollout) -> str:
         return "waiting for approval"
     if phase is Phase.FAILED:
         return "finished: it failed"
+    if phase is Phase.REFUSED:
+        return "refused at preflight: it never started"
     if phase.terminal:
         return f"already {phase.label}"
     return phase.label

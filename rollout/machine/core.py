@@ -100,7 +100,7 @@ def _preflight_done(
         return Transition(rollout)  # cancelled meanwhile
     if isinstance(event, PreflightFailed):
         reason = "refused: " + digest(event.problems)
-        refused = finish(rollout, Phase.FAILED, now=now, reason=reason)
+        refused = finish(rollout, Phase.REFUSED, now=now, reason=reason)
         return Transition(refused, (publish(EventKind.REFUSED, problems=event.problems),))
     planned = replace(
         rollout,

@@ -14,6 +14,7 @@ a list:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import ClassVar
 
 from rollout.actions import Action
@@ -46,9 +47,15 @@ class TargetResult:
     reason: str = ""
     baseline_latency_ms: float | None = None  # measured before this update changed it
     revision: int | None = None  # helm: the release's revision once this work was done
+    seconds: float | None = None  # how long this tenant's own work took, as the engine timed it
 
     def noted(self, target: Target) -> Target:
-        """`target` with what this result measured along the way kept on its record."""
+        """`target` with what this result measured along the way kept on its record: its
+        time runs back from when the result was recorded by what the work measured, so it
+        is the tenant's own, not its batch's."""
+        if self.seconds is not None and target.finished_at is not None:
+            started = target.finished_at - timedelta(seconds=self.seconds)
+            target = replace(target, started_at=started)
         if self.baseline_latency_ms is not None:
             target = replace(target, baseline_latency_ms=self.baseline_latency_ms)
         if self.revision is not None:

@@ -24,7 +24,7 @@ from rollout.machine.common import (
 from rollout.machine.effects import ArmTimer, CheckHealth, Effect, TimerKind, UpdateTargets
 from rollout.machine.events import HealthChecked, TargetResult, TargetsUpdated
 from rollout.model import PILOT_BATCH, EventKind, Phase, Rollout, Target, TargetStatus
-from rollout.outcomes import digest, problems_of
+from rollout.outcomes import causes_of, digest, problems_of
 
 MAX_TICK_SECONDS = 30.0
 
@@ -204,18 +204,17 @@ def on_failure(rollout: Rollout, failed: list[Target], *, at: Phase, now: dateti
     """Failed tenants stop the rollout: roll back at once with auto_rollback, else pause
     with the choices (roll back all, retry failed, skip and carry on)."""
     problems = problems_of(failed)
-    told = publish(
-        EventKind.FAILED, batch=rollout.current_batch, detail=digest(problems), problems=problems
-    )
+    causes = digest(causes_of(failed))
+    told = publish(EventKind.FAILED, batch=rollout.current_batch, detail=causes, problems=problems)
     # A blue-green failure always rolls back (SPEC 3.4); a rolling one only when asked to.
     if rollout.settings.auto_rollback or rollout.blue_green is not None:
-        reason = f"rolled back automatically: {digest(problems)}"
+        reason = f"rolled back automatically: {causes}"
         return rollback.begin(rollout, now=now, tenants=None, user=None, reason=reason).after(told)
     resume_at = rollout.paused_from if rollout.phase is Phase.PAUSED else at
     # A window that failed keeps its deadline, so a skip carries on with what was left of it.
     deadline = rollout.deadline if resume_at is Phase.MONITORING else None
     paused = replace(
-        rollout.with_phase(Phase.PAUSED, deadline=deadline, reason=digest(problems)),
+        rollout.with_phase(Phase.PAUSED, deadline=deadline, reason=causes),
         paused_from=resume_at,
     )
     return Transition(paused, (*cancel_phase_timer(rollout.phase), told))

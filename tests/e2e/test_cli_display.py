@@ -51,7 +51,7 @@ def test_held_events_come_after_the_verbs_first_line() -> None:
     printer.release()
     lines = out.getvalue().splitlines()
     assert lines[0] == "Rollout #7: isp v1.3.0"
-    assert "#7 started by U0ALICE" in lines[1]
+    assert "#7 isp v1.3.0: preflight checks, asked by U0ALICE" in lines[1]
 
 
 def test_a_log_gets_a_progress_line_only_when_it_changes() -> None:
@@ -87,7 +87,8 @@ def test_a_failure_names_the_choices_in_terminal_words() -> None:
                                           reason="/api/health answered 500")])
     Printer(out, live=False).publish(_event(EventKind.FAILED, failed, batch=1))
     text = out.getvalue()
-    assert "tenant-1" in text and "/api/health answered 500" in text
+    # The tenant by name; why it failed is its batch result's line, printed once before
+    assert "❌ tenant-1" in text and "/api/health answered 500" not in text
     for choice in ("rollbot rollback 7", "rollbot resume 7 --retry", "rollbot resume 7 --skip"):
         assert choice in text
     assert "*" not in text, "Slack bold marks are stripped"

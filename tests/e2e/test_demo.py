@@ -229,5 +229,5 @@ def test_a_step_without_the_expected_outcome_says_what_happened_and_exits_1(
     text = out.getvalue()
     assert code == 1, text
     assert "preflight found 1 problem" in text and "is not in the registry" in text
-    assert "✗ Step 1 did not go as scripted: #1 of admin ended failed" in text
+    assert "✗ Step 1 did not go as scripted: #1 of admin ended refused" in text
     assert "Step 2 of 3" not in text and "Demo complete" not in text

@@ -218,7 +218,7 @@ def test_preflight_reports_every_problem_at_once_and_changes_nothing() -> None:
     rig.cluster.deny_access(namespace="tenant-005", verb="patch", resource="deployments")
     try:
         rollout = rig.start()
-        assert rollout.phase is Phase.FAILED
+        assert rollout.phase is Phase.REFUSED
         (refused,) = rig.listener.of(EventKind.REFUSED)
         assert len(refused.problems) == 3
         text = " ".join(refused.problems)

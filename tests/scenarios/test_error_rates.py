@@ -73,7 +73,7 @@ def test_a_query_prometheus_refuses_refuses_the_rollout_before_anything_changes(
 
     # When a rollout is asked for, then preflight refuses it, naming the key to fix
     final = world.follow(world.start().id)
-    assert final.phase is Phase.FAILED
+    assert final.phase is Phase.REFUSED
     assert "health.prometheus.error_rate_query: Prometheus refused the error-rate query" in (
         final.reason
     )

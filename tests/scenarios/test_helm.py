@@ -155,7 +155,7 @@ def test_preflight_refuses_a_missing_or_pending_release_naming_it(
     final = world.follow(rollout.id)
 
     # Then preflight refuses it, naming both, and no release changed
-    assert final.phase is Phase.FAILED
+    assert final.phase is Phase.REFUSED
     assert "tenant-skyline-net: there is no Helm release skyline-net-isp" in final.reason
     assert "tenant-summit-isp: Helm release summit-isp-isp is pending-upgrade" in final.reason
     others = [ns for ns in world.tenants if ns not in ("tenant-skyline-net", "tenant-summit-isp")]

@@ -296,3 +296,30 @@ def test_two_rollouts_at_once_each_count_only_their_own_retried_calls(
     assert world.sim.call(lambda: [f.fired for f in world.sim.sim.faults.rules]) == [1, 1, 1]
     assert isp_done.retries == Retries.of({"patch": 3})
     assert admin_done.retries == Retries()
+
+
+def test_each_decision_is_told_once_on_each_face(
+    make_world: MakeWorld, slack: SlackHandle, tmp_path: Path
+) -> None:
+    # Given a rollout whose last tenant fails on the new version, past an approval gate
+    world = make_world(tenants=TENANTS, batch_size=2, approval=True, rollout_timeout_seconds=3)
+    world.sim.set_behaviour(world.tenants[-1], NEW, "unhealthy")
+    rid = world.start().id
+    gated = world.follow(rid, until=lambda r: r.phase is Phase.AWAITING_APPROVAL)
+
+    # When Bob approves it, it fails, Alice rolls it back, and both faces show it
+    world.store.enqueue(InboxItem(rid, "approve", "U0BOB", gated.created_at))
+    paused = world.follow(rid, until=lambda r: r.phase is Phase.PAUSED)
+    world.store.enqueue(InboxItem(rid, "rollback", "U0ALICE", paused.created_at))
+    assert world.follow(rid).phase is Phase.ROLLED_BACK
+    seen = faces(world, rid, slack, tmp_path / "slack.db")
+
+    # Then the edited approval request and choices say who decided, and no reply echoes them
+    thread = "\n".join(seen.thread)
+    assert thread.count("Approved by <@U0BOB>") == 1
+    assert thread.count("Roll back chosen by <@U0ALICE>") == 1
+    assert "<@U0BOB> approved" not in thread
+    assert "<@U0ALICE> started a roll back" not in thread
+    # and the terminal says who rolled it back once
+    assert "rolling back: rolled back by" not in seen.terminal
+    assert f"#{rid} is rolling back, as U0ALICE asked" in seen.terminal

@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rollout.health import MetricReading, Observation, Verdict, judge, observed_latency
+from rollout.health import (
+    MetricReading,
+    Observation,
+    Verdict,
+    judge,
+    lead_cause,
+    observed_latency,
+)
 from rollout.ports import LogStats, PodState, ProbeResult, RolloutOutcome, RolloutStatus
 
 VERSION = "v1.3.0"
@@ -155,6 +162,30 @@ def test_each_reason(change: dict[str, object], reasons: list[str]) -> None:
     assert not v.healthy
     assert list(v.reasons) == reasons
     assert v.reason == "; ".join(reasons)
+
+
+def test_a_crash_loop_leads_the_consequences_it_causes() -> None:
+    # Given a tenant whose new pod crash-loops, so the old version still answers, the probes
+    # fail and the rollout runs out of time: what the demo's failing tenant shows
+    crashed = replace(
+        GOOD,
+        status=RolloutStatus(RolloutOutcome.DEADLINE_EXCEEDED, ""),
+        pods=(PodState("web-1", "Running", False, 4, "CrashLoopBackOff"),),
+        health_probes=(health({"status": "ok", "version": "v1.2.3"}),),
+        ready_probes=(ready(status=503),),
+    )
+
+    # When it is judged
+    v = verdict(crashed)
+
+    # Then the crash loop comes first and the deadline, the wait it caused, last
+    assert v.reasons == (
+        "pod web-1 not ready: CrashLoopBackOff",
+        f"version v1.2.3, expected {VERSION}",
+        "/api/ready answered 503",
+        "progress deadline exceeded",
+    )
+    assert lead_cause(v.reason) == ("pod web-1 not ready: CrashLoopBackOff", v.reasons[1:])
 
 
 def test_a_health_answer_without_version_is_fine() -> None:

@@ -169,6 +169,22 @@ def test_parent_message_shows_progress_and_the_right_buttons() -> None:
     assert buttons(gone) == []
 
 
+def test_a_paused_rollout_with_a_failure_does_not_show_a_full_bar() -> None:
+    # Given the last batch settled with one tenant failed, the rollout paused
+    rollout = fleet(12)
+    settled = [
+        t.with_status(TargetStatus.FAILED if i == 0 else TargetStatus.UPDATED, reason="x")
+        for i, t in enumerate(rollout.targets)
+    ]
+    paused = replace(rollout.with_targets(settled), phase=Phase.PAUSED, paused_from=Phase.BATCH)
+
+    # When its parent message is drawn
+    text = render.parent_message(paused).text
+
+    # Then the bar counts the tenants on the new version, not every tenant that settled
+    assert "11/12" in text and "12/12" not in text
+
+
 def test_approval_request_names_rules_and_decided_removes_buttons() -> None:
     rollout = replace(
         fleet(30),
@@ -226,7 +242,24 @@ def test_failure_choices_offer_the_three_ways_on() -> None:
         Action.RETRY.button_id,
         Action.SKIP.button_id,
     ]
-    assert "error rate 20.0% over 5.0%" in section_texts(message)
+    # The failed tenant by name; why it failed is its batch result's line, told once
+    assert bad.namespace in section_texts(message)
+    assert "error rate 20.0% over 5.0%" not in section_texts(message)
+
+
+def test_failure_choices_give_the_cause_of_a_failure_found_while_monitoring() -> None:
+    # Given a pilot that failed in its monitor window, after its batch result said healthy
+    rollout = fleet(12)
+    bad = replace(
+        rollout.batch(1)[0], status=TargetStatus.FAILED, reason="error rate 20.0% over 5.0%"
+    )
+    paused = replace(rollout.with_targets([bad]), phase=Phase.PAUSED, paused_from=Phase.MONITORING)
+
+    # When the choices are offered
+    message = render.failure_choices(paused, 1)
+
+    # Then they say why, since no earlier message did
+    assert f"{bad.namespace} — error rate 20.0% over 5.0%" in section_texts(message)
 
 
 def test_notify_lines_are_short_and_link_to_the_thread() -> None:
