@@ -120,10 +120,10 @@ def verify(shop: Workshop, release: Release, step: Step, stop: Stop) -> Result:
 
 def deploy(
     shop: Workshop, release: Release, step: Step, stop: Stop, *,
-    started: Callable[[int], None],
+    started: Callable[[Rollout], None],
 ) -> Result:
     """The app's normal rollout, started (or found again after a restart) and followed to
-    its end. `started(rollout_id)` journals the rollout before it is followed."""
+    its end. `started(rollout)` journals it, and tells the faces, before it is followed."""
     engine = shop.runtime.engine
     rollout = step.rollout_id and shop.runtime.store.get(step.rollout_id)
     if not rollout:
@@ -138,7 +138,7 @@ def deploy(
             )  # fmt: skip
         except RollbotError as err:
             return Result(False, f"the deploy was refused: {err}")
-    started(rollout.id)
+    started(rollout)
     while not rollout.phase.terminal and not stop.requested:
         rollout = engine.wait(rollout.id, FOLLOW_SECONDS, until=lambda r: r.phase.terminal)
     if stop.requested:
@@ -156,8 +156,6 @@ def _started_before(shop: Workshop, release: Release, step: Step) -> Rollout | N
         if rollout.version == release.version and rollout.created_at >= release.created_at:
             return rollout
     return None
-
-
 
 
 def log_tail(step: Step, *, lines: int = 30) -> str:

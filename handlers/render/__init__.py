@@ -14,8 +14,9 @@ batch) are packed into sections and, past the budget, summarised with an explici
 Divided by kind of message: ``phrases`` (the small phrases Slack and the terminal share,
 icons and :class:`Message`), ``blocks`` (Block Kit building blocks, Slack's limits, button
 action IDs and values, line packing), ``parent`` (the parent message), ``thread`` (the
-thread replies), ``notify`` (the notify-channel lines) and ``replies`` (answers to one
-person). Callers use this package, ``render.parent_message(...)``, not the modules.
+thread replies), ``notify`` (the notify-channel lines), ``replies`` (answers to one
+person) and ``release`` (a release's own conversation: checklist, steps, log tails).
+Callers use this package, ``render.parent_message(...)``, not the modules.
 """
 
 from handlers.render.blocks import (
@@ -55,6 +56,24 @@ from handlers.render.phrases import (
     title,
     user_ref,
 )
+from handlers.render.release import (
+    ACTION_STOP_RELEASE,
+    RELEASE_NOTIFY_KINDS,
+    SHOWS_OUTPUT,
+    checklist_line,
+    deploy_running,
+    log_comment,
+    log_file,
+    release_head,
+    release_notify_line,
+    release_parent,
+    release_status,
+    release_summary,
+    release_title,
+    step_finished,
+    step_name,
+    tail_message,
+)
 from handlers.render.replies import (
     accepted,
     help_message,
@@ -93,12 +112,15 @@ __all__ = [
     "ACTION_RETRY",
     "ACTION_ROLLBACK",
     "ACTION_SKIP",
+    "ACTION_STOP_RELEASE",
     "MAX_APPROVERS_SHOWN",
     "MAX_BLOCKS",
     "MAX_SECTION_CHARS",
     "NOTIFY_KINDS",
     "PHASE_ICON",
     "PROGRESS_WIDTH",
+    "RELEASE_NOTIFY_KINDS",
+    "SHOWS_OUTPUT",
     "STATUS_ICON",
     "Block",
     "Message",
@@ -109,14 +131,18 @@ __all__ = [
     "batch_result_message",
     "blue_green_switched",
     "button_value",
+    "checklist_line",
     "clock",
     "closed",
     "counts_line",
     "decided",
+    "deploy_running",
     "failure_choices",
     "help_message",
     "history_message",
     "image_tag",
+    "log_comment",
+    "log_file",
     "mentions",
     "notify_line",
     "old_removed",
@@ -131,13 +157,22 @@ __all__ = [
     "progress_bar",
     "refusal",
     "refused",
+    "release_head",
+    "release_notify_line",
+    "release_parent",
+    "release_status",
+    "release_summary",
+    "release_title",
     "remove_old_offer",
     "rollback_result",
     "rollout_detail",
     "rollout_ref",
     "status_line",
     "status_message",
+    "step_finished",
+    "step_name",
     "summary",
+    "tail_message",
     "target_line",
     "title",
     "usage_error",

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from rollout.model import OsAccount
+from rollout.model import OsAccount, Rollout
 
 
 class StepKind(StrEnum):
@@ -168,6 +168,7 @@ class ReleaseEventKind(StrEnum):
     STARTED = "started"
     STEP_STARTED = "step-started"
     STEP_FINISHED = "step-finished"  # done, failed or skipped: the step says which
+    DEPLOY_STARTED = "deploy-started"  # a deploy step's rollout exists: the event carries it
     BUILT = "built"  # every image verified in the registry
     COMPLETED = "completed"
     FAILED = "failed"
@@ -181,3 +182,4 @@ class ReleaseEvent:
     kind: ReleaseEventKind
     release: Release
     step: Step | None = None
+    rollout: Rollout | None = None  # DEPLOY_STARTED: the rollout the step started
