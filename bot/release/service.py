@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from bot.build.images import DockerEngine
@@ -26,12 +26,13 @@ from bot.release.runner import POLL_SECONDS, ReleaseRunner
 from bot.release.work import Workshop
 from bot.runtime import DriverClaims, Runtime
 from rollout.errors import RollbotError
-from rollout.model import AuditEntry, OsAccount, Rollout
+from rollout.model import AuditEntry, OsAccount
 from rollout.options import parse_options
-from rollout.plan import Estimate, Plan
 from rollout.ports import Clock
 from rollout.release import (
+    DeployPlan,
     Release,
+    ReleasePlan,
     ReleaseRequest,
     StepKind,
     StepState,
@@ -42,23 +43,6 @@ from rollout.release import (
 )
 from rollout.release.errors import ReleaseError, StaleRelease, UnknownRelease
 from rollout.release.ports import ReleaseListener
-
-
-@dataclass(frozen=True)
-class DeployPlan:
-    plan: Plan
-    estimate: Estimate
-    preview: Rollout  # the rollout it would start (ID 0)
-
-
-@dataclass(frozen=True)
-class ReleasePlan:
-    """A dry run: the steps, the images, each app's deploy plan, and what preflight found."""
-
-    release: Release  # unsaved (ID 0)
-    images: dict[str, str]  # app -> repository:version
-    deploys: dict[str, DeployPlan]
-    problems: tuple[str, ...]
 
 
 class Releases:

@@ -1,4 +1,4 @@
-"""Every message rollbot shows, as pure functions of the rollout.
+"""Every message rollbot shows, as pure functions of the rollout or release.
 
 Slack messages are the product's face, so all of their wording and layout lives here:
 the parent message of a rollout, its thread replies, the notify-channel lines, and the
@@ -15,7 +15,8 @@ Divided by kind of message: ``phrases`` (the small phrases Slack and the termina
 icons and :class:`Message`), ``blocks`` (Block Kit building blocks, Slack's limits, button
 action IDs and values, line packing), ``parent`` (the parent message), ``thread`` (the
 thread replies), ``notify`` (the notify-channel lines), ``replies`` (answers to one
-person) and ``release`` (a release's own conversation: checklist, steps, log tails).
+person), ``release`` (a release's own conversation: checklist, steps, log tails) and
+``release_replies`` (answers about releases).
 Callers use this package, ``render.parent_message(...)``, not the modules.
 """
 
@@ -73,6 +74,13 @@ from handlers.render.release import (
     step_finished,
     step_name,
     tail_message,
+)
+from handlers.render.release_replies import (
+    release_accepted,
+    release_detail,
+    release_list,
+    release_plan,
+    release_stop_asked,
 )
 from handlers.render.replies import (
     accepted,
@@ -157,10 +165,15 @@ __all__ = [
     "progress_bar",
     "refusal",
     "refused",
+    "release_accepted",
+    "release_detail",
     "release_head",
+    "release_list",
     "release_notify_line",
     "release_parent",
+    "release_plan",
     "release_status",
+    "release_stop_asked",
     "release_summary",
     "release_title",
     "remove_old_offer",

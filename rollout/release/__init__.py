@@ -7,10 +7,12 @@ The adapters that run the steps (pnpm, the Docker engine, the registry) live in
 
 from rollout.release.model import (
     BuildSpec,
+    DeployPlan,
     Release,
     ReleaseEvent,
     ReleaseEventKind,
     ReleasePhase,
+    ReleasePlan,
     ReleaseRequest,
     ReleaseSettings,
     Step,
@@ -33,10 +35,12 @@ from rollout.release.words import parse_release
 
 __all__ = [
     "BuildSpec",
+    "DeployPlan",
     "Release",
     "ReleaseEvent",
     "ReleaseEventKind",
     "ReleasePhase",
+    "ReleasePlan",
     "ReleaseRequest",
     "ReleaseSettings",
     "Step",

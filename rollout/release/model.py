@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from rollout.model import OsAccount, Rollout
+from rollout.plan import Estimate, Plan
 
 
 class StepKind(StrEnum):
@@ -183,3 +184,20 @@ class ReleaseEvent:
     release: Release
     step: Step | None = None
     rollout: Rollout | None = None  # DEPLOY_STARTED: the rollout the step started
+
+
+@dataclass(frozen=True)
+class DeployPlan:
+    plan: Plan
+    estimate: Estimate
+    preview: Rollout  # the rollout it would start (ID 0)
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    """A dry run: the steps, the images, each app's deploy plan, and what preflight found."""
+
+    release: Release  # unsaved (ID 0)
+    images: dict[str, str]  # app -> repository:version
+    deploys: dict[str, DeployPlan]
+    problems: tuple[str, ...]

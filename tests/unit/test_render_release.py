@@ -15,6 +15,7 @@ from handlers import render
 from rollout.release import (
     Release,
     ReleasePhase,
+    ReleasePlan,
     Step,
     StepKind,
     cancelled,
@@ -273,3 +274,49 @@ def test_an_uploaded_log_is_named_after_the_release_and_the_step() -> None:
     assert render.log_file(release, release.step("install")) == (
         "R7-install.log", "R7 Install dependencies: whole log")
 
+
+
+# --- answers to one person ----------------------------------------------------------------
+
+
+def test_a_dry_run_lists_what_preflight_says_every_step_image_and_deploy_plan() -> None:
+    release = replace(fresh(), id=0)
+    plan = ReleasePlan(release, {"admin": "reg/admin:v1.3.1", "isp": "reg/isp:v1.3.1"}, {},
+                       ("apps/isp-ops-app/package.json says 1.3.0, not 1.3.1",))
+    deploys = {"isp": render.Message(text="Dry run — nothing will change. *Plan for isp*\n"
+                                          "*Batch 1* (2): tenant-a, tenant-b")}
+    message = render.release_plan(plan, deploys=deploys)
+    lines = message.text.splitlines()
+    assert lines[0] == "Dry run — nothing will change. *Release v1.3.1* of admin, isp"
+    assert lines[1:3] == ["🚫 Preflight would refuse it now (1):",
+                          "• apps/isp-ops-app/package.json says 1.3.0, not 1.3.1"]
+    assert "1. Preflight" in lines and "11. Deploy isp" in lines
+    assert "admin: `reg/admin:v1.3.1`" in lines
+    assert lines[-3:] == ["*Deploy isp*", "Dry run — nothing will change. *Plan for isp*",
+                          "*Batch 1* (2): tenant-a, tenant-b"]
+    assert_fits(message)
+
+
+def test_status_is_the_checklist_without_stop_and_the_list_has_a_line_each() -> None:
+    running = started(fresh(), "preflight", now=T0)
+    detail = render.release_detail(running)
+    assert buttons(detail) == [] and "🔄 *Preflight*" in detail.text
+    done = replace(built(fresh()), id=6)
+    listed = render.release_list([running, done]).text.splitlines()
+    assert listed[0] == "*Recent releases*"
+    assert listed[1] == ("📦 R7 v1.3.1 · Running: Preflight · 2026-11-29 09:00 UTC by "
+                         "<@U0ALICE>")
+    assert render.release_list([]).text == "No releases yet."
+
+
+def test_a_stop_answer_says_what_the_stop_does_or_why_there_was_nothing_to_stop() -> None:
+    release = started(run(fresh(), "preflight", start=0, end=1), "install", now=at(1))
+    taken = cancelled(release, user="U0BOB", now=at(2))
+    assert render.release_stop_asked(taken, user="U0BOB").text == (
+        "Stop of R7 requested by <@U0BOB> (Install dependencies is being ended); nothing "
+        "more is pushed and no further deploy starts.")
+    assert render.release_stop_asked(taken, user="U0CAROL").text == (
+        "R7 was already stopped by <@U0BOB>.")
+    ended = failed(release, "install", now=at(3), reason="exit 1")
+    assert render.release_stop_asked(ended, user="U0BOB").text == (
+        "R7 has already ended: Failed at Install dependencies.")
