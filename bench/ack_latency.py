@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -83,7 +84,8 @@ class Round:
     sent: int
     latencies: tuple[float, ...]
     statuses: tuple[int, ...]
-    rollout_active: bool  # the rollout was still running when the round ended
+    rollout_active: bool | None  # still running when the round ended; None: /healthz can't say
+    health_problem: str | None = None  # why /healthz could not say
 
     @property
     def late(self) -> int:
@@ -134,9 +136,8 @@ class ServeProcess:
         self.stop()
         raise RuntimeError(f"rollbot serve did not start (see {self.log})")
 
-    def active_rollouts(self) -> int:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=10) as r:
-            return int(json.loads(r.read())["active_rollouts"])
+    def active_rollouts(self) -> tuple[int | None, str | None]:
+        return healthz_active(f"http://127.0.0.1:{self.port}/healthz")
 
     def metrics(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as r:
@@ -154,6 +155,24 @@ class ServeProcess:
         return self.proc.returncode
 
 
+def healthz_active(url: str) -> tuple[int | None, str | None]:
+    """Active rollouts as /healthz counts them, or None and why when it answers unhealthy.
+
+    Under load the journal read behind /healthz can time out (503): that is worth
+    recording, but it must not throw away the latencies already measured."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return int(json.loads(answer.read())["active_rollouts"]), None
+    except urllib.error.HTTPError as exc:
+        with exc:
+            body = exc.read()
+        try:
+            problem = str(json.loads(body).get("problem", ""))
+        except (ValueError, AttributeError):
+            problem = body[:200].decode(errors="replace")
+        return None, f"HTTP {exc.code}: {problem}"
+
+
 def one_round(slack: SlackHandle, url: str, *, index: int, concurrency: int) -> list[Any]:
     texts = [COMMANDS[(index * concurrency + i) % len(COMMANDS)] for i in range(concurrency)]
     with ThreadPoolExecutor(concurrency) as pool:
@@ -166,8 +185,27 @@ def one_round(slack: SlackHandle, url: str, *, index: int, concurrency: int) -> 
         return list(sent)
 
 
+def measured_round(
+    slack: SlackHandle, bot: ServeProcess, url: str, *, index: int, args: argparse.Namespace
+) -> Round:
+    """One round of concurrent commands, then whether the rollout still runs."""
+    sent = one_round(slack, url, index=index, concurrency=args.concurrency)
+    active, problem = bot.active_rollouts()
+    return Round(
+        index=index + 1,
+        sent=len(sent),
+        latencies=tuple(s.elapsed for s in sent),
+        statuses=tuple(s.status for s in sent),
+        rollout_active=None if active is None else active > 0,
+        health_problem=problem,
+    )
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    workdir = Path(tempfile.mkdtemp(prefix="rollbot-ack-"))
+    workdir: Path = args.workdir or Path(tempfile.mkdtemp(prefix="rollbot-ack-"))
+    if args.workdir:
+        # A journal left by an earlier run would hold an active rollout: it must be new.
+        workdir.mkdir(parents=True)
     config = workdir / "rollbot.yaml"
     config.write_text(CONFIG.format(channel=CHANNEL, user=USER, batch=args.batch, wait=args.wait))
     rollbot = [sys.executable, "-m", "bot.cli"]
@@ -196,16 +234,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if started.status != 200:
                 raise RuntimeError(f"the rollout was not accepted: HTTP {started.status}")
             for index in range(args.rounds):
-                sent = one_round(slack, url, index=index, concurrency=args.concurrency)
-                rounds.append(
-                    Round(
-                        index=index + 1,
-                        sent=len(sent),
-                        latencies=tuple(s.elapsed for s in sent),
-                        statuses=tuple(s.status for s in sent),
-                        rollout_active=bot.active_rollouts() > 0,
-                    )
-                )
+                rounds.append(measured_round(slack, bot, url, index=index, args=args))
                 time.sleep(args.pause)
             server_side = bot.metrics()
         finally:
@@ -230,6 +259,7 @@ def report(
             "late": sum(r.late for r in rounds),
             "failed": sum(r.failed for r in rounds),
             "during_rollout": sum(r.sent for r in rounds if r.rollout_active),
+            "rounds_healthz_unhealthy": sum(1 for r in rounds if r.health_problem),
         },
         "per_round": [
             {**asdict(r), **summary(r.latencies), "late": r.late, "failed": r.failed}
@@ -252,11 +282,15 @@ def table(result: dict[str, Any]) -> str:
         return f"{name:>7} {sent:>5} {' '.join(ms)} {late:>5} {active:>8}"
 
     for r in result["per_round"]:
-        running = "running" if r["rollout_active"] else "done"
+        running = {True: "running", False: "done", None: "unknown"}[r["rollout_active"]]
         lines.append(row(str(r["index"]), r["sent"], r, r["late"], running))
     overall = result["overall"]
     lines.append("-" * len(head))
     lines.append(row("all", overall["requests"], overall, overall["late"], ""))
+    lines += [
+        f"round {r['index']}: /healthz answered {r['health_problem']}"
+        for r in result["per_round"] if r.get("health_problem")
+    ]
     return "\n".join(lines)
 
 
@@ -270,6 +304,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--wait", type=int, default=1, help="seconds between batches")
     parser.add_argument("--ready-delay", type=float, default=0.2, help="simulated rollout time")
     parser.add_argument("--out", type=Path, default=RESULTS / "ack_latency.json")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="a new directory for the config, journal and logs "
+                             "(default: a new temp dir)")
     return parser.parse_args(list(argv))
 
 

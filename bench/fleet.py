@@ -29,17 +29,24 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from bench import report
 from bench.measure import METHOD as RSS_METHOD
 from bench.simproc import SimProcess
+from bot.config import load_config
+from rollout.model import Settings
+from rollout.options import parse_options
+from rollout.plan import Estimate, estimate, make_plan, resolve_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG = REPO_ROOT / "bench" / "fleet_config.yaml"
 RESULTS = REPO_ROOT / "bench" / "results"
 REPOSITORY = "123456789.dkr.ecr.us-east-1.amazonaws.com/dotmac/isp-ops-app"
+APP = "isp"
 SIDES = ("script", "rollbot")
 DEFAULT_TENANTS = (100, 1000)
 QUICK_TENANTS = (100,)
@@ -52,27 +59,56 @@ _ROLLOUT_ID = re.compile(r"Rollout #(\d+)")
 
 @dataclass(frozen=True)
 class Params:
-    """What both sides are asked to do; the same for every fleet size of one run."""
+    """What both sides are asked to do; the same for every fleet size of one run.
+
+    ``extra`` holds more words for ``rollbot deploy`` (``waves=double``); the guide's script
+    has no such options, so only rollbot can run with them."""
 
     batch: int
     wait: int
     ready_delay: float
     version: str
+    extra: tuple[str, ...] = ()
 
     @property
     def image(self) -> str:
         return f"{REPOSITORY}:{self.version}"
 
+    def deploy_words(self) -> list[str]:
+        """The option words of ``rollbot deploy``; the same words plan the ideal schedule."""
+        return [f"batch={self.batch}", f"wait={self.wait}s", "pilot=0", *self.extra]
+
+
+@cache
+def _app_settings() -> Settings:
+    return load_config(CONFIG).app(APP).settings
+
+
+def schedule(tenants: int, params: Params) -> Estimate:
+    """The engine's own plan for this run, timed with the simulated rollout delay per batch.
+
+    The deploy words go through the engine's parser and planner over the bench's config,
+    so batch sizes (``waves=double`` included) follow the rule rollbot runs, not a copy."""
+    options = parse_options(params.deploy_words(), now=datetime.now(UTC))
+    settings = resolve_settings(_app_settings(), options)
+    plan = make_plan([f"tenant-{i:05d}" for i in range(tenants)], settings)
+    return estimate(plan, settings, per_tenant_seconds=params.ready_delay)
+
+
+def planned_batches(tenants: int, params: Params) -> int:
+    """Batches of the run as the engine plans them, a pilot batch included."""
+    return sum(1 for step in schedule(tenants, params).steps if step.kind in ("pilot", "batch"))
+
 
 def batch_count(tenants: int, batch: int) -> int:
-    return math.ceil(tenants / batch)
+    """Batches of a run of fixed ``batch``-sized batches."""
+    return planned_batches(tenants, Params(batch, wait=0, ready_delay=0.0, version=""))
 
 
 def ideal_seconds(tenants: int, params: Params) -> float:
     """The schedule with no overhead at all: every batch takes the rollout delay, and the
     wait comes between batches (not after the last, as in the script)."""
-    n = batch_count(tenants, params.batch)
-    return n * params.ready_delay + max(0, n - 1) * params.wait
+    return schedule(tenants, params).total_seconds
 
 
 def default_timeout(tenants: int, params: Params) -> float:
@@ -103,6 +139,8 @@ def side_command(
     side: str, params: Params, *, sim: SimProcess, workdir: Path, script: Path
 ) -> tuple[list[str], dict[str, str]]:
     """The command line and environment of one side, against ``sim``."""
+    if side == "script" and params.extra:
+        raise ValueError(f"the guide's script has no options like {' '.join(params.extra)}")
     env = _clean_env() | {"KUBECONFIG": str(sim.kubeconfig)}
     if side == "script":
         env |= {
@@ -118,8 +156,8 @@ def side_command(
         "ROLLBOT_DB": str(workdir / "rollbot.db"),
         "ROLLBOT_USER": BENCH_USER,
     }
-    words = [f"batch={params.batch}", f"wait={params.wait}s", "pilot=0"]
-    return [*rollbot_command(), "deploy", "isp", params.version, *words, "--auto-approve"], env
+    words = params.deploy_words()
+    return [*rollbot_command(), "deploy", APP, params.version, *words, "--auto-approve"], env
 
 
 def measure(
@@ -161,7 +199,7 @@ def summarise(
     result: dict[str, Any] = {
         "side": side,
         "tenants": tenants,
-        "batches": batch_count(tenants, params.batch),
+        "batches": planned_batches(tenants, params),
         "ideal_s": round(ideal, 3),
         "over_ideal_s": round(wall - ideal, 3),
         "over_ideal_pct": round(100.0 * (wall - ideal) / ideal, 1) if ideal else None,

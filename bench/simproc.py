@@ -78,8 +78,25 @@ class SimProcess:
                 self.url = found.group(1)
                 return
             time.sleep(POLL_S)
+        gone = self._gone()
         self.stop()
+        if gone:
+            raise SimError(f"simulator {gone} before it started (see {self.log})")
         raise SimError(f"simulator did not start within {timeout:.0f} s (see {self.log})")
+
+    @property
+    def exit_code(self) -> int | None:
+        """None while it runs (or before it starts); a negative code is the killing signal."""
+        return None if self._proc is None else self._proc.poll()
+
+    def _gone(self) -> str:
+        """How the simulator ended, when it has: a dead simulator explains a refused call."""
+        code = self.exit_code
+        if code is None:
+            return ""
+        if code < 0:
+            return f"was killed by {signal.Signals(-code).name}"
+        return f"exited with code {code}"
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
@@ -100,7 +117,9 @@ class SimProcess:
             with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as answer:
                 return json.loads(answer.read())
         except OSError as exc:
-            raise SimError(f"simulator control API {method} /_sim/{path}: {exc}") from exc
+            gone = self._gone()
+            why = f"; the simulator {gone} (see {self.log})" if gone else ""
+            raise SimError(f"simulator control API {method} /_sim/{path}: {exc}{why}") from exc
 
     def counters(self) -> dict[str, Any]:
         result: dict[str, Any] = self.control("counters")

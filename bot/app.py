@@ -15,57 +15,29 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.http_retry.async_handler import AsyncRetryHandler
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
 
 from bot.clock import SystemClock
-from bot.metrics import CountingWebClient, Metrics
-from handlers import render
-from handlers.access import Edge, EnginePort, GroupCache, slack_group_fetcher
+from bot.metrics import Metrics
+from bot.slack.web import CountingWebClient, bot_client, retry_handlers
 from handlers.actions import register_actions
+from handlers.edge import Edge
+from handlers.groups import GroupCache, slack_group_fetcher
 from handlers.slash import register_commands
-from rollout import errors
-from rollout.health import Observation, judge
-from rollout.model import AppSpec, HealthSpec, Rollout, Strategy
-from rollout.options import RolloutOptions
-from rollout.plan import Estimate, Plan
-from rollout.ports import Cluster, DeploymentInfo, Store
+from rollout.actions import Action
+from rollout.model import AppSpec, HealthSpec, Rollout
+from rollout.ports import Cluster, Store
+
+if TYPE_CHECKING:
+    from bot.slack import SlackDelivery
+    from rollout.engine import Engine
 
 log = logging.getLogger(__name__)
 
-DEFAULT_API_URL = "https://slack.com/api/"
-API_TIMEOUT = 15  # seconds for one Web API request, retries aside
-HEALTH_READERS = 8  # deployments read at once for a fleet summary
-SHOWN = 10  # tenants named in a summary before "and N more"
-
-
-class Planner(EnginePort, Protocol):
-    """The engine as the Slack app uses it: the edge's needs plus dry-run planning."""
-
-    def plan(self, app: str, version: str, options: RolloutOptions) -> tuple[Plan, Estimate]: ...
-
-    def preview(self, app: str, version: str, options: RolloutOptions, plan: Plan) -> Rollout: ...
-
-    def resume_unfinished(self, rollout_id: int | None = None) -> list[Rollout]: ...
-
-
-class Delivery(Protocol):
-    """What the Slack handlers use of the delivery listener (`bot.slack.SlackDelivery`)."""
-
-    def message_ref(self, rollout_id: int) -> tuple[str, str] | None: ...
-
-    def mark_decided(
-        self, *, channel: str, ts: str, user: str, verb: str, at: datetime
-    ) -> None: ...
 
 
 class SlackSettings(Protocol):
@@ -95,7 +67,7 @@ class RuntimeView(Protocol):
     def cluster(self) -> Cluster: ...
 
     @property
-    def engine(self) -> Planner: ...
+    def engine(self) -> Engine: ...
 
     def resume_unfinished(self, rollout_id: int | None = None) -> list[Rollout]:
         """Adopt unfinished rollouts no other live process drives."""
@@ -104,25 +76,16 @@ class RuntimeView(Protocol):
     def close(self) -> None: ...
 
 
-def retry_handlers() -> list[AsyncRetryHandler]:
-    """429 after Retry-After, 5xx, and connections that drop: each retried a few times."""
-    return [
-        AsyncConnectionErrorRetryHandler(max_retry_count=2),
-        AsyncRateLimitErrorRetryHandler(max_retry_count=5),
-        AsyncServerErrorRetryHandler(max_retry_count=2),
-    ]
-
-
 def build_app(
     runtime: RuntimeView,
     *,
     signing_secret: str,
     bot_token: str,
-    api_url: str = DEFAULT_API_URL,
+    api_url: str | None = None,
     metrics: Metrics | None = None,
     group_ttl: float = 300.0,
     socket_mode: bool = False,
-    delivery: Delivery | None = None,
+    delivery: SlackDelivery | None = None,
     executor: Executor | None = None,
 ) -> AsyncApp:
     """The Bolt app with every rollbot command and button registered.
@@ -133,13 +96,7 @@ def build_app(
     Socket Mode requests arrive on the app's own websocket and need none."""
     if not signing_secret and not socket_mode:
         raise ValueError("a signing secret is required: Slack's requests are verified")
-    client = CountingWebClient(
-        token=bot_token,
-        base_url=_with_slash(api_url),
-        timeout=API_TIMEOUT,
-        retry_handlers=retry_handlers(),
-        metrics=metrics or Metrics(),
-    )
+    client = bot_client(token=bot_token, api_url=api_url, metrics=metrics or Metrics())
     app = AsyncApp(
         signing_secret=signing_secret,
         client=client,
@@ -160,41 +117,42 @@ def build_edge(
     *,
     client: CountingWebClient,
     group_ttl: float,
-    delivery: Delivery | None = None,
+    delivery: SlackDelivery | None = None,
 ) -> Edge:
     config = runtime.config
-    engine = runtime.engine
-    apps = config.apps_specs()
-    health = config.health_spec()
-
-    def dry_run(app: str, version: str, options: RolloutOptions) -> render.Message:
-        plan, estimate = engine.plan(app, version, options)
-        preview = engine.preview(app, version, options, plan)
-        return render.plan_message(
-            preview,
-            pilots=plan.pilots,
-            batches=plan.batches,
-            estimate_seconds=int(estimate.total_seconds),
-            dry_run=True,
-        )
-
-    def check_health(app: str, tenant: str | None) -> render.Message:
-        return health_report(runtime.cluster, apps[app], health=health, tenant=tenant)
-
     return Edge(
-        apps=apps,
+        apps=config.apps_specs(),
         release_channels=tuple(config.slack.release_channels),
-        store=runtime.store,
-        engine=engine,
-        clock=SystemClock(),
+        health=config.health_spec(),
+        port=EdgeServices(runtime, delivery),
         groups=GroupCache(slack_group_fetcher(client), ttl=group_ttl),
         client=client,
-        dry_run=dry_run,
-        health=check_health,
-        parent_message=delivery.message_ref if delivery is not None else None,
-        mark_decided=delivery.mark_decided if delivery is not None else None,
         webhook_retries=retry_handlers(),
     )
+
+
+class EdgeServices:
+    """The Slack edge's one port (:class:`handlers.ports.EdgePort`): the runtime's journal,
+    cluster and engine, and the Slack delivery's journal when there is one."""
+
+    def __init__(self, runtime: RuntimeView, delivery: SlackDelivery | None) -> None:
+        engine = runtime.engine
+        self.store, self.cluster, self.clock = runtime.store, runtime.cluster, SystemClock()
+        self.start, self.submit = engine.start, engine.submit
+        self.rollback_app = engine.rollback_app
+        self.plan, self.preview = engine.plan, engine.preview
+        self._delivery = delivery
+
+    def message_ref(self, rollout_id: int) -> tuple[str, str] | None:
+        return None if self._delivery is None else self._delivery.message_ref(rollout_id)
+
+    def mark_decided(
+        self, *, channel: str, ts: str, user: str, action: Action, at: datetime
+    ) -> bool:
+        if self._delivery is None:
+            return False
+        self._delivery.mark_decided(channel=channel, ts=ts, user=user, action=action, at=at)
+        return True
 
 
 def edge_of(app: AsyncApp) -> Edge:
@@ -204,105 +162,6 @@ def edge_of(app: AsyncApp) -> Edge:
     return edge
 
 
-def _with_slash(url: str) -> str:
-    return url if url.endswith("/") else url + "/"
-
-
 async def _log_error(error: Exception, body: Mapping[str, Any]) -> None:
     kind = body.get("type") or body.get("command") or "request"
     log.error("unhandled error in a Slack %s: %s", kind, error, exc_info=error)
-
-
-# --- /deploy health ---------------------------------------------------------------------------
-
-
-def health_report(
-    cluster: Cluster, spec: AppSpec, *, health: HealthSpec, tenant: str | None
-) -> render.Message:
-    """`/deploy health <app> [tenant]`: one side or tenant judged in full (pods, endpoints,
-    error rate), or for a whole fleet, which versions run where and who is not ready."""
-    try:
-        if spec.strategy is Strategy.BLUE_GREEN:
-            state = cluster.blue_green_state(
-                spec.namespace, service=spec.service, app_label=spec.app_label
-            )
-            live = state.sides.get(state.live_version or "", spec.deployment)
-            return _judged(cluster, spec, health=health, namespace=spec.namespace, name=live)
-        if tenant is not None:
-            return _judged(cluster, spec, health=health, namespace=tenant, name=spec.deployment)
-        return _fleet(cluster, spec)
-    except errors.NotFound as exc:
-        return render.refusal(f"Not found: {exc}")
-    except errors.ClusterError as exc:
-        return render.refusal(f"The cluster could not be read: {exc}")
-
-
-def _note(text: str) -> render.Message:
-    body = text if len(text) <= render.MAX_SECTION_CHARS else text[: render.MAX_SECTION_CHARS - 1]
-    return render.Message(
-        text=text, blocks=({"type": "section", "text": {"type": "mrkdwn", "text": body}},)
-    )
-
-
-def _tag(image: str) -> str:
-    name, _, tag = image.rpartition(":")
-    return tag if name and "/" not in tag else "?"
-
-
-def _judged(
-    cluster: Cluster, spec: AppSpec, *, health: HealthSpec, namespace: str, name: str
-) -> render.Message:
-    info = cluster.read_deployment(namespace, name, container=spec.container)
-    version = _tag(info.image)
-    observation = Observation(
-        pods=cluster.pods(namespace, name),
-        health_probes=cluster.probe(namespace, name, port=health.port, path=health.path),
-        ready_probes=cluster.probe(namespace, name, port=health.port, path=health.ready_path),
-        logs=cluster.log_stats(namespace, name, since_seconds=health.log_window_seconds),
-    )
-    verdict = judge(
-        observation,
-        version=version,
-        error_rate_threshold=spec.settings.error_rate,
-        latency_factor=None,
-    )
-    where = f"{namespace}/{name} ({version}, {info.ready_replicas}/{info.replicas} ready)"
-    if verdict.healthy:
-        rate = "" if verdict.error_rate is None else f", error rate {verdict.error_rate:.1%}"
-        return _note(f"✅ {where}: healthy{rate}")
-    reasons = "\n".join(f"• {r}" for r in verdict.reasons)
-    return _note(f"❌ {where}: unhealthy\n{reasons}")
-
-
-def _fleet(cluster: Cluster, spec: AppSpec) -> render.Message:
-    namespaces = cluster.list_namespaces(spec.tenant_selector)
-    if not namespaces:
-        return _note(f"No tenants match {spec.tenant_selector}.")
-
-    def read(namespace: str) -> DeploymentInfo | str:
-        try:
-            return cluster.read_deployment(namespace, spec.deployment, container=spec.container)
-        except errors.ClusterError as exc:
-            return str(exc)
-
-    with ThreadPoolExecutor(HEALTH_READERS) as pool:
-        found = dict(zip(namespaces, pool.map(read, namespaces), strict=True))
-    versions: dict[str, int] = {}
-    trouble: list[str] = []
-    for namespace, info in found.items():
-        if isinstance(info, str):
-            trouble.append(f"{namespace}: {info}")
-            continue
-        versions[_tag(info.image)] = versions.get(_tag(info.image), 0) + 1
-        if info.ready_replicas < info.replicas:
-            trouble.append(f"{namespace}: {info.ready_replicas}/{info.replicas} ready")
-    running = ", ".join(f"{v} ×{n}" for v, n in sorted(versions.items()))
-    lines = [f"*{spec.name}*: {len(namespaces)} tenants · {running or 'nothing readable'}"]
-    if trouble:
-        lines.append(f"{len(trouble)} need a look:")
-        lines += [f"• {t}" for t in trouble[:SHOWN]]
-        if len(trouble) > SHOWN:
-            lines.append(f"… and {len(trouble) - SHOWN} more")
-    else:
-        lines.append("Every tenant is fully ready; `/deploy health <app> <tenant>` looks closer.")
-    return _note("\n".join(lines))

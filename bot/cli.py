@@ -1,7 +1,10 @@
-"""The ``rollbot`` command line: one entry point, one module per group of verbs.
+"""The ``rollbot`` command line: one entry point, and the one table of its verbs.
 
-Each verb is routed to the module that owns it and imported lazily, so that
+Each verb is one entry: its help line, its usage lines and flags when it is a verb of the
+terminal face, and where its code is. That code is imported only when the verb runs, so
 ``rollbot sim`` does not pay for Slack and ``rollbot plan`` does not pay for aiohttp.
+Verbs of the terminal face share :func:`bot.terminal.run`, which splits their words,
+and turns every refusal into a message and an exit code.
 """
 
 from __future__ import annotations
@@ -9,22 +12,102 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-# verb -> (module, function, one-line help). The function takes the remaining argv.
-VERBS: dict[str, tuple[str, str, str]] = {
-    "serve": ("bot.serve", "main", "run the Slack bot (Socket Mode or HTTP)"),
-    "demo": ("bot.demo", "main", "a scripted release against the built-in simulators"),
-    "plan": ("bot.terminal", "plan", "print the plan of a rollout; changes nothing"),
-    "deploy": ("bot.terminal", "deploy", "run a rollout in the foreground"),
-    "approve": ("bot.terminal", "approve", "approve a rollout waiting at its gate (--as USER)"),
-    "reject": ("bot.terminal", "reject", "reject a rollout waiting at its gate (--as USER)"),
-    "resume": ("bot.terminal", "resume", "continue unfinished rollouts in the foreground"),
-    "rollback": ("bot.terminal", "rollback", "roll back what a rollout changed"),
-    "status": ("bot.terminal", "status", "show active rollouts, or one rollout"),
-    "history": ("bot.terminal", "history", "show recent rollouts"),
-    "pause": ("bot.terminal", "pause", "pause a running rollout"),
-    "cancel": ("bot.terminal", "cancel", "cancel a rollout"),
-    "sim": ("sim.kube.main", "main", "serve the simulated Kubernetes cluster"),
+from rollout.actions import Action
+
+OPTIONS = "[batch=N|N%] [wait=DUR] [pilot=N|ns1,ns2] [tenants=ns1,ns2] [waves=fixed|double]"
+AS = "--as="  # the person a terminal acts for; a flag that takes a value ends with "="
+
+
+@dataclass(frozen=True)
+class Verb:
+    """One `rollbot` verb. `runs` is "module:function". A verb with `usage` belongs to the
+    terminal face: its function takes (Args, out) and returns the exit code, and `flags`
+    are the shell flags it takes besides the slash-command words. Any other verb's
+    function takes the rest of argv, as `rollbot serve` does."""
+
+    help: str
+    runs: str
+    usage: str = ""
+    flags: tuple[str, ...] = ()
+
+    def function(self) -> Callable[..., int]:
+        module, _, name = self.runs.partition(":")
+        found: Callable[..., int] = getattr(importlib.import_module(module), name)
+        return found
+
+
+VERBS: dict[str, Verb] = {
+    "serve": Verb("run the Slack bot (Socket Mode or HTTP)", "bot.serve:main"),
+    "demo": Verb("a scripted release against the built-in simulators", "bot.demo:main"),
+    "plan": Verb(
+        "print the plan of a rollout; changes nothing",
+        "bot.terminal.rollouts:cmd_plan",
+        usage=f"rollbot plan <app> <version>\n    {OPTIONS}",
+    ),
+    "deploy": Verb(
+        "run a rollout in the foreground",
+        "bot.terminal.rollouts:cmd_deploy",
+        usage="\n".join(
+            [
+                "rollbot deploy <app> <version> [--auto-approve] [--as USER]",
+                f"    {OPTIONS}",
+                "    [at=HH:MM|ISO-8601] [dry-run]",
+            ]
+        ),
+        flags=("--auto-approve", AS),
+    ),
+    Action.APPROVE: Verb(
+        "approve a rollout waiting at its gate (--as USER)",
+        "bot.terminal.requests:cmd_approve",
+        usage="rollbot approve <ID> --as <USER>",
+        flags=(AS,),
+    ),
+    Action.REJECT: Verb(
+        "reject a rollout waiting at its gate (--as USER)",
+        "bot.terminal.requests:cmd_reject",
+        usage="rollbot reject <ID> --as <USER>",
+        flags=(AS,),
+    ),
+    Action.RESUME: Verb(
+        "continue unfinished rollouts in the foreground",
+        "bot.terminal.rollouts:cmd_resume",
+        usage="rollbot resume [ID] [--retry|--skip] [--as USER]",
+        flags=("--retry", "--skip", AS),
+    ),
+    Action.ROLLBACK: Verb(
+        "roll back what a rollout changed",
+        "bot.terminal.requests:cmd_rollback",
+        usage="\n".join(
+            [
+                "rollbot rollback <ID> [tenants=ns1,ns2] [--as USER]",
+                "rollbot rollback <app> [to=VERSION] [tenants=ns1,ns2] [--as USER]",
+            ]
+        ),
+        flags=(AS,),
+    ),
+    "status": Verb(
+        "show active rollouts, or one rollout",
+        "bot.terminal.reports:cmd_status",
+        usage="rollbot status [ID]",
+    ),
+    "history": Verb(
+        "show recent rollouts", "bot.terminal.reports:cmd_history", usage="rollbot history [app]"
+    ),
+    Action.PAUSE: Verb(
+        "pause a running rollout",
+        "bot.terminal.requests:cmd_pause",
+        usage="rollbot pause <ID> [--as USER]",
+        flags=(AS,),
+    ),
+    Action.CANCEL: Verb(
+        "cancel a rollout",
+        "bot.terminal.requests:cmd_cancel",
+        usage="rollbot cancel <ID> [--as USER]",
+        flags=(AS,),
+    ),
+    "sim": Verb("serve the simulated Kubernetes cluster", "sim.kube.main:main"),
 }
 
 USAGE = "usage: rollbot <command> [options]   (rollbot help for the list)"
@@ -33,7 +116,7 @@ USAGE = "usage: rollbot <command> [options]   (rollbot help for the list)"
 def _help() -> str:
     width = max(len(v) for v in VERBS)
     lines = ["rollbot: ChatOps releases to Kubernetes", "", "commands:"]
-    lines += [f"  {verb.ljust(width)}  {desc}" for verb, (_, _, desc) in VERBS.items()]
+    lines += [f"  {name.ljust(width)}  {verb.help}" for name, verb in VERBS.items()]
     return "\n".join(lines)
 
 
@@ -42,13 +125,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or args[0] in {"help", "-h", "--help"}:
         print(_help())
         return 0
-    verb, rest = args[0], args[1:]
-    if verb not in VERBS:
-        print(f"rollbot: unknown command {verb!r}\n{USAGE}", file=sys.stderr)
+    name, rest = args[0], args[1:]
+    verb = VERBS.get(name)
+    if verb is None:
+        print(f"rollbot: unknown command {name!r}\n{USAGE}", file=sys.stderr)
         return 2
-    module_name, func_name, _ = VERBS[verb]
-    func: Callable[[list[str]], int] = getattr(importlib.import_module(module_name), func_name)
-    return func(rest)
+    if verb.usage:
+        from bot.terminal import main as terminal
+
+        return terminal(name, rest)
+    return verb.function()(rest)
 
 
 if __name__ == "__main__":

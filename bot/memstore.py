@@ -76,6 +76,10 @@ class MemoryStore:
         with self._lock:
             return self._active(app)
 
+    def count_active(self) -> int:
+        with self._lock:
+            return sum(1 for r in self._rollouts.values() if r.active)
+
     def _active(self, app: str) -> Rollout | None:
         ids = [r.id for r in self._rollouts.values() if r.app == app and r.active]
         return self._rollouts[max(ids)] if ids else None

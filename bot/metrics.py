@@ -16,10 +16,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from slack_sdk import WebClient
-from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.web.async_slack_response import AsyncSlackResponse
-
 from rollout.model import EventKind, Rollout, RolloutEvent
 from rollout.outcomes import outcomes
 
@@ -264,40 +260,6 @@ def _histogram_lines(name: str, labels: Labels, hist: Histogram) -> list[str]:
 
 
 # --- counting calls ---------------------------------------------------------------------------
-
-
-class CountingWebClient(AsyncWebClient):
-    """The bot's Slack client, counting every Web API call and every failure."""
-
-    def __init__(self, *args: Any, metrics: Metrics, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.metrics = metrics
-
-    async def api_call(self, api_method: str, **kwargs: Any) -> AsyncSlackResponse:
-        ok = False
-        try:
-            response = await super().api_call(api_method, **kwargs)
-            ok = bool(response.get("ok", True))
-            return response
-        finally:
-            self.metrics.count_call("slack", api_method, ok=ok)
-
-
-class CountingSyncWebClient(WebClient):
-    """The delivery's (blocking) Slack client, counted the same way."""
-
-    def __init__(self, *args: Any, metrics: Metrics, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.metrics = metrics
-
-    def api_call(self, api_method: str, **kwargs: Any) -> Any:
-        ok = False
-        try:
-            response = super().api_call(api_method, **kwargs)
-            ok = bool(response.get("ok", True))
-            return response
-        finally:
-            self.metrics.count_call("slack", api_method, ok=ok)
 
 
 class CountingProxy:

@@ -24,8 +24,9 @@ from typing import Any
 
 import requests
 
-from bot.images import DOCKER_HUB, ImageRef, ImageRefError, parse_image_ref
+from bot.backoff import RetryPolicy
 from rollout import errors
+from rollout.images import DOCKER_HUB, ImageRef, ImageRefError, parse_image_ref
 
 log = logging.getLogger(__name__)
 
@@ -84,20 +85,8 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Few attempts, short exponential backoff, Retry-After honoured up to a cap."""
-
-    attempts: int = 3
-    backoff: float = 0.25
-    max_retry_after: float = 5.0
-    max_total: float = 30.0  # no sleep may end past this many seconds after the first try
-
-    def delay(self, attempt: int, retry_after: str | None = None) -> float:
-        asked = retry_after_seconds(retry_after)
-        if asked is None:
-            return self.backoff * 2.0 ** (attempt - 1)
-        return min(asked, self.max_retry_after)
+# Fewer tries than a rollout's Kubernetes calls: a tag check answers a person waiting.
+REGISTRY_RETRIES = RetryPolicy(attempts=3, base_delay=0.25, max_delay=5.0, max_total=30.0)
 
 
 @dataclass(frozen=True)
@@ -125,7 +114,7 @@ class RegistryClient:
         self._insecure = insecure
         self._insecure_hosts = frozenset(insecure_hosts)
         self._timeout = timeout
-        self._retry = retry or RetryPolicy()
+        self._retry = retry or REGISTRY_RETRIES
         self._clock = clock
         self._lock = threading.Lock()
         self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
@@ -267,7 +256,7 @@ class RegistryClient:
                             "plain-http local registry set registry.insecure: true") from exc
             except (requests.ConnectionError, requests.Timeout) as exc:
                 failure: _Reply | BaseException = exc
-                delay = self._retry.delay(attempt)
+                delay = self._retry.backoff(attempt - 1)
             else:
                 if reply.status == 405 and method == "HEAD":
                     # Some registries refuse HEAD on manifests; GET answers the same question.
@@ -276,7 +265,8 @@ class RegistryClient:
                 if reply.status != 429 and reply.status < 500:
                     return reply
                 failure = reply
-                delay = self._retry.delay(attempt, reply.headers.get("Retry-After"))
+                hinted = retry_after_seconds(reply.headers.get("Retry-After"))
+                delay = self._retry.backoff(attempt - 1, hinted)
             if attempt >= self._retry.attempts or self._clock() + delay > deadline:
                 raise _exhausted(ref, url, failure, attempt)
             log.info("registry %s: attempt %d failed, retrying in %.2fs", ref.registry,

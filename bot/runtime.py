@@ -26,7 +26,7 @@ from typing import IO, TYPE_CHECKING
 from bot.config import Config, load_config
 from bot.store import SqliteStore
 from rollout.model import AppSpec, Rollout, RolloutEvent
-from rollout.ports import Cluster, ErrorRates, Listener, Registry
+from rollout.ports import Cluster, ErrorRates, HelmReleases, Listener, Registry
 
 if TYPE_CHECKING:
     # Imported where used: the kubernetes client alone takes half a second to load, and
@@ -184,6 +184,19 @@ def error_rates_for(config: Config) -> ErrorRates | None:
     return PrometheusErrorRates.from_config(prometheus) if prometheus is not None else None
 
 
+def helm_for(config: Config, kubeconfig: str | None = None) -> dict[str, HelmReleases]:
+    """A helm adapter for each `strategy: helm` app: its `helm:` binary, with the same
+    kubeconfig as the cluster adapter (none in a pod: helm uses the service account)."""
+    from bot.helm import HelmCli
+
+    path = kubeconfig or os.environ.get("KUBECONFIG") or None
+    return {
+        name: HelmCli(binary=app.helm, kubeconfig=path)
+        for name, app in config.apps.items()
+        if app.strategy == "helm"
+    }
+
+
 def build_runtime(
     *,
     config: Config | None = None,
@@ -205,7 +218,7 @@ def build_runtime(
     `wrap_error_rates` one in front of Prometheus."""
     from bot.clock import SystemClock
     from bot.scheduler import ApsTimers
-    from rollout.engine import Engine
+    from rollout.engine import Driving, Engine, EnginePorts
 
     config = config or load_config()
     specs = dict(apps) if apps is not None else config.apps_specs()
@@ -222,19 +235,24 @@ def build_runtime(
     engine = Engine(
         apps=specs,
         health=config.health_spec(),
-        cluster=wrap_cluster(cluster) if wrap_cluster is not None else cluster,
-        registry=registry
-        if registry is not None
-        else (registry_for(config) if use_registry else None),
-        store=store,
-        timers=timers,
-        clock=SystemClock(),
+        ports=EnginePorts(
+            cluster=wrap_cluster(cluster) if wrap_cluster is not None else cluster,
+            store=store,
+            timers=timers,
+            clock=SystemClock(),
+            registry=registry
+            if registry is not None
+            else (registry_for(config) if use_registry else None),
+            error_rates=_wrapped(error_rates_for(config), wrap_error_rates),
+            helm=helm_for(config, kubeconfig),
+        ),
         listeners=[claims, *listeners],
-        owner=owner_name(),
-        claim=claims.claim,
-        poll_inbox_every=poll_inbox_every,
-        error_rates=_wrapped(error_rates_for(config), wrap_error_rates),
-        max_parallel=config.kubernetes.parallel_tenants,
+        driving=Driving(
+            max_parallel=config.kubernetes.parallel_tenants,
+            owner=owner_name(),
+            claim=claims.claim,
+            poll_inbox_every=poll_inbox_every,
+        ),
     )
     return Runtime(
         config=config,

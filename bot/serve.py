@@ -30,10 +30,11 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
 from bot import logs
-from bot.app import DEFAULT_API_URL, RuntimeView, build_app, edge_of
+from bot.app import RuntimeView, build_app, edge_of
 from bot.endpoints import EVENTS_PATH, web_app
-from bot.metrics import CountingProxy, CountingSyncWebClient, Metrics
+from bot.metrics import CountingProxy, Metrics
 from bot.slack.socket_mode import TimedSocketModeHandler
+from bot.slack.web import DEFAULT_API_URL, delivery_client
 from rollout.errors import ConfigError, RollbotError
 from rollout.ports import Cluster, ErrorRates, Listener
 
@@ -52,7 +53,7 @@ INBOX_POLL_SECONDS = 0.5  # how soon a request from a terminal reaches a rollout
 
 
 @dataclass(frozen=True)
-class Settings:
+class ServeSettings:
     """What `serve` runs with: flags and the environment, checked once at start."""
 
     bot_token: str
@@ -71,7 +72,7 @@ class Settings:
         return bool(self.app_token)
 
     @classmethod
-    def from_env(cls, args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    def from_env(cls, args: argparse.Namespace, env: Mapping[str, str]) -> ServeSettings:
         # Socket Mode needs no signing secret: requests come over the app's own websocket.
         needed = ["SLACK_BOT_TOKEN"] + (
             [] if env.get("SLACK_APP_TOKEN") else ["SLACK_SIGNING_SECRET"]
@@ -92,14 +93,14 @@ class Settings:
         )
 
 
-RuntimeFactory = Callable[[Settings, "Config", Sequence[Listener]], RuntimeView]
+RuntimeFactory = Callable[[ServeSettings, "Config", Sequence[Listener]], RuntimeView]
 
 
 @dataclass
 class Server:
     """A running bot: its web server, its Slack connection and its runtime."""
 
-    settings: Settings
+    settings: ServeSettings
     runtime: RuntimeView
     app: AsyncApp
     metrics: Metrics
@@ -134,7 +135,11 @@ class Server:
 
 
 def default_runtime(
-    settings: Settings, config: Config, listeners: Sequence[Listener], *, use_registry: bool = True
+    settings: ServeSettings,
+    config: Config,
+    listeners: Sequence[Listener],
+    *,
+    use_registry: bool = True,
 ) -> RuntimeView:
     from bot.runtime import build_runtime
 
@@ -164,7 +169,7 @@ def default_runtime(
     return runtime
 
 
-def default_delivery(settings: Settings, config: Config, metrics: Metrics) -> SlackDelivery:
+def default_delivery(settings: ServeSettings, config: Config, metrics: Metrics) -> SlackDelivery:
     """The listener that posts each rollout's conversation, journalled next to the store:
     in the channel the rollout was asked for in, else the first release channel. Without
     release channels, commands are taken in any channel, so there is still somewhere to
@@ -179,15 +184,10 @@ def default_delivery(settings: Settings, config: Config, metrics: Metrics) -> Sl
             "for, and those started outside Slack are not posted"
         )
     specs = config.apps_specs()
-    # As bot.slack.delivery_client builds it (no SDK retries: the delivery retries itself),
-    # counting every call for /metrics.
-    client = CountingSyncWebClient(
-        token=settings.bot_token,
-        base_url=settings.api_url if settings.api_url.endswith("/") else settings.api_url + "/",
-        timeout=DELIVERY_TIMEOUT,
-        retry_handlers=[],
+    client = delivery_client(
+        token=settings.bot_token, api_url=settings.api_url, timeout=DELIVERY_TIMEOUT,
         metrics=metrics,
-    )
+    )  # fmt: skip
     return SlackDelivery(
         client=client,
         db_path=db_path(settings.db),
@@ -199,7 +199,7 @@ def default_delivery(settings: Settings, config: Config, metrics: Metrics) -> Sl
 
 
 async def start(
-    settings: Settings,
+    settings: ServeSettings,
     *,
     config: Config | None = None,
     make_runtime: RuntimeFactory = default_runtime,
@@ -296,7 +296,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return parser.parse_args(list(argv))
 
 
-async def run(settings: Settings) -> int:
+async def run(settings: ServeSettings) -> int:
     server = await start(settings)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -315,7 +315,7 @@ def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     try:
         logs.configure(logs.log_format(args.log_format, os.environ), os.environ)
-        settings = Settings.from_env(args, os.environ)
+        settings = ServeSettings.from_env(args, os.environ)
         return asyncio.run(run(settings))
     except ConfigError as exc:
         print(f"rollbot serve: configuration error: {exc}", file=sys.stderr)

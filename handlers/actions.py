@@ -23,54 +23,13 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers import render
-from handlers.access import (
-    Edge,
-    Refused,
-    app_spec,
-    load_rollout,
-    require,
-    send_reply,
-    sentence,
-    submit,
-    tracked,
-)
-from handlers.slash import STOPPING
-from rollout.errors import EngineStopped
+from handlers.edge import Edge, Refused, app_spec, load_rollout, require, submit
+from handlers.respond import Asked, send_reply, settle, tracked
+from rollout.actions import CHOICES, CONTROLS, DECISIONS, Action
 from rollout.model import AppSpec, Phase, Rollout
 from rollout.policy import Decision, may_approve, may_control, may_rollback
 
 log = logging.getLogger(__name__)
-
-# action_id -> the engine's inbox action
-ACTIONS: Mapping[str, str] = {
-    render.ACTION_APPROVE: "approve",
-    render.ACTION_REJECT: "reject",
-    render.ACTION_PAUSE: "pause",
-    render.ACTION_RESUME: "resume",
-    render.ACTION_CANCEL: "cancel",
-    render.ACTION_ROLLBACK: "rollback",
-    render.ACTION_RETRY: "retry",
-    render.ACTION_SKIP: "skip",
-    render.ACTION_REMOVE_OLD: "remove-old",
-}
-
-# What the edited message says was done, by inbox action.
-DONE: Mapping[str, str] = {
-    "approve": "✅ Approved",
-    "reject": "🛑 Rejected",
-    "rollback": "↩️ Roll back chosen",
-    "retry": "🔁 Retry chosen",
-    "skip": "⏭️ Skip chosen",
-    "remove-old": "🧹 Removal of the old deployment requested",
-    "pause": "⏸️ Pause requested",
-    "resume": "▶️ Resume requested",
-    "cancel": "🚫 Cancel requested",
-}
-
-# Messages whose buttons are a one-time decision (render's block_id prefixes); the parent
-# message's buttons stay, since the delivery listener re-renders it as the rollout moves.
-DECISION_BLOCKS = ("approval-", "failure-", "remove-old-")
-
 
 @dataclass(frozen=True)
 class Click:
@@ -104,12 +63,12 @@ class Click:
         )
 
     @property
-    def action(self) -> str:
-        return ACTIONS.get(self.action_id, "")
+    def action(self) -> Action | None:
+        return Action.from_button(self.action_id)
 
     @property
     def settles_message(self) -> bool:
-        return self.block_id.startswith(DECISION_BLOCKS)
+        return render.settles(self.block_id)
 
 
 @dataclass(frozen=True)
@@ -131,50 +90,28 @@ def register_actions(app: AsyncApp, edge: Edge) -> None:
         if result.decided:
             await _mark_decided(edge, click, client=client)
         if result.private is not None:
-            await send_reply(
-                edge,
-                client=client,
-                response_url=click.response_url,
-                channel=click.channel,
-                user=click.user,
-                message=result.private,
-            )
+            await send_reply(edge, client=client, to=click, message=result.private)
 
-    for action_id in ACTIONS:
-        app.action(action_id)(tracked(edge, on_click))
+    for action in Action:
+        app.action(action.button_id)(tracked(edge, on_click))
 
 
 async def answer_click(edge: Edge, click: Click) -> ClickAnswer:
     """Check and carry out one click. Never raises."""
-    try:
-        rollout_id, gate = _target(click)
-        async with edge.lock(rollout_id):
-            return await _carry_out(edge, click, rollout_id=rollout_id, gate=gate)
-    except Refused as refusal:
-        if not refusal.audited:
-            await edge.audit(
-                user=click.user,
-                action=f"button {click.action or click.action_id} {click.value}".strip(),
-                outcome="refused",
-                detail=refusal.reason,
-                rollout_id=refusal.rollout_id,
-                channel=click.channel,
-            )
-        return ClickAnswer(private=render.refusal(refusal.reason))
-    except EngineStopped:
-        return ClickAnswer(private=render.refusal(STOPPING))
-    except Exception:
-        log.exception("click %s %s by %s failed", click.action_id, click.value, click.user)
-        return ClickAnswer(
-            private=render.refusal(
-                "Something went wrong on rollbot's side and nothing was changed; "
-                "the error is in rollbot's log. Try again in a moment."
-            )
-        )
+    what = f"button {click.action or click.action_id} {click.value}".strip()
+    asked = Asked(user=click.user, what=what, channel=click.channel)
+    answered = await settle(edge, asked, _answer(edge, click), failed=render.failed_click())
+    return answered if isinstance(answered, ClickAnswer) else ClickAnswer(private=answered)
+
+
+async def _answer(edge: Edge, click: Click) -> ClickAnswer:
+    rollout_id, gate = _target(click)
+    async with edge.lock(rollout_id):
+        return await _carry_out(edge, click, rollout_id=rollout_id, gate=gate)
 
 
 def _target(click: Click) -> tuple[int, int | None]:
-    if not click.action:
+    if click.action is None:
         raise Refused("That button is not one of rollbot's.")
     try:
         return render.parse_button_value(click.value)
@@ -187,7 +124,8 @@ async def _carry_out(edge: Edge, click: Click, *, rollout_id: int, gate: int | N
     rollout = await load_rollout(edge, rollout_id)
     spec = app_spec(edge, rollout.app)
     action = click.action
-    if action in {"approve", "reject"}:
+    assert action is not None  # _target refused the rest
+    if action in DECISIONS:
         _check_gate(rollout, gate)
     await require(
         edge,
@@ -197,14 +135,14 @@ async def _carry_out(edge: Edge, click: Click, *, rollout_id: int, gate: int | N
         rollout_id=rollout.id,
     )
     await submit(edge, rollout=rollout, action=action, user=click.user)
-    return await _settled(edge, click, rollout=rollout, spec=spec, gate=gate)
+    return _settled(click, action, rollout=rollout, gate=gate)
 
 
 def _check_gate(rollout: Rollout, gate: int | None) -> None:
     """An approval request is for one gate; once decided, its buttons mean nothing."""
     if gate is None:
         return
-    decided = [a for a in rollout.approvals if a.gate == gate and a.decision == "reject"]
+    decided = [a for a in rollout.approvals if a.gate == gate and a.decision == Action.REJECT]
     if decided:
         raise Refused(
             f"This approval request of #{rollout.id} was already rejected by "
@@ -214,25 +152,26 @@ def _check_gate(rollout: Rollout, gate: int | None) -> None:
 
 
 def _policy(
-    action: str, rollout: Rollout, spec: AppSpec, user: str
+    action: Action, rollout: Rollout, spec: AppSpec, user: str
 ) -> Callable[[frozenset[str]], Decision]:
     """The rule for one action; the engine checks the phase again when it applies it."""
-    if action in {"approve", "reject"}:
+    if action in DECISIONS:
         # The same people decide a gate either way; four-eyes keeps the requester out of
         # both, and Cancel remains theirs.
         return lambda groups: may_approve(rollout, spec, user, groups)
-    if action in {"pause", "resume", "cancel"}:
+    if action in CONTROLS:
         return lambda groups: may_control(rollout, spec, user, groups, action)
-    if action == "rollback":
+    if action is Action.ROLLBACK:
         return lambda groups: may_rollback(rollout, spec, user, groups)
-    if action in {"retry", "skip"}:
+    if action in CHOICES:
         return lambda groups: _after_failure(rollout, spec, user, groups)
-    # remove-old happens after completion, so it follows who may roll the app back.
+    # Removing the old side happens after completion, so it follows who may roll the app
+    # back.
     return lambda groups: may_rollback(None, spec, user, groups)
 
 
 def _after_failure(rollout: Rollout, spec: AppSpec, user: str, groups: frozenset[str]) -> Decision:
-    decision = may_control(rollout, spec, user, groups, "resume")
+    decision = may_control(rollout, spec, user, groups, Action.RESUME)
     if decision.allowed and rollout.phase is not Phase.PAUSED:
         return Decision.deny(
             f"#{rollout.id} is not waiting for a choice (it is {rollout.phase.label})"
@@ -240,53 +179,38 @@ def _after_failure(rollout: Rollout, spec: AppSpec, user: str, groups: frozenset
     return decision
 
 
-async def _settled(
-    edge: Edge, click: Click, *, rollout: Rollout, spec: AppSpec, gate: int | None
-) -> ClickAnswer:
+def _settled(click: Click, action: Action, *, rollout: Rollout, gate: int | None) -> ClickAnswer:
     """What the clicker sees once the engine took the request."""
-    action = click.action
-    done = DONE[action]
-    if action == "approve":
-        approved = {a.user for a in rollout.approvals if a.decision == "approve" and a.gate == gate}
+    if action is Action.APPROVE:
+        approved = {
+            a.user for a in rollout.approvals if a.decision == Action.APPROVE and a.gate == gate
+        }
         count = len(approved | {click.user})
         needed = rollout.settings.approvals_required
         if count < needed:
-            return ClickAnswer(
-                private=render.accepted(
-                    f"Your approval of #{rollout.id} is recorded ({count} of {needed}); "
-                    f"{needed - count} more needed."
-                )
-            )
+            return ClickAnswer(private=render.approval_counted(rollout, count=count, needed=needed))
     if click.settles_message:
         return ClickAnswer(decided=True)
-    return ClickAnswer(private=render.accepted(sentence(f"{done} for #{rollout.id}")))
+    return ClickAnswer(private=render.request_taken(rollout, action))
 
 
 async def _mark_decided(edge: Edge, click: Click, *, client: AsyncWebClient) -> None:
     """Through the delivery's journal when there is one (it edits each message once, in
     order with everything else it posts), else by replacing the message directly."""
-    verb, at = DONE[click.action], edge.now()
-    if edge.mark_decided is not None:
-        try:
-            await edge.call(
-                edge.mark_decided,
-                channel=click.channel,
-                ts=click.message_ts,
-                user=click.user,
-                verb=verb,
-                at=at,
-            )
-        except Exception:
-            log.exception("could not mark %s/%s decided", click.channel, click.message_ts)
-        return
-    if click.message_text:
-        edited = render.decided(click.message_text, user=click.user, verb=verb, at=at)
-        await send_reply(
-            edge,
-            client=client,
-            response_url=click.response_url,
+    action, at = click.action, edge.now()
+    assert action is not None  # only a click the engine took is marked decided
+    try:
+        marked = await edge.call(
+            edge.port.mark_decided,
             channel=click.channel,
+            ts=click.message_ts,
             user=click.user,
-            message=edited,
-            replace=True,
+            action=action,
+            at=at,
         )
+    except Exception:
+        log.exception("could not mark %s/%s decided", click.channel, click.message_ts)
+        return
+    if not marked and click.message_text:
+        edited = render.decided(click.message_text, user=click.user, action=action, at=at)
+        await send_reply(edge, client=client, to=click, message=edited, replace=True)

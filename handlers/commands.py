@@ -13,8 +13,9 @@ import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, TypeAlias
+from typing import TypeAlias
 
+from rollout.actions import CONTROLS, Action
 from rollout.options import (
     RolloutOptions,
     UsageError,
@@ -28,6 +29,8 @@ from rollout.options import (
     split_option,
 )
 
+DEPLOY = "/deploy"
+ROLLBACK = "/rollback"
 MAX_TEXT_LENGTH = 1_000
 MAX_ROLLOUT_ID = 999_999_999
 MAX_APPS_SHOWN = 20
@@ -51,12 +54,10 @@ ROLLBACK_USAGE = "\n".join(
     ]
 )
 
-ControlVerb: TypeAlias = Literal["pause", "resume", "cancel"]
-CONTROL_VERBS: tuple[ControlVerb, ...] = ("pause", "resume", "cancel")
-AppPlace: TypeAlias = Literal["deploy", "rollback", "other"]  # where an app name was expected
+OTHER = "other"  # where an app name was expected: after DEPLOY, after ROLLBACK, or elsewhere
 HELP_WORDS = frozenset({"help", "-h", "--help", "?"})
 # First words that are never an app name; the config should refuse apps named like these.
-RESERVED_WORDS = frozenset({"status", "list", "history", "health", *CONTROL_VERBS, *HELP_WORDS})
+RESERVED_WORDS = frozenset({"status", "list", "history", "health", *CONTROLS, *HELP_WORDS})
 
 _ROLLOUT_ID = re.compile(r"#?([0-9]+)", re.ASCII)
 # Chat clients "smarten" quotes and people quote values out of shell habit; no valid
@@ -99,7 +100,7 @@ class Help:
 
 @dataclass(frozen=True)
 class Control:
-    verb: ControlVerb
+    verb: Action  # one of CONTROLS
     rollout_id: int
 
 
@@ -192,7 +193,7 @@ def _deploy_family(words: Sequence[str], *, apps: Collection[str], now: datetime
         return History(_app(rest[0], apps) if rest else None)
     if verb == "health":
         return _health(rest, apps=apps)
-    for control in CONTROL_VERBS:
+    for control in CONTROLS:
         if verb == control:
             _exactly_one(rest, verb=control, shape=f"{control} <ID>")
             return Control(control, parse_rollout_id(rest[0]))
@@ -200,7 +201,7 @@ def _deploy_family(words: Sequence[str], *, apps: Collection[str], now: datetime
 
 
 def _deploy(words: Sequence[str], *, apps: Collection[str], now: datetime) -> Deploy:
-    app = _app(words[0], apps, place="deploy")
+    app = _app(words[0], apps, place=DEPLOY)
     if len(words) < 2:
         raise UsageError(
             f"/deploy {app} needs a version.", f"For example: /deploy {app} v1.3.0 batch=5"
@@ -229,7 +230,7 @@ def _rollback_family(words: Sequence[str], *, apps: Collection[str]) -> Rollback
     if _ROLLOUT_ID.fullmatch(first) and first not in apps:
         given = _rollback_options(rest, valid=("tenants",), by_id=True)
         return RollbackRollout(parse_rollout_id(first), _tenants(given))
-    app = _app(first, apps, place="rollback")
+    app = _app(first, apps, place=ROLLBACK)
     given = _rollback_options(rest, valid=("to", "tenants"), by_id=False)
     to_version = None
     if "to" in given:
@@ -274,31 +275,31 @@ def parse_rollout_id(word: str) -> int:
     return int(digits)
 
 
-def _app(word: str, apps: Collection[str], *, place: AppPlace = "other") -> str:
+def _app(word: str, apps: Collection[str], *, place: str = OTHER) -> str:
     if word in apps:
         return word
     names = sorted(apps)
     shown = ", ".join(names[:MAX_APPS_SHOWN]) + (", …" if len(names) > MAX_APPS_SHOWN else "")
     listing = f"configured apps: {shown}" if names else "no apps are configured"
-    if place == "rollback":
+    if place == ROLLBACK:
         problem = f"{show(word)} is neither a rollout ID nor an app; {listing}."
     else:
         problem = f"Unknown app {show(word)}; {listing}."
     raise UsageError(problem, _unknown_app_hint(word, names=names, place=place))
 
 
-def _unknown_app_hint(word: str, *, names: list[str], place: AppPlace) -> str:
-    if place == "deploy" and _is_version(word):
+def _unknown_app_hint(word: str, *, names: list[str], place: str) -> str:
+    if place == DEPLOY and _is_version(word):
         return "Put the app first: /deploy <app> <version>."
     # Subcommand typos (`stauts`) land where an app goes, so suggest those alongside apps.
-    choices = [*names, *sorted(RESERVED_WORDS - HELP_WORDS)] if place == "deploy" else names
+    choices = [*names, *sorted(RESERVED_WORDS - HELP_WORDS)] if place == DEPLOY else names
     close = difflib.get_close_matches(word[:40].lower(), choices, n=1)
     if close:
         return f"Did you mean {close[0]}?"
     return {
-        "deploy": "Give an app, then a version: /deploy <app> <version>.",
-        "rollback": "Give a rollout ID (#42) or an app.",
-        "other": "Give one of the configured apps.",
+        DEPLOY: "Give an app, then a version: /deploy <app> <version>.",
+        ROLLBACK: "Give a rollout ID (#42) or an app.",
+        OTHER: "Give one of the configured apps.",
     }[place]
 
 
@@ -349,7 +350,7 @@ def format_command(command: DeployCommand | RollbackCommand) -> str:
 
 def command_line(command: DeployCommand | RollbackCommand) -> str:
     """The command as a person would type it in Slack, for the audit log and plan headers."""
-    slash = "/rollback" if isinstance(command, RollbackRollout | RollbackApp) else "/deploy"
+    slash = ROLLBACK if isinstance(command, RollbackRollout | RollbackApp) else DEPLOY
     return f"{slash} {format_command(command)}"
 
 

@@ -1,4 +1,6 @@
-"""`/deploy` and `/rollback`: acknowledge at once, then parse, check, and hand over.
+"""The slash commands (`/deploy`, `/rollback`): acknowledge at once, then parse, check,
+and hand over. Each is one entry in :data:`COMMANDS`, at the end of this module: its
+usage lines, its parser, the handler that answers, and examples for `help`.
 
 Slack gives a slash command three seconds. The handler acks first, with nothing, and
 only then does anything that can take time; every answer to the person who typed the
@@ -14,9 +16,10 @@ refusal is also written to the audit log.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
@@ -24,19 +27,10 @@ from slack_sdk.errors import SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers import render
-from handlers.access import (
-    Edge,
-    Refused,
-    app_spec,
-    load_rollout,
-    require,
-    send_reply,
-    sentence,
-    submit,
-    tracked,
-)
 from handlers.commands import (
+    DEPLOY,
     DEPLOY_USAGE,
+    ROLLBACK,
     ROLLBACK_USAGE,
     CommandError,
     Control,
@@ -54,21 +48,20 @@ from handlers.commands import (
     parse_deploy,
     parse_rollback,
 )
+from handlers.edge import Edge, Refused, app_spec, load_rollout, require, sentence, submit
+from handlers.health import health_report
+from handlers.respond import Asked, send_reply, settle, tracked
 from rollout import errors
-from rollout.errors import EngineStopped
+from rollout.actions import Action
 from rollout.plan import PlanError, eta
 from rollout.policy import channel_allowed, may_control, may_deploy, may_rollback
 
 log = logging.getLogger(__name__)
+C = TypeVar("C")
+C_co = TypeVar("C_co", covariant=True)
 
-COMMANDS = ("/deploy", "/rollback")
 HISTORY_LIMIT = 20
 MAX_AUDITED_TEXT = 200
-STOPPING = "rollbot is restarting and did not take that; try again in a minute."
-FAILURE = (
-    "Something went wrong on rollbot's side while handling that; the error is in "
-    "rollbot's log. `/deploy status` shows where things stand."
-)
 
 
 @dataclass(frozen=True)
@@ -93,20 +86,13 @@ class SlashRequest:
 
 
 def register_commands(app: AsyncApp, edge: Edge) -> None:
-    """Attach `/deploy` and `/rollback` to the Bolt app."""
+    """Attach every slash command of :data:`COMMANDS` to the Bolt app."""
 
     async def on_command(ack: Any, command: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         request = SlashRequest.from_payload(command)
         message = await answer(edge, request)
-        await send_reply(
-            edge,
-            client=client,
-            response_url=request.response_url,
-            channel=request.channel,
-            user=request.user,
-            message=message,
-        )
+        await send_reply(edge, client=client, to=request, message=message)
 
     for name in COMMANDS:
         app.command(name)(tracked(edge, on_command))
@@ -114,26 +100,16 @@ def register_commands(app: AsyncApp, edge: Edge) -> None:
 
 async def answer(edge: Edge, request: SlashRequest) -> render.Message:
     """The private reply to one slash command. Never raises."""
-    try:
-        if request.command == "/rollback":
-            return await _rollback(edge, request)
-        return await _deploy(edge, request)
-    except Refused as refusal:
-        if not refusal.audited:
-            await edge.audit(
-                user=request.user,
-                action=_audited_line(request),
-                outcome="refused",
-                detail=refusal.reason,
-                rollout_id=refusal.rollout_id,
-                channel=request.channel,
-            )
-        return render.refusal(refusal.reason)
-    except EngineStopped:
-        return render.refusal(STOPPING)
-    except Exception:
-        log.exception("%s %r from %s failed", request.command, request.text[:100], request.user)
-        return render.refusal(FAILURE)
+    slash = COMMANDS.get(request.command, COMMANDS[DEPLOY])
+    asked = Asked(user=request.user, what=_audited_line(request), channel=request.channel)
+    return await settle(edge, asked, _answer(edge, request, slash), failed=render.failed_command())
+
+
+async def _answer(edge: Edge, request: SlashRequest, slash: SlashCommand[C]) -> render.Message:
+    command = await _parse(edge, request, slash)
+    if isinstance(command, render.Message):
+        return command
+    return await slash.answer(edge, request, command)
 
 
 def _audited_line(request: SlashRequest) -> str:
@@ -144,11 +120,10 @@ def _audited_line(request: SlashRequest) -> str:
 
 
 async def _parse(
-    edge: Edge, request: SlashRequest
-) -> DeployCommand | RollbackCommand | render.Message:
-    parse = parse_rollback if request.command == "/rollback" else parse_deploy
+    edge: Edge, request: SlashRequest, slash: SlashCommand[C]
+) -> C | render.Message:
     try:
-        return parse(request.text, apps=list(edge.apps), now=edge.now())
+        return slash.parse(request.text, apps=list(edge.apps), now=edge.now())
     except CommandError as err:
         await edge.audit(
             user=request.user,
@@ -160,21 +135,18 @@ async def _parse(
         return render.usage_error(err.reply)
 
 
-async def _deploy(edge: Edge, request: SlashRequest) -> render.Message:
-    command = await _parse(edge, request)
+async def _deploy(edge: Edge, request: SlashRequest, command: DeployCommand) -> render.Message:
     match command:
-        case render.Message():
-            return command
         case Help():
-            return render.help_message(DEPLOY_USAGE, ROLLBACK_USAGE)
+            return _help()
         case Status(rollout_id=None) | ListActive():
-            active = await edge.call(edge.store.list_rollouts, active=True)
+            active = await edge.call(edge.port.store.list_rollouts, active=True)
             return render.status_message(active)
         case Status(rollout_id=int(rollout_id)):
             rollout = await load_rollout(edge, rollout_id)
             return render.rollout_detail(rollout, eta=eta(rollout, now=edge.now()))
         case History(app=app):
-            found = await edge.call(edge.store.list_rollouts, app=app, limit=HISTORY_LIMIT)
+            found = await edge.call(edge.port.store.list_rollouts, app=app, limit=HISTORY_LIMIT)
             return render.history_message(found, app=app)
         case Health(app=app, tenant=tenant):
             return await _health(edge, app, tenant)
@@ -185,13 +157,12 @@ async def _deploy(edge: Edge, request: SlashRequest) -> render.Message:
     raise TypeError(f"unexpected /deploy command {command!r}")
 
 
-async def _rollback(edge: Edge, request: SlashRequest) -> render.Message:
-    command = await _parse(edge, request)
+async def _rollback(
+    edge: Edge, request: SlashRequest, command: RollbackCommand
+) -> render.Message:
     match command:
-        case render.Message():
-            return command
         case Help():
-            return render.help_message(DEPLOY_USAGE, ROLLBACK_USAGE)
+            return _help()
         case RollbackRollout():
             return await _rollback_rollout(edge, request, command)
         case RollbackApp():
@@ -203,9 +174,9 @@ async def _rollback(edge: Edge, request: SlashRequest) -> render.Message:
 
 
 async def _health(edge: Edge, app: str, tenant: str | None) -> render.Message:
-    if edge.health is None:
-        return render.refusal("Health checks from Slack are not available in this setup.")
-    return await edge.call(edge.health, app, tenant)
+    spec = app_spec(edge, app)
+    cluster = edge.port.cluster
+    return await edge.call(health_report, cluster, spec, health=edge.health, tenant=tenant)
 
 
 # --- commands that change something --------------------------------------------------------
@@ -230,7 +201,7 @@ async def _start(edge: Edge, request: SlashRequest, command: Deploy) -> render.M
         return await _dry_run(edge, command)
     try:
         rollout = await edge.call(
-            edge.engine.start,
+            edge.port.start,
             app=command.app,
             version=command.version,
             options=command.options,
@@ -242,7 +213,7 @@ async def _start(edge: Edge, request: SlashRequest, command: Deploy) -> render.M
         advice = f"wait for it to finish, or see /deploy status {conflict.active_id}."
         # the engine audits a conflict it finds while creating the rollout
         raise await _conflict_refusal(edge, conflict, advice=advice, audited=True) from None
-    except (PlanError, errors.PreflightFailed) as failed:
+    except (PlanError, errors.RolloutRefused) as failed:
         raise Refused(_problems(command, failed.problems), audited=True) from None
     except errors.RollbotError as exc:
         raise Refused(sentence(str(exc)), audited=True) from None
@@ -267,10 +238,8 @@ async def _conflict_refusal(
 
 async def _rollout_link(edge: Edge, rollout_id: int) -> str:
     """`#41`, linked to the rollout's parent message when Slack has it."""
-    if edge.parent_message is None or edge.client is None:
-        return f"#{rollout_id}"
     try:
-        where = await edge.call(edge.parent_message, rollout_id)
+        where = await edge.call(edge.port.message_ref, rollout_id)
         if where is None:
             return f"#{rollout_id}"
         found = await edge.client.chat_getPermalink(channel=where[0], message_ts=where[1])
@@ -287,14 +256,25 @@ def _problems(command: Deploy, problems: list[str]) -> str:
 
 
 async def _dry_run(edge: Edge, command: Deploy) -> render.Message:
-    if edge.dry_run is None:
-        return render.refusal("Dry runs from Slack are not available in this setup.")
     try:
-        return await edge.call(edge.dry_run, command.app, command.version, command.options)
-    except (PlanError, errors.PreflightFailed) as failed:
+        return await edge.call(_plan, edge, command)
+    except (PlanError, errors.RolloutRefused) as failed:
         raise Refused(_problems(command, failed.problems)) from None
     except errors.RollbotError as exc:
         raise Refused(sentence(str(exc))) from None
+
+
+def _plan(edge: Edge, command: Deploy) -> render.Message:
+    """Blocking: the plan is read from the cluster."""
+    plan, estimate = edge.port.plan(command.app, command.version, command.options)
+    preview = edge.port.preview(command.app, command.version, command.options, plan)
+    return render.plan_message(
+        preview,
+        pilots=plan.pilots,
+        batches=plan.batches,
+        estimate_seconds=int(estimate.total_seconds),
+        dry_run=True,
+    )
 
 
 async def _control(edge: Edge, request: SlashRequest, command: Control) -> render.Message:
@@ -326,7 +306,7 @@ async def _rollback_rollout(
         rollout_id=rollout.id,
     )
     await submit(
-        edge, rollout=rollout, action="rollback", user=request.user, tenants=command.tenants
+        edge, rollout=rollout, action=Action.ROLLBACK, user=request.user, tenants=command.tenants
     )
     scope = f" on {', '.join(command.tenants)}" if command.tenants else ""
     return render.accepted(f"Rollback of #{rollout.id}{scope} requested.")
@@ -343,7 +323,7 @@ async def _rollback_app(edge: Edge, request: SlashRequest, command: RollbackApp)
     )
     try:
         rollout = await edge.call(
-            edge.engine.rollback_app,
+            edge.port.rollback_app,
             app=command.app,
             to_version=command.to_version,
             tenants=command.tenants,
@@ -354,7 +334,7 @@ async def _rollback_app(edge: Edge, request: SlashRequest, command: RollbackApp)
         advice = f"roll that back with /rollback {conflict.active_id}, or cancel it first."
         # found before anything was created, so not yet audited: the edge does it
         raise await _conflict_refusal(edge, conflict, advice=advice, audited=False) from None
-    except errors.PreflightFailed as failed:  # nothing to roll back: the edge audits it
+    except errors.RolloutRefused as failed:  # nothing to roll back: the edge audits it
         lines = "\n".join(f"• {p}" for p in failed.problems)
         raise Refused(f"Nothing was rolled back:\n{lines}") from None
     except errors.RollbotError as exc:
@@ -363,4 +343,42 @@ async def _rollback_app(edge: Edge, request: SlashRequest, command: RollbackApp)
     return render.accepted(
         f"Rollback of {command.app}{target} started as #{rollout.id}. "
         "Progress follows in this channel."
+    )
+
+
+# --- the slash commands ---------------------------------------------------------------------
+
+
+class Parser(Protocol[C_co]):
+    """Slash-command text -> a typed command; a refusal is a CommandError."""
+
+    def __call__(self, text: str, *, apps: Collection[str], now: datetime) -> C_co: ...
+
+
+@dataclass(frozen=True)
+class SlashCommand(Generic[C]):
+    """One slash command: its usage lines, how its text is read, the handler that answers
+    what was read, and examples for `help`."""
+
+    usage: str
+    parse: Parser[C]
+    answer: Callable[[Edge, SlashRequest, C], Awaitable[render.Message]]
+    examples: tuple[str, ...] = ()
+
+
+COMMANDS: Mapping[str, SlashCommand[Any]] = {
+    DEPLOY: SlashCommand(
+        DEPLOY_USAGE,
+        parse_deploy,
+        _deploy,
+        examples=("/deploy isp v1.3.0 batch=5", "/deploy isp v1.3.0 dry-run", "/deploy status 42"),
+    ),
+    ROLLBACK: SlashCommand(ROLLBACK_USAGE, parse_rollback, _rollback, examples=("/rollback 42",)),
+}
+
+
+def _help() -> render.Message:
+    return render.help_message(
+        [slash.usage for slash in COMMANDS.values()],
+        [example for slash in COMMANDS.values() for example in slash.examples],
     )

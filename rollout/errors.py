@@ -3,7 +3,7 @@
     RollbotError
     ├── ConfigError            a wrong rollbot.yaml: names the key and the problem
     │   └── ConfigProblems     (bot.config) every problem of the file at once
-    ├── PreflightFailed        the rollout was refused; carries every problem at once
+    ├── RolloutRefused         the rollout was refused; carries every problem at once
     ├── PlanError              (rollout.plan) the targets asked for cannot be planned
     ├── PermissionDenied       who may not do what, and why
     ├── RolloutConflict        another rollout of the app is active
@@ -15,6 +15,8 @@
     │   ├── NotFound
     │   ├── Forbidden
     │   └── Conflict            resourceVersion or AlreadyExists
+    ├── HelmError              (bot.helm) a helm command failed; carries what helm said
+    │   └── ReleaseNotFound    (bot.helm) the tenant has no such Helm release
     ├── RegistryError          the registry could not answer (auth, network, 5xx)
     │   └── RegistryError      (bot.registry) the same, naming the registry and HTTP status
     ├── MetricsUnavailable     Prometheus could not give an error rate
@@ -49,7 +51,7 @@ class ConfigError(RollbotError):
         self.problem = problem
 
 
-class PreflightFailed(RollbotError):
+class RolloutRefused(RollbotError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = list(problems)

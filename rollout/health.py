@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from rollout.plan import format_duration
+from rollout.options import format_duration
 from rollout.ports import LogStats, PodState, ProbeResult, RolloutOutcome, RolloutStatus
 
 _SHOWN = 3  # reasons of one kind listed before "and N more"

@@ -12,10 +12,18 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from rollout.actions import Action
+
 
 class Strategy(StrEnum):
     ROLLING = "rolling"
     BLUE_GREEN = "blue-green"
+    HELM = "helm"  # rolling, each tenant a Helm release moved with `helm upgrade`
+
+    @property
+    def per_tenant(self) -> bool:
+        """Tenants in pilots and batches (rolling, helm), not one app's two sides."""
+        return self is not Strategy.BLUE_GREEN
 
 
 class Phase(StrEnum):
@@ -96,6 +104,10 @@ class Target:
     # roll back, whose statuses hide it: a tenant that failed and was rolled back still
     # failed. Read through `update_result`, never directly.
     outcome: TargetStatus | None = None
+    # Helm apps: the release's revision before the change (preflight records it, and a
+    # roll back returns to it) and the one rollbot's last upgrade or roll back made.
+    previous_revision: int | None = None
+    revision: int | None = None
 
     @property
     def update_result(self) -> TargetStatus | None:
@@ -159,7 +171,7 @@ def from_terminal(account: OsAccount | None) -> str:
 @dataclass(frozen=True)
 class Approval:
     user: str
-    decision: str  # "approve" | "reject"
+    decision: Action  # APPROVE or REJECT
     at: datetime
     gate: int  # the batch index the gate stands before
     os_account: OsAccount | None = None  # a terminal decision: the account it was typed at
@@ -361,6 +373,16 @@ class AppSpec:
     # `--auto-approve` passes the gate even where four-eyes or approvals_required forbid the
     # requester's own approval: for CI and benchmarks, where no second person exists.
     terminal_auto_approve: bool = False
+    # helm: each tenant is release `release_name` (`{slug}`: the namespace without
+    # `tenant-`) of `chart`; the version goes to the value at `values_key`
+    chart: str = ""
+    release_name: str = "{slug}-isp"
+    values_key: str = "image.tag"
+
+    def release(self, namespace: str) -> str:
+        """The Helm release of a tenant: `{slug}-isp` in `tenant-{slug}` by default."""
+        slug = namespace.removeprefix("tenant-")
+        return self.release_name.replace("{slug}", slug).replace("{namespace}", namespace)
 
 
 class EventKind(StrEnum):
@@ -397,18 +419,20 @@ class RolloutEvent:
     detail: str = ""
     problems: tuple[str, ...] = ()
     os_account: OsAccount | None = None  # `user` acted from a terminal, at this account
+    action: Action | None = None  # the request of `user` this event reports
 
 
 @dataclass(frozen=True)
 class InboxItem:
     """A request from a person or another process, queued for the rollout's driver.
 
-    `action` is one of approve, reject, pause, resume, cancel, rollback, retry, skip,
-    remove-old; `tenants` narrows a rollback; `os_account` is where a terminal request was
-    typed (`user` is only who it claims to be)."""
+    `action` is what is asked: a name no :class:`Action` has (a newer rollbot may have
+    left it in the journal) stays a string, to be refused; `tenants` narrows a rollback;
+    `os_account` is where a terminal request was typed (`user` is only who it claims to
+    be)."""
 
     rollout_id: int
-    action: str
+    action: Action | str
     user: str
     at: datetime
     tenants: tuple[str, ...] | None = None

@@ -103,11 +103,12 @@ def parse_duration(text: str) -> int:
     return total
 
 
-def format_duration(seconds: int) -> str:
-    """Canonical text of a duration, the inverse of :func:`parse_duration`: 5400 -> 1h30m."""
-    if seconds < 0:
-        raise ValueError("a duration cannot be negative")
-    hours, rest = divmod(seconds, 3600)
+def format_duration(seconds: float) -> str:
+    """A duration as rollbot writes it everywhere, in messages and in commands alike:
+    45s, 5m30s, 1h30m. It is the form `wait=` takes, so what is shown can be typed back
+    (the inverse of :func:`parse_duration`). Fractions round to the second; a negative
+    duration, which only clocks that disagree can make, shows as 0s."""
+    hours, rest = divmod(max(0, round(seconds)), 3600)
     minutes, secs = divmod(rest, 60)
     parts = [f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if n]
     return "".join(parts) or "0s"

@@ -219,27 +219,6 @@ def estimate(plan: Plan, settings: Settings, *, per_tenant_seconds: float = 60.0
     )
 
 
-def format_duration(seconds: float) -> str:
-    """A duration for people: 45s, 5m 30s, 1h 5m, 2d 3h. Negative durations show as 0s."""
-    total = max(0, round(seconds))
-    if total < 60:
-        return f"{total}s"
-    if total < 3600:
-        minutes, secs = divmod(total, 60)
-        return _pair((minutes, "m"), (secs, "s"))
-    total_minutes = (total + 30) // 60
-    if total_minutes < 24 * 60:
-        hours, minutes = divmod(total_minutes, 60)
-        return _pair((hours, "h"), (minutes, "m"))
-    days, hours = divmod((total_minutes + 30) // 60, 24)
-    return _pair((days, "d"), (hours, "h"))
-
-
-def _pair(big: tuple[int, str], small: tuple[int, str]) -> str:
-    head = f"{big[0]}{big[1]}"
-    return f"{head} {small[0]}{small[1]}" if small[0] else head
-
-
 _OPEN = frozenset({TargetStatus.PENDING, TargetStatus.UPDATING})
 # Phases whose end depends on a person, or that are too short to be worth a guess.
 _NO_ETA = frozenset({Phase.PAUSED, Phase.AWAITING_APPROVAL, Phase.ROLLING_BACK})
@@ -314,7 +293,7 @@ def _work_left(rollout: Rollout, *, now: datetime, per_batch: float) -> float:
 
 def _waits_left(rollout: Rollout) -> int:
     """Waits still to come between regular batches; a wait under way is in the window."""
-    if rollout.strategy is not Strategy.ROLLING:
+    if not rollout.strategy.per_tenant:
         return 0
     untouched = [
         index

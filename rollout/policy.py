@@ -18,13 +18,13 @@ Pure: no I/O, stdlib and ``rollout.*`` only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from rollout.actions import CONTROLS, Action
 from rollout.errors import PermissionDenied
 from rollout.model import AppSpec, OsAccount, Phase, Rollout
 
-CONTROL_VERBS = frozenset({"pause", "resume", "cancel"})
 _SHOWN = 5  # principals named in a refusal before "and N more"
 
 
@@ -40,6 +40,24 @@ class Decision:
     @classmethod
     def deny(cls, reason: str) -> Decision:
         return cls(allowed=False, reason=reason)
+
+
+Check = Callable[[frozenset[str]], Decision]  # a rule, given the person's user groups
+
+
+def group_ids(entries: Sequence[str]) -> list[str]:
+    """User-group IDs (`S...`) among permission entries, each once, in order."""
+    return list(dict.fromkeys(e for e in entries if e.startswith("S")))
+
+
+def groups_worth_asking(check: Check, entries: Sequence[str]) -> list[str]:
+    """The user groups among `entries` worth asking Slack about: none when `check` lets
+    the person in on their own, or refuses them even as a member of every group named,
+    since then no answer could change the decision."""
+    named = group_ids(entries)
+    if not named or check(frozenset()).allowed or not check(frozenset(named)).allowed:
+        return []
+    return named
 
 
 def enforce(decision: Decision, *, user: str, action: str) -> None:
@@ -77,7 +95,7 @@ def may_approve(
     ref = f"#{rollout.id}"
     if rollout.phase is not Phase.AWAITING_APPROVAL:
         if rollout.phase.terminal:
-            return Decision.deny(_finished(rollout, "approve"))
+            return Decision.deny(_finished(rollout, Action.APPROVE))
         return Decision.deny(f"{ref} is not waiting for approval (it is {rollout.phase.label})")
     already = _already_approved(rollout, user, os_account)
     if already:
@@ -147,11 +165,11 @@ def may_rollback(
 
 
 def may_control(
-    rollout: Rollout, app: AppSpec, user: str, groups: frozenset[str], verb: str
+    rollout: Rollout, app: AppSpec, user: str, groups: frozenset[str], verb: Action
 ) -> Decision:
     """Pause, resume or cancel: the requester, deployers and approvers, while it runs."""
-    if verb not in CONTROL_VERBS:
-        raise ValueError(f"unknown control verb {verb!r}")
+    if verb not in CONTROLS:
+        raise ValueError(f"unknown control verb {str(verb)!r}")
     if rollout.phase.terminal:
         return Decision.deny(_finished(rollout, verb))
     ref = f"#{rollout.id}"
@@ -180,13 +198,15 @@ def channel_allowed(release_channels: Sequence[str], channel: str) -> Decision:
 
 def approvals_complete(rollout: Rollout, gate: int, required: int) -> bool:
     """True when `required` different people approved the gate before batch `gate`."""
-    approvers = {a.user for a in rollout.approvals if a.gate == gate and a.decision == "approve"}
+    approvers = {
+        a.user for a in rollout.approvals if a.gate == gate and a.decision == Action.APPROVE
+    }
     return len(approvers) >= required
 
 
 def _already_approved(rollout: Rollout, user: str, os_account: OsAccount | None) -> str:
     ref = f"#{rollout.id}"
-    approvals = [a for a in rollout.approvals if a.decision == "approve"]
+    approvals = [a for a in rollout.approvals if a.decision == Action.APPROVE]
     if any(a.user == user for a in approvals):
         return f"you already approved {ref}"
     for a in approvals:

@@ -25,7 +25,7 @@ class DeploymentInfo:
 
     namespace: str
     name: str
-    image: str  # image of the named container, "" if the container is missing
+    image: str  # of the named container (no name: the first), "" if the container is missing
     containers: tuple[str, ...]
     revision: int  # deployment.kubernetes.io/revision, 0 when unknown
     generation: int
@@ -217,6 +217,65 @@ class Cluster(Protocol):
     def delete_side(self, namespace: str, *, deployment: str, config_map: str | None) -> None: ...
 
 
+@dataclass(frozen=True)
+class HelmRevision:
+    """One revision of a Helm release, as `helm history` and `helm status` tell it.
+    `values`: from `helm status`, the values given to it (not the chart's defaults)."""
+
+    revision: int
+    status: str  # deployed, superseded, failed, pending-install, pending-upgrade, ...
+    chart: str = ""
+    description: str = ""
+    values: Mapping[str, object] | None = None
+
+    @property
+    def pending(self) -> bool:
+        """Another helm operation is under way on the release, or was cut off."""
+        return self.status.startswith("pending-")
+
+    def value(self, key: str) -> str | None:
+        """The value at a dotted key (`image.tag`), as a string; None when unset or unread."""
+        found: object = self.values
+        for part in key.split("."):
+            if not isinstance(found, Mapping) or part not in found:
+                return None
+            found = found[part]
+        return None if found is None or isinstance(found, Mapping) else str(found)
+
+
+class HelmReleases(Protocol):
+    """The Helm releases of a `strategy: helm` app, moved by a real `helm` binary. Blocking;
+    errors are HelmError (with helm's own words) or ReleaseNotFound."""
+
+    def status(self, namespace: str, release: str) -> HelmRevision:
+        """The release's latest revision, with its values."""
+        ...
+
+    def history(self, namespace: str, release: str) -> list[HelmRevision]:
+        """Every revision Helm keeps, oldest first, without values."""
+        ...
+
+    def values(self, namespace: str, release: str, *, revision: int) -> Mapping[str, object]:
+        """The values one revision ran with: the chart's defaults under those given."""
+        ...
+
+    def upgrade(
+        self, namespace: str, release: str, *, chart: str, values: Mapping[str, str],
+        description: str,
+    ) -> int:
+        """`helm upgrade --reuse-values --set key=value ...` without waiting (rollbot does
+        its own waiting and health checks); returns the new revision."""
+        ...
+
+    def rollback(self, namespace: str, release: str, *, revision: int) -> int:
+        """`helm rollback` to `revision`; returns the revision this creates."""
+        ...
+
+    def check_chart(self, chart: str) -> None:
+        """Raise HelmError when `chart` (a path or an oci:// reference) does not resolve."""
+        ...
+
+
 class ErrorRates(Protocol):
     """Error rates from a metrics system, used instead of counting log lines when one is
     configured (SPEC section 4: "or from a Prometheus query")."""
@@ -260,6 +319,10 @@ class Store(Protocol):
     ) -> list[Rollout]: ...
 
     def active_for_app(self, app: str) -> Rollout | None: ...
+
+    def count_active(self) -> int:
+        """How many rollouts are not finished; cheap, for health probes."""
+        ...
 
     def record_audit(self, entry: AuditEntry) -> None: ...
 

@@ -168,7 +168,7 @@ class FakeCluster:
             return DeploymentInfo(
                 namespace=namespace,
                 name=name,
-                image=d.image if container in d.containers else "",
+                image=d.image if (container or d.containers[0]) in d.containers else "",
                 containers=d.containers,
                 revision=d.generation,
                 generation=d.generation,

@@ -33,7 +33,7 @@ from docker.errors import DockerException
 from docker.utils import kwargs_from_env
 
 from bot.build.stop import Stop
-from bot.images import parse_image_ref
+from rollout.images import parse_image_ref
 
 PING_TIMEOUT = 10.0
 OCI = "org.opencontainers.image"

@@ -94,7 +94,7 @@ class KubernetesConfig(_Strict):
     max_in_flight: Annotated[int, BeforeValidator(checks.at_least_one)] = 32
     qps: Annotated[float, Field(ge=0)] = 100.0  # 0: no rate limit
     burst: Annotated[int, BeforeValidator(checks.at_least_one)] = 300
-    parallel_tenants: Annotated[int, BeforeValidator(checks.at_least_one)] = 500
+    parallel_tenants: Annotated[int, BeforeValidator(checks.at_least_one)] = 64
 
 
 # Keys that mean something for one strategy only; setting one on the other is a mistake.
@@ -104,6 +104,7 @@ ROLLING_ONLY = frozenset(
 BLUE_GREEN_ONLY = frozenset(
     {"namespace", "service", "config_map", "monitor", "remove_old_after", "app_label"}
 )
+HELM_ONLY = frozenset({"chart", "release_name", "values_key", "helm"})
 BLUE_GREEN_REQUIRED = {
     "namespace": "the namespace the app runs in",
     "service": "the Service whose selector is switched",
@@ -112,10 +113,12 @@ BLUE_GREEN_REQUIRED = {
 
 
 class AppConfig(_Strict):
-    strategy: Literal["rolling", "blue-green"]
-    image: Annotated[str, BeforeValidator(checks.repository)]
+    strategy: Literal["rolling", "blue-green", "helm"]
+    # required, except by helm apps (their chart says which image; without `image`
+    # preflight does not look the tag up in the registry)
+    image: Annotated[str, BeforeValidator(checks.repository)] = ""
     deployment: Name253
-    container: Name63
+    container: Name63 = ""
     deployers: Principals = ()
     approvers: Principals = ()
     # rolling
@@ -137,7 +140,12 @@ class AppConfig(_Strict):
     app_label: Annotated[str, BeforeValidator(checks.label_value)] = ""
     monitor: Duration = _DEFAULTS.monitor_seconds
     remove_old_after: Annotated[int | None, BeforeValidator(checks.optional_duration)] = None
-    # both
+    # helm
+    chart: Annotated[str, BeforeValidator(checks.non_empty)] = ""
+    release_name: Annotated[str, BeforeValidator(checks.release_name)] = "{slug}-isp"
+    values_key: Annotated[str, BeforeValidator(checks.values_key)] = "image.tag"
+    helm: Annotated[str, BeforeValidator(checks.non_empty)] = "helm"
+    # all
     rollout_timeout: LongerThanZero = _DEFAULTS.rollout_timeout_seconds
     crashloop_restarts: Annotated[int, BeforeValidator(checks.at_least_one)] = (
         _DEFAULTS.crashloop_restarts
@@ -197,6 +205,9 @@ class AppConfig(_Strict):
             config_map=self.config_map,
             app_label=self.app_label or self.deployment,
             terminal_auto_approve=self.terminal_auto_approve,
+            chart=self.chart,
+            release_name=self.release_name,
+            values_key=self.values_key,
         )
 
 
@@ -288,20 +299,31 @@ def parse_config(text: str, *, source: str = "rollbot.yaml") -> Config:
     return config
 
 
+def _not_for(strategy: str) -> frozenset[str]:
+    """The keys that mean nothing for apps of `strategy`."""
+    if strategy == "blue-green":
+        return ROLLING_ONLY | HELM_ONLY
+    return BLUE_GREEN_ONLY | (HELM_ONLY if strategy == "rolling" else frozenset())
+
+
 def _check_app(name: str, app: AppConfig) -> None:
     """What a single value cannot show: keys that need each other, or exclude each other."""
     checks.app_name(name)
     given = app.model_fields_set
+    required = {} if app.strategy == "helm" else dict.fromkeys(("image", "container"), "")
     if app.strategy == "blue-green":
-        for key, what in BLUE_GREEN_REQUIRED.items():
-            if key not in given:
-                raise ConfigError(f"apps.{name}.{key}", f"is required for blue-green apps ({what})")
-    other_side = ROLLING_ONLY if app.strategy == "blue-green" else BLUE_GREEN_ONLY
-    for key in sorted(given & other_side):
+        required |= {k: f"for blue-green apps ({what})" for k, what in BLUE_GREEN_REQUIRED.items()}
+    if app.strategy == "helm":
+        required["chart"] = "for helm apps (a chart path or an oci:// reference)"
+    for key, what in required.items():
+        if key not in given:
+            raise ConfigError(f"apps.{name}.{key}", f"is required {what}".strip())
+    for key in sorted(given & _not_for(app.strategy)):
+        # helm apps roll out like rolling ones, with the rolling keys
+        owner = "rolling" if key in ROLLING_ONLY else (
+            "blue-green" if key in BLUE_GREEN_ONLY else "helm")
         raise ConfigError(
-            f"apps.{name}.{key}",
-            f"applies only to {'rolling' if key in ROLLING_ONLY else 'blue-green'} apps, "
-            f"and {name} is {app.strategy}",
+            f"apps.{name}.{key}", f"applies only to {owner} apps, and {name} is {app.strategy}"
         )
     if app.approval and not app.approvers:
         raise ConfigError(

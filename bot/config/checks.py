@@ -13,9 +13,9 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.images import ImageRefError, parse_image_ref
 from handlers.commands import RESERVED_WORDS
 from rollout.errors import ConfigError
+from rollout.images import ImageRefError, parse_image_ref
 from rollout.options import (
     MAX_COUNT,
     BatchSpec,
@@ -291,3 +291,36 @@ def app_name(name: str) -> None:
         )
     if name in RESERVED_WORDS:
         raise ConfigError(key, f"{name!r} is a /deploy sub-command; give the app another name")
+
+
+_VALUES_KEY = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*", re.ASCII)
+MAX_RELEASE = 53  # Helm's limit on a release name
+
+
+def release_name(value: Any) -> str:
+    """A Helm release name, where `{slug}` (the namespace without `tenant-`) or
+    `{namespace}` may stand for the tenant; checked as it comes out for a long slug."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"must be a Helm release name like {{slug}}-isp, got {got(value)}")
+    sample = value.strip().replace("{slug}", "example").replace("{namespace}", "tenant-example")
+    if "{" in sample or "}" in sample:
+        raise ValueError(f"may use only {{slug}} and {{namespace}}, got {got(value)}")
+    if not _LABEL.fullmatch(sample) or len(sample) > MAX_RELEASE:
+        raise ValueError(
+            "must give lowercase letters, digits and '-' (at most 53 characters), "
+            f"got {got(value)}"
+        )
+    return value.strip()
+
+
+def values_key(value: Any) -> str:
+    """A dotted path into the chart's values: `image.tag`."""
+    if not isinstance(value, str) or not _VALUES_KEY.fullmatch(value.strip()):
+        raise ValueError(f"must be a dotted values key like image.tag, got {got(value)}")
+    return value.strip()
+
+
+def non_empty(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"must be a non-empty string, got {got(value)}")
+    return value.strip()

@@ -22,6 +22,8 @@ from bot.demo.world import (
     STAKEHOLDERS,
     World,
 )
+from rollout.actions import Action
+from rollout.images import tag_of
 from rollout.model import Phase, TargetStatus
 from sim.kube.seed import TENANT_LABEL
 
@@ -40,7 +42,7 @@ def _image_tag(deployment: dict[str, Any] | None) -> str:
     if deployment is None:
         return "(missing)"
     containers = deployment["spec"]["template"]["spec"].get("containers") or [{}]
-    return str(containers[0].get("image", "")).rpartition(":")[2]
+    return tag_of(str(containers[0].get("image", ""))) or "(no tag)"
 
 
 def _settled(predicate: Callable[[], bool], timeout: float) -> bool:
@@ -95,7 +97,7 @@ def isp_checks(world: World, outcome: Outcome) -> list[Check]:
         back = sum(t.status is TargetStatus.ROLLED_BACK for t in rollout.targets)
         checks.append(Check(not changed, f"isp: rollout #{rollout.id} rolled back {back} "
                                          f"tenants, none left changed"))
-        deciders = {a.user for a in rollout.approvals if a.decision == "approve"}
+        deciders = {a.user for a in rollout.approvals if a.decision == Action.APPROVE}
         checks.append(Check(deciders == {BOB}, f"isp: approved by {', '.join(sorted(deciders))}"
                                                " only (four-eyes kept the requester out)"))
     checks.append(Check(bool(outcome.refusal), "isp: Alice was told why she may not approve"))

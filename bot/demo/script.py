@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from bot.demo.people import People, StepFailed, ended_badly
 from bot.demo.printer import plain
 from bot.demo.world import ALICE, BOB, NEW_VERSION, STAKEHOLDERS
-from handlers import render
+from rollout.actions import Action
 from rollout.model import Phase, Rollout, TargetStatus
 from sim.slack.transcript import render_channel
 
@@ -45,10 +45,10 @@ async def blue_green(people: People, outcome: Outcome) -> None:
     known = {r.id for r in watch.rollouts()}
     await people.type(ALICE, f"admin {NEW_VERSION}")
     rollout = await people.new_rollout("admin", known=known, user=ALICE)
-    offer = await people.button(rollout.id, render.ACTION_REMOVE_OLD,
+    offer = await people.button(rollout.id, Action.REMOVE_OLD.button_id,
                                 ends_ok=frozenset({Phase.COMPLETED}),
                                 what="the Remove old deployment button")
-    await people.click(ALICE, offer, action_id=render.ACTION_REMOVE_OLD,
+    await people.click(ALICE, offer, action_id=Action.REMOVE_OLD.button_id,
                        label="Remove old deployment")
 
     def removed() -> Rollout | None:
@@ -81,9 +81,9 @@ async def rolling(people: People, outcome: Outcome) -> None:
     if failed != [outcome.doomed]:
         raise StepFailed(f"#{rollout.id} paused with {', '.join(failed) or 'no tenant'} failed; "
                          f"only {outcome.doomed} should have")
-    choices = await people.button(rollout.id, render.ACTION_ROLLBACK,
-                                  beside=render.ACTION_RETRY, what="the choices after a failure")
-    await people.click(ALICE, choices, action_id=render.ACTION_ROLLBACK, label="Roll back all")
+    choices = await people.button(rollout.id, Action.ROLLBACK.button_id,
+                                  beside=Action.RETRY.button_id, what="the choices after a failure")
+    await people.click(ALICE, choices, action_id=Action.ROLLBACK.button_id, label="Roll back all")
     ended = await people.phase(rollout.id, set(), what="the rollback to finish")
     if ended.phase is not Phase.ROLLED_BACK:
         raise ended_badly(ended, expected="to be rolled back")
@@ -105,16 +105,16 @@ async def _doom_one_tenant(people: People, rollout: Rollout) -> str:
 async def _approvals(people: People, outcome: Outcome, rollout_id: int) -> None:
     """Alice tries her own gate (refused), then Bob approves."""
     slack = people.world.slack
-    gate = await people.button(rollout_id, render.ACTION_APPROVE, what="the approval request")
+    gate = await people.button(rollout_id, Action.APPROVE.button_id, what="the approval request")
     seen = len(slack.ephemerals(ALICE))
-    await people.click(ALICE, gate, action_id=render.ACTION_APPROVE, label="Approve",
+    await people.click(ALICE, gate, action_id=Action.APPROVE.button_id, label="Approve",
                        why="on her own rollout")
     refusal = await people.ephemeral(ALICE, after=seen, what="rollbot's answer to Alice")
     outcome.refusal = refusal.text
     latest = people.world.watch.latest(rollout_id)
     if latest is None or latest.phase is not Phase.AWAITING_APPROVAL:
         raise StepFailed("Alice's own approval moved the rollout on; four-eyes should refuse it")
-    await people.click(BOB, gate, action_id=render.ACTION_APPROVE, label="Approve")
+    await people.click(BOB, gate, action_id=Action.APPROVE.button_id, label="Approve")
 
 
 async def stakeholders(people: People) -> None:

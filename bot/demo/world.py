@@ -198,7 +198,7 @@ async def start_world(printer: Printer, *, windows: Windows, tenants: int) -> Wo
 
 async def _start_bot(config: Config, *, kube: SimHandle, slack: SlackHandle, home: Path,
                      watch: Watch, registry: MirroredRegistry) -> serve.Server:
-    settings = serve.Settings(
+    settings = serve.ServeSettings(
         bot_token=slack.bot_token,
         signing_secret=slack.signing_secret,
         api_url=slack.api_url,
@@ -208,7 +208,7 @@ async def _start_bot(config: Config, *, kube: SimHandle, slack: SlackHandle, hom
         kubeconfig=str(kube.kubeconfig),
     )
 
-    def make_runtime(s: serve.Settings, cfg: Config, heard: Sequence[Listener]) -> Runtime:
+    def make_runtime(s: serve.ServeSettings, cfg: Config, heard: Sequence[Listener]) -> Runtime:
         return build_runtime(config=cfg, db=s.db, kubeconfig=s.kubeconfig,
                              listeners=heard, registry=registry)
 

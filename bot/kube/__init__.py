@@ -6,7 +6,7 @@ image, wait, undo), ``probes`` (health endpoints and logs), ``bluegreen`` (sides
 Service switch), and ``cluster`` which ties them into the port.
 """
 
+from bot.backoff import RetryPolicy
 from bot.kube.cluster import KubeCluster
-from bot.kube.retry import RetryPolicy
 
 __all__ = ["KubeCluster", "RetryPolicy"]

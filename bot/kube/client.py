@@ -15,7 +15,8 @@ from kubernetes import config
 from kubernetes.client import ApiClient, Configuration
 from kubernetes.config.config_exception import ConfigException
 
-from bot.kube.retry import Retrier, RetryPolicy
+from bot.backoff import RetryPolicy
+from bot.kube.retry import Retrier
 from bot.kube.seen import Seen
 from bot.kube.watched import Watches
 from bot.kube.wire import Limits, Wire

@@ -13,6 +13,7 @@ from types import TracebackType
 
 from kubernetes.client import ApiClient
 
+from bot.backoff import RetryPolicy
 from bot.kube import bluegreen, deployments, history, probes, rollout_wait
 from bot.kube.client import (
     Kube,
@@ -21,7 +22,6 @@ from bot.kube.client import (
     kubeconfig_configuration,
 )
 from bot.kube.deployments import list_all, name_of
-from bot.kube.retry import RetryPolicy
 from bot.kube.wire import Limits, ThrottleStats, path
 from rollout.errors import Forbidden, NotFound
 from rollout.ports import (

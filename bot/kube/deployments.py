@@ -129,7 +129,8 @@ def containers_of(dep: Json) -> list[Json]:
 def to_info(dep: Json, *, container: str) -> DeploymentInfo:
     md = meta(dep)
     containers = containers_of(dep)
-    image = next((str(c.get("image") or "") for c in containers if c.get("name") == container), "")
+    wanted = container or next((c.get("name") for c in containers), "")  # "": the first
+    image = next((str(c.get("image") or "") for c in containers if c.get("name") == wanted), "")
     replicas = dig(dep, "spec", "replicas")
     return DeploymentInfo(
         namespace=str(md.get("namespace") or ""),

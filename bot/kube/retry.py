@@ -9,12 +9,11 @@ call served can say in its summary how many of its calls were tried again, and o
 
 from __future__ import annotations
 
-import random
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Literal, TypeVar
 
+from bot.backoff import RetryPolicy
 from bot.kube.errors import CLIENT_ERRORS, retry_after, translate
 from rollout import retries
 from rollout.errors import TransientClusterError
@@ -24,30 +23,6 @@ T = TypeVar("T")
 # What a call does, for the summary's count of retried calls ("2 patches, 1 read"): named
 # by each call site, never read back out of the call's description.
 CallKind = Literal["read", "patch", "create", "delete", "watch"]
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to try. Tests shrink the delays; production keeps the defaults."""
-
-    attempts: int = 5  # tries per call, the first one included
-    base_delay: float = 0.25  # first backoff; doubles on every further try
-    max_delay: float = 8.0  # ceiling for a single wait, Retry-After included
-    connect_timeout: float = 5.0
-    read_timeout: float = 30.0
-
-    def backoff(self, attempt: int, hinted: float | None = None) -> float:
-        """Seconds to wait after failed try number ``attempt`` (0-based)."""
-        if hinted is not None:
-            return min(self.max_delay, hinted)
-        # Jitter spreads the retries of a concurrent batch so they do not arrive together.
-        exponential = self.base_delay * (2.0**attempt) * random.uniform(0.5, 1.0)
-        return min(self.max_delay, exponential)
-
-    @property
-    def timeout(self) -> tuple[float, float]:
-        """(connect, read) seconds for ``_request_timeout``."""
-        return (self.connect_timeout, self.read_timeout)
 
 
 class Retrier:

@@ -21,7 +21,7 @@ from bot.config import Config
 from bot.registry import RegistryClient
 from bot.runtime import Runtime
 from rollout.engine.preflight import Preflight
-from rollout.engine.work import Pool
+from rollout.engine.work import CallPool
 from rollout.errors import RollbotError
 from rollout.machine import PreflightFailed
 from rollout.options import parse_options
@@ -121,7 +121,7 @@ class ReleasePreflight:
     def _deploys(self, release: Release, *, now: datetime) -> list[str]:
         options = parse_options(release.deploy_words, now=now)
         engine, problems = self.runtime.engine, []
-        pool = Pool(8)
+        pool = CallPool(8)
         try:
             check = Preflight(self.runtime.cluster, None, self.runtime.store, pool,
                               reads=_Unremembered())

@@ -73,12 +73,6 @@ def without_retries(client: WebClient) -> WebClient:
     return quiet
 
 
-def delivery_client(*, token: str, api_url: str, timeout: float = 10.0) -> WebClient:
-    """A WebClient for the delivery: `SLACK_API_URL`, a bounded timeout, no SDK retries."""
-    base = api_url if api_url.endswith("/") else api_url + "/"
-    return WebClient(token=token, base_url=base, timeout=int(timeout), retry_handlers=[])
-
-
 def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
     for key, value in (headers or {}).items():
         if key.lower() == name.lower():

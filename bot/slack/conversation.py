@@ -17,7 +17,7 @@ from typing import Protocol
 from bot.slack import refs
 from bot.slack.outbox import Outgoing
 from handlers import render
-from handlers.actions import DONE
+from rollout.actions import Action
 from rollout.machine.commands import GATE
 from rollout.model import (
     PILOT_BATCH,
@@ -26,7 +26,6 @@ from rollout.model import (
     Phase,
     Rollout,
     RolloutEvent,
-    Strategy,
     TargetStatus,
 )
 from rollout.plan import Plan, estimate, eta
@@ -86,16 +85,16 @@ class Conversation:
         return out
 
     def decided_edit(
-        self, *, ref: str, text: str, rollout_id: int | None, channel: str, user: str, verb: str,
-        at: datetime, os_account: OsAccount | None = None,
+        self, *, ref: str, text: str, rollout_id: int | None, channel: str, user: str,
+        action: Action, at: datetime, os_account: OsAccount | None = None,
     ) -> Outgoing:  # fmt: skip
         """A decided approval or choice message: who did what and when, buttons gone."""
-        edited = render.decided(text, user=user, verb=verb, at=at, os_account=os_account)
+        edited = render.decided(text, user=user, action=action, at=at, os_account=os_account)
         return Outgoing("update", channel, edited, rollout_id, ref=ref, purpose="decided")
 
     def _replies(self, event: RolloutEvent, thread: _Thread, known: Known) -> list[Outgoing]:
         r, kind = event.rollout, event.kind
-        if kind is EventKind.PLANNED and r.strategy is Strategy.ROLLING:
+        if kind is EventKind.PLANNED and r.strategy.per_tenant:
             return [thread.reply(_plan(r), ref=refs.plan(r.id))]
         if kind is EventKind.BATCH_DONE and event.batch is not None:
             return [thread.reply(render.batch_result_message(r, event.batch))]
@@ -120,7 +119,7 @@ class Conversation:
         return []
 
     def _decision(self, event: RolloutEvent, thread: _Thread, known: Known) -> list[Outgoing]:
-        r, kind = event.rollout, event.kind
+        r, kind, user, action = event.rollout, event.kind, event.user, event.action
         ref = refs.approval(r.id, GATE)
         out: list[Outgoing] = []
         text = known.text_of(ref)
@@ -129,19 +128,15 @@ class Conversation:
                 # Re-rendered, it names who approved so far; the buttons stay for the rest.
                 request = render.approval_request(r, gate=GATE, approvers=self.approvers(r.app))
                 out.append(Outgoing("update", thread.channel, request, r.id, ref=ref))
-            elif event.user:
-                action = "approve" if kind is EventKind.APPROVED else "reject"
+            elif user and action:
                 out.append(
                     self.decided_edit(
                         ref=ref, text=text, rollout_id=r.id, channel=thread.channel,
-                        user=event.user, verb=DONE[action], at=event.at,
-                        os_account=event.os_account,
+                        user=user, action=action, at=event.at, os_account=event.os_account,
                     )
                 )  # fmt: skip
-        if event.user:
-            action = "reject" if kind is EventKind.REJECTED else "approve"
-            said = render.person_event(r, user=event.user, action=action,
-                                       os_account=event.os_account)
+        if user and action:
+            said = render.person_event(r, user=user, action=action, os_account=event.os_account)
             out.append(thread.reply(said))
         return out
 
@@ -157,14 +152,11 @@ class Conversation:
         return [thread.reply(choices, ref=ref, purpose=CHOICES)]
 
     def _person(self, event: RolloutEvent, thread: _Thread, known: Known) -> list[Outgoing]:
-        r, user = event.rollout, event.user
+        r, user, action = event.rollout, event.user, event.action
         if event.kind is EventKind.ROLLING_BACK and not user:
             return [thread.reply(render.auto_rollback_notice(r))]
-        if not user:
+        if not user or action is None:
             return []
-        action = {EventKind.PAUSED: "pause", EventKind.ROLLING_BACK: "rollback"}.get(
-            event.kind, _resume_action(event.detail)
-        )
         out: list[Outgoing] = []
         if event.kind is not EventKind.PAUSED:
             for ref in known.open_messages(r.id, CHOICES):
@@ -172,7 +164,7 @@ class Conversation:
                 out.append(
                     self.decided_edit(
                         ref=ref, text=text, rollout_id=r.id, channel=thread.channel,
-                        user=user, verb=DONE[action], at=event.at, os_account=event.os_account,
+                        user=user, action=action, at=event.at, os_account=event.os_account,
                     )
                 )  # fmt: skip
         said = render.person_event(r, user=user, action=action, os_account=event.os_account)
@@ -245,15 +237,6 @@ class _Thread:
             purpose=purpose,
             broadcast=broadcast,
         )
-
-
-def _resume_action(detail: str) -> str:
-    """RESUMED after a failure says which choice was made: "retrying a, b", "skipping c"."""
-    if detail.startswith("retrying"):
-        return "retry"
-    if detail.startswith("skipping"):
-        return "skip"
-    return "resume"
 
 
 def _plan(rollout: Rollout) -> render.Message:

@@ -25,6 +25,7 @@ from bot.slack.conversation import Conversation
 from bot.slack.outbox import Outbox, Outgoing
 from bot.slack.release_conversation import ReleaseConversation
 from bot.slack.worker import Pacer, Sender
+from rollout.actions import Action
 from rollout.model import Rollout, RolloutEvent
 from rollout.release import ReleaseEvent, Step
 
@@ -119,7 +120,9 @@ class SlackDelivery:
             log.exception("could not queue Slack messages for %s", what)
         self._poke()
 
-    def mark_decided(self, *, channel: str, ts: str, user: str, verb: str, at: datetime) -> None:
+    def mark_decided(
+        self, *, channel: str, ts: str, user: str, action: Action, at: datetime
+    ) -> None:
         """Edit a clicked approval or choice message: who did what and when, no buttons."""
         ref = self._outbox.ref_at(channel, ts)
         if ref is None:
@@ -129,7 +132,7 @@ class SlackDelivery:
             return
         edit = self._conversation.decided_edit(
             ref=ref.name, text=ref.text, rollout_id=ref.rollout_id, channel=ref.channel,
-            user=user, verb=verb, at=at,
+            user=user, action=action, at=at,
         )  # fmt: skip
         with self._publishing:
             self._outbox.enqueue([edit])

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -50,6 +50,24 @@ BUSY_TIMEOUT_SECONDS: Final = 15.0
 
 _TERMINAL = tuple(sorted(p.value for p in TERMINAL_PHASES))
 _NOT_TERMINAL = f"phase NOT IN ({', '.join('?' * len(_TERMINAL))})"
+
+
+def check_lock_version(
+    db: Database,
+    table: str,
+    row_id: int,
+    given: int,
+    *,
+    unknown: Callable[[], Exception],
+    stale: Callable[[int], Exception],
+) -> None:
+    """Optimistic locking: the row must still be at the version it was read at, else
+    someone saved it since (`stale(stored)`); a row that is not there is `unknown()`."""
+    row = db.execute(f"SELECT lock_version FROM {table} WHERE id = ?", [row_id]).fetchone()
+    if row is None:
+        raise unknown()
+    if row[0] != given:
+        raise stale(int(row[0]))
 
 
 def connect(path: str, *, autocommit: bool = False) -> Database:
@@ -179,13 +197,13 @@ class SqliteStore:
         codec.check_rollout(rollout)
         saved = replace(rollout, lock_version=rollout.lock_version + 1)
         with self._write() as db:
-            row = db.execute(
-                "SELECT lock_version FROM rollouts WHERE id = ?", [rollout.id]
-            ).fetchone()
-            if row is None:
-                raise UnknownRollout(rollout.id)
-            if row[0] != rollout.lock_version:
-                raise StaleRollout(rollout.id, given=rollout.lock_version, stored=row[0])
+            check_lock_version(
+                db, "rollouts", rollout.id, rollout.lock_version,
+                unknown=lambda: UnknownRollout(rollout.id),
+                stale=lambda stored: StaleRollout(
+                    rollout.id, given=rollout.lock_version, stored=stored
+                ),
+            )  # fmt: skip
             db.table("rollouts").update(rollout.id, codec.rollout_row(saved))
             self._write_targets(saved, previous=self._target_rows(rollout.id))
             self._write_approvals(saved, previous=self._approval_rows(rollout.id))
@@ -209,6 +227,13 @@ class SqliteStore:
             params.extend(_TERMINAL)
         with self._read():
             return self._rollouts(" AND ".join(where), params, limit=limit)
+
+    def count_active(self) -> int:
+        with self._read():
+            row = self._db.execute(
+                f"SELECT COUNT(*) FROM rollouts WHERE {_NOT_TERMINAL}", list(_TERMINAL)
+            ).fetchone()
+        return int(row[0])
 
     def active_for_app(self, app: str) -> Rollout | None:
         with self._read():

@@ -13,6 +13,7 @@ from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from typing import Any
 
+from rollout.actions import Action
 from rollout.model import (
     Approval,
     AuditEntry,
@@ -30,7 +31,7 @@ from rollout.model import (
 
 TARGET_COLUMNS = (
     "namespace", "batch", "position", "status", "previous_image", "started_at", "finished_at",
-    "attempts", "reason", "baseline_latency_ms", "outcome",
+    "attempts", "reason", "baseline_latency_ms", "outcome", "previous_revision", "revision",
 )  # fmt: skip
 APPROVAL_COLUMNS = ("user", "decision", "at", "gate", "os_account")
 
@@ -114,25 +115,28 @@ def target_values(position: int, target: Target) -> tuple[Any, ...]:
         target.namespace, target.batch, position, target.status.value, target.previous_image,
         dump_time(target.started_at), dump_time(target.finished_at), target.attempts,
         target.reason, target.baseline_latency_ms,
-        target.outcome.value if target.outcome else None,
+        target.outcome.value if target.outcome else None, target.previous_revision,
+        target.revision,
     )  # fmt: skip
 
 
 def target_from(values: Sequence[Any]) -> Target:
-    ns, batch, _, status, previous, started, finished, attempts, reason, baseline, outcome = values
+    (ns, batch, _, status, previous, started, finished, attempts, reason, baseline, outcome,
+     previous_revision, revision) = values  # fmt: skip
     return Target(
         namespace=ns, batch=batch, status=TargetStatus(status), previous_image=previous,
         started_at=load_time(started), finished_at=load_time(finished), attempts=attempts,
         reason=reason, baseline_latency_ms=baseline,
         # None in journals from before it was kept: a settled status still says it all.
         outcome=TargetStatus(outcome) if outcome else None,
+        previous_revision=previous_revision, revision=revision,
     )  # fmt: skip
 
 
 def approval_values(approval: Approval) -> tuple[Any, ...]:
     """One `approvals` row in APPROVAL_COLUMNS order."""
     return (
-        approval.user, approval.decision, dump_time(approval.at), approval.gate,
+        approval.user, str(approval.decision), dump_time(approval.at), approval.gate,
         dump_account(approval.os_account),
     )  # fmt: skip
 
@@ -140,7 +144,7 @@ def approval_values(approval: Approval) -> tuple[Any, ...]:
 def approval_from(values: Sequence[Any]) -> Approval:
     user, decision, at, gate, account = values
     return Approval(
-        user=user, decision=decision, at=_must_time(at), gate=gate,
+        user=user, decision=Action(decision), at=_must_time(at), gate=gate,
         os_account=OsAccount.parse(account),
     )  # fmt: skip
 
@@ -214,7 +218,7 @@ def audit_from(row: dict[str, Any]) -> AuditEntry:
 
 def inbox_row(item: InboxItem) -> dict[str, Any]:
     return {
-        "rollout_id": item.rollout_id, "action": item.action, "user": item.user,
+        "rollout_id": item.rollout_id, "action": str(item.action), "user": item.user,
         "at": dump_time(item.at),
         "tenants": None if item.tenants is None else json.dumps(list(item.tenants)),
         "source": item.source, "taken_at": None,
@@ -222,10 +226,19 @@ def inbox_row(item: InboxItem) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _action(name: str) -> Action | str:
+    """The request a row names; one this rollbot does not know stays its name, so the
+    engine refuses it (and says so) rather than the journal failing to read."""
+    try:
+        return Action(name)
+    except ValueError:
+        return name
+
+
 def inbox_from(row: dict[str, Any]) -> InboxItem:
     tenants = row["tenants"]
     return InboxItem(
-        rollout_id=row["rollout_id"], action=row["action"], user=row["user"],
+        rollout_id=row["rollout_id"], action=_action(row["action"]), user=row["user"],
         at=_must_time(row["at"]), tenants=None if tenants is None else tuple(json.loads(tenants)),
         source=row["source"], id=row["id"], os_account=OsAccount.parse(row.get("os_account")),
     )  # fmt: skip

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from bot.store import check_lock_version
 from bot.store import release_codec as codec
 from rollout.release import Release, ReleasePhase
 from rollout.release.errors import ReleaseConflict, StaleRelease, UnknownRelease
@@ -64,13 +65,13 @@ class SqliteReleases:
         codec.check_release(release)
         saved = replace(release, lock_version=release.lock_version + 1)
         with self._write() as db:
-            row = db.execute(
-                "SELECT lock_version FROM releases WHERE id = ?", [release.id]
-            ).fetchone()
-            if row is None:
-                raise UnknownRelease(release.id)
-            if row[0] != release.lock_version:
-                raise StaleRelease(release.id, given=release.lock_version, stored=row[0])
+            check_lock_version(
+                db, "releases", release.id, release.lock_version,
+                unknown=lambda: UnknownRelease(release.id),
+                stale=lambda stored: StaleRelease(
+                    release.id, given=release.lock_version, stored=stored
+                ),
+            )  # fmt: skip
             db.table("releases").update(release.id, codec.release_row(saved))
             self._write_steps(saved)
         return saved

@@ -115,6 +115,12 @@ def _add_releases(db: Database) -> None:
     )  # fmt: skip
 
 
+def _add_helm_revisions(db: Database) -> None:
+    """v7: helm apps' release revision of each target, before the change and after it."""
+    db.table("targets").add_column("previous_revision", int)
+    db.table("targets").add_column("revision", int)
+
+
 # Migration N takes a journal from schema version N to N + 1.
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _create_v1,
@@ -123,6 +129,7 @@ MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _add_terminal_identity,
     _add_outcomes_and_retries,
     _add_releases,
+    _add_helm_revisions,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

@@ -1,5 +1,5 @@
-"""The terminal face: `rollbot plan|deploy|approve|reject|resume|rollback|status|history|
-pause|cancel`, driving the same engine Slack drives.
+"""The terminal face: the `rollbot` verbs with usage lines in :mod:`bot.cli`'s table
+(plan, deploy, approve, ...), driving the same engine Slack drives.
 
 Options use the slash-command words (`batch=5`) and go through the same parser as
 `/deploy`, so a command that works in one face works in the other. A foreground rollout
@@ -22,11 +22,9 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TextIO
 
+from bot.cli import VERBS
 from bot.plain import plain
-from bot.terminal.reports import cmd_history, cmd_status
-from bot.terminal.requests import cmd_rollback, control_verb, decide_verb
-from bot.terminal.rollouts import cmd_deploy, cmd_plan, cmd_resume
-from bot.terminal.words import USAGE, Args, split_args
+from bot.terminal.words import Args, split_args, usage_of
 from handlers.commands import CommandError
 from rollout import errors
 from rollout.plan import PlanError
@@ -35,39 +33,30 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 70
 
-VERBS: dict[str, Callable[[Args, TextIO], int]] = {
-    "plan": cmd_plan,
-    "deploy": cmd_deploy,
-    "resume": cmd_resume,
-    "approve": decide_verb("approve"),
-    "reject": decide_verb("reject"),
-    "rollback": cmd_rollback,
-    "status": cmd_status,
-    "history": cmd_history,
-    "pause": control_verb("pause"),
-    "cancel": control_verb("cancel"),
-}
 
-
-def run(verb: str, argv: list[str], out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    """Run one verb; every refusal is a message and an exit code, never a traceback."""
+def run(
+    verb: str, argv: list[str], out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    """Run one verb of the table in :mod:`bot.cli`; every refusal is a message and an exit
+    code, never a traceback. `out` and `err` default to the process's streams of the
+    moment (not those at import)."""
+    out, err = out or sys.stdout, err or sys.stderr
     if any(arg in {"-h", "--help"} for arg in argv):
-        first, *rest = USAGE[verb].split("\n")
-        out.write("\n".join(["Usage: " + first, *("       " + line for line in rest)]) + "\n")
-        return 0
+        return _usage(verb, out)
     try:
-        return VERBS[verb](split_args(verb, argv), out)
+        handler: Callable[[Args, TextIO], int] = VERBS[verb].function()
+        return handler(split_args(verb, argv), out)
     except CommandError as exc:
         err.write(plain(exc.reply) + "\n")
         return EXIT_USAGE
     except PlanError as exc:
         err.write("rollbot: cannot plan that rollout:\n" + _bullets(exc.problems))
-        err.write(f"Usage: {USAGE.get(verb, USAGE['plan']).splitlines()[0]}\n")
+        err.write(f"Usage: {usage_of(verb).splitlines()[0]}\n")
         return EXIT_USAGE
     except errors.ConfigError as exc:
         err.write(f"rollbot: configuration error: {plain(str(exc))}\n")
         return EXIT_USAGE
-    except errors.PreflightFailed as exc:
+    except errors.RolloutRefused as exc:
         err.write("rollbot: refused, nothing was changed:\n" + _bullets(exc.problems))
         return 1
     except errors.RolloutConflict as exc:
@@ -91,6 +80,12 @@ def run(verb: str, argv: list[str], out: TextIO = sys.stdout, err: TextIO = sys.
         return EXIT_INTERNAL
 
 
+def _usage(verb: str, out: TextIO) -> int:
+    first, *rest = usage_of(verb).split("\n")
+    out.write("\n".join(["Usage: " + first, *("       " + line for line in rest)]) + "\n")
+    return 0
+
+
 def _bullets(problems: list[str]) -> str:
     return "".join(f"  - {plain(p)}\n" for p in problems)
 
@@ -99,23 +94,8 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _entry(verb: str) -> Callable[[list[str]], int]:
-    def main(argv: list[str]) -> int:
-        # SIGTERM stops a foreground rollout the way Ctrl-C does: journal intact, resumable.
-        signal.signal(signal.SIGTERM, _interrupt)
-        return run(verb, argv)
-
-    main.__name__ = verb
-    return main
-
-
-plan = _entry("plan")
-deploy = _entry("deploy")
-approve = _entry("approve")
-reject = _entry("reject")
-resume = _entry("resume")
-rollback = _entry("rollback")
-status = _entry("status")
-history = _entry("history")
-pause = _entry("pause")
-cancel = _entry("cancel")
+def main(verb: str, argv: list[str]) -> int:
+    """`rollbot <verb> ...` from a shell."""
+    # SIGTERM stops a foreground rollout the way Ctrl-C does: journal intact, resumable.
+    signal.signal(signal.SIGTERM, _interrupt)
+    return run(verb, argv)

@@ -23,12 +23,16 @@ from bot.terminal.session import Journal, Session, default_user, os_account, req
 from bot.terminal.words import Args, person, refusal, rollback_words, rollout_id
 from handlers.commands import Help, RollbackApp, RollbackRollout
 from rollout import machine
+from rollout.actions import Action
 from rollout.engine.requests import to_command
 from rollout.errors import InvalidTransition, PermissionDenied
 from rollout.model import InboxItem, Phase, Rollout, from_terminal
 from rollout.policy import Decision, may_approve, may_control, may_rollback
 
 Verb = Callable[[Args, TextIO], int]
+# Where a request applied here has done its work.
+_WANTED = {Action.PAUSE: Phase.PAUSED, Action.CANCEL: Phase.CANCELLED,
+           Action.ROLLBACK: Phase.ROLLED_BACK}
 
 
 def _checked(journal: Journal, rollout: Rollout, item: InboxItem, decision: Decision) -> None:
@@ -47,7 +51,7 @@ def _checked(journal: Journal, rollout: Rollout, item: InboxItem, decision: Deci
 
 def _may_decide(rollout: Rollout, journal: Journal, item: InboxItem) -> Decision:
     app, user = journal.app(rollout.app), item.user
-    if item.action != "approve":
+    if item.action is not Action.APPROVE:
         # Four-eyes keeps requesters from approving their own rollout, not from stopping it.
         rollout = replace(rollout, settings=replace(rollout.settings, four_eyes=False))
     return authorize(
@@ -56,7 +60,7 @@ def _may_decide(rollout: Rollout, journal: Journal, item: InboxItem) -> Decision
     )
 
 
-def decide_verb(verb: str) -> Verb:
+def decide_verb(verb: Action) -> Verb:
     """`rollbot approve|reject ID --as USER`: queue the decision for the driver."""
 
     def run(args: Args, out: TextIO) -> int:
@@ -68,7 +72,7 @@ def decide_verb(verb: str) -> Verb:
             _checked(journal, rollout, item, _may_decide(rollout, journal, item))
             journal.store.enqueue(item)
             driven = journal.claims.driven_elsewhere(rid)
-        done = "Approval" if verb == "approve" else "Rejection"
+        done = "Approval" if verb is Action.APPROVE else "Rejection"
         out.write(f"{done} of #{rid} by {user}{from_terminal(item.os_account)} recorded.\n")
         if driven:
             out.write(f"The rollbot process driving #{rid} acts on it now.\n")
@@ -80,7 +84,7 @@ def decide_verb(verb: str) -> Verb:
     return run
 
 
-def control_verb(verb: str) -> Verb:
+def control_verb(verb: Action) -> Verb:
     """`rollbot pause|cancel ID`: queue it for the driver, or apply it here."""
 
     def run(args: Args, out: TextIO) -> int:
@@ -92,15 +96,8 @@ def control_verb(verb: str) -> Verb:
             app = journal.app(rollout.app)
             decision = authorize(lambda groups: may_control(rollout, app, user, groups, verb),
                                  user=user, entries=app.deployers + app.approvers)
-            _checked(journal, rollout, item, decision)
-            if journal.claims.driven_elsewhere(rid):
-                journal.store.enqueue(item)
-                out.write(f"{verb.capitalize()} of #{rid} requested; the rollbot process "
-                          "driving it acts on it now.\n")
-                until = _paused_or_over if verb == "pause" else _over
-                final = _watch(journal, rid, out=out, until=until)
-                return _code(final, wanted=Phase.PAUSED if verb == "pause" else Phase.CANCELLED)
-        return _apply_here(item, out=out)
+            handed = _hand_over(journal, rollout, item, decision, out=out)
+        return _apply_here(item, out=out) if handed is None else handed
 
     return run
 
@@ -110,15 +107,15 @@ def cmd_rollback(args: Args, out: TextIO) -> int:
     with Journal.open() as journal:
         command = rollback_words(args, apps=journal.config.apps)
         if isinstance(command, Help):
-            raise refusal("rollback", "rollback needs a rollout ID or an app.")
+            raise refusal(args.verb, f"{args.verb} needs a rollout ID or an app.")
         if isinstance(command, RollbackApp):
             app = journal.app(command.app)
             decision = authorize(lambda groups: may_rollback(None, app, user, groups),
                                  user=user, entries=app.deployers + app.approvers)
             if not decision.allowed:
-                journal.audit(user=user, action="rollback", outcome="refused", rollout_id=None,
-                              detail=decision.reason)
-                raise PermissionDenied(user, "rollback", decision.reason)
+                journal.audit(user=user, action=Action.ROLLBACK, outcome="refused",
+                              rollout_id=None, detail=decision.reason)
+                raise PermissionDenied(user, Action.ROLLBACK, decision.reason)
         else:
             return _rollback_rollout(journal, command, user=user, out=out)
     with Session.open(out) as session:
@@ -142,19 +139,33 @@ def _rollback_rollout(
 ) -> int:
     rid = command.rollout_id
     rollout = journal.rollout(rid)
-    item = request(rid, "rollback", user, tenants=command.tenants)
+    item = request(rid, Action.ROLLBACK, user, tenants=command.tenants)
     app = journal.app(rollout.app)
     decision = authorize(lambda groups: may_rollback(rollout, app, user, groups),
                          user=user, entries=app.deployers + app.approvers)
-    _checked(journal, rollout, item, decision)
-    if journal.claims.driven_elsewhere(rid):
-        journal.store.enqueue(item)
-        out.write(f"Rollback of #{rid} requested; the rollbot process driving it acts on it "
-                  "now.\n")
-        final = _watch(journal, rid, out=out, until=_over)
-        return _code(final, wanted=Phase.ROLLED_BACK)
+    handed = _hand_over(journal, rollout, item, decision, out=out)
+    if handed is not None:
+        return handed
     journal.close()
     return _apply_here(item, out=out)
+
+
+def _hand_over(
+    journal: Journal, rollout: Rollout, item: InboxItem, decision: Decision, *, out: TextIO
+) -> int | None:
+    """A request another process should carry out (pause, cancel, roll back): refused as
+    `_checked` says; queued for the process that drives the rollout, and followed until
+    done; None when no process drives it, so this one must."""
+    _checked(journal, rollout, item, decision)
+    rid = item.rollout_id
+    if not journal.claims.driven_elsewhere(rid):
+        return None
+    journal.store.enqueue(item)
+    out.write(f"{item.action.capitalize()} of #{rid} requested; the rollbot process driving "
+              "it acts on it now.\n")
+    until = _paused_or_over if item.action == Action.PAUSE else _over
+    final = _watch(journal, rid, out=out, until=until)
+    return _code(final, wanted=_WANTED[Action(item.action)])
 
 
 def _apply_here(item: InboxItem, *, out: TextIO) -> int:
@@ -172,8 +183,7 @@ def _apply_here(item: InboxItem, *, out: TextIO) -> int:
         session.printer.release()
         session.runtime.engine.submit(item)
         final = drive(session.runtime, [rid], stops=session.stops)[rid]
-    wanted = {"pause": Phase.PAUSED, "cancel": Phase.CANCELLED, "rollback": Phase.ROLLED_BACK}
-    return _code(final, wanted=wanted[item.action])
+    return _code(final, wanted=_WANTED[Action(item.action)])
 
 
 def _watch(
@@ -201,3 +211,8 @@ def _paused_or_over(rollout: Rollout) -> bool:
 def _code(final: Rollout, *, wanted: Phase) -> int:
     return EXIT_OK if final.phase is wanted else EXIT_NOT_COMPLETED
 
+
+cmd_approve = decide_verb(Action.APPROVE)
+cmd_reject = decide_verb(Action.REJECT)
+cmd_pause = control_verb(Action.PAUSE)
+cmd_cancel = control_verb(Action.CANCEL)

@@ -24,9 +24,11 @@ from bot.terminal.words import Args, deploy_words, now, optional_rollout_id, per
 from handlers import render
 from handlers.commands import Deploy
 from rollout import machine
+from rollout.actions import Action
+from rollout.engine.requests import to_command
 from rollout.errors import RollbotError
 from rollout.model import AppSpec, Phase, Rollout, Strategy, TargetStatus
-from rollout.plan import format_duration
+from rollout.options import format_duration
 from rollout.policy import enforce, may_auto_approve, may_control, may_deploy
 
 EXIT_OK = 0
@@ -137,7 +139,7 @@ def cmd_resume(args: Args, out: TextIO) -> int:
     rid = optional_rollout_id(args)
     choice = _choice(args)
     if choice and rid is None:
-        raise refusal("resume", f"--{choice} needs a rollout ID.",
+        raise refusal(args.verb, f"--{choice} needs a rollout ID.",
                       f"For example: rollbot resume 42 --{choice}")
     user = person(args, required=False, default=default_user())
     with Journal.open() as journal:
@@ -148,12 +150,14 @@ def cmd_resume(args: Args, out: TextIO) -> int:
             out.write("Nothing to resume.\n")
         return EXIT_OK if rid is None else _finished_code(rid)
     # A paused rollout is taken over first, then un-paused by a request like any other.
-    action = choice or ("resume" if paused else "")
+    action = choice or (Action.RESUME if paused else None)
     with Session.open(out) as session:
         return _take_over(session, ids, action=action, user=user)
 
 
-def _take_over(session: Session, ids: Sequence[int], *, action: str, user: str) -> int:
+def _take_over(
+    session: Session, ids: Sequence[int], *, action: Action | None, user: str
+) -> int:
     runtime = session.runtime
     mine: list[int] = []
     for rid in ids:
@@ -169,23 +173,23 @@ def _take_over(session: Session, ids: Sequence[int], *, action: str, user: str) 
     session.printer.release()
     for rid in mine:
         runtime.engine.resume_unfinished(rid)
-    if action and len(mine) == 1:
+    if action is not None and len(mine) == 1:
         runtime.engine.submit(request(mine[0], action, user))
     if not mine:
         return EXIT_NOT_COMPLETED
     return _follow(session, mine, until_removed=True)
 
 
-def _choice(args: Args) -> str:
+def _choice(args: Args) -> Action | None:
     """`resume` after a failure: --retry the failed tenants, or --skip them."""
     retry, skip = args.flag("--retry"), args.flag("--skip")
     if retry and skip:
-        raise refusal("resume", "Choose one of --retry and --skip.")
-    return "retry" if retry else "skip" if skip else ""
+        raise refusal(args.verb, "Choose one of --retry and --skip.")
+    return Action.RETRY if retry else Action.SKIP if skip else None
 
 
 def _resumable(
-    journal: Journal, rid: int | None, *, user: str, choice: str, out: TextIO
+    journal: Journal, rid: int | None, *, user: str, choice: Action | None, out: TextIO
 ) -> list[int]:
     """The rollouts to take over; explains the ones left alone."""
     if rid is None:
@@ -210,27 +214,25 @@ def _resumable(
             f"#{rid} is being driven by another rollbot process; "
             f"follow it with rollbot status {rid}"
         )
-    if rollout.phase is Phase.PAUSED or choice:
+    if rollout.phase is Phase.PAUSED or choice is not None:
         _check_unpause(journal, rollout, user=user, choice=choice)
     return [rid]
 
 
-def _check_unpause(journal: Journal, rollout: Rollout, *, user: str, choice: str) -> None:
+def _check_unpause(
+    journal: Journal, rollout: Rollout, *, user: str, choice: Action | None
+) -> None:
     """Refuse here, with the reason, what the engine would refuse after taking over."""
     app = journal.app(rollout.app)
-    decision = authorize(lambda groups: may_control(rollout, app, user, groups, "resume"),
+    decision = authorize(lambda groups: may_control(rollout, app, user, groups, Action.RESUME),
                          user=user, entries=app.deployers + app.approvers)
-    enforce(decision, user=user, action="resume")
-    command: machine.Command = (
-        machine.Retry(user=user) if choice == "retry"
-        else machine.Skip(user=user) if choice == "skip"
-        else machine.Resume(user=user)
-    )
+    enforce(decision, user=user, action=Action.RESUME)
+    asked = request(rollout.id, choice or Action.RESUME, user)
     try:
-        machine.decide(rollout, command, now=now())
+        machine.decide(rollout, to_command(asked), now=now())
     except RollbotError as err:
         hint = ""
-        if _failed(rollout) and not choice:
+        if _failed(rollout) and choice is None:
             hint = (f" Use rollbot resume {rollout.id} --retry, rollbot resume {rollout.id} "
                     f"--skip, or rollbot rollback {rollout.id}.")
         raise RollbotError(plain(str(err)).rstrip(".") + "." + hint) from None

@@ -26,6 +26,7 @@ from bot.store import SqliteStore
 from bot.terminal.follow import Stops
 from bot.terminal.printer import Printer
 from bot.terminal.words import now
+from rollout.actions import Action
 from rollout.errors import RollbotError, UnknownRollout
 from rollout.model import AppSpec, AuditEntry, InboxItem, OsAccount, Rollout
 
@@ -52,7 +53,7 @@ def os_account() -> OsAccount:
 
 
 def request(
-    rollout_id: int, action: str, user: str, *, tenants: tuple[str, ...] | None = None
+    rollout_id: int, action: Action, user: str, *, tenants: tuple[str, ...] | None = None
 ) -> InboxItem:
     """A request typed at this terminal: the person it claims, and the account it ran as."""
     return InboxItem(rollout_id=rollout_id, action=action, user=user, at=now(),

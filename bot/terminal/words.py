@@ -1,9 +1,10 @@
-"""The words of the terminal verbs: `--flags`, rollout IDs, and usage lines for a shell.
+"""The words of the terminal verbs: `--flags`, rollout IDs, and refusals for a shell.
 
 The slash-command words (`batch=5`, `tenants=a,b`) are parsed by :mod:`handlers.commands`,
 the one grammar both faces share; this module only adds what a shell has and Slack does
-not (`--as USER`, `--auto-approve`) and rewrites refusals so their usage lines and
-examples say `rollbot deploy` rather than `/deploy`.
+not (the flags each verb lists in :mod:`bot.cli`'s table, such as `--as USER`) and
+rewrites refusals so their usage lines and examples say `rollbot deploy` rather than
+`/deploy`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from bot.cli import VERBS
 from bot.plain import plain
 from handlers.commands import (
+    DEPLOY,
+    ROLLBACK,
     CommandError,
     Deploy,
     RollbackCommand,
@@ -23,48 +27,14 @@ from handlers.commands import (
 )
 from rollout.options import UsageError, show
 
-_OPTIONS = "[batch=N|N%] [wait=DUR] [pilot=N|ns1,ns2] [tenants=ns1,ns2] [waves=fixed|double]"
-USAGE: dict[str, str] = {
-    "plan": f"rollbot plan <app> <version>\n    {_OPTIONS}",
-    "deploy": "\n".join(
-        [
-            "rollbot deploy <app> <version> [--auto-approve] [--as USER]",
-            f"    {_OPTIONS}",
-            "    [at=HH:MM|ISO-8601] [dry-run]",
-        ]
-    ),
-    "approve": "rollbot approve <ID> --as <USER>",
-    "reject": "rollbot reject <ID> --as <USER>",
-    "resume": "rollbot resume [ID] [--retry|--skip] [--as USER]",
-    "rollback": "\n".join(
-        [
-            "rollbot rollback <ID> [tenants=ns1,ns2] [--as USER]",
-            "rollbot rollback <app> [to=VERSION] [tenants=ns1,ns2] [--as USER]",
-        ]
-    ),
-    "status": "rollbot status [ID]",
-    "history": "rollbot history [app]",
-    "pause": "rollbot pause <ID> [--as USER]",
-    "cancel": "rollbot cancel <ID> [--as USER]",
-}
 
-# Flags each verb takes; the ones that take a value end with "=".
-FLAGS: dict[str, tuple[str, ...]] = {
-    "plan": (),
-    "deploy": ("--auto-approve", "--as="),
-    "approve": ("--as=",),
-    "reject": ("--as=",),
-    "resume": ("--retry", "--skip", "--as="),
-    "rollback": ("--as=",),
-    "status": (),
-    "history": (),
-    "pause": ("--as=",),
-    "cancel": ("--as=",),
-}
+def usage_of(verb: str) -> str:
+    """The usage lines of a verb of the terminal face, as :mod:`bot.cli`'s table has them."""
+    return VERBS[verb].usage
 
 
 def refusal(verb: str, problem: str, hint: str | None = None) -> CommandError:
-    return CommandError(UsageError(problem, hint), usage=USAGE[verb])
+    return CommandError(UsageError(problem, hint), usage=usage_of(verb))
 
 
 def for_terminal(verb: str, error: CommandError) -> CommandError:
@@ -73,12 +43,12 @@ def for_terminal(verb: str, error: CommandError) -> CommandError:
     def shell(text: str | None) -> str | None:
         if text is None:
             return None
-        for face in ("deploy ", "rollback "):
-            text = text.replace("/" + face, "rollbot " + face)
+        for slash in (DEPLOY, ROLLBACK):
+            text = text.replace(f"{slash} ", f"rollbot {slash.removeprefix('/')} ")
         return plain(text)
 
     reworded = UsageError(shell(error.problem) or "", shell(error.hint))
-    return CommandError(reworded, usage=USAGE[verb])
+    return CommandError(reworded, usage=usage_of(verb))
 
 
 @dataclass(frozen=True)
@@ -99,7 +69,7 @@ class Args:
 
 def split_args(verb: str, args: Sequence[str]) -> Args:
     """Separate `--flag` / `--flag VALUE` / `--flag=VALUE` from the slash-command words."""
-    known = FLAGS[verb]
+    known = VERBS[verb].flags
     words: list[str] = []
     flags: dict[str, str | bool] = {}
     items = iter(args)
@@ -144,12 +114,12 @@ def deploy_words(args: Args, *, apps: Collection[str]) -> Deploy:
 
 def rollback_words(args: Args, *, apps: Collection[str]) -> RollbackCommand:
     if not args.words:
-        raise refusal("rollback", "rollback needs a rollout ID or an app.",
-                      "For example: rollbot rollback 42")
+        raise refusal(args.verb, f"{args.verb} needs a rollout ID or an app.",
+                      f"For example: rollbot {args.verb} 42")
     try:
         return parse_rollback(" ".join(args.words), apps=apps, now=now())
     except CommandError as err:
-        raise for_terminal("rollback", err) from None
+        raise for_terminal(args.verb, err) from None
 
 
 def rollout_id(args: Args) -> int:

@@ -13,32 +13,42 @@ batch) are packed into sections and, past the budget, summarised with an explici
 
 Divided by kind of message: ``phrases`` (the small phrases Slack and the terminal share,
 icons and :class:`Message`), ``blocks`` (Block Kit building blocks, Slack's limits, button
-action IDs and values, line packing), ``parent`` (the parent message), ``thread`` (the
-thread replies), ``notify`` (the notify-channel lines), ``replies`` (answers to one
-person), ``release`` (a release's own conversation: checklist, steps, log tails) and
-``release_replies`` (answers about releases).
-Callers use this package, ``render.parent_message(...)``, not the modules.
+values, line packing), ``parent`` (the parent message), ``thread`` (the thread replies),
+``people`` (what people did: their lines in the thread and the decided edits),
+``health`` (answers to `/deploy health`), ``notify`` (the notify-channel lines),
+``replies`` (answers to one person), ``release`` (a release's own conversation:
+checklist, steps, log tails) and ``release_replies`` (answers about releases). Callers
+use this package, ``render.parent_message(...)``, not the modules.
 """
 
 from handlers.render.blocks import (
-    ACTION_APPROVE,
-    ACTION_CANCEL,
-    ACTION_PAUSE,
-    ACTION_REJECT,
-    ACTION_REMOVE_OLD,
-    ACTION_RESUME,
-    ACTION_RETRY,
-    ACTION_ROLLBACK,
-    ACTION_SKIP,
     MAX_BLOCKS,
     MAX_SECTION_CHARS,
     Block,
     button_value,
     pack_lines,
     parse_button_value,
+    settles,
+)
+from handlers.render.health import (
+    cluster_unreadable,
+    fleet_health,
+    health_not_found,
+    judged_health,
+    no_tenants,
+    not_ready,
+    unreadable,
 )
 from handlers.render.notify import NOTIFY_KINDS, notify_line
 from handlers.render.parent import parent_buttons, parent_message
+from handlers.render.people import (
+    DONE,
+    approval_counted,
+    closed,
+    decided,
+    person_event,
+    request_taken,
+)
 from handlers.render.phrases import (
     PHASE_ICON,
     PROGRESS_WIDTH,
@@ -58,7 +68,6 @@ from handlers.render.phrases import (
     user_ref,
 )
 from handlers.render.release import (
-    ACTION_STOP_RELEASE,
     RELEASE_NOTIFY_KINDS,
     SHOWS_OUTPUT,
     checklist_line,
@@ -84,9 +93,12 @@ from handlers.render.release_replies import (
 )
 from handlers.render.replies import (
     accepted,
+    failed_click,
+    failed_command,
     help_message,
     history_message,
     refusal,
+    restarting,
     rollout_detail,
     status_message,
     usage_error,
@@ -97,12 +109,8 @@ from handlers.render.thread import (
     auto_rollback_notice,
     batch_result_message,
     blue_green_switched,
-    closed,
-    decided,
     failure_choices,
     old_removed,
-    person_action,
-    person_event,
     plan_message,
     refused,
     remove_old_offer,
@@ -111,16 +119,7 @@ from handlers.render.thread import (
 )
 
 __all__ = [
-    "ACTION_APPROVE",
-    "ACTION_CANCEL",
-    "ACTION_PAUSE",
-    "ACTION_REJECT",
-    "ACTION_REMOVE_OLD",
-    "ACTION_RESUME",
-    "ACTION_RETRY",
-    "ACTION_ROLLBACK",
-    "ACTION_SKIP",
-    "ACTION_STOP_RELEASE",
+    "DONE",
     "MAX_APPROVERS_SHOWN",
     "MAX_BLOCKS",
     "MAX_SECTION_CHARS",
@@ -133,6 +132,7 @@ __all__ = [
     "Block",
     "Message",
     "accepted",
+    "approval_counted",
     "approval_request",
     "auto_rollback_notice",
     "batch_name",
@@ -142,23 +142,30 @@ __all__ = [
     "checklist_line",
     "clock",
     "closed",
+    "cluster_unreadable",
     "counts_line",
     "decided",
     "deploy_running",
+    "failed_click",
+    "failed_command",
     "failure_choices",
+    "fleet_health",
+    "health_not_found",
     "help_message",
     "history_message",
     "image_tag",
+    "judged_health",
     "log_comment",
     "log_file",
     "mentions",
+    "no_tenants",
+    "not_ready",
     "notify_line",
     "old_removed",
     "pack_lines",
     "parent_buttons",
     "parent_message",
     "parse_button_value",
-    "person_action",
     "person_event",
     "phase_line",
     "plan_message",
@@ -177,9 +184,12 @@ __all__ = [
     "release_summary",
     "release_title",
     "remove_old_offer",
+    "request_taken",
+    "restarting",
     "rollback_result",
     "rollout_detail",
     "rollout_ref",
+    "settles",
     "status_line",
     "status_message",
     "step_finished",
@@ -188,6 +198,7 @@ __all__ = [
     "tail_message",
     "target_line",
     "title",
+    "unreadable",
     "usage_error",
     "user_ref",
 ]

@@ -1,7 +1,9 @@
 """Block Kit building blocks and Slack's limits, shared by every kind of message.
 
-Buttons carry the rollout ID in their value so they keep working after a restart, and
-long lists are packed into sections within Slack's budget with an explicit "… and N more".
+A button's action_id names the :class:`rollout.actions.Action` it asks for, and its value
+carries the rollout ID, so buttons keep working after a restart (nothing about them
+lives only in memory). Long lists are packed into sections within Slack's budget with an
+explicit "… and N more".
 """
 
 from __future__ import annotations
@@ -9,22 +11,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from rollout.actions import Action
+
 Block = dict[str, Any]
 
 MAX_BLOCKS = 50
 MAX_SECTION_CHARS = 3000
 
-# action_id of every button; the value carries the rollout ID so that buttons keep
-# working after a restart (nothing about them lives only in memory).
-ACTION_APPROVE = "rollbot_approve"
-ACTION_REJECT = "rollbot_reject"
-ACTION_PAUSE = "rollbot_pause"
-ACTION_RESUME = "rollbot_resume"
-ACTION_CANCEL = "rollbot_cancel"
-ACTION_ROLLBACK = "rollbot_rollback"
-ACTION_RETRY = "rollbot_retry"
-ACTION_SKIP = "rollbot_skip"
-ACTION_REMOVE_OLD = "rollbot_remove_old"
+# Kinds of one-time decision messages, as their block_ids spell them on messages posted.
+APPROVAL_KIND = "approval"
+FAILURE_KIND = "failure"
+REMOVE_OLD_KIND = str(Action.REMOVE_OLD)  # the offer is named after what it offers
+DECISION_KINDS = (APPROVAL_KIND, FAILURE_KIND, REMOVE_OLD_KIND)
 
 
 # --- Block Kit building blocks ------------------------------------------------------------
@@ -38,11 +36,11 @@ def context(text: str) -> Block:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
 
-def button(label: str, action_id: str, value: str, *, style: str | None = None) -> Block:
+def button(label: str, action: Action, value: str, *, style: str | None = None) -> Block:
     button: Block = {
         "type": "button",
         "text": {"type": "plain_text", "text": label, "emoji": True},
-        "action_id": action_id,
+        "action_id": action.button_id,
         "value": value,
     }
     if style:
@@ -52,6 +50,18 @@ def button(label: str, action_id: str, value: str, *, style: str | None = None) 
 
 def actions(block_id: str, buttons: Sequence[Block]) -> Block:
     return {"type": "actions", "block_id": block_id, "elements": list(buttons)}
+
+
+def decision_block(kind: str, rollout_id: int, at: int | None = None) -> str:
+    """The block_id of the buttons of a one-time decision: an approval request, a
+    failure's choices, the offer to remove the old side. A click on one settles it."""
+    return f"{kind}-{rollout_id}" if at is None else f"{kind}-{rollout_id}-{at}"
+
+
+def settles(block_id: str) -> bool:
+    """True for buttons made by :func:`decision_block`; the parent message's buttons stay
+    (the delivery re-renders it as the rollout moves)."""
+    return block_id.startswith(tuple(f"{kind}-" for kind in DECISION_KINDS))
 
 
 def button_value(rollout_id: int, gate: int | None = None) -> str:

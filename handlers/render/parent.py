@@ -6,10 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from handlers.render.blocks import (
-    ACTION_CANCEL,
-    ACTION_PAUSE,
-    ACTION_RESUME,
-    ACTION_ROLLBACK,
     Block,
     actions,
     button,
@@ -27,6 +23,7 @@ from handlers.render.phrases import (
     title,
     user_ref,
 )
+from rollout.actions import Action
 from rollout.model import Phase, Rollout
 from rollout.outcomes import outcomes
 
@@ -64,14 +61,14 @@ def parent_buttons(rollout: Rollout) -> list[Block]:
     }:
         return []
     if rollout.phase is Phase.COMPLETED:
-        return [button("Roll back", ACTION_ROLLBACK, value, style="danger")]
+        return [button("Roll back", Action.ROLLBACK, value, style="danger")]
     toggle = (
-        button("Resume", ACTION_RESUME, value, style="primary")
+        button("Resume", Action.RESUME, value, style="primary")
         if rollout.phase is Phase.PAUSED
-        else button("Pause", ACTION_PAUSE, value)
+        else button("Pause", Action.PAUSE, value)
     )
     return [
         toggle,
-        button("Cancel", ACTION_CANCEL, value),
-        button("Roll back", ACTION_ROLLBACK, value, style="danger"),
+        button("Cancel", Action.CANCEL, value),
+        button("Roll back", Action.ROLLBACK, value, style="danger"),
     ]

@@ -9,17 +9,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from handlers.render.blocks import Block
+from rollout.images import tag_of
 from rollout.model import (
     PILOT_BATCH,
     Phase,
     Retries,
     Rollout,
-    Strategy,
     Target,
     TargetStatus,
 )
+from rollout.options import format_duration
 from rollout.outcomes import Outcomes, outcomes
-from rollout.plan import format_duration
 
 PROGRESS_WIDTH = 20
 
@@ -100,7 +100,7 @@ def phase_line(rollout: Rollout) -> str:
         return f"batch {rollout.current_batch} of {rollout.batch_count}"
     if phase is Phase.WAITING:
         return f"waiting before batch {rollout.current_batch + 1} of {rollout.batch_count}"
-    if phase is Phase.MONITORING and rollout.strategy is Strategy.ROLLING:
+    if phase is Phase.MONITORING and rollout.strategy.per_tenant:
         return "monitoring the pilots"
     if phase is Phase.MONITORING:
         return "monitoring the new side"
@@ -229,15 +229,34 @@ def target_line(target: Target, *, status: TargetStatus | None = None) -> str:
     if target.started_at and target.finished_at:
         took = f" {format_duration(int((target.finished_at - target.started_at).total_seconds()))}"
     reason = f" — {target.reason}" if target.reason else ""
-    return f"{icon} {target.namespace}{took}{reason}"
+    return f"{icon} {target.namespace}{took}{helm_revisions(target)}{reason}"
+
+
+def helm_revisions(target: Target) -> str:
+    """A Helm release's revisions as a tenant line shows them: ` · Helm revision 1 → 2`
+    (` · Helm revision 2` when rollbot did not change it); nothing for other tenants."""
+    before, now = target.previous_revision, target.revision
+    if before is None and now is None:
+        return ""
+    if before is None or now is None or before == now:
+        return f" · Helm revision {now if now is not None else before}"
+    return f" · Helm revision {before} → {now}"
+
+
+def back_on(target: Target) -> str:
+    """What a rolled back tenant runs again: its image tag, or for a Helm release the
+    revision it went back to and the one that made (`Helm revision 1, as revision 3`)."""
+    if target.previous_revision is None:
+        return image_tag(target.previous_image)
+    made = target.revision
+    again = f", as revision {made}" if made is not None and made != target.previous_revision else ""
+    return f"Helm revision {target.previous_revision}{again}"
 
 
 def image_tag(image: str | None) -> str:
-    """The tag people talk about (v1.2.3), not the whole registry path."""
-    if not image:
-        return "?"
-    tail = image.rsplit("/", 1)[-1]
-    return tail.split(":", 1)[1] if ":" in tail else tail
+    """The tag people talk about (v1.2.3), not the whole registry path; `?` when the
+    image names none."""
+    return (tag_of(image) if image else None) or "?"
 
 
 def batch_name(index: int) -> str:

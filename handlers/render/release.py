@@ -21,11 +21,11 @@ from handlers.render.blocks import (
     section,
 )
 from handlers.render.phrases import Message, clock, mentions, user_ref
+from rollout.actions import Action
 from rollout.model import from_terminal
-from rollout.plan import format_duration
+from rollout.options import format_duration
 from rollout.release import Release, ReleasePhase, Step, StepKind, StepState
 
-ACTION_STOP_RELEASE = "rollbot_release_stop"
 TAIL_LINES = 30  # of a failed step's output, in its thread
 _LONG_LINE = 400  # a longer output line is shortened in the thread (the file has it whole)
 
@@ -170,7 +170,7 @@ def stoppable(release: Release) -> bool:
 
 
 def stop_button(release: Release) -> Block:
-    stop = button("Stop", ACTION_STOP_RELEASE, str(release.id), style="danger")
+    stop = button("Stop", Action.STOP_RELEASE, str(release.id), style="danger")
     stop["confirm"] = {
         "title": {"type": "plain_text", "text": f"Stop {release.label}?"},
         "text": {"type": "mrkdwn", "text": (

@@ -32,6 +32,27 @@ def refusal(reason: str) -> Message:
     return Message(text=text, blocks=(section(text),))
 
 
+def restarting() -> Message:
+    """A command or click that came in while rollbot was shutting down."""
+    return refusal("rollbot is restarting and did not take that; try again in a minute.")
+
+
+def failed_command() -> Message:
+    """A slash command that met a bug; the person learns where to look."""
+    return refusal(
+        "Something went wrong on rollbot's side while handling that; the error is in "
+        "rollbot's log. `/deploy status` shows where things stand."
+    )
+
+
+def failed_click() -> Message:
+    """A click that met a bug before anything changed."""
+    return refusal(
+        "Something went wrong on rollbot's side and nothing was changed; "
+        "the error is in rollbot's log. Try again in a moment."
+    )
+
+
 def accepted(text: str) -> Message:
     return Message(text=text, blocks=(context(text),))
 
@@ -75,11 +96,9 @@ def rollout_detail(rollout: Rollout, *, eta: datetime | None = None) -> Message:
     return Message(text="\n".join([parent.text, *lines]), blocks=tuple(blocks))
 
 
-def help_message(deploy_usage: str, rollback_usage: str) -> Message:
-    text = (
-        "*rollbot* rolls releases out to Kubernetes.\n"
-        f"```{deploy_usage}\n{rollback_usage}```\n"
-        "Examples: `/deploy isp v1.3.0 batch=5` · `/deploy isp v1.3.0 dry-run` · "
-        "`/deploy status 42` · `/rollback 42`"
-    )
+def help_message(usages: Sequence[str], examples: Sequence[str]) -> Message:
+    """`/deploy help`: every slash command's usage lines, then a few examples."""
+    listing = "\n".join(usages)
+    shown = " · ".join(f"`{example}`" for example in examples)
+    text = f"*rollbot* rolls releases out to Kubernetes.\n```{listing}```\nExamples: {shown}"
     return Message(text=text, blocks=(section(text),))

@@ -3,30 +3,27 @@ the summary, so the story of one rollout reads top to bottom in one place."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Iterable, Sequence
 
 from handlers.render.blocks import (
-    ACTION_APPROVE,
-    ACTION_REJECT,
-    ACTION_REMOVE_OLD,
-    ACTION_RETRY,
-    ACTION_ROLLBACK,
-    ACTION_SKIP,
+    APPROVAL_KIND,
+    FAILURE_KIND,
+    REMOVE_OLD_KIND,
     actions,
     blocks_with_budget,
     button,
     button_value,
     context,
+    decision_block,
     section,
 )
 from handlers.render.phrases import (
     PHASE_ICON,
     STATUS_ICON,
     Message,
+    back_on,
     batch_name,
     clock,
-    image_tag,
     mentions,
     retries_line,
     rollout_ref,
@@ -36,18 +33,17 @@ from handlers.render.phrases import (
     title,
     user_ref,
 )
+from rollout.actions import Action
 from rollout.model import (
     PILOT_BATCH,
-    OsAccount,
     Phase,
     Rollout,
     Strategy,
     Target,
     TargetStatus,
-    from_terminal,
 )
+from rollout.options import format_duration
 from rollout.outcomes import outcomes
-from rollout.plan import format_duration
 
 MAX_APPROVERS_SHOWN = 10
 
@@ -140,7 +136,7 @@ def approval_request(rollout: Rollout, *, gate: int, approvers: Sequence[str]) -
         rules.append(f"not {user_ref(rollout.requested_by)} (four-eyes)")
     if rollout.deadline is not None:
         rules.append(f"expires {clock(rollout.deadline)}")
-    recorded = [a for a in rollout.approvals if a.gate == gate and a.decision == "approve"]
+    recorded = [a for a in rollout.approvals if a.gate == gate and a.decision == Action.APPROVE]
     if recorded:
         rules.append("approved so far by " + ", ".join(user_ref(a.user) for a in recorded))
     head = f"✋ *Approval needed for {rollout_ref(rollout)}.* {what}"
@@ -149,24 +145,14 @@ def approval_request(rollout: Rollout, *, gate: int, approvers: Sequence[str]) -
         section(head),
         context(" · ".join(rules)),
         actions(
-            f"approval-{rollout.id}-{gate}",
+            decision_block(APPROVAL_KIND, rollout.id, gate),
             [
-                button("Approve", ACTION_APPROVE, value, style="primary"),
-                button("Reject", ACTION_REJECT, value, style="danger"),
+                button("Approve", Action.APPROVE, value, style="primary"),
+                button("Reject", Action.REJECT, value, style="danger"),
             ],
         ),
     )
     return Message(text=f"{head}\n{' · '.join(rules)}", blocks=blocks)
-
-
-def decided(
-    message_text: str, *, user: str, verb: str, at: datetime, os_account: OsAccount | None = None
-) -> Message:
-    """An approval or choice message after someone acted: who (and, from a terminal, at
-    which OS account), what, when; no buttons."""
-    first = message_text.split("\n", 1)[0]
-    line = f"{verb} by {user_ref(user)}{from_terminal(os_account)} at {clock(at)}"
-    return Message(text=f"{first}\n{line}", blocks=(section(first), context(line)))
 
 
 def failure_choices(rollout: Rollout, batch: int) -> Message:
@@ -179,11 +165,11 @@ def failure_choices(rollout: Rollout, batch: int) -> Message:
     lines = [target_line(t) for t in failed]
     value = button_value(rollout.id, batch)
     buttons = actions(
-        f"failure-{rollout.id}-{batch}",
+        decision_block(FAILURE_KIND, rollout.id, batch),
         [
-            button("Roll back all", ACTION_ROLLBACK, value, style="danger"),
-            button("Retry failed", ACTION_RETRY, value, style="primary"),
-            button("Skip and continue", ACTION_SKIP, value),
+            button("Roll back all", Action.ROLLBACK, value, style="danger"),
+            button("Retry failed", Action.RETRY, value, style="primary"),
+            button("Skip and continue", Action.SKIP, value),
         ],
     )
     blocks = blocks_with_budget([section(head)], lines, [buttons])
@@ -219,14 +205,15 @@ def rollback_result(rollout: Rollout) -> Message:
         return Message(text=head, blocks=(section(head),))
     counted = outcomes(touched)
     bad = len(counted.not_rolled_back)
+    previous = "Helm revision" if rollout.strategy is Strategy.HELM else "image"
     head = (
         f"↩️ *{rollout_ref(rollout)} rolled back*: {counted.rolled_back} tenants back on "
-        "their previous image" + (f", {bad} could not be rolled back" if bad else "")
+        f"their previous {previous}" + (f", {bad} could not be rolled back" if bad else "")
     )
     lines = [
         target_line(t)
         if t.status is TargetStatus.ROLLBACK_FAILED
-        else f"{STATUS_ICON[t.status]} {t.namespace} → {image_tag(t.previous_image)}"
+        else f"{STATUS_ICON[t.status]} {t.namespace} → {back_on(t)}"
         for t in sorted(
             touched, key=lambda t: (t.status is not TargetStatus.ROLLBACK_FAILED, t.namespace)
         )
@@ -289,9 +276,9 @@ def remove_old_offer(rollout: Rollout) -> Message:
     blocks = (
         section(text),
         actions(
-            f"remove-old-{rollout.id}",
+            decision_block(REMOVE_OLD_KIND, rollout.id),
             [
-                button("Remove old deployment", ACTION_REMOVE_OLD, button_value(rollout.id)),
+                button("Remove old deployment", Action.REMOVE_OLD, button_value(rollout.id)),
             ],
         ),
     )
@@ -303,41 +290,3 @@ def old_removed(rollout: Rollout) -> Message:
     old = (bg.old_deployment if bg else None) or "the old deployment"
     text = f"🧹 Removed {old} and its ConfigMap."
     return Message(text=text, blocks=(section(text),))
-
-
-def person_action(
-    rollout: Rollout, *, user: str, verb: str, os_account: OsAccount | None = None
-) -> Message:
-    text = f"{user_ref(user)} {verb} {rollout_ref(rollout)}{from_terminal(os_account)}."
-    return Message(text=text, blocks=(context(text),))
-
-
-# --- short thread replies of the Slack delivery (bot.slack) -------------------------------
-
-_PERSON_VERBS: Mapping[str, str] = {
-    "approve": "approved",
-    "reject": "rejected",
-    "pause": "paused",
-    "resume": "resumed",
-    "retry": "chose Retry failed for",
-    "skip": "chose Skip and continue for",
-    "rollback": "started a roll back of",
-}
-
-
-def person_event(
-    rollout: Rollout, *, user: str, action: str, os_account: OsAccount | None = None
-) -> Message:
-    """Who acted on the rollout, by inbox action name: `<@U0BOB> approved #42.`, or from a
-    terminal `<@U0BOB> approved #42 (from a terminal: ops@build-7).`: there the person is
-    only claimed, and the OS account is what the machine vouches for."""
-    verb = _PERSON_VERBS.get(action, action)
-    return person_action(rollout, user=user, verb=verb, os_account=os_account)
-
-
-def closed(message_text: str, *, phase: Phase, at: datetime) -> Message:
-    """An approval or choice message nobody needs to answer any more, because the rollout
-    ended (expired, cancelled, ...): its first line, how it ended and when; no buttons."""
-    first = message_text.split("\n", 1)[0]
-    line = f"{PHASE_ICON[phase]} {phase.label.capitalize()} at {clock(at)}"
-    return Message(text=f"{first}\n{line}", blocks=(section(first), context(line)))

@@ -5,5 +5,6 @@ root (``bot/runtime.py``) hands it the real adapters, tests hand it fakes or the
 """
 
 from rollout.engine.core import Engine
+from rollout.engine.wiring import Driving, EnginePorts
 
-__all__ = ["Engine"]
+__all__ = ["Driving", "Engine", "EnginePorts"]

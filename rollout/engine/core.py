@@ -18,17 +18,15 @@ from concurrent.futures import Future
 from datetime import datetime
 from functools import partial
 
+from rollout.actions import Action
 from rollout.engine.planning import app_spec, draft, plan_for, undo_settings
-from rollout.engine.preflight import Preflight
 from rollout.engine.requests import (
     check_rollback_order,
     described,
     latest_to_roll_back,
     to_command,
 )
-from rollout.engine.runner import Runner
-from rollout.engine.tenants import Remembered, Tenants
-from rollout.engine.work import Pool, Work
+from rollout.engine.wiring import Driving, EnginePorts, assemble
 from rollout.errors import EngineStopped, RollbotError, RolloutConflict
 from rollout.machine import (
     Command,
@@ -50,14 +48,7 @@ from rollout.model import (
 from rollout.options import RolloutOptions
 from rollout.plan import Estimate, Plan, estimate, resolve_settings
 from rollout.ports import (
-    Clock,
-    Cluster,
-    ErrorRates,
-    FailFast,
     Listener,
-    Registry,
-    Store,
-    Timers,
 )
 
 log = logging.getLogger("rollbot.engine")
@@ -75,62 +66,30 @@ class Engine:
         *,
         apps: Mapping[str, AppSpec],
         health: HealthSpec,
-        cluster: Cluster,
-        registry: Registry | None,
-        store: Store,
-        timers: Timers,
-        clock: Clock,
+        ports: EnginePorts,
         listeners: Sequence[Listener] = (),
-        max_parallel: int = 16,
-        owner: str = "<host:pid>",
-        claim: Callable[[int], bool] | None = None,
-        poll_inbox_every: float | None = None,
-        fail_fast: FailFast | None = None,
-        error_rates: ErrorRates | None = None,
+        driving: Driving | None = None,
     ) -> None:
-        """`claim(rollout_id)` takes a rollout for this process before the engine adopts
-        it, False when another live process drives it (the composition root's lease);
-        without it, every rollout may be adopted. With `poll_inbox_every` (seconds), a
-        background thread takes other processes' requests, as `poll_inbox()` does.
-        `fail_fast` says when a rollout wait gives up on new pods that will not come up;
-        `error_rates` (Prometheus) judges error rates in place of the pods' logs."""
+        """`ports`: the adapters it runs on; `driving`: how this process drives (see
+        :mod:`rollout.engine.wiring`)."""
+        driving = driving or Driving()
         self._apps = dict(apps)
-        self._cluster = cluster
-        self._store = store
-        self._clock = clock
+        self._cluster = ports.cluster
+        self._store = ports.store
+        self._clock = ports.clock
         self._stopping = threading.Event()
-        self._claim = claim or (lambda rollout_id: True)
-        remembered = Remembered()
-        self._pool = Pool(max_parallel)
-        tenants = Tenants(
-            cluster, health, remembered, self._stopping, fail_fast or FailFast(), error_rates
+        self._claim = driving.claim or (lambda rollout_id: True)
+        parts = assemble(
+            self._apps, health, ports, driving, listeners=listeners, stopping=self._stopping
         )
-        preflight = Preflight(
-            cluster,
-            registry,
-            store,
-            self._pool,
-            reads=remembered.reads,
-            error_rates=error_rates,
-            window_seconds=health.log_window_seconds,
-        )
-        work = Work(self._apps, tenants, preflight, self._pool)
-        self._runner = Runner(
-            store=store,
-            timers=timers,
-            clock=clock,
-            listeners=listeners,
-            work=work,
-            remembered=remembered,
-            stopping=self._stopping,
-            owner=owner,
-        )
+        self._pool = parts.pool
+        self._runner = parts.runner
         self._driver = self._runner.driver
         self._poller: threading.Thread | None = None
-        if poll_inbox_every is not None:
+        if driving.poll_inbox_every is not None:
             self._poller = threading.Thread(
                 target=self._poll_forever,
-                args=(poll_inbox_every,),
+                args=(driving.poll_inbox_every,),
                 name="rollbot-inbox",
                 daemon=True,
             )
@@ -220,7 +179,8 @@ class Engine:
         recent = self._store.list_rollouts(app=app, limit=50)
         latest = latest_to_roll_back(recent, app=app, tenants=chosen, now=self._clock.now())
         item = InboxItem(
-            latest.id, "rollback", user, self._clock.now(), tenants=chosen, os_account=os_account
+            latest.id, Action.ROLLBACK, user, self._clock.now(), tenants=chosen,
+            os_account=os_account,
         )
         return self.rollback(item)
 
@@ -276,7 +236,7 @@ class Engine:
 
     def rollback(self, item: InboxItem) -> Rollout:
         """`/rollback <ID>`: a rollback request; returns the rollout as it is afterwards."""
-        if item.action != "rollback":
+        if item.action != Action.ROLLBACK:
             raise ValueError(f"not a rollback request: {item.action}")
         return self._carry_out(item)
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from rollout.errors import PreflightFailed
+from rollout.errors import RolloutRefused
 from rollout.model import (
     PILOT_BATCH,
     AppSpec,
@@ -30,7 +30,7 @@ def app_spec(apps: dict[str, AppSpec], name: str) -> AppSpec:
     spec = apps.get(name)
     if spec is None:
         known = ", ".join(sorted(apps)) or "none"
-        raise PreflightFailed([f"there is no app {name!r} in rollbot's configuration ({known})"])
+        raise RolloutRefused([f"there is no app {name!r} in rollbot's configuration ({known})"])
     return spec
 
 

@@ -6,6 +6,8 @@ Rolling: the tag is in the registry, no other rollout of the app is active, ever
 tenant has the deployment and the container, and rollbot may patch deployments there.
 Blue-green: the same for the app's namespace, plus a live version to switch back to and
 the rights to create and delete deployments and config maps and to patch the Service.
+Helm: rolling's checks, plus the chart and every tenant's release (see
+:class:`rollout.engine.helm.HelmPreflight`), whose revisions are recorded for the roll back.
 Either way, a configured Prometheus error-rate query is tried once (see `_error_rates`).
 """
 
@@ -17,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
+from rollout.engine.helm import HELM_RIGHTS, HelmPreflight
 from rollout.errors import MetricsQueryInvalid, NotFound, RollbotError
 from rollout.machine import PreflightFailed, PreflightPassed
 from rollout.model import AppSpec, BlueGreen, Rollout, Strategy, Target
@@ -28,7 +31,7 @@ R = TypeVar("R")
 log = logging.getLogger("rollbot.engine")
 
 
-class Pool(Protocol):
+class ConcurrentMap(Protocol):
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
         """`fn` over `items` concurrently; results in the order of `items`."""
         ...
@@ -73,10 +76,11 @@ class Preflight:
     cluster: Cluster
     registry: Registry | None
     store: Store
-    pool: Pool
+    pool: ConcurrentMap
     reads: Reads
     error_rates: ErrorRates | None = None
     window_seconds: int = 300  # the health log window: Prometheus's $window
+    helm: HelmPreflight | None = None
 
     def run(self, rollout: Rollout, spec: AppSpec) -> PreflightPassed | PreflightFailed:
         problems = self._registry(rollout) + self._active(rollout)
@@ -85,12 +89,24 @@ class Preflight:
             passed = self._blue_green(rollout, spec, problems=problems)
         else:
             passed = self._rolling(rollout, spec, problems=problems)
+        if passed is not None and rollout.strategy is Strategy.HELM:
+            passed = self._helm(passed, spec, rollout_id=rollout.id, problems=problems)
         if problems or passed is None:
             return PreflightFailed(tuple(problems))
         return passed
 
+    def _helm(
+        self, passed: PreflightPassed, spec: AppSpec, *, rollout_id: int, problems: list[str]
+    ) -> PreflightPassed:
+        """Rolling's checks passed or listed; add the releases' (see HelmPreflight)."""
+        helm = self.helm or HelmPreflight({})
+        targets, found = helm.check(spec, passed.targets, rollout_id=rollout_id,
+                                    each=self.pool.map)
+        problems.extend(found)
+        return replace(passed, targets=tuple(targets))
+
     def _registry(self, rollout: Rollout) -> list[str]:
-        if self.registry is None:
+        if self.registry is None or not rollout.image:  # a helm app may name no image
             return []
         image = f"{rollout.image}:{rollout.version}"
         try:
@@ -139,12 +155,18 @@ class Preflight:
             return None
         # One question answers for every tenant when rollbot may patch deployments in every
         # namespace; only without such a grant is each tenant's namespace asked about.
-        everywhere = not self._rights("", [TENANT_RIGHT])
+        rights = [TENANT_RIGHT, *(HELM_RIGHTS if spec.strategy is Strategy.HELM else ())]
+        everywhere = not self._rights("", rights)
         listed = self._listed(spec) if len(rollout.targets) >= LIST_FROM else None
-        checked = self.pool.map(
-            lambda t: self._tenant(t, spec, ask_rights=not everywhere, listed=listed),
-            list(rollout.targets),
-        )
+
+        def check(target: Target) -> tuple[DeploymentInfo | None, list[str]]:
+            return self._tenant(target, spec, rights=[] if everywhere else rights, listed=listed)
+
+        if everywhere and listed is not None:
+            # Nothing left to ask the cluster: no worker threads for a thousand lookups.
+            checked = [check(t) for t in rollout.targets]
+        else:
+            checked = self.pool.map(check, list(rollout.targets))
         targets = []
         for target, (info, found) in zip(rollout.targets, checked, strict=True):
             problems.extend(found)
@@ -169,7 +191,7 @@ class Preflight:
         target: Target,
         spec: AppSpec,
         *,
-        ask_rights: bool,
+        rights: Sequence[Right],
         listed: Mapping[str, DeploymentInfo] | None,
     ) -> tuple[DeploymentInfo | None, list[str]]:
         ns, name = target.namespace, spec.deployment
@@ -182,14 +204,13 @@ class Preflight:
                     raise NotFound(f"deployment {ns}/{name} not found")
             else:
                 info = self.cluster.read_deployment(ns, name, container=spec.container)
-            if not info.image:
+            if not info.image and spec.container:
                 problems.append(f"{ns}: deployment {name} has no container {spec.container}")
         except NotFound:
             problems.append(f"{ns}: there is no deployment {name}")
         except RollbotError as err:
             problems.append(f"{ns}: could not read deployment {name}: {err}")
-        if ask_rights:
-            problems += self._rights(ns, [TENANT_RIGHT])
+        problems += self._rights(ns, rights)
         return info, problems
 
     def _rights(self, namespace: str, rights: Sequence[Right]) -> list[str]:

@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from rollout.errors import InvalidTransition, PreflightFailed, RollbotError
+from rollout.actions import Action
+from rollout.errors import InvalidTransition, RollbotError, RolloutRefused
 from rollout.machine import (
     TOUCHED,
     Approve,
@@ -25,27 +26,23 @@ from rollout.machine import (
 )
 from rollout.model import InboxItem, Rollout
 
-_SIMPLE: dict[str, type[Command]] = {
-    "approve": Approve,
-    "reject": Reject,
-    "pause": Pause,
-    "resume": Resume,
-    "cancel": Cancel,
-    "retry": Retry,
-    "skip": Skip,
-    "remove-old": RemoveOld,
-}
-ACTIONS = (*_SIMPLE, "rollback")
+_COMMANDS: dict[Action, type[Command]] = {
+    kind.action: kind for kind in (Approve, Reject, Pause, Resume, Cancel, Rollback, Retry, Skip,
+                                   RemoveOld)
+}  # fmt: skip
 
 
 def to_command(item: InboxItem) -> Command:
-    if item.action == "rollback":
-        return Rollback(item.user, tenants=item.tenants, os_account=item.os_account)
-    kind = _SIMPLE.get(item.action)
-    if kind is None:
+    try:
+        kind = _COMMANDS[Action(item.action)]
+    except (ValueError, KeyError):  # not an action, or one asked of a release
+        known = ", ".join(action.value for action in _COMMANDS)
         raise InvalidTransition(
-            f"rollbot does not know the action {item.action!r}; it knows {', '.join(ACTIONS)}"
-        )
+            f"rollbot does not know the action {str(item.action)!r} on a rollout; it knows "
+            f"{known}"
+        ) from None
+    if kind is Rollback:
+        return Rollback(item.user, tenants=item.tenants, os_account=item.os_account)
     return kind(item.user, os_account=item.os_account)
 
 
@@ -100,6 +97,6 @@ def latest_to_roll_back(
         except RollbotError:
             continue
         return rollout
-    raise PreflightFailed(
+    raise RolloutRefused(
         [f"no rollout of {app} has anything to roll back; name a version with to="]
     )

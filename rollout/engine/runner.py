@@ -20,8 +20,8 @@ from functools import partial
 
 from rollout import retries
 from rollout.engine.driver import Driver
-from rollout.engine.tenants import Remembered
-from rollout.engine.work import Work, blocking
+from rollout.engine.tenants import PreflightReads
+from rollout.engine.work import ClusterEffects, blocking
 from rollout.errors import EngineStopped, RollbotError, UnknownRollout
 from rollout.machine import (
     ArmTimer,
@@ -65,8 +65,8 @@ class Runner:
         timers: Timers,
         clock: Clock,
         listeners: Sequence[Listener],
-        work: Work,
-        remembered: Remembered,
+        work: ClusterEffects,
+        remembered: PreflightReads,
         stopping: threading.Event,
         owner: str,
     ) -> None:
@@ -217,6 +217,7 @@ class Runner:
             detail=effect.detail,
             problems=effect.problems,
             os_account=effect.os_account,
+            action=effect.action,
         )
         for listener in self._listeners:
             try:

@@ -28,6 +28,7 @@ from rollout.ports import (
     DeploymentInfo,
     ErrorRates,
     FailFast,
+    HelmRevision,
     RolloutOutcome,
     RolloutStatus,
 )
@@ -70,19 +71,22 @@ class PerTarget(Generic[V]):
 
 
 @dataclass
-class Remembered:
+class PreflightReads:
     """What the engine keeps of a rollout between its steps, in memory only: `reads`, each
-    tenant's deployment as preflight read it. (Latency baselines are journalled on their
-    targets instead, so they outlive a restart.)"""
+    tenant's deployment as preflight read it, and `releases`, a helm app's release status
+    as preflight read it. (Latency baselines are journalled on their targets instead, so
+    they outlive a restart.)"""
 
     reads: PerTarget[DeploymentInfo] = field(default_factory=PerTarget)
+    releases: PerTarget[HelmRevision] = field(default_factory=PerTarget)
 
     def forget(self, rollout_id: int) -> None:
         self.reads.forget(rollout_id)
+        self.releases.forget(rollout_id)
 
 
 @dataclass
-class Tenants:
+class TargetSteps:
     """Everything one tenant's work needs, shared by all of them. `fail_fast` says when a
     rollout wait stops early on new pods that will not come up (the tenant then fails as on
     a timeout, sooner). `error_rates`, when set, answers the error rate in place of the
@@ -90,7 +94,7 @@ class Tenants:
 
     cluster: Cluster
     health: HealthSpec
-    remembered: Remembered
+    remembered: PreflightReads
     stopping: threading.Event
     fail_fast: FailFast = field(default_factory=FailFast)
     error_rates: ErrorRates | None = None

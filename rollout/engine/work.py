@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from rollout import retries
 from rollout.engine.preflight import Preflight
-from rollout.engine.tenants import Stopped, Tenants
+from rollout.engine.tenants import Stopped, TargetSteps
 from rollout.errors import RollbotError
 from rollout.machine import (
     CheckHealth,
@@ -38,7 +38,7 @@ from rollout.machine import (
     TargetsUpdated,
     UpdateTargets,
 )
-from rollout.model import AppSpec, BlueGreen, Rollout
+from rollout.model import AppSpec, BlueGreen, Rollout, Strategy
 from rollout.ports import NewSide
 
 log = logging.getLogger("rollbot.engine")
@@ -61,7 +61,7 @@ def blocking(effect: Effect) -> bool:
     return isinstance(effect, BLOCKING)
 
 
-class Pool:
+class CallPool:
     """The per-tenant calls pool: `map` runs `fn` over `items` concurrently, at most
     `max_parallel` at a time, results in the order of `items`. A Stopped from any of them
     is raised once all have returned (each stops before its next change)."""
@@ -93,11 +93,19 @@ class Pool:
 
 
 @dataclass
-class Work:
+class ClusterEffects:
+    """`helm`: the tenants of helm apps, which move by Helm release; others by patch."""
+
     apps: dict[str, AppSpec]
-    tenants: Tenants
+    tenants: TargetSteps
     preflight: Preflight
-    pool: Pool
+    pool: CallPool
+    helm: TargetSteps | None = None
+
+    def _tenants_of(self, spec: AppSpec) -> TargetSteps:
+        if spec.strategy is Strategy.HELM and self.helm is not None:
+            return self.helm
+        return self.tenants
 
     def run(self, rollout: Rollout, effect: Effect) -> Event | None:
         """The event answering `effect`, or None when the engine stopped meanwhile. Any
@@ -117,7 +125,7 @@ class Work:
             return failure(effect, f"internal error: {type(err).__name__}: {err}")
 
     def _run(self, rollout: Rollout, *, spec: AppSpec, effect: Effect) -> Event:
-        tenants = self.tenants
+        tenants = self._tenants_of(spec)
         if isinstance(effect, RunPreflight):
             return self.preflight.run(rollout, spec)
         if isinstance(effect, UpdateTargets):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
+from rollout.actions import Action
 from rollout.machine import bluegreen, rollback, rolling
 from rollout.machine.common import (
     PHASE_TIMER,
@@ -71,17 +72,21 @@ def handle(rollout: Rollout, command: Command, *, now: datetime) -> Transition:
     if handler is None:
         raise TypeError(f"not a command: {command!r}")
     step = handler(rollout, command, now)
-    if command.os_account is None:
-        return step
-    return Transition(step.rollout, tuple(_typed_at(e, command) for e in step.effects))
+    return Transition(step.rollout, tuple(_signed(e, command) for e in step.effects))
 
 
-def _typed_at(effect: Effect, command: Command) -> Effect:
-    """What a terminal command makes known names its OS account beside the person, so
-    every face can say where it was typed."""
-    if isinstance(effect, Publish) and effect.user == command.user:
-        return replace(effect, os_account=command.os_account)
-    return effect
+def _signed(effect: Effect, command: Command) -> Effect:
+    """What a command makes known says which request it reports, so no face has to work
+    that out again from the wording; and, from a terminal, the OS account beside the
+    person, so every face can say where it was typed. An event that already names its
+    request (a roll back a rejection starts) keeps it."""
+    if not isinstance(effect, Publish) or effect.user != command.user:
+        return effect
+    return replace(
+        effect,
+        action=effect.action or command.action,
+        os_account=command.os_account or effect.os_account,
+    )
 
 
 def _by(command: Command) -> str:
@@ -91,13 +96,13 @@ def _by(command: Command) -> str:
 
 def _approve(rollout: Rollout, command: Command, now: datetime) -> Transition:
     assert isinstance(command, Approve)
-    _at_gate(rollout, "approve")
+    _at_gate(rollout, command.action)
     user = command.user
     refusal = approval_refusal(rollout, user, command.os_account)
     if refusal:
         refuse(refusal)
     approval = Approval(
-        user=user, decision="approve", at=now, gate=GATE, os_account=command.os_account
+        user=user, decision=Action.APPROVE, at=now, gate=GATE, os_account=command.os_account
     )
     rollout = replace(rollout, approvals=(*rollout.approvals, approval))
     required = max(1, rollout.settings.approvals_required)
@@ -116,10 +121,10 @@ def _approve(rollout: Rollout, command: Command, now: datetime) -> Transition:
 
 
 def _reject(rollout: Rollout, command: Command, now: datetime) -> Transition:
-    _at_gate(rollout, "reject")
+    _at_gate(rollout, command.action)
     user = command.user
     approval = Approval(
-        user=user, decision="reject", at=now, gate=GATE, os_account=command.os_account
+        user=user, decision=Action.REJECT, at=now, gate=GATE, os_account=command.os_account
     )
     rollout = replace(rollout, approvals=(*rollout.approvals, approval))
     told = publish(EventKind.REJECTED, user=user)
@@ -131,7 +136,7 @@ def _reject(rollout: Rollout, command: Command, now: datetime) -> Transition:
 
 
 def _pause(rollout: Rollout, command: Command, now: datetime) -> Transition:
-    refuse_finished(rollout, "pause")
+    refuse_finished(rollout, command.action)
     _not_stopping(rollout)
     if rollout.phase is Phase.PAUSED:
         refuse(f"{ref(rollout)} is already paused")
@@ -148,7 +153,7 @@ def _pause(rollout: Rollout, command: Command, now: datetime) -> Transition:
 
 
 def _resume(rollout: Rollout, command: Command, now: datetime) -> Transition:
-    refuse_finished(rollout, "resume")
+    refuse_finished(rollout, command.action)
     if rollout.phase is not Phase.PAUSED or rollout.paused_from is None:
         refuse(f"{ref(rollout)} is not paused (it is {where(rollout)})")
     failed = _failed(rollout)
@@ -162,13 +167,13 @@ def _resume(rollout: Rollout, command: Command, now: datetime) -> Transition:
 
 
 def _cancel(rollout: Rollout, command: Command, now: datetime) -> Transition:
-    refuse_finished(rollout, "cancel")
+    refuse_finished(rollout, command.action)
     _not_stopping(rollout)
     if rollout.phase is Phase.ROLLING_BACK:
         refuse(f"{ref(rollout)} is rolling back; it cannot be cancelled, it ends by itself")
     reason = f"cancelled by {_by(command)}"
     in_flight = any(t.status is TargetStatus.UPDATING for t in rollout.targets)
-    if rollout.strategy is Strategy.ROLLING and in_flight:
+    if rollout.strategy.per_tenant and in_flight:
         # Updates under way settle first; the rollout ends once their results are in.
         phase = batch_phase(rollout.current_batch)
         stopping = replace(
@@ -222,7 +227,7 @@ def _check_rollback(rollout: Rollout, tenants: tuple[str, ...] | None) -> None:
 
 
 def _retry(rollout: Rollout, command: Command, now: datetime) -> Transition:
-    failed = _after_failure(rollout, "retry")
+    failed = _after_failure(rollout, command.action)
     batch = rollout.current_batch
     rollout = replace(
         rollout.with_phase(batch_phase(batch), reason=""), paused_from=None
@@ -233,7 +238,7 @@ def _retry(rollout: Rollout, command: Command, now: datetime) -> Transition:
 
 
 def _skip(rollout: Rollout, command: Command, now: datetime) -> Transition:
-    failed = _after_failure(rollout, "skip")
+    failed = _after_failure(rollout, command.action)
     assert rollout.paused_from is not None
     skipped = [
         t.with_status(TargetStatus.SKIPPED, at=now, reason=f"skipped by {_by(command)}: {t.reason}")
@@ -281,7 +286,7 @@ def reenter(rollout: Rollout, phase: Phase, *, now: datetime, recovering: bool) 
 
 
 def _approvers(rollout: Rollout) -> set[str]:
-    return {a.user for a in rollout.approvals if a.gate == GATE and a.decision == "approve"}
+    return {a.user for a in rollout.approvals if a.gate == GATE and a.decision == Action.APPROVE}
 
 
 def _stopping(rollout: Rollout, *, user: str) -> Transition:

@@ -15,6 +15,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import NamedTuple, NoReturn
 
+from rollout.actions import Action
 from rollout.errors import InvalidTransition
 from rollout.machine.effects import CancelTimer, Effect, Publish, TimerKind
 from rollout.model import PILOT_BATCH, EventKind, Phase, Rollout, Target, TargetStatus
@@ -108,8 +109,11 @@ def publish(
     user: str | None = None,
     detail: str = "",
     problems: Sequence[str] = (),
+    action: Action | None = None,
 ) -> Publish:
-    return Publish(kind=kind, batch=batch, user=user, detail=detail, problems=tuple(problems))
+    return Publish(
+        kind=kind, batch=batch, user=user, detail=detail, problems=tuple(problems), action=action
+    )
 
 
 def cancel_phase_timer(phase: Phase | None) -> tuple[Effect, ...]:

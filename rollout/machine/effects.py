@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
+from rollout.actions import Action
 from rollout.model import EventKind, OsAccount
 
 Side = Literal["new", "old"]
@@ -106,6 +107,7 @@ class Publish:
     detail: str = ""
     problems: tuple[str, ...] = ()
     os_account: OsAccount | None = None  # `user` acted from a terminal, at this account
+    action: Action | None = None  # the request of `user` this reports
 
 
 Effect = (

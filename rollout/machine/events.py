@@ -13,8 +13,10 @@ a list:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
+from rollout.actions import Action
 from rollout.machine.effects import Side, TimerKind
 from rollout.model import BlueGreen, OsAccount, Retries, Target
 
@@ -43,6 +45,15 @@ class TargetResult:
     ok: bool
     reason: str = ""
     baseline_latency_ms: float | None = None  # measured before this update changed it
+    revision: int | None = None  # helm: the release's revision once this work was done
+
+    def noted(self, target: Target) -> Target:
+        """`target` with what this result measured along the way kept on its record."""
+        if self.baseline_latency_ms is not None:
+            target = replace(target, baseline_latency_ms=self.baseline_latency_ms)
+        if self.revision is not None:
+            target = replace(target, revision=self.revision)
+        return target
 
 
 @dataclass(frozen=True)
@@ -124,41 +135,44 @@ class CallsRetried:
 class Command:
     """An action a person asked for. `user` is a Slack ID or a terminal user name;
     `os_account`, for a terminal request, the OS account it was typed at (`user` is then
-    only who it claims to be)."""
+    only who it claims to be). `action` names the request on every face."""
 
+    action: ClassVar[Action]
     user: str
     os_account: OsAccount | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)
 class Approve(Command):
+    action = Action.APPROVE
     groups: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
 class Reject(Command):
-    pass
+    action = Action.REJECT
 
 
 @dataclass(frozen=True)
 class Pause(Command):
-    pass
+    action = Action.PAUSE
 
 
 @dataclass(frozen=True)
 class Resume(Command):
-    pass
+    action = Action.RESUME
 
 
 @dataclass(frozen=True)
 class Cancel(Command):
-    pass
+    action = Action.CANCEL
 
 
 @dataclass(frozen=True)
 class Rollback(Command):
     """Roll back what the rollout changed: every tenant, or only `tenants`."""
 
+    action = Action.ROLLBACK
     tenants: tuple[str, ...] | None = None
 
 
@@ -166,15 +180,21 @@ class Rollback(Command):
 class Retry(Command):
     """After a failure: update the failed tenants again."""
 
+    action = Action.RETRY
+
 
 @dataclass(frozen=True)
 class Skip(Command):
     """After a failure: leave the failed tenants as they are and carry on."""
 
+    action = Action.SKIP
+
 
 @dataclass(frozen=True)
 class RemoveOld(Command):
     """Blue-green, after success: delete the old Deployment and ConfigMap."""
+
+    action = Action.REMOVE_OLD
 
 
 Event = (

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
+from rollout.actions import Action
 from rollout.machine.common import (
     TOUCHED,
     Transition,
@@ -63,7 +64,13 @@ def begin(
 ) -> Transition:
     effects = [
         *cancel_phase_timer(rollout.phase),
-        publish(EventKind.ROLLING_BACK, user=user, detail=reason),
+        # Whoever started it (a roll back, a rejection), what it reports is a roll back.
+        publish(
+            EventKind.ROLLING_BACK,
+            user=user,
+            detail=reason,
+            action=Action.ROLLBACK if user else None,
+        ),
     ]
     if rollout.blue_green is not None:
         effects.append(CancelTimer(TimerKind.REMOVE_OLD))
@@ -129,13 +136,10 @@ def on_rolled_back(rollout: Rollout, event: RolledBack, *, now: datetime) -> Tra
         if target is None or target.status is not TargetStatus.ROLLING_BACK:
             continue
         if result.ok:
-            changed.append(
-                target.with_status(TargetStatus.ROLLED_BACK, at=now, reason=target.reason)
-            )
+            back = target.with_status(TargetStatus.ROLLED_BACK, at=now, reason=target.reason)
         else:
-            changed.append(
-                target.with_status(TargetStatus.ROLLBACK_FAILED, at=now, reason=result.reason)
-            )
+            back = target.with_status(TargetStatus.ROLLBACK_FAILED, at=now, reason=result.reason)
+        changed.append(result.noted(back))
     return _maybe_done(Transition(rollout.with_targets(changed)), now=now)
 
 

@@ -246,9 +246,7 @@ def _record(rollout: Rollout, results: tuple[TargetResult, ...], *, now: datetim
             continue
         status = TargetStatus.UPDATED if result.ok else TargetStatus.FAILED
         target = target.with_status(status, at=now, reason="" if result.ok else result.reason)
-        if result.baseline_latency_ms is not None:
-            target = replace(target, baseline_latency_ms=result.baseline_latency_ms)
-        out.append(target)
+        out.append(result.noted(target))
     return out
 
 

@@ -20,6 +20,7 @@ from typing import Any, Self, TypeVar
 import yaml
 
 from sim.kube.server import Sim, serve
+from sim.kube.store import Snapshot
 
 T = TypeVar("T")
 CALL_TIMEOUT = 30.0
@@ -111,6 +112,10 @@ class SimHandle:
                 raise TimeoutError(f"condition not met within {timeout}s")
             time.sleep(interval)
 
+    def snapshot(self) -> Snapshot:
+        """Everything the sim holds now, to start other sims from (``start_sim(snapshot=)``)."""
+        return self.call(self.sim.store.snapshot)
+
     def stop(self) -> None:
         if self._thread.is_alive():
             done = asyncio.run_coroutine_threadsafe(self.sim.stop(), self._loop)
@@ -140,16 +145,19 @@ def _drain(loop: asyncio.AbstractEventLoop) -> None:
 
 
 def start_sim(*, tenants: int = 0, ready_delay: float = 0.05, deadline_scale: float = 1.0,
-              kubeconfig_path: Path | None = None, port: int = 0) -> SimHandle:
-    """Start a seeded sim on a daemon thread; stop it with ``.stop()`` or ``with``."""
+              kubeconfig_path: Path | None = None, port: int = 0, apps: bool = True,
+              snapshot: Snapshot | None = None) -> SimHandle:
+    """Start a seeded sim on a daemon thread; stop it with ``.stop()`` or ``with``. See
+    :func:`sim.kube.server.serve` for `apps` and `snapshot`."""
     started: concurrent.futures.Future[Sim] = concurrent.futures.Future()
     loop = asyncio.new_event_loop()
 
     def run() -> None:
         asyncio.set_event_loop(loop)
         try:
-            sim = loop.run_until_complete(serve(tenants=tenants, ready_delay=ready_delay,
-                                                deadline_scale=deadline_scale, port=port))
+            sim = loop.run_until_complete(serve(
+                tenants=tenants, ready_delay=ready_delay, deadline_scale=deadline_scale,
+                port=port, apps=apps, snapshot=snapshot))
         except BaseException as exc:
             started.set_exception(exc)
             _drain(loop)

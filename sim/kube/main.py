@@ -21,12 +21,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="seconds before a new pod is running")
     p.add_argument("--deadline-scale", type=float, default=1.0,
                    help="factor applied to progressDeadlineSeconds")
+    p.add_argument("--empty-tenants", action="store_true",
+                   help="tenant namespaces without the app, to install it with helm")
     return p
 
 
 async def _serve(args: argparse.Namespace) -> int:
     sim = await serve(tenants=args.tenants, ready_delay=args.ready_delay,
-                      deadline_scale=args.deadline_scale, port=args.port)
+                      deadline_scale=args.deadline_scale, port=args.port,
+                      apps=not args.empty_tenants)
     try:
         write_kubeconfig(args.kubeconfig, sim.url)
         print(f"rollbot sim: {sim.url} ({args.tenants} tenants, kubeconfig {args.kubeconfig})",

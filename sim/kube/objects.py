@@ -7,6 +7,7 @@ of the Python client) expect the fields a real server fills in.
 
 from __future__ import annotations
 
+import base64
 import re
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
@@ -16,6 +17,9 @@ from sim.kube.selectors import from_label_selector
 
 T = TypeVar("T")
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_SPECLESS = ("configmaps", "events", "secrets", "serviceaccounts", "roles", "rolebindings",
+             "clusterroles", "clusterrolebindings")
+_BINDINGS = ("rolebindings", "clusterrolebindings")
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -98,12 +102,24 @@ def _default_service(spec: dict[str, Any], name: str) -> None:
         port.setdefault("targetPort", port.get("port"))
 
 
+def _default_secret(obj: dict[str, Any]) -> None:
+    """`stringData` is write-only: the server folds it into base64 `data`."""
+    obj.setdefault("type", "Opaque")
+    plain = obj.pop("stringData", None) or {}
+    if plain:
+        data = dict(obj.get("data") or {})
+        data.update({k: base64.b64encode(str(v).encode()).decode() for k, v in plain.items()})
+        obj["data"] = data
+
+
 def apply_defaults(res: Resource, obj: dict[str, Any]) -> None:
     """Fill in what the real server fills in; idempotent, so safe on every write."""
     meta = obj.setdefault("metadata", {})
     obj["kind"], obj["apiVersion"] = res.kind, res.api_version
-    spec = obj.setdefault("spec", {}) if res.plural not in ("configmaps", "events") else {}
-    if res.plural == "namespaces":
+    spec = obj.setdefault("spec", {}) if res.plural not in _SPECLESS else {}
+    if res.plural == "secrets":
+        _default_secret(obj)
+    elif res.plural == "namespaces":
         meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = meta.get("name", "")
         spec.setdefault("finalizers", ["kubernetes"])
         obj.setdefault("status", {"phase": "Active"})
@@ -116,6 +132,9 @@ def apply_defaults(res: Resource, obj: dict[str, Any]) -> None:
     elif res.plural == "services":
         _default_service(spec, meta.get("name", ""))
         obj.setdefault("status", {"loadBalancer": {}})
+    elif res.plural == "persistentvolumeclaims":
+        spec.setdefault("volumeMode", "Filesystem")
+        obj.setdefault("status", {"phase": "Bound"})  # the sim has no storage to wait for
 
 
 def _required(field: str) -> tuple[str, str, str]:
@@ -163,5 +182,13 @@ def validate(res: Resource, obj: dict[str, Any]) -> None:
                            "Invalid value: must be greater than or equal to 0"))
     elif res.plural == "pods":
         causes += _containers_causes(spec, "spec")
+    elif res.plural == "persistentvolumeclaims":
+        if not spec.get("accessModes"):
+            causes.append(_required("spec.accessModes"))
+        if not ((spec.get("resources") or {}).get("requests") or {}).get("storage"):
+            causes.append(_required("spec.resources[storage]"))
+    elif res.plural in _BINDINGS:
+        ref = obj.get("roleRef") or {}
+        causes += [_required(f"roleRef.{key}") for key in ("kind", "name") if not ref.get(key)]
     if causes:
         raise invalid(res, name, causes)

@@ -39,17 +39,27 @@ class Resource:
 
 
 _RW = ("create", "delete", "get", "list", "patch", "update", "watch")
+_RBAC = "rbac.authorization.k8s.io"
 
 RESOURCES: tuple[Resource, ...] = (
     Resource("namespaces", "Namespace", "", "v1", False, _RW, ("ns",), ("status",)),
     Resource("pods", "Pod", "", "v1", True, _RW, ("po",), ("log", "proxy", "status"), True),
     Resource("services", "Service", "", "v1", True, _RW, ("svc",), ("proxy", "status"), True),
     Resource("configmaps", "ConfigMap", "", "v1", True, _RW, ("cm",)),
+    Resource("secrets", "Secret", "", "v1", True, _RW),
+    Resource("serviceaccounts", "ServiceAccount", "", "v1", True, _RW, ("sa",)),
+    Resource("persistentvolumeclaims", "PersistentVolumeClaim", "", "v1", True, _RW, ("pvc",),
+             ("status",)),
     Resource("events", "Event", "", "v1", True, _RW, ("ev",)),
     Resource("deployments", "Deployment", "apps", "v1", True, _RW, ("deploy",),
              ("status", "scale"), True),
     Resource("replicasets", "ReplicaSet", "apps", "v1", True, _RW, ("rs",), ("status", "scale"),
              True),
+    Resource("ingresses", "Ingress", "networking.k8s.io", "v1", True, _RW, ("ing",), ("status",)),
+    Resource("roles", "Role", _RBAC, "v1", True, _RW),
+    Resource("rolebindings", "RoleBinding", _RBAC, "v1", True, _RW),
+    Resource("clusterroles", "ClusterRole", _RBAC, "v1", False, _RW),
+    Resource("clusterrolebindings", "ClusterRoleBinding", _RBAC, "v1", False, _RW),
     Resource(
         "selfsubjectaccessreviews", "SelfSubjectAccessReview", "authorization.k8s.io", "v1",
         False, ("create",),
@@ -63,6 +73,8 @@ BY_PLURAL: dict[str, Resource] = {r.plural: r for r in RESOURCES}
 GROUP_VERSIONS: tuple[tuple[str, str], ...] = (
     ("apps", "v1"),
     ("authorization.k8s.io", "v1"),
+    ("networking.k8s.io", "v1"),
+    (_RBAC, "v1"),
 )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import ClientPayloadError, web
 
-from sim.kube import discovery, tables
+from sim.kube import discovery, protobuf, tables
 from sim.kube.faults import Access, Counters, Fault, Faults
 from sim.kube.patch import apply_patch
 from sim.kube.podapi import PodApi
@@ -96,12 +96,21 @@ def error_reply(err: ApiError) -> web.Response:
     return reply(err.status(), err.code)
 
 
+def _unsupported(ctype: str) -> ApiError:
+    return ApiError(415, "UnsupportedMediaType",
+                    f'the body of the request was in an unknown format - accepted media '
+                    f'types include: application/json (got "{ctype}")')
+
+
 async def read_json(request: web.Request) -> Any:
     ctype = request.headers.get("Content-Type", "application/json")
-    if "protobuf" in ctype or "cbor" in ctype:
-        raise ApiError(415, "UnsupportedMediaType",
-                       f'the body of the request was in an unknown format - accepted media '
-                       f'types include: application/json (got "{ctype}")')
+    if "protobuf" in ctype:
+        try:
+            return protobuf.decode(await request.read())
+        except protobuf.Unreadable:
+            raise _unsupported(ctype) from None
+    if "cbor" in ctype:
+        raise _unsupported(ctype)
     try:
         return json.loads(await request.read() or b"null")
     except ValueError as exc:
@@ -205,13 +214,16 @@ class Api:
             if tables.wants_table(request.headers.get("Accept", "")):
                 return reply(tables.table(res, [obj], {"resourceVersion": str(self.store.rv)}))
             return reply(obj)
+        dry = request.query.get("dryRun") == "All"  # checked and answered, not stored
         if verb == "create":
-            return reply(self.store.create(res, t.namespace, await read_object(request)), 201)
+            return reply(self.store.create(res, t.namespace, await read_object(request),
+                                           dry_run=dry), 201)
         if verb == "update":
             return reply(self.store.update(res, t.namespace, t.name or "",
-                                           await read_object(request), subresource=t.sub))
+                                           await read_object(request), subresource=t.sub,
+                                           dry_run=dry))
         if verb == "patch":
-            return reply(await self._patch(request, t))
+            return reply(await self._patch(request, t, dry_run=dry))
         if verb == "delete":
             gone = self.store.delete(res, t.namespace, t.name or "")
             if res.plural in ("pods", "namespaces"):
@@ -288,13 +300,15 @@ class Api:
             self.store.hub.close(watcher)
         return response
 
-    async def _patch(self, request: web.Request, t: Target) -> dict[str, Any]:
+    async def _patch(self, request: web.Request, t: Target, *, dry_run: bool
+                     ) -> dict[str, Any]:
         assert t.res is not None
         ctype = request.headers.get("Content-Type", "")
         body = await read_json(request)
         current = self.store.get(t.res, t.namespace, t.name or "")
         patched = apply_patch(ctype, current, body)
-        return self.store.update(t.res, t.namespace, t.name or "", patched, subresource=t.sub)
+        return self.store.update(t.res, t.namespace, t.name or "", patched, subresource=t.sub,
+                                 dry_run=dry_run)
 
     async def _scale(self, request: web.Request, t: Target, verb: str) -> dict[str, Any]:
         """The ``scale`` subresource (``kubectl scale``): an autoscaling/v1 Scale view."""

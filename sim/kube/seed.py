@@ -87,10 +87,12 @@ def _platform_admin(sim: Sim) -> None:
         f"platform-admin-config-{version}"))
 
 
-def _tenant(sim: Sim, index: int, slug: str) -> None:
+def _tenant(sim: Sim, index: int, slug: str, *, app: bool) -> None:
     ns = f"tenant-{slug}"
     sim.store.create(NS, None, {"metadata": {"name": ns, "labels": {
         TENANT_LABEL: "tenant", SLUG_LABEL: slug}}})
+    if not app:
+        return
     sim.store.create(CM, ns, {"metadata": {"name": "isp-ops-config"}, "data": {
         "DEPLOYMENT_MODE": "single_tenant",
         "TENANT_ID": f"{slug}-isp-{100 + index}",
@@ -106,15 +108,17 @@ def _tenant(sim: Sim, index: int, slug: str) -> None:
         "isp-ops-config", progress_deadline=600))
 
 
-def seed(sim: Sim, tenants: int) -> None:
-    """Create the starting objects and settle every deployment (ready pods, revision 1)."""
+def seed(sim: Sim, tenants: int, *, apps: bool = True) -> None:
+    """Create the starting objects and settle every deployment (ready pods, revision 1).
+    Without `apps`, tenant namespaces are left empty, for installing the app into them
+    some other way (`helm install`)."""
     if sim.store.find(NS, None, "default") is None:
         sim.store.create(NS, None, {"metadata": {"name": "default"}})
     if sim.store.find(NS, None, "platform-admin") is None:
         _platform_admin(sim)
     for i, slug in enumerate(tenant_slugs(tenants)):
         if sim.store.find(NS, None, f"tenant-{slug}") is None:
-            _tenant(sim, i, slug)
+            _tenant(sim, i, slug, app=apps)
     sim.controller.instant = True
     try:
         for d in list(sim.store.items(DEPLOY)):

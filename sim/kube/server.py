@@ -12,15 +12,15 @@ from typing import Any, Self
 
 from aiohttp import web
 
-from sim.kube import control, discovery, pods
+from sim.kube import control, discovery, openapi, pods
 from sim.kube.behaviours import Behaviours, Rule
 from sim.kube.controller import REVISION, Controller
 from sim.kube.faults import Access, Counters, Deny, Faults
 from sim.kube.objects import clone
 from sim.kube.podapi import PodApi
-from sim.kube.resources import BY_PLURAL, RESOURCES, resource
+from sim.kube.resources import BY_PLURAL, RESOURCES, ApiError, resource
 from sim.kube.routes import Api, reply
-from sim.kube.store import Store
+from sim.kube.store import Snapshot, Store
 
 
 class Sim:
@@ -44,6 +44,8 @@ class Sim:
         app = web.Application(client_max_size=32 * 1024 * 1024)
         control.register(app, self)
         app.router.add_get("/version", _version)
+        app.router.add_get("/openapi/v3", _openapi_index)
+        app.router.add_get("/openapi/v3/{tail:.*}", _openapi_document)
         for prefix in ("/api", "/apis"):
             app.router.add_route("*", prefix, self.api.handle)
             app.router.add_route("*", prefix + "/{tail:.*}", self.api.handle)
@@ -76,10 +78,10 @@ class Sim:
         await self.stop()
 
     # -- the Python control API (call on the sim's loop) -----------------------------
-    def seed(self, tenants: int = 0) -> None:
+    def seed(self, tenants: int = 0, *, apps: bool = True) -> None:
         from sim.kube.seed import seed
 
-        seed(self, tenants)
+        seed(self, tenants, apps=apps)
 
     def set_behaviour(self, namespace_glob: str, tag_glob: str, behaviour: str,
                       **params: float) -> Rule:
@@ -140,13 +142,31 @@ async def _version(_: web.Request) -> web.Response:
     return reply(discovery.VERSION)
 
 
+async def _openapi_index(_: web.Request) -> web.Response:
+    return reply(openapi.index())
+
+
+async def _openapi_document(request: web.Request) -> web.Response:
+    doc = openapi.document_at(request.match_info["tail"])
+    if doc is None:
+        return reply(ApiError(404, "NotFound", "the server could not find the requested "
+                              "resource").status(), 404)
+    return reply(doc)
+
+
 async def serve(*, tenants: int = 0, ready_delay: float = 0.05, deadline_scale: float = 1.0,
-                host: str = "127.0.0.1", port: int = 0) -> Sim:
-    """Start and seed a Sim on the running loop (``async with await serve(...) as sim``)."""
+                host: str = "127.0.0.1", port: int = 0, apps: bool = True,
+                snapshot: Snapshot | None = None) -> Sim:
+    """Start and seed a Sim on the running loop (``async with await serve(...) as sim``):
+    `tenants` tenants, each with the app unless `apps` is False; or, given a `snapshot`
+    of another sim's store, exactly what that sim held."""
     sim = Sim(ready_delay=ready_delay, deadline_scale=deadline_scale)
+    if snapshot is not None:
+        sim.store.restore(snapshot)
     await sim.start(host=host, port=port)
     try:
-        sim.seed(tenants)
+        if snapshot is None:
+            sim.seed(tenants, apps=apps)
     except BaseException:
         await sim.stop()
         raise

@@ -11,6 +11,7 @@ import secrets
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from sim.kube import objects
@@ -26,6 +27,16 @@ from sim.kube.selectors import Matcher
 from sim.kube.watch import Event, FieldMatcher, Watcher, WatchHub
 
 Observer = Callable[[Event], None]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A store's objects (by resource, namespace and name) and its resourceVersion."""
+
+    objects: dict[str, dict[str, dict[str, dict[str, Any]]]]
+    rv: int
+
+
 NAMESPACES = BY_PLURAL["namespaces"]
 # Kinds whose status is written through the status subresource only.
 _STATUS_KINDS = {"deployments", "replicasets", "pods", "namespaces", "services"}
@@ -111,10 +122,11 @@ class Store:
             observer(event)
         return obj
 
-    def create(self, res: Resource, namespace: str | None, body: dict[str, Any]
-               ) -> dict[str, Any]:
+    def create(self, res: Resource, namespace: str | None, body: dict[str, Any], *,
+               dry_run: bool = False) -> dict[str, Any]:
         """Store a new object. The store owns ``body`` from here on (it is defaulted in
-        place, not copied): pass fresh data, and do not touch it afterwards."""
+        place, not copied): pass fresh data, and do not touch it afterwards. A `dry_run`
+        (``?dryRun=All``) checks and defaults it as a create would, and stores nothing."""
         obj = {**body, "metadata": dict(body.get("metadata") or {})}
         meta = obj["metadata"]
         ns = (namespace or "") if res.namespaced else ""
@@ -136,12 +148,15 @@ class Store:
         meta["creationTimestamp"] = objects.timestamp()
         if res.plural in _GENERATION_KINDS:
             meta["generation"] = 1
+        if dry_run:
+            return obj
         return self._commit(res, ns, obj, "ADDED", None)
 
     def update(self, res: Resource, namespace: str | None, name: str, body: dict[str, Any], *,
-               subresource: str | None = None) -> dict[str, Any]:
+               subresource: str | None = None, dry_run: bool = False) -> dict[str, Any]:
         """Replace an object (PUT). The main resource keeps the stored status and the
-        status subresource keeps everything else; a no-op write changes nothing."""
+        status subresource keeps everything else; a no-op write, or a `dry_run`, changes
+        nothing."""
         ns = (namespace or "") if res.namespaced else ""
         old = self.get(res, ns, name)
         # Nested values may be shared with stored objects (never mutated; defaulting
@@ -170,6 +185,8 @@ class Store:
         meta["resourceVersion"] = old["metadata"]["resourceVersion"]
         if obj == old:
             return old
+        if dry_run:
+            return obj
         return self._commit(res, ns, obj, "MODIFIED", old)
 
     def delete(self, res: Resource, namespace: str | None, name: str) -> dict[str, Any]:
@@ -192,6 +209,26 @@ class Store:
                     if any(o.get("uid") == uid for o in owners):
                         self.delete(dep, ns, obj["metadata"]["name"])
         return gone
+
+    # -- copies ----------------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        """Every object and the resourceVersion, to start another store from. Committed
+        objects are never mutated, so the copy shares them."""
+        objects = {plural: {ns: dict(bucket) for ns, bucket in spaces.items()}
+                   for plural, spaces in self._objects.items()}
+        return Snapshot(objects, self.rv)
+
+    def restore(self, snapshot: Snapshot) -> None:
+        """Become `snapshot`, before anyone watches; observers hear each object as ADDED
+        (the controller queues every deployment, finding them settled)."""
+        self.rv = snapshot.rv
+        for plural, spaces in snapshot.objects.items():
+            for ns, bucket in spaces.items():
+                self._objects[plural][ns] = dict(bucket)
+                for obj in bucket.values():
+                    event = Event("ADDED", plural, ns, self.rv, obj, None)
+                    for observer in self.observers:
+                        observer(event)
 
     # -- watching --------------------------------------------------------------------
     def watch(self, res: Resource, namespace: str | None, *, labels: Matcher | None,

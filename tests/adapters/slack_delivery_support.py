@@ -17,6 +17,7 @@ from typing import Any
 from slack_sdk import WebClient
 
 from bot.slack import SlackDelivery
+from rollout.actions import Action
 from rollout.model import (
     PILOT_BATCH,
     Approval,
@@ -138,7 +139,7 @@ def happy_story(tenants: int = 12, *, batch: int = 5) -> list[RolloutEvent]:
     story.append(event(EventKind.AWAITING_APPROVAL, r, 33))
     approval = Approval(user="U0BOB", decision="approve", at=at(40), gate=1)
     r = replace(r.with_phase(Phase.BATCH), approvals=(approval,), current_batch=1)
-    story.append(event(EventKind.APPROVED, r, 40, user="U0BOB"))
+    story.append(event(EventKind.APPROVED, r, 40, user="U0BOB", action=Action.APPROVE))
     minute = 40.0
     for index in range(1, r.batch_count + 1):
         r = replace(r.with_phase(Phase.BATCH), current_batch=index)

@@ -98,6 +98,14 @@ def test_deployments_named_is_none_without_a_cluster_wide_grant(cluster_env: Clu
     assert cluster_env.cluster.deployments_named(APP, container=CONTAINER) is None
 
 
+def test_read_deployment_without_a_container_name_reads_the_first(
+    cluster_env: ClusterEnv,
+) -> None:
+    # a helm app may name no container: its chart decides, and the first one is the app
+    info = cluster_env.cluster.read_deployment(cluster_env.tenants[0], APP, container="")
+    assert (info.image, info.containers) == (isp("v1.2.3"), (CONTAINER,))
+
+
 @pytest.mark.parametrize("where", [("tenant-nobody", APP), ("tenant-fast-fiber", "nothing")])
 def test_unknown_namespace_or_deployment_is_not_found(
     cluster_env: ClusterEnv, where: tuple[str, str]

@@ -37,9 +37,31 @@ def example() -> dict[str, Any]:
     return data
 
 
+HELM_APP = {
+    "strategy": "helm",
+    "chart": "oci://123456789.dkr.ecr.us-east-1.amazonaws.com/charts/isp-ops-tenant",
+    "release_name": "{slug}-isp",
+    "tenant_selector": "app.kubernetes.io/component=tenant",
+    "deployment": "isp-ops-app",
+    "values_key": "image.tag",
+    "helm": "helm",
+    "approvers": ["S0LEADS"],
+}
+
+
+def with_helm_app() -> dict[str, Any]:
+    """The example plus SPEC section 11's `isp-helm` app, as written there."""
+    data = example()
+    data["apps"]["isp-helm"] = copy.deepcopy(HELM_APP)
+    return data
+
+
 def changed(key: str, value: Any, *, data: dict[str, Any] | None = None) -> str:
-    """The example as YAML text with the dotted `key` set to `value` (or removed: ...)."""
-    data = copy.deepcopy(data if data is not None else example())
+    """The example as YAML text with the dotted `key` set to `value` (or removed: ...);
+    for a key of `apps.isp-helm`, the example with that app added first."""
+    if data is None:
+        data = with_helm_app() if key.startswith("apps.isp-helm.") else example()
+    data = copy.deepcopy(data)
     *parents, last = key.split(".")
     node = data
     for part in parents:
@@ -110,7 +132,7 @@ def test_unset_keys_take_the_domains_defaults() -> None:
     assert config.registry.verify_images is True
     limits = config.kubernetes
     assert (limits.max_in_flight, limits.qps, limits.burst) == (32, 100.0, 300)
-    assert limits.parallel_tenants == 500
+    assert limits.parallel_tenants == 64
 
 
 def test_values_in_every_accepted_form_become_settings() -> None:
@@ -160,7 +182,7 @@ BAD_VALUES = [
     ("slack.notify_channel", "stakeholders", "channel ID"),
     ("registry.verify_images", "yes please", "true or false"),
     ("registry.insecure", 1, "true or false"),
-    ("apps.isp.strategy", "canary", "'rolling' or 'blue-green'"),
+    ("apps.isp.strategy", "canary", "'rolling', 'blue-green' or 'helm'"),
     ("apps.isp.build", "apps/isp-ops-app/Dockerfile", "must be a mapping"),
     ("apps.isp.image", f"{ECR}/isp-ops-app:v1.2.0", "without a tag"),
     ("apps.isp.image", "Not An Image", "image repository"),
@@ -200,6 +222,11 @@ BAD_VALUES = [
     ("apps.admin.monitor", "5", "with a unit"),
     ("apps.admin.remove_old_after", "later", "duration"),
     ("apps.admin.app_label", "-bad-", "label value"),
+    ("apps.isp-helm.chart", "", "non-empty"),
+    ("apps.isp-helm.release_name", "{tenant}-isp", "only {slug} and {namespace}"),
+    ("apps.isp-helm.release_name", "{slug}_ISP", "lowercase letters"),
+    ("apps.isp-helm.values_key", "image tag", "dotted values key"),
+    ("apps.isp-helm.helm", "", "non-empty"),
     ("health.port", 99999, "1 to 65535"),
     ("health.path", "api/health", "starting with /"),
     ("health.ready_path", 3, "starting with /"),
@@ -445,3 +472,62 @@ def test_config_is_frozen() -> None:
     with pytest.raises(ValueError, match="frozen"):
         config.health = config.health
     assert isinstance(config, Config)
+
+
+# --- helm apps (SPEC section 11) ------------------------------------------------------------
+
+
+def test_the_spec_s_helm_app_loads_as_written() -> None:
+    # Given SPEC section 11's app, which names no image and no container
+    config = parse_config(yaml.safe_dump(with_helm_app()))
+
+    # Then it is a helm app with its chart, release names and values key
+    spec = config.app("isp-helm")
+    assert (spec.strategy, spec.chart, spec.values_key) == (
+        Strategy.HELM, HELM_APP["chart"], "image.tag")
+    assert (spec.image, spec.container, spec.deployment) == ("", "", "isp-ops-app")
+    assert spec.release("tenant-fast-fiber") == "fast-fiber-isp"
+    assert config.apps["isp-helm"].helm == "helm"
+
+
+def test_a_helm_app_needs_a_chart() -> None:
+    error = refusal(changed("apps.isp-helm.chart", ...))
+    assert (error.key, error.problem) == (
+        "apps.isp-helm.chart", "is required for helm apps (a chart path or an oci:// reference)")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("apps.isp.chart", "./chart", "applies only to helm apps, and isp is rolling"),
+        ("apps.admin.values_key", "tag", "applies only to helm apps, and admin is blue-green"),
+        ("apps.isp-helm.service", "isp", "applies only to blue-green apps, and isp-helm is helm"),
+    ],
+)
+def test_helm_keys_belong_to_helm_apps_only(key: str, value: Any, problem: str) -> None:
+    error = refusal(changed(key, value))
+    assert (error.key, error.problem) == (key, problem)
+
+
+def test_a_helm_app_takes_the_rolling_keys() -> None:
+    config = parse_config(changed("apps.isp-helm.batch", 3))
+    assert config.app("isp-helm").settings.batch_size == 3
+
+
+def test_the_example_s_helm_app_loads_once_uncommented() -> None:
+    # Given the example with its commented `isp-helm` app uncommented
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    start = lines.index("  # isp-helm:")
+    block = []
+    for line in lines[start:]:
+        if not line.startswith("  # "):
+            break
+        block.append("  " + line.removeprefix("  # "))
+    # uncommented where it stands, among the apps
+    text = "\n".join([*lines[:start], *block, *lines[start + len(block) :]])
+
+    # Then it is the helm app SPEC section 11 describes
+    spec = parse_config(text).app("isp-helm")
+    assert (spec.strategy, spec.release_name, spec.values_key) == (
+        Strategy.HELM, "{slug}-isp", "image.tag")
+    assert spec.chart.startswith("oci://")

@@ -19,15 +19,15 @@ import pytest
 import requests
 from aiohttp import web
 
-from bot.images import DOCKER_HUB, ImageRef, ImageRefError, parse_image_ref
+from bot.backoff import RetryPolicy
 from bot.registry import (
     RegistryClient,
     RegistryError,
-    RetryPolicy,
     parse_challenges,
     retry_after_seconds,
 )
 from rollout import errors
+from rollout.images import DOCKER_HUB, ImageRef, ImageRefError, parse_image_ref
 from rollout.ports import Registry
 from tests.adapters.registry_fixtures import (
     PushedImage,
@@ -46,7 +46,7 @@ from tests.adapters.registry_fixtures import (
 
 USER, PASSWORD = "deployer", "correct horse"
 DIGEST = "sha256:" + "ab" * 32
-FAST = RetryPolicy(backoff=0.01)
+FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=5.0, max_total=30.0)
 
 
 @dataclass
@@ -283,7 +283,8 @@ def test_429_waits_as_long_as_retry_after_says(standin: tuple[StandIn, ThreadedA
 def test_retry_after_is_capped(standin: tuple[StandIn, ThreadedApp]) -> None:
     fake, server = standin
     fake.replies = [(429, {"Retry-After": "3600"}), (200, {})]
-    started, client = time.monotonic(), _client(retry=RetryPolicy(max_retry_after=0.1))
+    capped = RetryPolicy(attempts=3, max_delay=0.1, max_total=30.0)
+    started, client = time.monotonic(), _client(retry=capped)
     assert client.image_exists(f"{_host(server)}/team/app", "1") is True
     assert time.monotonic() - started < 3
 
@@ -333,7 +334,7 @@ def test_an_unknown_auth_scheme_is_explained(standin: tuple[StandIn, ThreadedApp
 
 def test_a_slow_registry_times_out(standin: tuple[StandIn, ThreadedApp]) -> None:
     _, server = standin
-    client = _client(timeout=0.2, retry=RetryPolicy(attempts=2, backoff=0.01))
+    client = _client(timeout=0.2, retry=RetryPolicy(attempts=2, base_delay=0.01, max_total=30.0))
     with pytest.raises(RegistryError, match=r"timed out\) after 2 attempts"):
         client.image_exists(f"{_host(server)}/slow", "1")
 

@@ -20,7 +20,8 @@ from slack_sdk import WebClient
 
 from bot.slack import SlackDelivery
 from bot.store import SqliteStore
-from rollout.model import Approval, EventKind, Phase, RolloutEvent, TargetStatus
+from rollout.actions import Action
+from rollout.model import Approval, EventKind, Phase, RolloutEvent, Strategy, TargetStatus
 from sim.slack import SlackHandle, start_slack
 from tests.adapters.slack_delivery_support import (
     NOTIFY,
@@ -124,7 +125,7 @@ def test_mark_decided_edits_the_clicked_message_once(slack: SlackHandle, db: Pat
         assert has_buttons(approval)
 
         delivery.mark_decided(
-            channel=RELEASES, ts=approval.ts, user="U0CAROL", verb="✅ Approved", at=at(39)
+            channel=RELEASES, ts=approval.ts, user="U0CAROL", action=Action.APPROVE, at=at(39)
         )
         delivery.publish(story[len(until_gate)])  # the engine's APPROVED follows the click
         assert delivery.flush(WAIT)
@@ -161,7 +162,8 @@ def test_failure_posts_the_choices_and_a_choice_closes_them(slack: SlackHandle, 
     story = [
         event(EventKind.STARTED, r, 0),
         event(EventKind.FAILED, paused, 6, batch=1, detail=paused.reason),
-        event(EventKind.RESUMED, r, 8, user="U0ALICE", detail="retrying tenant-0004"),
+        event(EventKind.RESUMED, r, 8, user="U0ALICE", detail="retrying tenant-0004",
+              action=Action.RETRY),
     ]
     deliver(slack, db, story)
 
@@ -173,6 +175,39 @@ def test_failure_posts_the_choices_and_a_choice_closes_them(slack: SlackHandle, 
     assert chosen.text == "<@U0ALICE> chose Retry failed for #7."
     notify = [m.text for m in slack.messages(NOTIFY)]
     assert any("failed: tenant-0004: readiness probe failed" in line for line in notify)
+
+
+@pytest.mark.parametrize(
+    ("choice", "said", "done"),
+    [
+        (Action.SKIP, "chose Skip and continue for", "Skip chosen"),
+        (Action.RETRY, "chose Retry failed for", "Retry chosen"),
+    ],
+    ids=["skip", "retry"],
+)
+def test_the_choice_is_told_by_its_value_whatever_the_event_says_in_words(
+    slack: SlackHandle, db: Path, choice: Action, said: str, done: str
+) -> None:
+    # Given a failure that paused batch 1 and posted the choices
+    r = settle(rolling(12, approval=False), 0, minute=3)
+    r = replace(r.with_phase(Phase.BATCH), current_batch=1)
+    failed = settle(r, 1, minute=6, failed=("tenant-0004",), reason="readiness probe failed")
+    paused = replace(failed.with_phase(Phase.PAUSED, reason="tenant-0004 failed"),
+                     paused_from=Phase.BATCH)
+
+    # When Alice's choice is told with wording that names neither choice
+    story = [
+        event(EventKind.STARTED, r, 0),
+        event(EventKind.FAILED, paused, 6, batch=1, detail=paused.reason),
+        event(EventKind.RESUMED, r, 8, user="U0ALICE", detail="carrying on", action=choice),
+    ]
+    deliver(slack, db, story)
+
+    # Then the thread and the settled choices say the choice she made
+    choices, chosen = replies(slack)
+    assert f"{done} by <@U0ALICE>" in choices.text
+    assert not has_buttons(choices)
+    assert chosen.text == f"<@U0ALICE> {said} #7."
 
 
 def test_automatic_rollback_is_announced_with_its_result(slack: SlackHandle, db: Path) -> None:
@@ -277,7 +312,8 @@ def test_a_partial_approval_is_shown_and_the_buttons_stay(slack: SlackHandle, db
     )
     story[-1] = event(EventKind.AWAITING_APPROVAL, waiting, 33)
     one = replace(waiting, approvals=(Approval("U0BOB", "approve", at(35), 1),))
-    story.append(event(EventKind.APPROVAL_RECORDED, one, 35, user="U0BOB", detail="1 of 2"))
+    story.append(event(EventKind.APPROVAL_RECORDED, one, 35, user="U0BOB", detail="1 of 2",
+                       action=Action.APPROVE))
 
     deliver(slack, db, story)
 
@@ -329,7 +365,7 @@ def test_old_sent_edits_are_forgotten_and_nothing_is_sent_twice_after(
             if e.kind in named:
                 delivery.publish(e)
         delivery.mark_decided(
-            channel=RELEASES, ts=approval.ts, user="U0BOB", verb="✅ Approved", at=at(40)
+            channel=RELEASES, ts=approval.ts, user="U0BOB", action=Action.APPROVE, at=at(40)
         )
         assert delivery.flush(WAIT)
     finally:
@@ -403,3 +439,43 @@ def test_without_release_channels_only_rollouts_asked_for_in_a_channel_are_poste
     assert posted == {DEPLOYS, NOTIFY}
     told = [r.getMessage() for r in caplog.records if "not posted in Slack" in r.getMessage()]
     assert len(told) == 1 and told[0].startswith("#7 isp v1.3.0")
+
+
+S = TargetStatus
+
+
+def as_helm(story: list[RolloutEvent]) -> list[RolloutEvent]:
+    """The same story told of a helm app: each settled tenant moved from revision 1 to 2."""
+    told = []
+    for e in story:
+        targets = tuple(
+            replace(t, previous_revision=1, revision=2 if t.status is S.UPDATED else None)
+            for t in e.rollout.targets
+        )
+        helm = replace(e.rollout, app="isp-helm", strategy=Strategy.HELM, targets=targets)
+        told.append(replace(e, rollout=helm))
+    return told
+
+
+def test_a_helm_thread_reads_like_a_rolling_one_with_each_revision(
+    slack: SlackHandle, db: Path
+) -> None:
+    # Given the happy story, told of a helm app
+    deliver(slack, db, as_helm(happy_story()))
+
+    # Then the thread has the rolling thread's replies, in order, and each batch names
+    # every tenant's Helm revisions
+    texts = [m.text for m in replies(slack)]
+    expected = [
+        "*Plan for isp-helm v1.3.0* (#7)",
+        "*Pilots* — 2/2 updated, all healthy",
+        "*Approval needed for #7.*",
+        "<@U0BOB> approved #7.",
+        "*Batch 1 of 2* — 5/5 updated",
+        "*Batch 2 of 2* — 5/5 updated",
+        "*isp-helm v1.3.0 completed*",
+    ]
+    assert len(texts) == len(expected), texts
+    for text, part in zip(texts, expected, strict=True):
+        assert part in text
+    assert texts[4].count("· Helm revision 1 → 2") == 5

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from rollout.actions import Action
 from rollout.model import Approval, EventKind, Phase, RolloutEvent
 from sim.slack import FaultKind, SlackHandle, start_slack
 from tests.adapters.slack_delivery_support import (
@@ -215,7 +216,9 @@ def thousand_tenants() -> list[RolloutEvent]:
     r = settle(r, 0, minute=3).with_phase(Phase.AWAITING_APPROVAL, deadline=at(300))
     story += [event(EventKind.BATCH_DONE, r, 3, batch=0), event(EventKind.AWAITING_APPROVAL, r, 4)]
     r = replace(r, approvals=(Approval("U0BOB", "approve", at(5), 1),))
-    story.append(event(EventKind.APPROVED, r.with_phase(Phase.BATCH), 5, user="U0BOB"))
+    story.append(
+        event(EventKind.APPROVED, r.with_phase(Phase.BATCH), 5, user="U0BOB", action=Action.APPROVE)
+    )
     reason = "deployment isp-ops-app did not become ready: " + "container frontend crashed " * 8
     for index in range(1, r.batch_count + 1):
         minute = 10.0 * index
@@ -228,7 +231,8 @@ def thousand_tenants() -> list[RolloutEvent]:
                 r.with_phase(Phase.PAUSED, reason="40 failed"), paused_from=Phase.BATCH
             )
             story.append(event(EventKind.FAILED, paused, minute, batch=index))
-            story.append(event(EventKind.RESUMED, r, minute + 1, user="U0ALICE", detail="skipping"))
+            story.append(event(EventKind.RESUMED, r, minute + 1, user="U0ALICE", detail="skipping",
+                               action=Action.SKIP))
     done = replace(r.with_phase(Phase.COMPLETED), finished_at=at(300))
     story.append(event(EventKind.COMPLETED, done, 300))
     return story

@@ -27,6 +27,7 @@ from bot.memstore import MemoryStore
 from bot.slack.outbox import Outbox
 from bot.store import SCHEMA_VERSION, JournalError, SchemaTooNew, SqliteStore, StaleRollout, codec
 from bot.store.schema import MIGRATIONS
+from rollout.actions import DECISIONS, Action
 from rollout.errors import RolloutConflict, UnknownRollout
 from rollout.model import (
     Approval,
@@ -177,6 +178,15 @@ def test_active_for_app_finds_the_unfinished_rollout_only(store: Store) -> None:
     assert store.active_for_app("isp") is None
 
 
+def test_count_active_counts_unfinished_rollouts(store: Store) -> None:
+    assert store.count_active() == 0
+    one = store.create_rollout(rollout("isp"))
+    store.create_rollout(rollout("admin"))
+    assert store.count_active() == 2
+    store.save(one.with_phase(Phase.COMPLETED))
+    assert store.count_active() == 1
+
+
 def test_targets_keep_their_order_and_may_be_reordered_or_dropped(store: Store) -> None:
     created = store.create_rollout(rollout(tenants=5))
     reordered = replace(created, targets=tuple(reversed(created.targets[1:])))
@@ -236,6 +246,26 @@ def test_inbox_hands_each_request_out_once_in_order_per_rollout(store: Store) ->
     assert len({first, second, other}) == 3
 
 
+def test_requests_and_decisions_come_back_as_the_values_they_were(store: Store) -> None:
+    # Given a request for every action, and a rollout with a decided approval gate
+    for action in Action:
+        store.enqueue(request(1, action))
+    decisions = (Approval(user="U0BOB", decision=Action.APPROVE, at=T0, gate=1),
+                 Approval(user="U0CAROL", decision=Action.REJECT, at=T0, gate=1))
+    stored = store.create_rollout(rollout(approvals=decisions))
+
+    # When they are read back
+    taken = store.take_inbox(1)
+    found = store.get(stored.id)
+
+    # Then each names its action as the value itself, not a word to compare
+    assert [item.action for item in taken] == list(Action)
+    assert all(isinstance(item.action, Action) for item in taken)
+    assert found is not None
+    assert [a.decision for a in found.approvals] == [Action.APPROVE, Action.REJECT]
+    assert all(isinstance(a.decision, Action) for a in found.approvals)
+
+
 def test_terminal_requests_and_audit_rows_keep_the_os_account_beside_the_person(
     store: Store,
 ) -> None:
@@ -290,7 +320,7 @@ def every_field_set() -> Rollout:
             Target("platform-admin", batch=0, status=TargetStatus.ROLLBACK_FAILED,
                    previous_image="x:v1.2.0", started_at=T0, finished_at=later, attempts=2,
                    reason="probe said \"no\" — ünïcode", baseline_latency_ms=41.5,
-                   outcome=TargetStatus.FAILED),
+                   outcome=TargetStatus.FAILED, previous_revision=3, revision=5),
         ),
         batch_count=4, current_batch=2, deadline=later, start_at=T0, paused_from=Phase.WAITING,
         approvals=(
@@ -340,6 +370,7 @@ _TARGET = st.builds(
     finished_at=st.none() | _WHEN, attempts=_INT, reason=_TEXT,
     baseline_latency_ms=st.none() | st.floats(allow_nan=False, allow_infinity=False),
     outcome=st.none() | st.sampled_from(TargetStatus),
+    previous_revision=st.none() | _INT, revision=st.none() | _INT,
 )  # fmt: skip
 _ROLLOUT = st.builds(
     Rollout,
@@ -348,7 +379,8 @@ _ROLLOUT = st.builds(
     targets=st.lists(_TARGET, max_size=4, unique_by=lambda t: t.namespace).map(tuple),
     batch_count=_INT, current_batch=_INT, deadline=st.none() | _WHEN,
     start_at=st.none() | _WHEN, paused_from=st.none() | st.sampled_from(Phase),
-    approvals=st.lists(st.builds(Approval, user=_TEXT, decision=_TEXT, at=_WHEN, gate=_INT),
+    approvals=st.lists(st.builds(Approval, user=_TEXT, decision=st.sampled_from(sorted(DECISIONS)),
+                                 at=_WHEN, gate=_INT),
                        max_size=3).map(tuple),
     reason=_TEXT, finished_at=st.none() | _WHEN,
     blue_green=st.none() | st.builds(
@@ -493,7 +525,11 @@ def test_a_journal_of_schema_version_1_is_migrated_and_its_rollouts_read_as_befo
 
     with SqliteStore(path) as store:
         assert store.schema_version == SCHEMA_VERSION
-        unmeasured = tuple(replace(t, baseline_latency_ms=None, outcome=None) for t in old.targets)
+        unmeasured = tuple(
+            replace(t, baseline_latency_ms=None, outcome=None, previous_revision=None,
+                    revision=None)
+            for t in old.targets
+        )
         untyped = tuple(replace(a, os_account=None) for a in old.approvals)
         assert store.get(1) == replace(
             old,
@@ -543,7 +579,8 @@ def test_a_blue_green_side_stored_before_old_gone_existed_reads_as_removal_done(
 
 def write_v1_journal(path: Path, stored: Rollout) -> None:
     """A journal as rollbot wrote it at schema version 1 (no `channel` or `retries` column,
-    no target `baseline_latency_ms` or `outcome`, no terminal accounts), holding `stored`
+    no target `baseline_latency_ms`, `outcome` or Helm revisions, no terminal accounts),
+    holding `stored`
     and its targets and approvals."""
     conn = sqlite3.connect(path)
     try:
@@ -558,6 +595,7 @@ def write_v1_journal(path: Path, stored: Rollout) -> None:
             values = codec.target_values(position, target)
             row = dict(zip(codec.TARGET_COLUMNS, values, strict=True))
             del row["baseline_latency_ms"], row["outcome"]
+            del row["previous_revision"], row["revision"]
             db.table("targets").insert({"rollout_id": stored.id, **row})
         for position, approval in enumerate(stored.approvals):
             values = codec.approval_values(approval)

@@ -155,9 +155,10 @@ def running_sim(
     ready_delay: float = 0.05,
     deadline_scale: float = 0.01,
     start_timeout: float = START_TIMEOUT,
+    empty_tenants: bool = False,
 ) -> Iterator[Sim]:
-    """`rollbot sim` with `tenants` tenants, writing its kubeconfig and its stderr
-    (`sim.log`) into `tmp`; stopped on the way out."""
+    """`rollbot sim` with `tenants` tenants (without the app when `empty_tenants`),
+    writing its kubeconfig and its stderr (`sim.log`) into `tmp`; stopped on the way out."""
     kubeconfig = tmp / "kubeconfig"
     log = tmp / "sim.log"
     with log.open("w") as stderr:
@@ -173,6 +174,7 @@ def running_sim(
                 str(ready_delay),
                 "--deadline-scale",
                 str(deadline_scale),
+                *(["--empty-tenants"] if empty_tenants else []),
             ],
             cwd=REPO,
             stdout=subprocess.PIPE,

@@ -245,7 +245,7 @@ async def running_bot(
         sim = await asyncio.to_thread(start_sim, tenants=tenants, ready_delay=0.02)
     text = config or config_text()
     db = tmp_path / "rollbot.db"
-    settings = serve.Settings(
+    settings = serve.ServeSettings(
         bot_token=slack.bot_token,
         signing_secret=slack.signing_secret,
         app_token=slack.app_token if socket_mode else "",
@@ -257,7 +257,9 @@ async def running_bot(
         post_interval=POST_INTERVAL,
     )
 
-    def make_runtime(s: serve.Settings, config: Config, heard: Sequence[Listener]) -> RuntimeView:
+    def make_runtime(
+        s: serve.ServeSettings, config: Config, heard: Sequence[Listener]
+    ) -> RuntimeView:
         return serve.default_runtime(s, config, heard, use_registry=False)
 
     server = await serve.start(

@@ -20,11 +20,12 @@ import aiohttp
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kubernetes import client
 
-from handlers import render
 from handlers.slash import SlashRequest, answer
+from rollout.actions import Action
 from rollout.model import Phase, TargetStatus
-from sim.kube.harness import start_sim
+from sim.kube.harness import SimHandle, start_sim
 from sim.prometheus import PrometheusStandIn
 from sim.slack import FaultKind, SignatureMode
 from tests.e2e.slack_fixtures import (
@@ -101,7 +102,7 @@ async def test_requests_not_signed_by_slack_are_refused_with_401(
         sent = await bot.command("isp v1.3.1", signature=mode)
         clicked = await bot.slack.send_block_action_async(
             bot.events_url,
-            action_id=render.ACTION_APPROVE,
+            action_id=Action.APPROVE.button_id,
             value="1:1",
             user_id=BOB,
             message_ts="1.000001",
@@ -150,12 +151,12 @@ async def test_without_release_channels_a_rollout_is_posted_where_it_was_asked_f
         )
         (parent,) = bot.slack.messages(ELSEWHERE)
         assert "isp v1.3.1" in parent.text and request.thread_ts == parent.ts
-        await bot.click(render.ACTION_APPROVE, ts=request.ts, user=CAROL, channel=ELSEWHERE)
+        await bot.click(Action.APPROVE.button_id, ts=request.ts, user=CAROL, channel=ELSEWHERE)
         await bot.decided(request.ts, "Approved", channel=ELSEWHERE)
         assert (await bot.wait(1)).phase is Phase.COMPLETED
 
         # A roll back started from the parent's button goes on in the same thread.
-        await bot.click(render.ACTION_ROLLBACK, ts=parent.ts, user=BOB, channel=ELSEWHERE)
+        await bot.click(Action.ROLLBACK.button_id, ts=parent.ts, user=BOB, channel=ELSEWHERE)
         await bot.reply(BOB, "Roll back chosen for #1")
         assert (await bot.wait(1)).phase is Phase.ROLLED_BACK
         await bot.slack.wait_for_message_async(
@@ -180,7 +181,12 @@ async def test_group_members_are_resolved_once_and_failures_refuse_with_a_reason
         await bot.command("isp v1.3.1", user=DAVE)
 
         refusal = await bot.reply(DAVE, "could not check your membership", after=2)
-        assert "S0RELEASE" in refusal.text
+        # the same words as a terminal's: the rule's own reason, then why groups are unknown
+        assert "You are not a deployer of isp" in refusal.text
+        assert (
+            "; rollbot could not check your membership of user group <!subteam^S0RELEASE> "
+            "(Slack answered HTTP 500 (fatal_error)); try again in a minute."
+        ) in refusal.text
         audit = await asyncio.to_thread(bot.runtime.store.audit_log)
         assert audit[-1].user == DAVE and audit[-1].outcome == "refused"
         assert await asyncio.to_thread(bot.runtime.store.list_rollouts) == []
@@ -195,15 +201,15 @@ async def test_approval_follows_policy_and_a_second_click_changes_nothing(
             assert (await bot.wait(1)).phase is Phase.AWAITING_APPROVAL
             request = await bot.approval_message(1)
 
-            await bot.click(render.ACTION_APPROVE, ts=request.ts, user=MALLORY)
+            await bot.click(Action.APPROVE.button_id, ts=request.ts, user=MALLORY)
             assert "not an approver" in (await bot.reply(MALLORY, "🚫")).text
-            await bot.click(render.ACTION_APPROVE, ts=request.ts, user=ALICE)
+            await bot.click(Action.APPROVE.button_id, ts=request.ts, user=ALICE)
             assert "not an approver" in (await bot.reply(ALICE, "🚫")).text
-            await bot.click(render.ACTION_APPROVE, ts=request.ts, user=BOB)
+            await bot.click(Action.APPROVE.button_id, ts=request.ts, user=BOB)
             assert "Four-eyes" in (await bot.reply(BOB, "🚫")).text
             assert (await bot.rollout(1)).phase is Phase.AWAITING_APPROVAL
 
-            sent = await bot.click(render.ACTION_APPROVE, ts=request.ts, user=CAROL)
+            sent = await bot.click(Action.APPROVE.button_id, ts=request.ts, user=CAROL)
             assert sent.status == 200 and sent.elapsed < ACK_DEADLINE
             edited = await bot.decided(request.ts, "Approved")
             assert "<@U0CAROL>" in edited.text
@@ -213,7 +219,7 @@ async def test_approval_follows_policy_and_a_second_click_changes_nothing(
             assert all(t.status is TargetStatus.UPDATED for t in done.targets)
 
             # A client that still shows the old buttons clicks again.
-            await bot.click(render.ACTION_APPROVE, ts=request.ts, user=CAROL, value="1:1")
+            await bot.click(Action.APPROVE.button_id, ts=request.ts, user=CAROL, value="1:1")
             assert "finished" in (await bot.reply(CAROL, "🚫")).text
             assert (await bot.rollout(1)).approvals == done.approvals
 
@@ -232,13 +238,13 @@ async def test_two_approvals_needed_from_two_people(tmp_path: Path) -> None:
         await bot.wait(1)
         request = await bot.approval_message(1)
 
-        await bot.click(render.ACTION_APPROVE, ts=request.ts, user=BOB)
+        await bot.click(Action.APPROVE.button_id, ts=request.ts, user=BOB)
         assert "1 of 2" in (await bot.reply(BOB, "recorded")).text
-        await bot.click(render.ACTION_APPROVE, ts=request.ts, user=BOB)
+        await bot.click(Action.APPROVE.button_id, ts=request.ts, user=BOB)
         assert "already approved" in (await bot.reply(BOB, "🚫")).text
         assert (await bot.rollout(1)).phase is Phase.AWAITING_APPROVAL
 
-        await bot.click(render.ACTION_APPROVE, ts=request.ts, user=CAROL)  # via S0LEADS
+        await bot.click(Action.APPROVE.button_id, ts=request.ts, user=CAROL)  # via S0LEADS
         await bot.decided(request.ts, "Approved")
         assert (await bot.wait(1)).phase is Phase.COMPLETED
 
@@ -254,7 +260,7 @@ async def test_buttons_keep_working_after_a_restart(tmp_path: Path) -> None:
         # A new process on the same journal: nothing about the button lives in memory.
         async with running_bot(tmp_path, slack=slack, sim=sim) as after:
             assert (await after.rollout(1)).phase is Phase.AWAITING_APPROVAL
-            await after.click(render.ACTION_APPROVE, ts=request.ts, user=BOB)
+            await after.click(Action.APPROVE.button_id, ts=request.ts, user=BOB)
             await after.decided(request.ts, "Approved")
             assert (await after.wait(1)).phase is Phase.COMPLETED
     finally:
@@ -271,9 +277,9 @@ async def test_pause_resume_cancel_and_roll_back_from_slack(tmp_path: Path) -> N
         assert (await bot.rollout(1)).phase is Phase.PAUSED
 
         parent = await bot.slack.wait_for_message_async(C, "Resume", timeout=WAIT)
-        await bot.click(render.ACTION_RESUME, ts=parent.ts, user=MALLORY)
+        await bot.click(Action.RESUME.button_id, ts=parent.ts, user=MALLORY)
         assert "may not resume" in (await bot.reply(MALLORY, "🚫")).text
-        await bot.click(render.ACTION_RESUME, ts=parent.ts, user=DAVE)  # a deployer by group
+        await bot.click(Action.RESUME.button_id, ts=parent.ts, user=DAVE)  # a deployer by group
         await bot.reply(DAVE, "Resume requested for #1")
         assert (await bot.wait(1)).phase is Phase.AWAITING_APPROVAL
 
@@ -308,16 +314,16 @@ async def test_a_failed_tenant_offers_choices_that_follow_policy(tmp_path: Path)
         assert paused.target("tenant-metro-link").status is TargetStatus.FAILED
         choices = await bot.slack.wait_for_message_async(C, "failed in batch", timeout=WAIT)
 
-        await bot.click(render.ACTION_SKIP, ts=choices.ts, user=MALLORY)
+        await bot.click(Action.SKIP.button_id, ts=choices.ts, user=MALLORY)
         assert "may not resume" in (await bot.reply(MALLORY, "🚫")).text
-        await bot.click(render.ACTION_SKIP, ts=choices.ts, user=ALICE)
+        await bot.click(Action.SKIP.button_id, ts=choices.ts, user=ALICE)
         await bot.decided(choices.ts, "Skip chosen")
         done = await bot.wait(1)
         assert done.phase is Phase.COMPLETED
         assert done.target("tenant-metro-link").status is TargetStatus.SKIPPED
 
         await bot.click(
-            render.ACTION_RETRY, ts=choices.ts, user=ALICE, value=f"1:{paused.current_batch}"
+            Action.RETRY.button_id, ts=choices.ts, user=ALICE, value=f"1:{paused.current_batch}"
         )
         assert "finished" in (await bot.reply(ALICE, "🚫")).text
 
@@ -331,6 +337,100 @@ async def test_health_answers_for_one_tenant_and_for_the_fleet(tmp_path: Path) -
 
         assert "healthy" in one.text and "❌" not in one.text
         assert "v1.2.3 ×3" in fleet.text
+
+
+def _pin(sim: SimHandle, namespace: str, image: str) -> None:
+    """Point one tenant's deployment at `image`, as `kubectl set image` would."""
+    body = {"spec": {"template": {"spec": {"containers": [{"name": "frontend", "image": image}]}}}}
+    with client.ApiClient(client.Configuration(host=sim.url)) as api:
+        client.AppsV1Api(api).patch_namespaced_deployment("isp-ops-app", namespace, body)
+
+
+async def test_health_reads_the_version_from_the_tag_of_a_pinned_image(tmp_path: Path) -> None:
+    async with running_bot(tmp_path, tenants=3) as bot:
+        # Given one tenant running its version pinned by digest on a registry with a port
+        pinned = f"registry.example:5000/dotmac/isp-ops-app:v1.2.3@sha256:{'ab' * 32}"
+        await asyncio.to_thread(_pin, bot.sim, "tenant-fast-fiber", pinned)
+
+        # When Mallory asks for the fleet's health, and for that tenant's
+        await bot.command("health isp", user=MALLORY, channel=ELSEWHERE)
+        fleet = await bot.reply(MALLORY, "3 tenants")
+        await bot.command("health isp tenant-fast-fiber", user=MALLORY, channel=ELSEWHERE)
+        one = await bot.reply(MALLORY, "tenant-fast-fiber/", after=1)
+
+    # Then the version is the image's tag, neither the digest nor the port
+    assert "v1.2.3 ×3" in fleet.text
+    assert "(v1.2.3, " in one.text and "sha256" not in one.text + fleet.text
+
+
+class PortLog:
+    """The edge's port, passed through, noting each member the handlers reach for."""
+
+    def __init__(self, port: object) -> None:
+        self._port = port
+        self.reached: list[str] = []
+
+    def __getattr__(self, name: str) -> object:
+        self.reached.append(name)
+        return getattr(self._port, name)
+
+
+async def test_the_handlers_reach_the_rest_of_rollbot_through_one_port(tmp_path: Path) -> None:
+    async with running_bot(tmp_path, tenants=3) as bot:
+        # Given the edge's port passed through a log
+        edge = bot.server.app.edge  # type: ignore[attr-defined]
+        logged = PortLog(edge.port)
+        edge.port = logged
+
+        # When people plan, check health, deploy (twice) and approve
+        await bot.command("isp v1.3.1 dry-run", user=BOB)
+        await bot.reply(BOB, "Dry run")
+        await bot.command("health isp", user=BOB)
+        await bot.reply(BOB, "3 tenants")
+        await bot.command("isp v1.3.1")
+        await bot.reply(ALICE, "accepted")
+        request = await bot.approval_message(1)
+        await bot.command("isp v1.3.2", user=ALICE)
+        await bot.reply(ALICE, "already has an active rollout")
+        await bot.click(Action.APPROVE.button_id, ts=request.ts, user=BOB)
+        await bot.decided(request.ts, "Approved")
+
+    # Then every one of them went through that port: the journal, the clock, the cluster,
+    # the engine and the delivery's journal of messages
+    assert {"store", "clock", "cluster", "plan", "preview", "start", "submit",
+            "mark_decided", "message_ref"} <= set(logged.reached)
+
+
+class BrokenJournal(PortLog):
+    """The edge's port with a journal that fails every read."""
+
+    @property
+    def store(self) -> object:
+        raise RuntimeError("disk I/O error")
+
+
+async def test_a_command_and_a_click_that_meet_a_bug_are_answered_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running_bot(tmp_path, tenants=3) as bot:
+        # Given a rollout at its gate, and then a journal the edge can no longer read
+        await bot.command("isp v1.3.1")
+        request = await bot.approval_message(1)
+        edge = bot.server.app.edge  # type: ignore[attr-defined]
+        edge.port = BrokenJournal(edge.port)
+
+        # When Bob asks for its status, and clicks Approve
+        await bot.command("status 1", user=BOB)
+        command = await bot.reply(BOB, GENERIC_FAILURE)
+        await bot.click(Action.APPROVE.button_id, ts=request.ts, user=BOB, value="1:1")
+        click = await bot.reply(BOB, GENERIC_FAILURE, after=1)
+
+    # Then each is told something went wrong, in its own words, and the log says what failed
+    assert "`/deploy status` shows where things stand" in command.text
+    assert "nothing was changed" in click.text
+    failed = [r.getMessage() for r in caplog.records if r.exc_info]
+    assert "/deploy status 1 from U0BOB failed" in failed
+    assert "button approve 1:1 from U0BOB failed" in failed
 
 
 async def test_commands_stay_fast_while_a_200_tenant_rollout_runs(

@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from handlers import render
+from rollout.actions import Action
 from rollout.model import Phase, TargetStatus
 from tests.e2e.slack_fixtures import (
     ACK_DEADLINE,
@@ -49,7 +49,7 @@ async def test_a_rollout_goes_on_through_a_requested_reconnect(
             request = await bot.approval_message(1)
 
             refused = await bot.slack.send_block_action_socket_async(
-                action_id=render.ACTION_APPROVE,
+                action_id=Action.APPROVE.button_id,
                 user_id=MALLORY,
                 message_ts=request.ts,
                 channel_id=C,
@@ -57,7 +57,7 @@ async def test_a_rollout_goes_on_through_a_requested_reconnect(
             assert refused.acked and refused.connection_id == 2
             await bot.reply(MALLORY, "not an approver")
             approved = await bot.slack.send_block_action_socket_async(
-                action_id=render.ACTION_APPROVE, user_id=BOB, message_ts=request.ts, channel_id=C
+                action_id=Action.APPROVE.button_id, user_id=BOB, message_ts=request.ts, channel_id=C
             )
             assert approved.acked and approved.latency is not None
             assert approved.latency < ACK_DEADLINE

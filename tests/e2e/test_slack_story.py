@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from handlers import render
+from rollout.actions import Action
 from rollout.model import PILOT_BATCH, Phase, TargetStatus
 from sim.kube.harness import start_sim
 from sim.kube.seed import BASE_VERSION, tenant_namespaces
@@ -75,16 +75,16 @@ async def test_the_whole_story_over_http(tmp_path: Path) -> None:
         assert {ns for ns, (tag, done) in cluster.items() if tag == NEW and done} == pilots
         assert {tag for ns, (tag, _) in cluster.items() if ns not in pilots} == {BASE_VERSION}
 
-        await bot.click(render.ACTION_APPROVE, ts=request.ts, user=MALLORY)
+        await bot.click(Action.APPROVE.button_id, ts=request.ts, user=MALLORY)
         assert "not an approver" in (await bot.reply(MALLORY, "🚫")).text
-        await bot.click(render.ACTION_APPROVE, ts=request.ts, user=BOB)
+        await bot.click(Action.APPROVE.button_id, ts=request.ts, user=BOB)
         assert "Four-eyes" in (await bot.reply(BOB, "🚫")).text
         assert (await bot.rollout(1)).phase is Phase.AWAITING_APPROVAL
         audit = await asyncio.to_thread(bot.runtime.store.audit_log)
         refused = {e.user for e in audit if e.outcome == "refused" and "approve" in e.action}
         assert refused == {MALLORY, BOB}, audit
 
-        sent = await bot.click(render.ACTION_APPROVE, ts=request.ts, user=CAROL)
+        sent = await bot.click(Action.APPROVE.button_id, ts=request.ts, user=CAROL)
         assert sent.status == 200 and sent.elapsed < ACK_DEADLINE
         edited = await bot.decided(request.ts, "Approved")
         assert re.search(rf"Approved by <@{CAROL}> {DECIDED_AT}", edited.text), edited.text
@@ -122,7 +122,7 @@ async def test_a_sigkill_at_the_gate_loses_nothing_and_repeats_nothing(tmp_path:
         async with serve_process(env) as second:
             clicked = await slack.send_block_action_async(
                 second.events_url,
-                action_id=render.ACTION_APPROVE,
+                action_id=Action.APPROVE.button_id,
                 user_id=BOB,
                 message_ts=request.ts,
                 channel_id=C,
@@ -210,9 +210,9 @@ async def test_a_failing_tenant_pauses_and_roll_back_all_restores_every_tenant(
         changed = {ns for ns, tag in before.items() if tag == NEW}
         assert set(fleet[:2]) | {failing} <= changed
 
-        await bot.click(render.ACTION_ROLLBACK, ts=choices.ts, user=MALLORY)
+        await bot.click(Action.ROLLBACK.button_id, ts=choices.ts, user=MALLORY)
         assert "may not roll back" in (await bot.reply(MALLORY, "🚫")).text
-        await bot.click(render.ACTION_ROLLBACK, ts=choices.ts, user=DAVE)  # via S0RELEASE
+        await bot.click(Action.ROLLBACK.button_id, ts=choices.ts, user=DAVE)  # via S0RELEASE
         edited = await bot.decided(choices.ts, "Roll back chosen")
         assert re.search(rf"Roll back chosen by <@{DAVE}> {DECIDED_AT}", edited.text)
         assert (await bot.wait(1)).phase is Phase.ROLLED_BACK

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.app import edge_of
-from handlers import render
+from rollout.actions import Action
 from rollout.model import Phase
 from sim.slack import SignatureMode
 from sim.slack.payloads import VERIFICATION_TOKEN
@@ -148,7 +148,7 @@ async def test_a_replayed_button_click_is_refused_and_taken_once(tmp_path: Path)
         request = await bot.approval_message(1)
         clicked = await bot.slack.send_block_action_async(
             wire.url,
-            action_id=render.ACTION_APPROVE,
+            action_id=Action.APPROVE.button_id,
             user_id=CAROL,
             message_ts=request.ts,
             channel_id=C,

@@ -20,10 +20,10 @@ from bot.clock import SystemClock
 from bot.kube import KubeCluster, RetryPolicy
 from bot.scheduler import ApsTimers
 from bot.store import SqliteStore
-from rollout.engine import Engine
+from rollout.engine import Driving, Engine, EnginePorts
 from rollout.model import AppSpec, HealthSpec, InboxItem, Phase, Rollout, Settings, Strategy
 from rollout.options import RolloutOptions
-from rollout.ports import Cluster, ErrorRates
+from rollout.ports import Cluster, ErrorRates, HelmReleases
 from sim.kube.harness import SimHandle, start_sim
 from sim.kube.seed import REGISTRY, tenant_namespaces
 from tests.fakes import RecordingListener
@@ -88,6 +88,8 @@ class World:
     timers: ApsTimers = field(init=False)
     closers: list[Callable[[], None]] = field(default_factory=list)
     error_rates: ErrorRates | None = None  # Prometheus; None: error rates from the logs
+    more_apps: dict[str, AppSpec] = field(default_factory=dict)  # besides isp and admin
+    helm: dict[str, HelmReleases] = field(default_factory=dict)  # of the helm apps
 
     def __post_init__(self) -> None:
         self.cluster = KubeCluster.from_kubeconfig(str(self.sim.kubeconfig), policy=QUICK)
@@ -111,14 +113,15 @@ class World:
                 "admin": replace(ADMIN, settings=self.admin),
             },
             health=HealthSpec(),
-            cluster=cluster,
-            registry=None,
-            store=self.store,
-            timers=timers,
-            clock=SystemClock(),
+            ports=EnginePorts(
+                cluster=cluster,
+                store=self.store,
+                timers=timers,
+                clock=SystemClock(),
+                error_rates=self.error_rates,
+            ),
             listeners=[self.listener],
-            max_parallel=8,
-            error_rates=self.error_rates,
+            driving=Driving(max_parallel=8),
         )
         self.closers.append(engine.shutdown)
         return engine

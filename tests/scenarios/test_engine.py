@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from bot.memstore import MemoryStore
-from rollout.engine import Engine
-from rollout.errors import EngineStopped, InvalidTransition, PreflightFailed, RolloutConflict
+from rollout.engine import Driving, Engine, EnginePorts
+from rollout.errors import EngineStopped, InvalidTransition, RolloutConflict, RolloutRefused
 from rollout.model import (
     AppSpec,
     EventKind,
@@ -107,15 +107,15 @@ class Rig:
         engine = Engine(
             apps=self.apps,
             health=HealthSpec(),
-            cluster=self.cluster,
-            registry=self.registry,
-            store=self.store,
-            timers=self.timers,
-            clock=self.clock,
+            ports=EnginePorts(
+                cluster=self.cluster,
+                store=self.store,
+                timers=self.timers,
+                clock=self.clock,
+                registry=self.registry,
+            ),
             listeners=[self.listener] if listeners is None else listeners,
-            max_parallel=4,
-            claim=claim,
-            poll_inbox_every=poll_inbox_every,
+            driving=Driving(max_parallel=4, claim=claim, poll_inbox_every=poll_inbox_every),
         )
         self.engines.append(engine)
         return engine
@@ -577,7 +577,7 @@ def test_rollback_app_refuses_while_a_rollout_is_active(rig: Rig) -> None:
     active = rig.start()
     with pytest.raises(RolloutConflict):
         rig.main.rollback_app(app="isp", to_version=None, tenants=None, user="U0A")
-    with pytest.raises(PreflightFailed, match="no app 'nope'"):
+    with pytest.raises(RolloutRefused, match="no app 'nope'"):
         rig.main.rollback_app(app="nope", to_version=None, tenants=None, user="U0A")
     assert rig.get(active.id).phase is Phase.MONITORING
 

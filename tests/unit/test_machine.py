@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from rollout.actions import Action
 from rollout.errors import InvalidTransition
 from rollout.machine import (
     Approve,
@@ -812,6 +813,24 @@ def test_transition(rollout: Rollout, event: Event, phase: Phase, effects: list[
     assert shape(done) == effects
 
 
+@pytest.mark.parametrize(
+    ("rollout", "event", "phase", "effects"),
+    [
+        pytest.param(replace(r, strategy=Strategy.HELM), e, p, x, id=name)
+        for name, r, e, p, x in ROWS
+        if r.strategy is Strategy.ROLLING
+    ],
+)
+def test_a_helm_rollout_moves_as_a_rolling_one(
+    rollout: Rollout, event: Event, phase: Phase, effects: list[Any]
+) -> None:
+    # Only how a tenant is moved differs (the engine's helm tenants); every decision is
+    # rolling's
+    after, done = decide(rollout, event, now=NOW)
+    assert after.phase is phase
+    assert shape(done) == effects
+
+
 # (id, rollout, command, words the refusal must contain)
 REFUSALS: list[tuple[str, Rollout, Event, str]] = [
     ("pause-completed", rolling(Phase.COMPLETED), Pause("U0A"), "#7 is already completed"),
@@ -981,6 +1000,59 @@ def test_a_slack_command_names_no_account() -> None:
     assert after.reason.startswith("rejected by U0BOB")
     assert "terminal" not in after.reason
     assert all(e.os_account is None for e in effects if isinstance(e, Publish))
+
+
+@pytest.mark.parametrize(
+    ("rollout", "command", "told_what"),
+    [
+        (
+            rolling(Phase.PAUSED, statuses=B_FAILED, current_batch=1, paused_from=Phase.BATCH),
+            Retry("U0BOB"),
+            {K.RESUMED: Action.RETRY},
+        ),
+        (
+            rolling(Phase.PAUSED, statuses=B_FAILED, current_batch=1, paused_from=Phase.BATCH),
+            Skip("U0BOB"),
+            {K.RESUMED: Action.SKIP},
+        ),
+        (
+            rolling(Phase.PAUSED, statuses=BATCH1_UP, current_batch=1, paused_from=Phase.WAITING,
+                    deadline=at(20)),
+            Resume("U0BOB"),
+            {K.RESUMED: Action.RESUME},
+        ),
+        (rolling(Phase.WAITING, statuses=BATCH1_UP, current_batch=1, deadline=at(20)),
+         Pause("U0BOB"), {K.PAUSED: Action.PAUSE}),
+        (
+            rolling(Phase.AWAITING_APPROVAL, statuses=PILOT_UP, deadline=at(3600)),
+            Reject("U0BOB"),
+            {K.REJECTED: Action.REJECT, K.ROLLING_BACK: Action.ROLLBACK},
+        ),
+        (
+            rolling(Phase.AWAITING_APPROVAL, statuses=PILOT_UP, deadline=at(3600)),
+            Approve("U0BOB"),
+            {K.APPROVED: Action.APPROVE},
+        ),
+    ],
+    ids=["retry", "skip", "resume", "pause", "reject", "approve"],
+)
+def test_what_a_command_makes_known_names_the_request_as_a_value(
+    rollout: Rollout, command: Event, told_what: dict[EventKind, Action]
+) -> None:
+    # When a person's command is taken
+    _, effects = decide(rollout, command, now=NOW)
+
+    # Then each event about them names their request itself, whatever its wording says
+    published = {e.kind: e.action for e in effects if isinstance(e, Publish) and e.user}
+    assert published == told_what
+
+
+def test_events_nobody_asked_for_name_no_request() -> None:
+    after, effects = decide(rolling(Phase.BATCH, statuses=BATCH1_UPDATING, current_batch=1,
+                                    settings={"auto_rollback": True}),
+                            TargetsUpdated(1, (*ok("a"), bad("b"))), now=NOW)
+    assert after.phase is Phase.ROLLING_BACK
+    assert all(e.action is None for e in effects if isinstance(e, Publish))
 
 
 # --- details worth their own test ---------------------------------------------------------

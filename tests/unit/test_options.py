@@ -111,8 +111,7 @@ def test_format_duration_is_compact() -> None:
     assert [format_duration(s) for s in (0, 45, 60, 5400, 3910)] == [
         "0s", "45s", "1m", "1h30m", "1h5m10s"
     ]
-    with pytest.raises(ValueError, match="negative"):
-        format_duration(-1)
+    assert format_duration(-1) == "0s"  # only clocks that disagree make one
 
 
 # -- batches ----------------------------------------------------------------------------

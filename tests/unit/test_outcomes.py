@@ -12,7 +12,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from rollout import retries
-from rollout.engine.work import Pool
+from rollout.engine.work import CallPool
 from rollout.machine import CallsRetried, RolledBack, TargetResult, TargetsUpdated, decide
 from rollout.model import Phase, Retries, Rollout, Settings, TargetStatus
 from rollout.outcomes import outcomes
@@ -83,7 +83,7 @@ def test_retried_calls_add_up_on_the_rollout_by_kind() -> None:
 
 def test_two_rollouts_counting_at_once_never_mix_their_counts() -> None:
     # Given two pieces of work running at the same time, each fanning out to a shared pool
-    pool = Pool(max_parallel=4)
+    pool = CallPool(max_parallel=4)
     both_started = threading.Barrier(2)
 
     def work(kind: str, calls: int) -> Retries:

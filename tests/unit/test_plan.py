@@ -20,7 +20,7 @@ from rollout.model import (
     Target,
     TargetStatus,
 )
-from rollout.options import BatchSpec, RolloutOptions, Waves
+from rollout.options import BatchSpec, RolloutOptions, Waves, format_duration, parse_duration
 from rollout.plan import (
     Plan,
     PlanError,
@@ -28,7 +28,6 @@ from rollout.plan import (
     batch_cap,
     estimate,
     eta,
-    format_duration,
     make_plan,
     observed_batch_seconds,
     resolve_settings,
@@ -238,18 +237,20 @@ def test_estimate_without_pilots_or_approval() -> None:
         (45, "45s"),
         (59.6, "1m"),
         (60, "1m"),
-        (330, "5m 30s"),
-        (3599, "59m 59s"),
+        (330, "5m30s"),
+        (3599, "59m59s"),
         (3600, "1h"),
-        (3900, "1h 5m"),
-        (3929, "1h 5m"),
-        (3930, "1h 6m"),
-        (86399, "1d"),
-        (2 * 86400 + 3 * 3600, "2d 3h"),
+        (3900, "1h5m"),
+        (3929, "1h5m29s"),
+        (3930, "1h5m30s"),
+        (86399, "23h59m59s"),
+        (2 * 86400 + 3 * 3600, "51h"),
     ],
 )
 def test_format_duration(seconds: float, text: str) -> None:
+    # One form for every duration rollbot shows, the one `wait=` takes: it reads back
     assert format_duration(seconds) == text
+    assert parse_duration(text) == max(0, round(seconds))
 
 
 def test_batch_cap() -> None:
@@ -414,3 +415,8 @@ def test_plan_properties(
     shuffled = list(namespaces)
     rnd.shuffle(shuffled)
     assert make_plan(shuffled, chosen, tenants=tenants) == plan
+
+
+def test_eta_of_a_helm_rollout_counts_its_waits_as_a_rolling_one_does() -> None:
+    r = rollout_of(PLAN, SET, phase=Phase.PREFLIGHT)
+    assert eta(replace(r, strategy=Strategy.HELM), now=T0) == eta(r, now=T0)

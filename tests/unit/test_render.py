@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from handlers import render
+from rollout.actions import Action
 from rollout.model import (
     PILOT_BATCH,
     Approval,
@@ -156,14 +157,14 @@ def test_parent_message_shows_progress_and_the_right_buttons() -> None:
     assert "Batch 1 of 6" in text and "12/30" in text and "12 updated · 0 failed · 18 left" in text
     assert "ETA 12:30 UTC" in text
     assert [b["action_id"] for b in buttons(message)] == [
-        render.ACTION_PAUSE,
-        render.ACTION_CANCEL,
-        render.ACTION_ROLLBACK,
+        Action.PAUSE.button_id,
+        Action.CANCEL.button_id,
+        Action.ROLLBACK.button_id,
     ]
     paused = render.parent_message(replace(rollout, phase=Phase.PAUSED, paused_from=Phase.BATCH))
-    assert buttons(paused)[0]["action_id"] == render.ACTION_RESUME
+    assert buttons(paused)[0]["action_id"] == Action.RESUME.button_id
     done = render.parent_message(replace(rollout, phase=Phase.COMPLETED))
-    assert [b["action_id"] for b in buttons(done)] == [render.ACTION_ROLLBACK]
+    assert [b["action_id"] for b in buttons(done)] == [Action.ROLLBACK.button_id]
     gone = render.parent_message(replace(rollout, phase=Phase.ROLLED_BACK))
     assert buttons(gone) == []
 
@@ -187,11 +188,11 @@ def test_approval_request_names_rules_and_decided_removes_buttons() -> None:
     assert "2 approvals" in text and "four-eyes" in text and "<@U0BOB>" in text
     assert "<!subteam^S0LEADS>" in text
     assert {b["action_id"] for b in buttons(message)} == {
-        render.ACTION_APPROVE,
-        render.ACTION_REJECT,
+        Action.APPROVE.button_id,
+        Action.REJECT.button_id,
     }
     assert render.parse_button_value(buttons(message)[0]["value"]) == (42, 1)
-    after = render.decided(message.text, user="U0CAROL", verb="Approved", at=NOW)
+    after = render.decided(message.text, user="U0CAROL", action=Action.APPROVE, at=NOW)
     assert buttons(after) == []
     assert "Approved by <@U0CAROL> at 12:00 UTC" in section_texts(after)
 
@@ -203,7 +204,7 @@ def test_a_terminal_decision_names_the_os_account_beside_the_claimed_person(acti
 
     # When the thread says who acted, and the decided message is edited
     line = render.person_event(fleet(3), user="U0BOB", action=action, os_account=typed)
-    edited = render.decided("Approval needed", user="U0BOB", verb="Approved", at=NOW,
+    edited = render.decided("Approval needed", user="U0BOB", action=Action.APPROVE, at=NOW,
                             os_account=typed)
 
     # Then both name the account; a Slack click's line names none
@@ -221,9 +222,9 @@ def test_failure_choices_offer_the_three_ways_on() -> None:
     )
     message = render.failure_choices(rollout.with_targets([bad]), 1)
     assert [b["action_id"] for b in buttons(message)] == [
-        render.ACTION_ROLLBACK,
-        render.ACTION_RETRY,
-        render.ACTION_SKIP,
+        Action.ROLLBACK.button_id,
+        Action.RETRY.button_id,
+        Action.SKIP.button_id,
     ]
     assert "error rate 20.0% over 5.0%" in section_texts(message)
 
@@ -295,3 +296,41 @@ def test_rolled_back_lines_name_the_image_not_the_old_failure() -> None:
     ]
     text = render.rollback_result(rollout.with_targets(back)).text
     assert "old news" not in text and text.count("→ v1.2.3") == 3
+
+
+def helm_fleet(n: int) -> Rollout:
+    rollout = replace(fleet(n, pilots=0, batch_size=n), strategy=Strategy.HELM)
+    return rollout.with_targets(replace(t, previous_revision=4) for t in rollout.targets)
+
+
+def test_a_helm_batch_shows_each_tenants_revisions() -> None:
+    # Given a helm batch: one release upgraded, one already there, one failed after it
+    rollout = helm_fleet(3)
+    up, same, bad = rollout.targets
+    took = {"started_at": NOW, "finished_at": NOW + timedelta(seconds=7)}
+    rollout = rollout.with_targets([
+        replace(up, status=TargetStatus.UPDATED, revision=5, **took),
+        replace(same, status=TargetStatus.UPDATED, revision=4, **took),
+        replace(bad, status=TargetStatus.FAILED, revision=5, reason="/api/health answered 500",
+                **took),
+    ])
+
+    lines = render.batch_result_message(rollout, 1).text.splitlines()
+
+    # Then each tenant's line says which Helm revision it went from and to
+    assert lines[1] == f"❌ {bad.namespace} 7s · Helm revision 4 → 5 — /api/health answered 500"
+    assert lines[2] == f"✅ {up.namespace} 7s · Helm revision 4 → 5"
+    assert lines[3] == f"✅ {same.namespace} 7s · Helm revision 4"
+
+
+def test_a_helm_roll_back_names_the_revision_each_release_went_back_to() -> None:
+    rollout = helm_fleet(2)
+    back = [replace(t, status=TargetStatus.ROLLED_BACK, revision=6) for t in rollout.targets]
+    text = render.rollback_result(rollout.with_targets(back)).text
+    assert "2 tenants back on their previous Helm revision" in text
+    assert text.count("→ Helm revision 4, as revision 6") == 2
+
+
+def test_a_helm_rollout_watching_its_pilots_says_so() -> None:
+    watching = replace(fleet(7), strategy=Strategy.HELM, phase=Phase.MONITORING)
+    assert render.phase_line(watching) == "monitoring the pilots"

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from handlers import render
+from rollout.actions import Action
 from rollout.release import (
     Release,
     ReleasePhase,
@@ -103,7 +104,7 @@ def test_the_checklist_shows_every_state_a_step_can_be_in() -> None:
     # And a Stop button carries the release's ID and asks to be sure
     (stop,) = buttons(message)
     assert (stop["action_id"], stop["value"], stop["style"]) == (
-        render.ACTION_STOP_RELEASE, "7", "danger")
+        Action.STOP_RELEASE.button_id, "7", "danger")
     assert stop["confirm"]["title"]["text"] == "Stop R7?"
     assert_fits(message)
 
@@ -153,7 +154,7 @@ def test_a_finished_step_gets_a_reply_with_what_came_of_it() -> None:
     assert verify.text == f"✅ *Verify isp in the registry* done in 1s\n`{DIGEST}`"
     release = run(release, "deploy:admin", start=90, end=300, detail="#12 completed")
     deploy = render.step_finished(release, release.step("deploy:admin"), link="https://l/p")
-    assert deploy.text == "✅ *Deploy admin* done in 3m 30s · <https://l/p|thread>\n#12 completed"
+    assert deploy.text == "✅ *Deploy admin* done in 3m30s · <https://l/p|thread>\n#12 completed"
 
 
 def test_a_refused_preflight_lists_every_problem_in_the_thread() -> None:
@@ -204,7 +205,7 @@ def test_the_summary_says_what_was_pushed_and_deployed() -> None:
         for s in release.steps))
     summary = render.release_summary(release)
     assert summary.text.splitlines() == [
-        "✅ *Release R7 v1.3.1* completed in 12m 5s.",
+        "✅ *Release R7 v1.3.1* completed in 12m5s.",
         "In the registry: admin `sha256:abababababab`, isp `sha256:abababababab`.",
         "admin: rollout #12 completed.",
         "isp: rollout #13 completed.",
@@ -221,7 +222,7 @@ def test_a_stop_during_a_deploy_leaves_it_as_a_rollout_and_says_so() -> None:
         "admin: rollout #12 goes on as a normal rollout; pause or roll it back in its thread.",
     ]
     assert render.release_summary(stopped).text.startswith(
-        "🚫 *Release R7 v1.3.1* was stopped by <@U0BOB> after 1m 40s.")
+        "🚫 *Release R7 v1.3.1* was stopped by <@U0BOB> after 1m40s.")
 
 
 def test_a_failed_release_says_nothing_was_pushed_or_deployed() -> None:

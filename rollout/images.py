@@ -1,7 +1,9 @@
 """Image references (``registry/repository[:tag][@digest]``), split the way docker does.
 
-Shared by the configuration checks (an app's `image` must be a repository without a tag)
-and the registry client (which registry to ask, and for which manifest).
+Pure, so every part of rollbot reads an image the same way: the configuration checks
+(an app's `image` must be a repository without a tag), the registry client (which
+registry to ask, and for which manifest), and whatever shows the version a deployment
+runs (:func:`tag_of`).
 """
 
 from __future__ import annotations
@@ -89,3 +91,12 @@ def _check_path(ref: str, path: str) -> None:
             raise ImageRefError(f"{ref!r}: repository names must be lowercase")
         if not _COMPONENT.match(component):
             raise ImageRefError(f"{ref!r}: {component!r} is not a valid repository path part")
+
+
+def tag_of(image: str) -> str | None:
+    """The tag of an image reference (`v1.2.3`), ignoring any registry port and digest;
+    None when it has no tag or is not an image reference."""
+    try:
+        return parse_image_ref(image).tag
+    except ImageRefError:
+        return None
