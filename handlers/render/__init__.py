@@ -82,6 +82,7 @@ from handlers.render.release import (
     release_title,
     step_finished,
     step_name,
+    step_started,
     tail_message,
 )
 from handlers.render.release_replies import (
@@ -194,6 +195,7 @@ __all__ = [
     "status_message",
     "step_finished",
     "step_name",
+    "step_started",
     "summary",
     "tail_message",
     "target_line",

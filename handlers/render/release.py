@@ -120,6 +120,13 @@ def checklist_line(step: Step) -> str:
     return f"{STEP_ICON[state]} {name}"
 
 
+def step_started(step: Step) -> str:
+    """A step begins (the terminal's line; Slack edits the checklist instead)."""
+    again = f" (attempt {step.attempts})" if step.attempts > 1 else ""
+    rollout = f" as rollout #{step.rollout_id}" if step.rollout_id else ""
+    return f"{STEP_ICON[step.state]} *{step_name(step)}*{rollout}{again}…"
+
+
 def release_status(release: Release) -> str:
     """Where the release is, in one line."""
     phase = release.phase

@@ -31,7 +31,7 @@ from rollout.release.steps import (
     started,
     stop_requested,
 )
-from rollout.release.words import parse_release
+from rollout.release.words import format_release, parse_release
 
 __all__ = [
     "BuildSpec",
@@ -50,6 +50,7 @@ __all__ = [
     "deploy_started",
     "failed",
     "finished",
+    "format_release",
     "parse_release",
     "plan_steps",
     "ready",

@@ -160,7 +160,9 @@ def test_a_failed_build_step_puts_its_tail_and_its_whole_log_in_the_thread(
     story.start("image:admin")
     story.start("image:isp")
     story.finish("image:admin")
-    output = "".join(f"Step {i}/60 : RUN make & <check>\n" for i in range(1, 61))
+    # (the engine's stream puts a blank line after each step; RUN output may be coloured)
+    output = "".join(f"Step {i}/60 : RUN make & <check>\n\n" for i in range(1, 60))
+    output += "\x1b[91mStep 60/60 : failed\x1b[0m\n\n"
     story.fail("image:isp", "The command '/bin/sh -c exit 7' returned a non-zero code: 7",
                output)
     story.end(ReleaseEventKind.FAILED)
@@ -174,6 +176,7 @@ def test_a_failed_build_step_puts_its_tail_and_its_whole_log_in_the_thread(
     assert "returned a non-zero code: 7" in failure
     tail = next(t for t in texts if t.startswith("Last 30 lines of *Build the isp image*"))
     assert "Step 31/60 : RUN make &amp; &lt;check&gt;" in tail and "Step 30/60" not in tail
+    assert tail.endswith("\nStep 60/60 : failed\n```") and "\n\n" not in tail
     # And the whole log is a file shared in the thread, as Slack's upload API takes it
     (log,) = slack.files()
     assert log.content == output.encode()
