@@ -111,6 +111,7 @@ class World:
             apps={
                 "isp": replace(ISP, settings=self.isp),
                 "admin": replace(ADMIN, settings=self.admin),
+                **self.more_apps,
             },
             health=HealthSpec(),
             ports=EnginePorts(
@@ -119,6 +120,7 @@ class World:
                 timers=timers,
                 clock=SystemClock(),
                 error_rates=self.error_rates,
+                helm=self.helm,
             ),
             listeners=[self.listener],
             driving=Driving(max_parallel=8),
