@@ -107,8 +107,8 @@ class ReleaseConversation:
         parent = refs.parent(rollout.id)
         first = Outgoing("post", self.channel_for(rollout.channel),
                          render.parent_message(rollout), rollout.id, ref=parent)
-        said = render.deploy_running(release, step, rollout_id=rollout.id, link=refs.LINK_SLOT)
-        plain = render.deploy_running(release, step, rollout_id=rollout.id, link=None)
+        said = render.deploy_running(step, rollout_id=rollout.id, link=refs.LINK_SLOT)
+        plain = render.deploy_running(step, rollout_id=rollout.id, link=None)
         ref = refs.release_deploy(release.id, rollout.id)
         return [first, thread.reply(said, ref=ref, link=parent, unlinked=plain)]
 

@@ -218,7 +218,7 @@ def release_event_text(event: ReleaseEvent) -> str:
     if kind is ReleaseEventKind.STEP_STARTED and step is not None:
         return render.step_started(step)
     if kind is ReleaseEventKind.DEPLOY_STARTED and step is not None and event.rollout:
-        return render.deploy_running(release, step, rollout_id=event.rollout.id, link=None).text
+        return render.deploy_running(step, rollout_id=event.rollout.id, link=None).text
     if kind is ReleaseEventKind.STEP_FINISHED and step is not None:
         lines = [render.step_finished(release, step).text]
         failed = step.state is StepState.FAILED and release.phase is not ReleasePhase.CANCELLED

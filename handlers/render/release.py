@@ -221,8 +221,7 @@ def _outcome(step: Step) -> str:
     return ""
 
 
-def deploy_running(release: Release, step: Step, *, rollout_id: int,
-                   link: str | None) -> Message:
+def deploy_running(step: Step, *, rollout_id: int, link: str | None) -> Message:
     """The deploy's rollout has begun: where to follow it, approve it, or roll it back."""
     thread = f" · <{link}|thread>" if link else ""
     text = (f"🚀 *{step_name(step)}* runs as rollout #{rollout_id}{thread}\n"
@@ -237,7 +236,8 @@ def tail_message(step: Step, tail: str) -> Message:
              for line in tail.splitlines()[-TAIL_LINES:]]
     lines = [escape(line).replace("```", "'''") for line in lines]
     while lines:
-        head = f"Last {len(lines)} lines of *{step_name(step)}*:"
+        shown = "line" if len(lines) == 1 else f"{len(lines)} lines"
+        head = f"Last {shown} of *{step_name(step)}*:"
         text = f"{head}\n```\n" + "\n".join(lines) + "\n```"
         if len(text) <= MAX_SECTION_CHARS:
             return Message(text=text, blocks=(section(text),))
@@ -256,7 +256,7 @@ def log_comment(step: Step) -> str:
     return f"The whole output of *{step_name(step)}*, attempt {max(1, step.attempts)}."
 
 
-def release_summary(release: Release, *, links: Mapping[int, str] | None = None) -> Message:
+def release_summary(release: Release) -> Message:
     """The last reply: how it ended, what is in the registry, and what was deployed."""
     head = f"{RELEASE_ICON[release.phase]} *{release_title(release)}* "
     spent = took(release.created_at, release.finished_at)

@@ -142,7 +142,7 @@ def test_deploys_name_their_rollouts_and_a_running_one_links_its_thread() -> Non
     release = deploy_started(release, "deploy:admin", rollout_id=12)
     assert "🔄 *Deploy admin* · running since 09:01 UTC · rollout #12" in texts(
         render.release_parent(release))
-    reply = render.deploy_running(release, release.step("deploy:admin"), rollout_id=12,
+    reply = render.deploy_running(release.step("deploy:admin"), rollout_id=12,
                                   link="https://slack.example/p12")
     assert reply.text.startswith(
         "🚀 *Deploy admin* runs as rollout #12 · <https://slack.example/p12|thread>")
