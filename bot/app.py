@@ -27,6 +27,7 @@ from bot.slack.web import CountingWebClient, bot_client, retry_handlers
 from handlers.actions import register_actions
 from handlers.edge import Edge
 from handlers.groups import GroupCache, slack_group_fetcher
+from handlers.ports import ReleasePort
 from handlers.slash import register_commands
 from rollout.actions import Action
 from rollout.model import AppSpec, HealthSpec, Rollout
@@ -87,6 +88,7 @@ def build_app(
     socket_mode: bool = False,
     delivery: SlackDelivery | None = None,
     executor: Executor | None = None,
+    releases: ReleasePort | None = None,
 ) -> AsyncApp:
     """The Bolt app with every rollbot command and button registered.
 
@@ -103,7 +105,8 @@ def build_app(
         request_verification_enabled=False,  # done in front of the app: bot.slack.verify
         name="rollbot",
     )
-    edge = build_edge(runtime, client=client, group_ttl=group_ttl, delivery=delivery)
+    edge = build_edge(runtime, client=client, group_ttl=group_ttl, delivery=delivery,
+                      releases=releases)
     edge.executor = executor
     register_commands(app, edge)
     register_actions(app, edge)
@@ -118,13 +121,14 @@ def build_edge(
     client: CountingWebClient,
     group_ttl: float,
     delivery: SlackDelivery | None = None,
+    releases: ReleasePort | None = None,
 ) -> Edge:
     config = runtime.config
     return Edge(
         apps=config.apps_specs(),
         release_channels=tuple(config.slack.release_channels),
         health=config.health_spec(),
-        port=EdgeServices(runtime, delivery),
+        port=EdgeServices(runtime, delivery, releases),
         groups=GroupCache(slack_group_fetcher(client), ttl=group_ttl),
         client=client,
         webhook_retries=retry_handlers(),
@@ -133,15 +137,20 @@ def build_edge(
 
 class EdgeServices:
     """The Slack edge's one port (:class:`handlers.ports.EdgePort`): the runtime's journal,
-    cluster and engine, and the Slack delivery's journal when there is one."""
+    cluster and engine, the release pipeline, and the Slack delivery's journal when there
+    is one."""
 
-    def __init__(self, runtime: RuntimeView, delivery: SlackDelivery | None) -> None:
+    def __init__(
+        self, runtime: RuntimeView, delivery: SlackDelivery | None,
+        releases: ReleasePort | None = None,
+    ) -> None:
         engine = runtime.engine
         self.store, self.cluster, self.clock = runtime.store, runtime.cluster, SystemClock()
         self.start, self.submit = engine.start, engine.submit
         self.rollback_app = engine.rollback_app
         self.plan, self.preview = engine.plan, engine.preview
         self._delivery = delivery
+        self.releases = releases
 
     def message_ref(self, rollout_id: int) -> tuple[str, str] | None:
         return None if self._delivery is None else self._delivery.message_ref(rollout_id)

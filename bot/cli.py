@@ -108,6 +108,20 @@ VERBS: dict[str, Verb] = {
         usage="rollbot cancel <ID> [--as USER]",
         flags=(AS,),
     ),
+    "release": Verb(
+        "build, push and deploy a version in the foreground; status, list, cancel",
+        "bot.terminal.releases:cmd_release",
+        usage="\n".join(
+            [
+                "rollbot release <version> [apps=admin,isp] [ref=GIT_REF] [build-only]",
+                f"    [dry-run] [--auto-approve] [--as USER] {OPTIONS}",
+                "rollbot release status [ID]",
+                "rollbot release list",
+                "rollbot release cancel <ID> [--as USER]",
+            ]
+        ),
+        flags=("--auto-approve", AS),
+    ),
     "sim": Verb("serve the simulated Kubernetes cluster", "sim.kube.main:main"),
 }
 

@@ -15,4 +15,6 @@ def plain(text: str) -> str:
     text = _USER.sub(r"@\1", text)
     text = _GROUP.sub(r"@\1", text)
     text = _BOLD.sub(r"\1", text)
-    return text.replace("```", "").replace("`", "")
+    text = text.replace("```", "").replace("`", "")
+    # What Slack needs escaped (a build's output, shown as it is) reads plainly here.
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

@@ -2,13 +2,15 @@
 
 Socket Mode when `SLACK_APP_TOKEN` is set (no public URL needed), else HTTP with Slack's
 requests at `POST /slack/events`. Either way `GET /healthz` and `GET /metrics` are served
-on `--port`. At start the journal's unfinished rollouts are taken up again; on SIGTERM or
-SIGINT the bot stops taking requests, lets in-flight replies finish (bounded), and shuts
-the engine down so every rollout is left resumable.
+on `--port`. At start the journal's unfinished rollouts and releases are taken up again;
+on SIGTERM or SIGINT the bot stops taking requests, lets in-flight replies finish
+(bounded), and shuts the release pipeline and the engine down so every release and
+rollout is left resumable.
 
 Secrets and endpoints come from the environment (SPEC section 8): SLACK_BOT_TOKEN,
 SLACK_APP_TOKEN, SLACK_SIGNING_SECRET, SLACK_API_URL, KUBECONFIG, ROLLBOT_CONFIG,
-ROLLBOT_DB; the log's format and level from ROLLBOT_LOG_FORMAT and ROLLBOT_LOG_LEVEL.
+ROLLBOT_DB, and for releases DOCKER_HOST, REGISTRY_USERNAME and REGISTRY_PASSWORD; the log's
+format and level from ROLLBOT_LOG_FORMAT and ROLLBOT_LOG_LEVEL.
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ from rollout.ports import Cluster, ErrorRates, Listener
 
 if TYPE_CHECKING:
     from bot.config import Config
+    from bot.release import Releases
     from bot.slack import SlackDelivery
+    from rollout.release.ports import ReleaseListener
 
 log = logging.getLogger("rollbot.serve")
 
@@ -108,6 +112,7 @@ class Server:
     delivery: SlackDelivery | None = None
     executor: ThreadPoolExecutor | None = None
     socket: AsyncSocketModeHandler | None = None
+    releases: Releases | None = None
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -128,10 +133,22 @@ class Server:
         self.metrics.set("rollbot_up", 0)
         if self.executor is not None:
             self.executor.shutdown(wait=False, cancel_futures=True)
-        await asyncio.to_thread(self.runtime.close)
-        if self.delivery is not None:
-            await asyncio.to_thread(self.delivery.flush, FLUSH_SECONDS)
-            await asyncio.to_thread(self.delivery.close)
+        await _stop_all(self.runtime, self.delivery, self.releases, flush=True)
+
+
+async def _stop_all(
+    runtime: RuntimeView, delivery: SlackDelivery | None, releases: Releases | None, *,
+    flush: bool,
+) -> None:
+    """Releases first (their builds end; a restart takes them up), then the engine, then
+    the delivery, given a moment to post what is queued when `flush`."""
+    if releases is not None:
+        await asyncio.to_thread(releases.shutdown)
+    await asyncio.to_thread(runtime.close)
+    if delivery is not None:
+        if flush:
+            await asyncio.to_thread(delivery.flush, FLUSH_SECONDS)
+        await asyncio.to_thread(delivery.close)
 
 
 def default_runtime(
@@ -174,6 +191,7 @@ def default_delivery(settings: ServeSettings, config: Config, metrics: Metrics) 
     in the channel the rollout was asked for in, else the first release channel. Without
     release channels, commands are taken in any channel, so there is still somewhere to
     post what Slack started; a rollout started elsewhere is then not posted."""
+    from bot.release import log_tail
     from bot.runtime import db_path
     from bot.slack import SlackDelivery
 
@@ -195,7 +213,21 @@ def default_delivery(settings: ServeSettings, config: Config, metrics: Metrics) 
         notify_channel=config.slack.notify_channel,
         approvers=lambda app: specs[app].approvers if app in specs else (),
         min_interval=settings.post_interval,
+        read_tail=log_tail,
     )
+
+
+def default_releases(
+    config: Config, runtime: RuntimeView, listeners: Sequence[ReleaseListener]
+) -> Releases | None:
+    """The release pipeline beside the engine, its progress told to `listeners` (the Slack
+    delivery); None beside a runtime that is not rollbot's own (a test's stand-in)."""
+    from bot.release import Releases
+    from bot.runtime import Runtime
+
+    if not isinstance(runtime, Runtime):
+        return None
+    return Releases(config=config, runtime=runtime, listeners=listeners)
 
 
 async def start(
@@ -227,7 +259,10 @@ async def start(
             await asyncio.to_thread(delivery.close)
         raise
     executor = ThreadPoolExecutor(EDGE_THREADS, thread_name_prefix="rollbot-edge")
+    releases: Releases | None = None
     try:
+        told = [delivery] if delivery is not None else []
+        releases = await asyncio.to_thread(default_releases, config, runtime, told)
         app = build_app(
             runtime,
             signing_secret=settings.signing_secret,
@@ -237,6 +272,7 @@ async def start(
             socket_mode=settings.socket_mode,
             delivery=delivery,
             executor=executor,
+            releases=releases,
         )
         routes = web_app(
             app,
@@ -250,19 +286,19 @@ async def start(
         await runner.setup()
         await web.TCPSite(runner, settings.host, settings.port).start()
         server = Server(
-            settings, runtime, app, metrics, runner, delivery=delivery, executor=executor
+            settings, runtime, app, metrics, runner, delivery=delivery, executor=executor,
+            releases=releases,
         )
         if delivery is not None:
             delivery.start()  # what an earlier run left queued goes out first
         await _resume(runtime, metrics)
+        await _resume_releases(releases)
         if settings.socket_mode:
             server.socket = TimedSocketModeHandler(app, settings.app_token, metrics=metrics)
             await server.socket.connect_async()  # type: ignore[no-untyped-call]
     except BaseException:
         executor.shutdown(wait=False, cancel_futures=True)
-        await asyncio.to_thread(runtime.close)
-        if delivery is not None:
-            await asyncio.to_thread(delivery.close)
+        await _stop_all(runtime, delivery, releases, flush=False)
         raise
     metrics.set("rollbot_up", 1)
     mode = "Socket Mode" if settings.socket_mode else f"HTTP at {EVENTS_PATH}"
@@ -275,6 +311,14 @@ async def _resume(runtime: RuntimeView, metrics: Metrics) -> None:
     metrics.track_rollouts(resumed)
     for rollout in resumed:
         log.info("resumed #%s %s %s (%s)", rollout.id, rollout.app, rollout.version, rollout.phase)
+
+
+async def _resume_releases(releases: Releases | None) -> None:
+    """Unfinished releases go on next to the rollouts (SPEC section 9, restarts)."""
+    if releases is None:
+        return
+    for release in await asyncio.to_thread(releases.resume_unfinished):
+        log.info("resumed release %s %s", release.label, release.version)
 
 
 # --- the command line -------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Buttons: Approve, Reject, Pause, Resume, Cancel, Roll back, Retry, Skip, Remove old.
+"""Buttons: Approve, Reject, Pause, Resume, Cancel, Roll back, Retry, Skip, Remove old,
+and a release's Stop (answered by :mod:`handlers.releases`).
 
 A button carries only `<rollout_id>[:<gate>]`; who may click it and whether it still means
 anything is decided from the journal at click time, so buttons on messages posted before
@@ -24,8 +25,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers import render
 from handlers.edge import Edge, Refused, app_spec, load_rollout, require, submit
+from handlers.releases import stop_clicked
 from handlers.respond import Asked, send_reply, settle, tracked
-from rollout.actions import CHOICES, CONTROLS, DECISIONS, Action
+from rollout.actions import CHOICES, CONTROLS, DECISIONS, RELEASE_ACTIONS, Action
 from rollout.model import AppSpec, Phase, Rollout
 from rollout.policy import Decision, may_approve, may_control, may_rollback
 
@@ -105,6 +107,8 @@ async def answer_click(edge: Edge, click: Click) -> ClickAnswer:
 
 
 async def _answer(edge: Edge, click: Click) -> ClickAnswer:
+    if click.action in RELEASE_ACTIONS:
+        return ClickAnswer(private=await stop_clicked(edge, value=click.value, user=click.user))
     rollout_id, gate = _target(click)
     async with edge.lock(rollout_id):
         return await _carry_out(edge, click, rollout_id=rollout_id, gate=gate)

@@ -30,15 +30,29 @@ async def authorize(
     answer. When the groups Slack could answer for let the person in, they are in; when
     not, and some group could not be checked, the person is refused with both reasons:
     the rule's own, and why membership is unknown."""
+    decision, _ = await authorize_in(check, user=user, entries=entries, groups=groups)
+    return decision
+
+
+async def authorize_in(
+    check: Check,
+    *,
+    user: str,
+    entries: Sequence[str],
+    groups: GroupCache,
+) -> tuple[Decision, frozenset[str]]:
+    """:func:`authorize`, with the groups among `entries` the person was found in: what a
+    later check of the same rule needs to reach the same answer (a release's preflight
+    checks its requester again, off the event loop, with no Slack to ask)."""
     worth_asking = groups_worth_asking(check, entries)
     if not worth_asking:
-        return check(frozenset())
+        return check(frozenset()), frozenset()
     found = await groups.memberships(user, worth_asking)
     decision = check(found.member_of)
     if decision.allowed or found.failed is None:
-        return decision
+        return decision, found.member_of
     log.warning("user-group lookup failed: %s", found.failed)
-    return Decision.deny(unchecked(check(frozenset()).reason, found.failed))
+    return Decision.deny(unchecked(check(frozenset()).reason, found.failed)), found.member_of
 
 
 def unchecked(reason: str, failure: GroupLookupFailed) -> str:

@@ -146,7 +146,7 @@ class CommandError(Exception):
 def parse_deploy(text: str, *, apps: Collection[str], now: datetime) -> DeployCommand:
     """The text after `/deploy` (or after `rollbot`) -> a command; refusals are CommandError."""
     try:
-        return _deploy_family(_words(text), apps=apps, now=now)
+        return _deploy_family(command_words(text), apps=apps, now=now)
     except UsageError as err:
         raise CommandError(err, usage=DEPLOY_USAGE) from None
 
@@ -155,12 +155,14 @@ def parse_rollback(text: str, *, apps: Collection[str], now: datetime) -> Rollba
     """The text after `/rollback` -> a command; refusals are CommandError."""
     del now  # nothing in /rollback is a time yet; kept so both parsers are called alike
     try:
-        return _rollback_family(_words(text), apps=apps)
+        return _rollback_family(command_words(text), apps=apps)
     except UsageError as err:
         raise CommandError(err, usage=ROLLBACK_USAGE) from None
 
 
-def _words(text: str) -> list[str]:
+def command_words(text: str) -> list[str]:
+    """The words of a command, as every parser here reads them: quotes and invisible
+    characters dropped, mentions refused, the length bounded."""
     if len(text) > MAX_TEXT_LENGTH:
         raise UsageError(
             f"That command is too long ({len(text):,} characters; the limit is "

@@ -22,13 +22,13 @@ from typing import Any, ParamSpec, TypeVar
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers.authorize import authorize
+from handlers.authorize import authorize_in
 from handlers.groups import GroupCache
 from handlers.ports import EdgePort
 from rollout import errors
 from rollout.actions import Action
 from rollout.model import AppSpec, AuditEntry, HealthSpec, InboxItem, Rollout
-from rollout.policy import Decision
+from rollout.policy import Decision, channel_allowed
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -131,10 +131,21 @@ async def require(
     user: str,
     entries: tuple[str, ...],
     rollout_id: int | None = None,
-) -> None:
-    decision = await authorize(check, user=user, entries=entries, groups=edge.groups)
+) -> frozenset[str]:
+    """Refuse unless `check` lets `user` in; returns the user groups they were found in."""
+    decision, member_of = await authorize_in(
+        check, user=user, entries=entries, groups=edge.groups
+    )
     if not decision.allowed:
         raise Refused(sentence(decision.reason), rollout_id=rollout_id)
+    return member_of
+
+
+def check_channel(edge: Edge, channel: str) -> None:
+    """Commands that change something are taken only in the release channels."""
+    decision = channel_allowed(edge.release_channels, channel)
+    if not decision.allowed:
+        raise Refused(sentence(decision.reason))
 
 
 def sentence(reason: str) -> str:

@@ -16,11 +16,36 @@ from rollout.model import InboxItem, Rollout
 from rollout.options import RolloutOptions
 from rollout.plan import Estimate, Plan
 from rollout.ports import Clock, Cluster, Store
+from rollout.release import Release, ReleasePlan, ReleaseRequest
+
+
+class ReleasePort(Protocol):
+    """The release pipeline (:class:`bot.release.Releases`): what `/release` asks of it."""
+
+    def start(
+        self, request: ReleaseRequest, *, user: str, groups: frozenset[str] = ...,
+        source: str = ..., channel: str = ...,
+    ) -> Release:
+        """Journal the release and run it in the background; ReleaseConflict while
+        another is active."""
+        ...
+
+    def plan(
+        self, request: ReleaseRequest, *, user: str, groups: frozenset[str] = ...
+    ) -> ReleasePlan:
+        """The dry run, with every problem preflight finds now; changes nothing."""
+        ...
+
+    def status(self, release_id: int | None = None) -> Release: ...
+
+    def list_releases(self, *, limit: int = ...) -> list[Release]: ...
+
+    def cancel(self, release_id: int, *, user: str, source: str = ...) -> Release: ...
 
 
 class EdgePort(Protocol):
-    """The journal, the clock, the cluster (read for `/deploy health`), the engine, and
-    the Slack delivery's journal of the messages it posted."""
+    """The journal, the clock, the cluster (read for `/deploy health`), the engine, the
+    release pipeline, and the Slack delivery's journal of the messages it posted."""
 
     @property
     def store(self) -> Store: ...
@@ -62,6 +87,11 @@ class EdgePort(Protocol):
 
     def preview(self, app: str, version: str, options: RolloutOptions, plan: Plan) -> Rollout:
         """The rollout `plan` would become, unsaved, for showing a dry run."""
+        ...
+
+    @property
+    def releases(self) -> ReleasePort | None:
+        """None where this rollbot runs no release pipeline."""
         ...
 
     # --- the Slack delivery ---------------------------------------------------------------

@@ -48,13 +48,29 @@ from handlers.commands import (
     parse_deploy,
     parse_rollback,
 )
-from handlers.edge import Edge, Refused, app_spec, load_rollout, require, sentence, submit
+from handlers.edge import (
+    Edge,
+    Refused,
+    app_spec,
+    check_channel,
+    load_rollout,
+    require,
+    sentence,
+    submit,
+)
 from handlers.health import health_report
+from handlers.release_commands import (
+    RELEASE,
+    RELEASE_USAGE,
+    ReleaseCommand,
+    parse_release_command,
+)
+from handlers.releases import answer_release
 from handlers.respond import Asked, send_reply, settle, tracked
 from rollout import errors
 from rollout.actions import Action
 from rollout.plan import PlanError, eta
-from rollout.policy import channel_allowed, may_control, may_deploy, may_rollback
+from rollout.policy import may_control, may_deploy, may_rollback
 
 log = logging.getLogger(__name__)
 C = TypeVar("C")
@@ -170,6 +186,12 @@ async def _rollback(
     raise TypeError(f"unexpected /rollback command {command!r}")
 
 
+async def _release(edge: Edge, request: SlashRequest, command: ReleaseCommand) -> render.Message:
+    if isinstance(command, Help):
+        return _help()
+    return await answer_release(edge, request, command)
+
+
 # --- read-only answers ---------------------------------------------------------------------
 
 
@@ -182,14 +204,8 @@ async def _health(edge: Edge, app: str, tenant: str | None) -> render.Message:
 # --- commands that change something --------------------------------------------------------
 
 
-def _check_channel(edge: Edge, request: SlashRequest) -> None:
-    decision = channel_allowed(edge.release_channels, request.channel)
-    if not decision.allowed:
-        raise Refused(sentence(decision.reason))
-
-
 async def _start(edge: Edge, request: SlashRequest, command: Deploy) -> render.Message:
-    _check_channel(edge, request)
+    check_channel(edge, request.channel)
     spec = app_spec(edge, command.app)
     await require(
         edge,
@@ -278,7 +294,7 @@ def _plan(edge: Edge, command: Deploy) -> render.Message:
 
 
 async def _control(edge: Edge, request: SlashRequest, command: Control) -> render.Message:
-    _check_channel(edge, request)
+    check_channel(edge, request.channel)
     rollout = await load_rollout(edge, command.rollout_id)
     spec = app_spec(edge, rollout.app)
     await require(
@@ -295,7 +311,7 @@ async def _control(edge: Edge, request: SlashRequest, command: Control) -> rende
 async def _rollback_rollout(
     edge: Edge, request: SlashRequest, command: RollbackRollout
 ) -> render.Message:
-    _check_channel(edge, request)
+    check_channel(edge, request.channel)
     rollout = await load_rollout(edge, command.rollout_id)
     spec = app_spec(edge, rollout.app)
     await require(
@@ -313,7 +329,7 @@ async def _rollback_rollout(
 
 
 async def _rollback_app(edge: Edge, request: SlashRequest, command: RollbackApp) -> render.Message:
-    _check_channel(edge, request)
+    check_channel(edge, request.channel)
     spec = app_spec(edge, command.app)
     await require(
         edge,
@@ -374,6 +390,12 @@ COMMANDS: Mapping[str, SlashCommand[Any]] = {
         examples=("/deploy isp v1.3.0 batch=5", "/deploy isp v1.3.0 dry-run", "/deploy status 42"),
     ),
     ROLLBACK: SlashCommand(ROLLBACK_USAGE, parse_rollback, _rollback, examples=("/rollback 42",)),
+    RELEASE: SlashCommand(
+        RELEASE_USAGE,
+        parse_release_command,
+        _release,
+        examples=("/release v1.3.1", "/release v1.3.1 dry-run", "/release cancel R7"),
+    ),
 }
 
 

@@ -26,6 +26,7 @@ class Action(StrEnum):
     RETRY = "retry"
     SKIP = "skip"
     REMOVE_OLD = "remove-old"
+    STOP_RELEASE = "stop-release"  # a release's Stop: the running step ends, nothing follows
 
     @property
     def button_id(self) -> str:
@@ -43,5 +44,7 @@ DECISIONS = frozenset({Action.APPROVE, Action.REJECT})
 CHOICES = frozenset({Action.ROLLBACK, Action.RETRY, Action.SKIP})
 # What `/deploy pause|resume|cancel <ID>` and the parent message's buttons ask for.
 CONTROLS: tuple[Action, ...] = (Action.PAUSE, Action.RESUME, Action.CANCEL)
+# What a release's own buttons ask for; every other action is asked of a rollout.
+RELEASE_ACTIONS = frozenset({Action.STOP_RELEASE})
 
 _BY_BUTTON = {action.button_id: action for action in Action}

@@ -1,4 +1,4 @@
-"""Who may do what to which rollout, with the reason in words the person will read.
+"""Who may do what to which rollout or release, with the reason in words the person will read.
 
 Every answer is a :class:`Decision`, allowed or not, so the Slack edge and the terminal
 can show the same explanation and write it to the audit log either way. `groups` are the
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from rollout.actions import CONTROLS, Action
 from rollout.errors import PermissionDenied
 from rollout.model import AppSpec, OsAccount, Phase, Rollout
+from rollout.release.model import Release
 
 _SHOWN = 5  # principals named in a refusal before "and N more"
 
@@ -180,6 +181,37 @@ def may_control(
     return Decision.deny(
         f"you may not {verb} {ref}: only its requester (@{rollout.requested_by}) and the "
         f"deployers and approvers of {app.name} may ({_names(app.deployers + app.approvers)})"
+    )
+
+
+def may_release(apps: Sequence[AppSpec], user: str, groups: frozenset[str]) -> Decision:
+    """`/release`: a deployer of every app in it, since it builds and deploys each."""
+    refused = [d.reason for d in (may_deploy(app, user, groups) for app in apps) if not d.allowed]
+    if refused:
+        return Decision.deny("; ".join(refused))
+    return Decision.allow("you may deploy every app in the release")
+
+
+def may_stop_release(
+    release: Release, apps: Sequence[AppSpec], user: str, groups: frozenset[str]
+) -> Decision:
+    """A release's Stop or cancel: its requester, or whoever may control each of its
+    deploys (a deployer or an approver of every app in it), while it runs."""
+    if release.phase.terminal:
+        return Decision.deny(
+            f"{release.label} has already ended ({release.phase}); there is nothing to stop"
+        )
+    if user == release.requested_by:
+        return Decision.allow(f"you requested {release.label}")
+    outside = [a for a in apps
+               if not (may_deploy(a, user, groups).allowed or _listed(a.approvers, user, groups))]
+    if not outside:
+        return Decision.allow(f"you may stop {release.label}")
+    entries = [e for a in outside for e in (*a.deployers, *a.approvers)]
+    return Decision.deny(
+        f"you may not stop {release.label}: only its requester (@{release.requested_by}) and "
+        f"the deployers and approvers of {', '.join(a.name for a in outside)} may "
+        f"({_names(entries)})"
     )
 
 

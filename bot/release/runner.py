@@ -20,6 +20,7 @@ from bot.build.stop import Stop
 from bot.release import work
 from bot.release.preflight import ReleasePreflight
 from bot.release.work import Result, Workshop
+from rollout.model import Rollout
 from rollout.release import (
     Release,
     ReleaseEvent,
@@ -150,12 +151,18 @@ class ReleaseRunner:
             return self._check(release)
         if step.kind is StepKind.DEPLOY:
             return work.deploy(self._shop, release, step, self._stop,
-                               started=lambda rid: self._apply(
-                                   lambda r: deploy_started(r, key, rollout_id=rid)))
+                               started=lambda rollout: self._deploying(key, rollout))
         doers = {StepKind.INSTALL: work.install, StepKind.SHARED_BUILD: work.shared_build,
                  StepKind.IMAGE: work.image, StepKind.PUSH: work.push,
                  StepKind.VERIFY: work.verify}
         return doers[step.kind](self._shop, release, step, self._stop)
+
+    def _deploying(self, key: str, rollout: Rollout) -> None:
+        """The deploy's rollout is journalled with its step, then the faces hear of it (a
+        restart finds the same rollout again and tells them again; they post it once)."""
+        with self._lock:
+            self._save(deploy_started(self._release, key, rollout_id=rollout.id))
+            self._publish(ReleaseEventKind.DEPLOY_STARTED, key, rollout=rollout)
 
     def _check(self, release: Release) -> Result:
         checked = self._preflight.check(release, groups=self._groups,
@@ -215,11 +222,13 @@ class ReleaseRunner:
                                   stop_requested_by=release.stop_requested_by
                                   or stored.stop_requested_by)
 
-    def _publish(self, kind: ReleaseEventKind, key: str | None = None) -> None:
+    def _publish(
+        self, kind: ReleaseEventKind, key: str | None = None, *, rollout: Rollout | None = None
+    ) -> None:
         if self._abandoned:
             return
         release = self._release
-        event = ReleaseEvent(kind, release, release.step(key) if key else None)
+        event = ReleaseEvent(kind, release, release.step(key) if key else None, rollout)
         for listener in self._listeners:
             try:
                 listener.publish_release(event)

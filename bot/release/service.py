@@ -14,51 +14,33 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from bot.build.images import DockerEngine
 from bot.clock import SystemClock
 from bot.config import Config
 from bot.registry import RegistryClient
+from bot.release.book import ReleaseBook, beside
 from bot.release.preflight import ReleasePreflight
 from bot.release.runner import POLL_SECONDS, ReleaseRunner
 from bot.release.work import Workshop
-from bot.runtime import DriverClaims, Runtime
+from bot.runtime import Runtime
 from rollout.errors import RollbotError
-from rollout.model import AuditEntry, OsAccount, Rollout
+from rollout.model import OsAccount
 from rollout.options import parse_options
-from rollout.plan import Estimate, Plan
 from rollout.ports import Clock
 from rollout.release import (
+    DeployPlan,
     Release,
+    ReleasePlan,
     ReleaseRequest,
     StepKind,
     StepState,
-    cancelled,
     plan_steps,
     recovered,
-    stop_requested,
 )
-from rollout.release.errors import ReleaseError, StaleRelease, UnknownRelease
 from rollout.release.ports import ReleaseListener
-
-
-@dataclass(frozen=True)
-class DeployPlan:
-    plan: Plan
-    estimate: Estimate
-    preview: Rollout  # the rollout it would start (ID 0)
-
-
-@dataclass(frozen=True)
-class ReleasePlan:
-    """A dry run: the steps, the images, each app's deploy plan, and what preflight found."""
-
-    release: Release  # unsaved (ID 0)
-    images: dict[str, str]  # app -> repository:version
-    deploys: dict[str, DeployPlan]
-    problems: tuple[str, ...]
 
 
 class Releases:
@@ -72,18 +54,17 @@ class Releases:
         credentials = (user, password or "") if user else None
         registry = registry or RegistryClient(username=user or None, password=password or None,
                                               insecure=config.registry.insecure)
-        # Work trees, logs and driver locks live beside the journal, as rollouts' do.
-        beside = Path(f"{runtime.store.path}.releases")
-        in_memory = runtime.store.path == ":memory:"
+        clock = clock or SystemClock()
+        self.book = ReleaseBook(runtime.store, clock=clock)
         if workdir is None:
-            workdir = Path(tempfile.mkdtemp(prefix="rollbot-releases-")) if in_memory else beside
+            workdir = beside(runtime.store) or Path(tempfile.mkdtemp(prefix="rollbot-releases-"))
         self._shop = Workshop(config=config, runtime=runtime, docker=DockerEngine(env),
                               registry=registry, credentials=credentials, workdir=workdir,
-                              clock=clock or SystemClock())
-        self._journal = runtime.store.releases
+                              clock=clock)
+        self._journal = self.book.journal
         self._preflight = ReleasePreflight(config, runtime, self._shop.docker, registry,
                                            self._journal)
-        self._claims = DriverClaims(Path(":memory:") if in_memory else beside)
+        self._claims = self.book.claims
         self._listeners = list(listeners)
         self._runners: dict[int, ReleaseRunner] = {}
         self._lock = threading.Lock()
@@ -104,9 +85,9 @@ class Releases:
         try:
             created = self._journal.create_release(release)
         except RollbotError as err:
-            self._audit(user, action, "refused", str(err), source=source, account=os_account)
+            self.book.audit(user, action, "refused", str(err), source=source, account=os_account)
             raise
-        self._audit(user, action, "ok", created.label, source=source, account=os_account)
+        self.book.audit(user, action, "ok", created.label, source=source, account=os_account)
         self._drive(created, groups=groups)
         return created
 
@@ -131,40 +112,16 @@ class Releases:
         return ReleasePlan(release, images, deploys, checked.problems)
 
     def status(self, release_id: int | None = None) -> Release:
-        """One release; the latest when no ID is given. UnknownRelease when there is none."""
-        if release_id is None:
-            latest = self._journal.list_releases(limit=1)
-            if not latest:
-                raise ReleaseError("there has been no release yet")
-            return latest[0]
-        found = self._journal.get_release(release_id)
-        if found is None:
-            raise UnknownRelease(release_id)
-        return found
+        return self.book.status(release_id)
 
     def list_releases(self, *, limit: int = 10) -> list[Release]:
-        return self._journal.list_releases(limit=limit)
+        return self.book.list_releases(limit=limit)
 
     def cancel(self, release_id: int, *, user: str, source: str = "cli",
                os_account: OsAccount | None = None) -> Release:
-        """Stop it: at once when driven here, else through the journal, where the driving
-        process takes it. A finished release is left as it is."""
-        release = self.status(release_id)
-        action = f"release cancel {release.label}"
-        if release.phase.terminal:
-            self._audit(user, action, "refused", f"{release.label} is already {release.phase}",
-                        source=source, account=os_account)
-            return release
-        with self._lock:
-            runner = self._runners.get(release_id)
-        if runner is not None:
-            stopped = runner.request_stop(user)
-        elif self._claims.claim(release_id):
-            stopped = self._cancel_orphan(release, user)  # its driver is gone: end it here
-        else:
-            stopped = self._write_stop(release_id, user)
-        self._audit(user, action, "ok", "", source=source, account=os_account)
-        return stopped
+        """Stop it: at once when driven here, else as :meth:`ReleaseBook.cancel` does."""
+        return self.book.cancel(release_id, user=user, source=source, os_account=os_account,
+                                stop_here=self._stop_here)
 
     # --- driving ----------------------------------------------------------------------------
 
@@ -251,27 +208,7 @@ class Releases:
                     found[step.app] = digest
         return found
 
-    def _cancel_orphan(self, release: Release, user: str) -> Release:
-        """A release no live process drives: what was running died with its process, so
-        it is cancelled at once rather than left for a restart to find."""
-        try:
-            now = self._shop.clock.now()
-            ended = cancelled(recovered(release, verified={}, now=now), user=user, now=now)
-            return self._journal.save_release(replace(ended, stop_requested_by=user))
-        finally:
-            self._claims.release(release.id)
-
-    def _write_stop(self, release_id: int, user: str) -> Release:
-        while True:
-            release = self.status(release_id)
-            try:
-                return self._journal.save_release(stop_requested(release, user=user))
-            except StaleRelease:
-                continue  # the driver saved meanwhile: ask again on its newer copy
-
-    def _audit(self, user: str, action: str, outcome: str, detail: str, *, source: str,
-               account: OsAccount | None) -> None:
-        self._shop.runtime.store.record_audit(AuditEntry(
-            at=self._shop.clock.now(), user=user, action=action, outcome=outcome,
-            detail=detail, source=source, os_account=account,
-        ))  # fmt: skip
+    def _stop_here(self, release_id: int, user: str) -> Release | None:
+        with self._lock:
+            runner = self._runners.get(release_id)
+        return None if runner is None else runner.request_stop(user)

@@ -8,6 +8,7 @@ it when the step fails.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from rollout.release import Release, Step
 
 FOLLOW_SECONDS = 0.5  # how often a deploy being followed looks for a stop
 TAIL_BYTES = 64 * 1024  # enough for 30 lines of any build output worth reading
+_COLOURS = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # ANSI escapes a RUN step's output may hold
 
 
 @dataclass(frozen=True)
@@ -120,10 +122,10 @@ def verify(shop: Workshop, release: Release, step: Step, stop: Stop) -> Result:
 
 def deploy(
     shop: Workshop, release: Release, step: Step, stop: Stop, *,
-    started: Callable[[int], None],
+    started: Callable[[Rollout], None],
 ) -> Result:
     """The app's normal rollout, started (or found again after a restart) and followed to
-    its end. `started(rollout_id)` journals the rollout before it is followed."""
+    its end. `started(rollout)` journals it, and tells the faces, before it is followed."""
     engine = shop.runtime.engine
     rollout = step.rollout_id and shop.runtime.store.get(step.rollout_id)
     if not rollout:
@@ -138,7 +140,7 @@ def deploy(
             )  # fmt: skip
         except RollbotError as err:
             return Result(False, f"the deploy was refused: {err}")
-    started(rollout.id)
+    started(rollout)
     while not rollout.phase.terminal and not stop.requested:
         rollout = engine.wait(rollout.id, FOLLOW_SECONDS, until=lambda r: r.phase.terminal)
     if stop.requested:
@@ -158,15 +160,14 @@ def _started_before(shop: Workshop, release: Release, step: Step) -> Rollout | N
     return None
 
 
-
-
 def log_tail(step: Step, *, lines: int = 30) -> str:
-    """The last `lines` lines of a step's log, as a face shows them when the step failed;
-    "" when it wrote none."""
+    """The last `lines` lines of a step's log that say something, as a face shows them
+    when the step failed: blank lines (the engine's build stream is full of them) and
+    terminal colour codes left out; "" when it wrote none."""
     if not step.log_path or not Path(step.log_path).is_file():
         return ""
     with Path(step.log_path).open("rb") as log:
         size = log.seek(0, 2)
         log.seek(max(0, size - TAIL_BYTES))
-        text = log.read().decode("utf-8", errors="replace")
-    return "\n".join(text.splitlines()[-lines:])
+        text = _COLOURS.sub("", log.read().decode("utf-8", errors="replace"))
+    return "\n".join([line for line in text.splitlines() if line.strip()][-lines:])

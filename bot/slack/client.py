@@ -13,13 +13,16 @@ from __future__ import annotations
 import copy
 import http.client
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
+
+from bot.slack.uploads import SlackUploader
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +107,8 @@ def classify(exc: Exception) -> Answer:
 
 
 class SlackCalls:
-    """chat.postMessage, chat.update, chat.getPermalink and the look-up of a lost post."""
+    """chat.postMessage, chat.update, chat.getPermalink, file uploads, and the look-up of a
+    post or a file share whose answer was lost."""
 
     def __init__(self, client: WebClient) -> None:
         self._client = without_retries(client)
@@ -156,14 +160,34 @@ class SlackCalls:
             return classify(exc)
         return Answer(Verdict.OK, value=str(response["permalink"]))
 
-    def find_posted(self, channel: str, *, key: str, thread_ts: str | None, since: float) -> Answer:
-        """OK with the ts of the post carrying `key` (None when there is none), or why the
-        channel could not be read."""
+    def upload(
+        self, channel: str, *, path: str, filename: str, title: str, comment: str,
+        thread_ts: str | None, noted: Callable[[str], None],
+    ) -> Answer:
+        """Share the file at `path` (a note when it is gone); OK with the file's ID."""
+        try:
+            content = Path(path).read_bytes() if Path(path).is_file() else (
+                f"{filename} is no longer on rollbot's disk ({path}).\n".encode())
+            file_id = SlackUploader(self._client).send(
+                channel=channel, content=content, filename=filename, title=title,
+                thread_ts=thread_ts, comment=comment, noted=noted)
+        except Exception as exc:
+            answer = classify(exc)
+            # A file has no plainer version to fall back to: what Slack refused, it refuses.
+            if answer.verdict is Verdict.REFUSED:
+                return Answer(Verdict.FAILED, error=answer.error)
+            return answer
+        return Answer(Verdict.OK, value=file_id)
+
+    def find_posted(
+        self, channel: str, *, key: str, thread_ts: str | None, since: float,
+        file_id: str | None = None,
+    ) -> Answer:
+        """OK with the ts of the post carrying `key`, or of the share of `file_id` when one
+        is given (None when there is none), or why the channel could not be read."""
         try:
             for message in self._recent(channel, thread_ts=thread_ts, since=since):
-                meta = message.get("metadata") or {}
-                payload = meta.get("event_payload") or {}
-                if meta.get("event_type") == EVENT_TYPE and payload.get("outbox_key") == key:
+                if _carries(message, key=key, file_id=file_id):
                     return Answer(Verdict.OK, value=str(message["ts"]))
         except Exception as exc:
             return classify(exc)
@@ -191,3 +215,12 @@ class SlackCalls:
             cursor = (response.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
                 return
+
+
+def _carries(message: Mapping[str, Any], *, key: str, file_id: str | None) -> bool:
+    """The message is the outbox row's: its metadata names the row, or it shares its file."""
+    if file_id is not None:
+        return any(f.get("id") == file_id for f in message.get("files") or ())
+    meta = message.get("metadata") or {}
+    payload = meta.get("event_payload") or {}
+    return bool(meta.get("event_type") == EVENT_TYPE and payload.get("outbox_key") == key)

@@ -1,10 +1,11 @@
-"""`SlackDelivery`: the engine's listener that turns rollout events into Slack messages.
+"""`SlackDelivery`: the listener that turns rollout and release events into Slack messages.
 
-`publish` only composes the messages (:mod:`bot.slack.conversation`) and writes them to
-the outbox in the journal, then wakes one worker thread, so the engine never waits on
-Slack and the Slack event loop never runs a Web API call. The worker
-(:mod:`bot.slack.worker`) sends them in order per channel at Slack's pace, retries what
-Slack did not take, and after a restart picks up whatever the journal still holds.
+`publish` and `publish_release` only compose the messages (:mod:`bot.slack.conversation`,
+:mod:`bot.slack.release_conversation`) and write them to the outbox in the journal, then
+wake one worker thread, so neither the engine nor a release waits on Slack and the Slack
+event loop never runs a Web API call. The worker (:mod:`bot.slack.worker`) sends them in
+order per channel at Slack's pace, retries what Slack did not take, and after a restart
+picks up whatever the journal still holds.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from slack_sdk import WebClient
 from bot.slack import refs
 from bot.slack.client import SlackCalls
 from bot.slack.conversation import Conversation
-from bot.slack.outbox import Outbox
+from bot.slack.outbox import Outbox, Outgoing
+from bot.slack.release_conversation import ReleaseConversation
 from bot.slack.worker import Pacer, Sender
 from rollout.actions import Action
 from rollout.model import Rollout, RolloutEvent
+from rollout.release import ReleaseEvent, Step
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +38,12 @@ PRUNE_EVERY_SECONDS = 3600.0  # how often the worker forgets old sent edits
 
 
 class SlackDelivery:
-    """Implements :class:`rollout.ports.Listener`. One per process and journal.
+    """Implements :class:`rollout.ports.Listener` and
+    :class:`rollout.release.ports.ReleaseListener`. One per process and journal.
 
-    `release_channel` (the first configured, or None) takes the rollouts that were not
-    asked for in a Slack channel, such as those started from a terminal."""
+    `release_channel` (the first configured, or None) takes the rollouts and releases that
+    were not asked for in a Slack channel, such as those started from a terminal.
+    `read_tail` reads the last lines of a failed release step's log."""
 
     def __init__(
         self,
@@ -52,6 +57,7 @@ class SlackDelivery:
         retry_base: float = 0.5,
         retry_cap: float = 30.0,
         keep_sent_edits_seconds: float = KEEP_SENT_EDITS_SECONDS,
+        read_tail: Callable[[Step], str] | None = None,
     ) -> None:
         self.release_channel = release_channel
         self.notify_channel = notify_channel
@@ -59,6 +65,10 @@ class SlackDelivery:
         self._conversation = Conversation(
             channel_for=self.channel_for, notify_channel=notify_channel, approvers=approvers
         )
+        self._releases = ReleaseConversation(
+            channel_for=self._channel, notify_channel=notify_channel,
+            read_tail=read_tail or _no_tail,
+        )  # fmt: skip
         pacer = Pacer(min_interval, retry_base=retry_base, retry_cap=retry_cap)
         self._sender = Sender(self._outbox, SlackCalls(client), pacer)
         self._cond = threading.Condition()
@@ -66,7 +76,7 @@ class SlackDelivery:
         self._dirty = False
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self._unposted: set[int] = set()  # rollouts with nowhere to go, told once in the log
+        self._unposted: set[str] = set()  # what has nowhere to go, told once in the log
         self._keep_sent_edits = keep_sent_edits_seconds
         self._next_prune = 0.0  # monotonic; the worker prunes when it starts
 
@@ -75,24 +85,39 @@ class SlackDelivery:
     def channel_for(self, rollout: Rollout) -> str:
         """The channel of a rollout's parent message and thread: the one it was asked for
         in, else the release channel; "" when there is neither."""
-        return rollout.channel or self.release_channel or ""
+        return self._channel(rollout.channel)
+
+    def _channel(self, asked: str) -> str:
+        """Where a rollout or release asked for in `asked` ("" outside Slack) is posted."""
+        return asked or self.release_channel or ""
 
     # --- the listener -------------------------------------------------------------------
 
     def publish(self, event: RolloutEvent) -> None:
         """Journal what the event says in Slack and wake the worker; no network here."""
-        if not self.channel_for(event.rollout):
-            self._nowhere(event.rollout)
+        rollout = event.rollout
+        if not self.channel_for(rollout):
+            self._nowhere(f"#{rollout.id} {rollout.app} {rollout.version}")
             return
+        self._enqueue(lambda: self._conversation.compose(event, self._outbox),
+                      what=f"{event.kind} of #{rollout.id}")
+
+    def publish_release(self, event: ReleaseEvent) -> None:
+        """The same for a release's events: its checklist, thread, log and notify lines."""
+        release = event.release
+        if not self._channel(release.channel):
+            self._nowhere(f"release {release.label} {release.version}")
+            return
+        self._enqueue(lambda: self._releases.compose(event, self._outbox),
+                      what=f"{event.kind} of {release.label}")
+
+    def _enqueue(self, compose: Callable[[], list[Outgoing]], *, what: str) -> None:
         try:
             with self._publishing:
-                items = self._conversation.compose(event, self._outbox)
-                self._outbox.enqueue(items)
+                self._outbox.enqueue(compose())
         except Exception:
             # A listener must not break the engine; the journal error is worth shouting.
-            log.exception(
-                "could not queue Slack messages for %s of #%s", event.kind, event.rollout.id
-            )
+            log.exception("could not queue Slack messages for %s", what)
         self._poke()
 
     def mark_decided(
@@ -118,16 +143,13 @@ class SlackDelivery:
         ref = self._outbox.ref(refs.parent(rollout_id))
         return None if ref is None else (ref.channel, ref.ts)
 
-    def _nowhere(self, rollout: Rollout) -> None:
+    def _nowhere(self, what: str) -> None:
         with self._publishing:
-            if rollout.id in self._unposted:
+            if what in self._unposted:
                 return
-            self._unposted.add(rollout.id)
-        log.info(
-            "#%s %s %s is not posted in Slack: it was not asked for in a channel and no "
-            "slack.release_channels are configured",
-            rollout.id, rollout.app, rollout.version,
-        )  # fmt: skip
+            self._unposted.add(what)
+        log.info("%s is not posted in Slack: it was not asked for in a channel and no "
+                 "slack.release_channels are configured", what)
 
     # --- the worker ---------------------------------------------------------------------
 
@@ -205,3 +227,7 @@ class SlackDelivery:
                 self._cond.notify_all()  # flush() re-checks after every step
                 if wait > 0 and not self._dirty and not self._stopping:
                     self._cond.wait(min(wait, IDLE_RECHECK_SECONDS))
+
+
+def _no_tail(step: Step) -> str:
+    return ""

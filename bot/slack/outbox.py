@@ -5,12 +5,14 @@ them, so nothing is lost when Slack is slow, down or rate-limited, or when rollb
 restarts. The tables live in the engine's own SQLite file (``ROLLBOT_DB``) next to its
 journal, created when absent; they are rollbot's Slack side and nothing else reads them.
 
-- ``slack_outbox``: one row per post or edit, in order (``id``); ``status`` is pending,
-  sent or failed. ``unsure`` is set before a post is attempted and cleared once Slack's
+- ``slack_outbox``: one row per post, edit or file upload, in order (``id``); ``status``
+  is pending, sent or failed. ``unsure`` is set before a post is attempted and cleared once Slack's
   answer says whether it was posted, so after a crash or a lost answer the worker looks
   the row's ``key`` up in the channel before posting it again. Edits of one message are
   coalesced: a newer edit overwrites a pending one (``revision`` bumped), and a post not
-  yet sent simply takes the newer content.
+  yet sent simply takes the newer content. An upload (a release step's log) names its
+  file in ``upload`` and, once Slack gave it an ID, ``file_id``: a share whose answer was
+  lost is looked up by that ID before the file is sent again.
 - ``slack_refs``: messages found again by name (see :mod:`bot.slack.refs`): channel, ts,
   the text they were posted with, their permalink once asked for.
 
@@ -25,7 +27,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,15 +37,25 @@ from bot.slack.refs import Ref
 from bot.store import connect, write_transaction
 from handlers.render import Message
 
-Op = Literal["post", "update"]
+Op = Literal["post", "update", "upload"]
 RefState = Literal["sent", "pending", "missing"]
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file to share: where it is on disk now, and how Slack shows it."""
+
+    path: str
+    filename: str
+    title: str
 
 
 @dataclass(frozen=True)
 class Outgoing:
     """A message to send. For a post, `ref` names it for later; for an update, `ref` is
     the message edited. `link` fills :data:`bot.slack.refs.LINK_SLOT` with that ref's
-    permalink; `unlinked` is sent instead when there is no such message."""
+    permalink; `unlinked` is sent instead when there is no such message. An upload shares
+    `upload` with `message`'s text as its comment; like a post, once per `ref`."""
 
     op: Op
     channel: str
@@ -55,6 +67,7 @@ class Outgoing:
     unlinked: Message | None = None
     purpose: str = ""
     broadcast: bool = False
+    upload: Upload | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +91,8 @@ class Row:
     attempts: int
     fallback: bool
     created_at: float
+    upload: Upload | None = None
+    file_id: str | None = None
 
 
 def _create_tables(db: Database) -> None:
@@ -87,7 +102,7 @@ def _create_tables(db: Database) -> None:
             "thread": str, "link": str, "purpose": str, "text": str, "blocks": str,
             "unlinked": str, "broadcast": int, "revision": int, "status": str, "unsure": int,
             "attempts": int, "fallback": int, "error": str, "ts": str, "created_at": float,
-            "sent_at": float,
+            "sent_at": float, "upload": str, "file_id": str,
         },
         pk="id",
         not_null={"key", "channel", "op", "text", "status"},
@@ -97,6 +112,10 @@ def _create_tables(db: Database) -> None:
     db.table("slack_outbox").create_index(["status", "channel", "id"], if_not_exists=True)
     db.table("slack_outbox").create_index(["ref", "op"], if_not_exists=True)
     db.table("slack_outbox").create_index(["key"], unique=True, if_not_exists=True)
+    columns = db.table("slack_outbox").columns_dict
+    for added in ("upload", "file_id"):  # outboxes written before uploads lack them
+        if added not in columns:
+            db.table("slack_outbox").add_column(added, str)
     db.table("slack_refs").create(
         {"name": str, "rollout_id": int, "channel": str, "ts": str, "text": str, "permalink": str},
         pk="name",
@@ -128,6 +147,8 @@ def _row(record: dict[str, Any]) -> Row:
         attempts=record["attempts"],
         fallback=bool(record["fallback"]),
         created_at=record["created_at"],
+        upload=Upload(**json.loads(record["upload"])) if record["upload"] else None,
+        file_id=record["file_id"],
     )
 
 
@@ -263,12 +284,18 @@ class Outbox:
     # --- the worker's records -----------------------------------------------------------
 
     def attempting(self, row: Row) -> None:
-        """Before a post goes out: from here until Slack answers, it may or may not exist."""
+        """Before a post or an upload goes out: from here until Slack answers, it may or may
+        not exist."""
         with self._write() as db:
             db.execute(
                 "UPDATE slack_outbox SET attempts = attempts + 1, unsure = ? WHERE id = ?",
-                [1 if row.op == "post" else 0, row.id],
+                [0 if row.op == "update" else 1, row.id],
             )
+
+    def note_file(self, row: Row, file_id: str) -> None:
+        """The ID Slack gave an upload's file, kept before the file is shared."""
+        with self._write() as db:
+            db.execute("UPDATE slack_outbox SET file_id = ? WHERE id = ?", [file_id, row.id])
 
     def not_sent(self, row: Row, *, error: str) -> None:
         """Slack answered and did not post it (429, or an error): no need to look it up."""
@@ -355,23 +382,24 @@ class Outbox:
 
 
 def _insert(db: Database, item: Outgoing) -> None:
-    if item.op == "post" and item.ref is not None:
+    if item.op != "update" and item.ref is not None:
         seen = db.execute(
-            "SELECT 1 FROM slack_outbox WHERE ref = ? AND op = 'post'", [item.ref]
+            "SELECT 1 FROM slack_outbox WHERE ref = ? AND op = ?", [item.ref, item.op]
         ).fetchone()
         if seen:
-            return  # posted once per name, whatever republishes the event
+            return  # posted (or uploaded) once per name, whatever republishes the event
     unlinked = item.unlinked
     db.execute(
         "INSERT INTO slack_outbox (key, channel, op, rollout_id, ref, thread, link, purpose, "
-        "text, blocks, unlinked, broadcast, status, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+        "text, blocks, unlinked, broadcast, upload, status, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
         [
             uuid.uuid4().hex, item.channel, item.op, item.rollout_id, item.ref, item.thread,
             item.link, item.purpose, item.message.text, _blocks_json(item.message),
             json.dumps({"text": unlinked.text, "blocks": list(unlinked.blocks) or None})
             if unlinked else None,
-            int(item.broadcast), time.time(),
+            int(item.broadcast), json.dumps(asdict(item.upload)) if item.upload else None,
+            time.time(),
         ],
     )  # fmt: skip
 

@@ -56,3 +56,25 @@ def refused(rollout_id: int) -> str:
 
 def remove_offer(rollout_id: int) -> str:
     return f"remove-old:{rollout_id}"
+
+
+# --- a release's messages: its parent, a reply per step attempt, its notify lines ---------
+
+
+def release_parent(release_id: int) -> str:
+    return f"release:{release_id}"
+
+
+def release_step(release_id: int, key: str, attempt: int, part: str) -> str:
+    """A step's `part` (`finished`, `tail`, `log`) for one attempt: a step a restart runs
+    again finishes again, and says so once more."""
+    return f"release-{part}:{release_id}:{key}:{attempt}"
+
+
+def release_deploy(release_id: int, rollout_id: int) -> str:
+    return f"release-deploy:{release_id}:{rollout_id}"
+
+
+def release_line(release_id: int, kind: str) -> str:
+    """The release's notify line or summary of `kind` (`started`, `summary`, ...)."""
+    return f"release-{kind}:{release_id}"

@@ -143,6 +143,9 @@ class Sender:
             text, blocks = _fill(text, link), _fill(blocks, link)
         if row.op == "update":
             return self._update(row, text=text, blocks=blocks)
+        if row.op == "upload":
+            self._upload(row, thread_ts=thread_ts)
+            return None
         self._post(row, text=text, blocks=blocks, thread_ts=thread_ts)
         return None
 
@@ -201,11 +204,24 @@ class Sender:
         )
         self._settle(row, answer)
 
+    def _upload(self, row: Row, *, thread_ts: str | None) -> None:
+        assert row.upload is not None
+        if row.unsure and row.file_id and self._found_earlier(row, thread_ts=thread_ts):
+            return
+        self.outbox.attempting(row)
+        answer = self.calls.upload(
+            row.channel, path=row.upload.path, filename=row.upload.filename,
+            title=row.upload.title, comment=row.text, thread_ts=thread_ts,
+            noted=lambda file_id: self.outbox.note_file(row, file_id),
+        )  # fmt: skip
+        self._settle(row, answer)
+
     def _found_earlier(self, row: Row, *, thread_ts: str | None) -> bool:
-        """An earlier attempt may have posted it (crash, lost answer): look before posting.
-        True when the row is settled or must wait; False to post it now."""
+        """An earlier attempt may have posted it, or shared its file (crash, lost answer):
+        look before sending. True when the row is settled or must wait; False to send now."""
         found = self.calls.find_posted(
-            row.channel, key=row.key, thread_ts=thread_ts, since=row.created_at
+            row.channel, key=row.key, thread_ts=thread_ts, since=row.created_at,
+            file_id=row.file_id if row.op == "upload" else None,
         )
         if found.ok and found.value:
             log.info("outbox row %s was already posted (ts %s)", row.id, found.value)

@@ -30,10 +30,18 @@ def authorize(
 ) -> Decision:
     """Run a policy `check` on `user`, resolving the groups among `entries` (the
     deployers or approvers it reads) only when they matter."""
+    return authorize_in(check, user=user, entries=entries, env=env)[0]
+
+
+def authorize_in(
+    check: Check, *, user: str, entries: Sequence[str], env: Mapping[str, str] | None = None
+) -> tuple[Decision, frozenset[str]]:
+    """:func:`authorize`, with the groups the person was found in (for a release's
+    preflight, which checks them again)."""
     if not groups_worth_asking(check, entries):
-        return check(frozenset())
+        return check(frozenset()), frozenset()
     # Imported here: most verbs never ask Slack, and its client is slow to load.
-    from handlers.authorize import authorize as decide
+    from handlers.authorize import authorize_in as decide
     from handlers.groups import GroupCache
 
     groups = GroupCache(_fetcher(os.environ if env is None else env))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from datetime import datetime
 from typing import TextIO
 
 from bot.plain import plain
@@ -145,7 +146,7 @@ class Printer:
         changed = self._last_progress.get(event.rollout.id) != progress
         self._last_progress[event.rollout.id] = progress
         if text:
-            self._lines(event, fold(plain(text), everything=self.verbose, flag="--verbose"))
+            self._lines(event.at, fold(plain(text), everything=self.verbose, flag="--verbose"))
         # Live, the progress line is redrawn under every message; in a log it is
         # written only when it says something new.
         if changed or (self.live and text):
@@ -167,9 +168,15 @@ class Printer:
                 self._progress_shown = False
             self.out.flush()
 
-    def _lines(self, event: RolloutEvent, text: str) -> None:
+    def note(self, text: str, *, at: datetime) -> None:
+        """Lines about something other than a rollout (a release's steps), stamped `at`."""
+        with self._lock:
+            self._lines(at, plain(text))
+            self.out.flush()
+
+    def _lines(self, at: datetime, text: str) -> None:
         self._erase()
-        stamp = event.at.astimezone().strftime("%H:%M:%S")
+        stamp = at.astimezone().strftime("%H:%M:%S")
         for i, line in enumerate(text.splitlines()):
             self.out.write(f"{stamp if i == 0 else ' ' * len(stamp)}  {line}\n")
 

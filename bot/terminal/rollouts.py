@@ -30,6 +30,7 @@ from rollout.engine.requests import to_command
 from rollout.errors import RollbotError
 from rollout.model import AppSpec, Phase, Rollout, Strategy, TargetStatus
 from rollout.options import format_duration
+from rollout.plan import Estimate, Plan
 from rollout.policy import enforce, may_auto_approve, may_control, may_deploy
 
 EXIT_OK = 0
@@ -52,16 +53,21 @@ def show_plan(
         engine = session.runtime.engine
         plan, estimate = engine.plan(command.app, command.version, command.options)
         preview = engine.preview(command.app, command.version, command.options, plan)
+    text = plain(plan_text(config.app(command.app), preview, plan, estimate))
+    out.write(fold(text, everything=everything, flag=flag) + "\n")
+    return EXIT_OK
+
+
+def plan_text(spec: AppSpec, preview: Rollout, plan: Plan, estimate: Estimate) -> str:
+    """A deploy's dry run as the terminal shows it: blue-green as its steps, the others
+    as their pilots and batches."""
     seconds = round(estimate.total_seconds)
     if preview.strategy is Strategy.BLUE_GREEN:
-        text = blue_green_plan(config.app(command.app), preview, estimate_seconds=seconds)
-    else:
-        text = render.plan_message(
-            preview, pilots=plan.pilots, batches=plan.batches, estimate_seconds=seconds,
-            dry_run=True,
-        ).text
-    out.write(fold(plain(text), everything=everything, flag=flag) + "\n")
-    return EXIT_OK
+        return blue_green_plan(spec, preview, estimate_seconds=seconds)
+    return render.plan_message(
+        preview, pilots=plan.pilots, batches=plan.batches, estimate_seconds=seconds,
+        dry_run=True,
+    ).text
 
 
 def blue_green_plan(spec: AppSpec, preview: Rollout, *, estimate_seconds: int) -> str:
@@ -100,10 +106,10 @@ def cmd_deploy(args: Args, out: TextIO) -> int:
     decision = authorize(lambda groups: may_deploy(app, user, groups),
                          user=user, entries=app.deployers)
     enforce(decision, user=user, action="deploy")
-    gate_off = None
+    gate_off: tuple[str, ...] = ()
     if args.flag("--auto-approve"):
-        _check_auto_approve(config, app, user=user)
-        gate_off = command.app
+        check_auto_approve(config, app, user=user)
+        gate_off = (command.app,)
     with Session.open(out, config=config, no_gate_for=gate_off, verbose=verbose) as session:
         rollout = session.runtime.engine.start(
             app=command.app,
@@ -122,7 +128,7 @@ def cmd_deploy(args: Args, out: TextIO) -> int:
         return _follow(session, [rollout.id])
 
 
-def _check_auto_approve(config: Config, app: AppSpec, *, user: str) -> None:
+def check_auto_approve(config: Config, app: AppSpec, *, user: str) -> None:
     """`--auto-approve` is the requester's own approval: refused, and audited, before
     anything is planned or patched wherever the requester's own click would be."""
     decision = authorize(lambda groups: may_auto_approve(app, user, groups),

@@ -16,7 +16,7 @@ import getpass
 import os
 import pwd
 import socket
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
@@ -136,20 +136,21 @@ class Session:
         out: TextIO,
         *,
         config: Config | None = None,
-        no_gate_for: str | None = None,
+        no_gate_for: Collection[str] = (),
         reading: bool = False,
         verbose: bool = False,
     ) -> Session:
-        """`no_gate_for`: an app whose approval gate is off for rollouts started here
-        (`--auto-approve`); the rollout records that in its own settings. `reading`: the
+        """`no_gate_for`: the apps whose approval gate is off for rollouts started here
+        (`--auto-approve`); each rollout records that in its own settings. `reading`: the
         session only looks (a plan); it reads the journal if there is one and never
         creates it. `verbose`: print every tenant of every message."""
         config = config or load_config()
         apps: Mapping[str, AppSpec] | None = None
-        if no_gate_for is not None:
+        if no_gate_for:
             specs = config.apps_specs()
-            spec = specs[no_gate_for]
-            specs[no_gate_for] = replace(spec, settings=replace(spec.settings, approval=False))
+            for name in no_gate_for:
+                spec = specs[name]
+                specs[name] = replace(spec, settings=replace(spec.settings, approval=False))
             apps = specs
         printer = Printer(out, held=True, verbose=verbose)
         stops = Stops()

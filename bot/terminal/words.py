@@ -25,6 +25,7 @@ from handlers.commands import (
     parse_rollback,
     parse_rollout_id,
 )
+from handlers.release_commands import RELEASE
 from rollout.options import UsageError, show
 
 
@@ -43,7 +44,7 @@ def for_terminal(verb: str, error: CommandError) -> CommandError:
     def shell(text: str | None) -> str | None:
         if text is None:
             return None
-        for slash in (DEPLOY, ROLLBACK):
+        for slash in (DEPLOY, ROLLBACK, RELEASE):
             text = text.replace(f"{slash} ", f"rollbot {slash.removeprefix('/')} ")
         return plain(text)
 

@@ -1,4 +1,4 @@
-"""Every message rollbot shows, as pure functions of the rollout.
+"""Every message rollbot shows, as pure functions of the rollout or release.
 
 Slack messages are the product's face, so all of their wording and layout lives here:
 the parent message of a rollout, its thread replies, the notify-channel lines, and the
@@ -15,8 +15,9 @@ Divided by kind of message: ``phrases`` (the small phrases Slack and the termina
 icons and :class:`Message`), ``blocks`` (Block Kit building blocks, Slack's limits, button
 values, line packing), ``parent`` (the parent message), ``thread`` (the thread replies),
 ``people`` (what people did: their lines in the thread and the decided edits),
-``health`` (answers to `/deploy health`),
-``notify`` (the notify-channel lines) and ``replies`` (answers to one person). Callers
+``health`` (answers to `/deploy health`), ``notify`` (the notify-channel lines),
+``replies`` (answers to one person), ``release`` (a release's own conversation:
+checklist, steps, log tails) and ``release_replies`` (answers about releases). Callers
 use this package, ``render.parent_message(...)``, not the modules.
 """
 
@@ -66,6 +67,31 @@ from handlers.render.phrases import (
     title,
     user_ref,
 )
+from handlers.render.release import (
+    RELEASE_NOTIFY_KINDS,
+    SHOWS_OUTPUT,
+    checklist_line,
+    deploy_running,
+    log_comment,
+    log_file,
+    release_head,
+    release_notify_line,
+    release_parent,
+    release_status,
+    release_summary,
+    release_title,
+    step_finished,
+    step_name,
+    step_started,
+    tail_message,
+)
+from handlers.render.release_replies import (
+    release_accepted,
+    release_detail,
+    release_list,
+    release_plan,
+    release_stop_asked,
+)
 from handlers.render.replies import (
     accepted,
     failed_click,
@@ -101,6 +127,8 @@ __all__ = [
     "NOTIFY_KINDS",
     "PHASE_ICON",
     "PROGRESS_WIDTH",
+    "RELEASE_NOTIFY_KINDS",
+    "SHOWS_OUTPUT",
     "STATUS_ICON",
     "Block",
     "Message",
@@ -112,11 +140,13 @@ __all__ = [
     "batch_result_message",
     "blue_green_switched",
     "button_value",
+    "checklist_line",
     "clock",
     "closed",
     "cluster_unreadable",
     "counts_line",
     "decided",
+    "deploy_running",
     "failed_click",
     "failed_command",
     "failure_choices",
@@ -126,6 +156,8 @@ __all__ = [
     "history_message",
     "image_tag",
     "judged_health",
+    "log_comment",
+    "log_file",
     "mentions",
     "no_tenants",
     "not_ready",
@@ -141,6 +173,17 @@ __all__ = [
     "progress_bar",
     "refusal",
     "refused",
+    "release_accepted",
+    "release_detail",
+    "release_head",
+    "release_list",
+    "release_notify_line",
+    "release_parent",
+    "release_plan",
+    "release_status",
+    "release_stop_asked",
+    "release_summary",
+    "release_title",
     "remove_old_offer",
     "request_taken",
     "restarting",
@@ -150,7 +193,11 @@ __all__ = [
     "settles",
     "status_line",
     "status_message",
+    "step_finished",
+    "step_name",
+    "step_started",
     "summary",
+    "tail_message",
     "target_line",
     "title",
     "unreadable",

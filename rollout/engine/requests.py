@@ -35,10 +35,11 @@ _COMMANDS: dict[Action, type[Command]] = {
 def to_command(item: InboxItem) -> Command:
     try:
         kind = _COMMANDS[Action(item.action)]
-    except ValueError:
-        known = ", ".join(action.value for action in Action)
+    except (ValueError, KeyError):  # not an action, or one asked of a release
+        known = ", ".join(action.value for action in _COMMANDS)
         raise InvalidTransition(
-            f"rollbot does not know the action {str(item.action)!r}; it knows {known}"
+            f"rollbot does not know the action {str(item.action)!r} on a rollout; it knows "
+            f"{known}"
         ) from None
     if kind is Rollback:
         return Rollback(item.user, tenants=item.tenants, os_account=item.os_account)

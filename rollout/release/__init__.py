@@ -7,10 +7,12 @@ The adapters that run the steps (pnpm, the Docker engine, the registry) live in
 
 from rollout.release.model import (
     BuildSpec,
+    DeployPlan,
     Release,
     ReleaseEvent,
     ReleaseEventKind,
     ReleasePhase,
+    ReleasePlan,
     ReleaseRequest,
     ReleaseSettings,
     Step,
@@ -29,14 +31,16 @@ from rollout.release.steps import (
     started,
     stop_requested,
 )
-from rollout.release.words import parse_release
+from rollout.release.words import format_release, parse_release
 
 __all__ = [
     "BuildSpec",
+    "DeployPlan",
     "Release",
     "ReleaseEvent",
     "ReleaseEventKind",
     "ReleasePhase",
+    "ReleasePlan",
     "ReleaseRequest",
     "ReleaseSettings",
     "Step",
@@ -46,6 +50,7 @@ __all__ = [
     "deploy_started",
     "failed",
     "finished",
+    "format_release",
     "parse_release",
     "plan_steps",
     "ready",

@@ -13,7 +13,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from rollout.model import OsAccount
+from rollout.model import OsAccount, Rollout
+from rollout.plan import Estimate, Plan
 
 
 class StepKind(StrEnum):
@@ -168,6 +169,7 @@ class ReleaseEventKind(StrEnum):
     STARTED = "started"
     STEP_STARTED = "step-started"
     STEP_FINISHED = "step-finished"  # done, failed or skipped: the step says which
+    DEPLOY_STARTED = "deploy-started"  # a deploy step's rollout exists: the event carries it
     BUILT = "built"  # every image verified in the registry
     COMPLETED = "completed"
     FAILED = "failed"
@@ -181,3 +183,21 @@ class ReleaseEvent:
     kind: ReleaseEventKind
     release: Release
     step: Step | None = None
+    rollout: Rollout | None = None  # DEPLOY_STARTED: the rollout the step started
+
+
+@dataclass(frozen=True)
+class DeployPlan:
+    plan: Plan
+    estimate: Estimate
+    preview: Rollout  # the rollout it would start (ID 0)
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    """A dry run: the steps, the images, each app's deploy plan, and what preflight found."""
+
+    release: Release  # unsaved (ID 0)
+    images: dict[str, str]  # app -> repository:version
+    deploys: dict[str, DeployPlan]
+    problems: tuple[str, ...]

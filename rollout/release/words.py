@@ -94,3 +94,17 @@ def _ref(text: str) -> str:
         raise UsageError(f"{show(text)} is not a git ref.",
                          "Write a tag, a branch or a commit: ref=v1.3.1, ref=main.")
     return text
+
+
+def format_release(request: ReleaseRequest) -> str:
+    """The words of a request as `/release` takes them; they parse back to it."""
+    words = [request.version]
+    if request.apps is not None:
+        words.append("apps=" + ",".join(request.apps))
+    if request.ref is not None:
+        words.append(f"ref={request.ref}")
+    if request.build_only:
+        words.append("build-only")
+    if request.dry_run:
+        words.append("dry-run")
+    return " ".join([*words, *request.deploy_words])

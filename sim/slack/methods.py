@@ -333,16 +333,18 @@ def files_complete_upload_external(ctx: ApiContext, args: JsonDict) -> JsonDict:
         raise ApiError("file_not_found")
     titles = [str(w.get("title") or f.name) for w, f in zip(wanted, uploaded, strict=True)]
     channel = _channel(ctx, args, key="channel_id") if args.get("channel_id") else None
-    shared_ts = thread_ts = None
-    if channel is not None:
-        thread_ts = _thread_parent(ctx, channel, args.get("thread_ts"))
-        text = args.get("initial_comment") or f"Shared a file: {', '.join(titles)}"
-        shared_ts = ctx.workspace.post_message(channel, text=str(text), blocks=(),
-                                               thread_ts=thread_ts).ts
+    thread_ts = _thread_parent(ctx, channel, args.get("thread_ts")) if channel else None
     for stored, title in zip(uploaded, titles, strict=True):
         stored.title, stored.completed = title, True
-        stored.channel, stored.shared_ts = channel, shared_ts
-        stored.thread_ts = thread_ts
+        stored.channel, stored.thread_ts = channel, thread_ts
+    if channel is not None:
+        # The share is a message of its own that lists the files, as Slack shows it.
+        text = args.get("initial_comment") or f"Shared a file: {', '.join(titles)}"
+        shared = ctx.workspace.post_message(channel, text=str(text), blocks=(),
+                                            thread_ts=thread_ts,
+                                            files=[f.to_api() for f in uploaded])
+        for stored in uploaded:
+            stored.shared_ts = shared.ts
     return {"files": [f.to_api() for f in uploaded]}
 
 

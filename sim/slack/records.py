@@ -46,6 +46,7 @@ class Message:
     attachments: tuple[JsonDict, ...] = ()
     deleted: bool = False
     metadata: JsonDict | None = None  # chat.postMessage's `metadata`: event_type, event_payload
+    files: tuple[JsonDict, ...] = ()  # a file share's files, as Slack lists them on the message
 
     @property
     def text(self) -> str:
@@ -79,6 +80,8 @@ class Message:
             body["blocks"] = self.blocks
         if self.attachments:
             body["attachments"] = list(self.attachments)
+        if self.files:
+            body["files"] = list(self.files)
         if self.thread_ts:
             body["thread_ts"] = self.thread_ts
         if self.edited:

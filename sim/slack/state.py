@@ -143,6 +143,7 @@ class Workspace:
         reply_broadcast: bool = False,
         user: str = BOT_USER_ID,
         metadata: JsonDict | None = None,
+        files: Sequence[JsonDict] = (),
     ) -> Message:
         with self._cond:
             now = time.time()
@@ -158,6 +159,7 @@ class Workspace:
                 bot_id=bot_id,
                 attachments=tuple(attachments),
                 metadata=metadata,
+                files=tuple(files),
             )
             self._messages.setdefault(channel, {})[ts] = msg
             self._post_times.setdefault(channel, []).append(now)

@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import TextIO
 
 import pytest
+import yaml
 
 from bot import cli
 from bot.terminal.words import Args
 from handlers import render
 from handlers.edge import Edge
 from handlers.slash import COMMANDS, SlashCommand, SlashRequest
+from tests.e2e.cli_support import REPO
 from tests.e2e.slack_fixtures import ALICE, running_bot
 
 
@@ -98,3 +100,13 @@ async def test_a_slash_command_is_one_entry_in_the_slash_table(
     assert heard.text == "/echo heard: hello there"
     assert "/echo <words>" in helped.text and "`/echo hi`" in helped.text
     assert "/deploy status [ID]" in helped.text and "`/rollback 42`" in helped.text
+
+
+def test_every_slash_command_of_the_table_is_in_the_slack_app_manifest() -> None:
+    """Given the slash table, then Slack is told of each command by the manifest operators
+    paste, with the scopes their messages need (files:write for a release step's log)."""
+    manifest = yaml.safe_load((REPO / "app-manifest.yml").read_text())
+    listed = [c["command"] for c in manifest["features"]["slash_commands"]]
+    assert sorted(listed) == sorted(COMMANDS)
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert {"commands", "chat:write", "files:write"} <= scopes

@@ -17,6 +17,7 @@ def test_buttons_keep_the_action_ids_messages_already_posted_carry() -> None:
         "rollbot_retry": Action.RETRY,
         "rollbot_skip": Action.SKIP,
         "rollbot_remove_old": Action.REMOVE_OLD,
+        "rollbot_stop_release": Action.STOP_RELEASE,
     }
 
     # Then each still names its request, and each request makes that same ID
@@ -28,6 +29,6 @@ def test_buttons_keep_the_action_ids_messages_already_posted_carry() -> None:
 def test_the_journal_spells_requests_as_it_always_has() -> None:
     assert [str(action) for action in Action] == [
         "approve", "reject", "pause", "resume", "cancel", "rollback", "retry", "skip",
-        "remove-old",
+        "remove-old", "stop-release",
     ]  # fmt: skip
     assert Action("remove-old") is Action.REMOVE_OLD

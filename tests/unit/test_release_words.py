@@ -12,8 +12,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from handlers.commands import CommandError, Help
+from handlers.release_commands import (
+    CancelRelease,
+    ListReleases,
+    ReleaseStatus,
+    StartRelease,
+    parse_release_command,
+)
 from rollout.options import UsageError
-from rollout.release import ReleaseRequest, parse_release
+from rollout.release import ReleaseRequest, format_release, parse_release
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 APPS = ("admin", "isp")
@@ -75,3 +83,54 @@ def test_any_text_is_a_request_or_a_usage_error(words: list[str]) -> None:
     except UsageError:
         return
     assert request.version.startswith("v")
+
+
+# --- the verbs around a release, as `/release` and `rollbot release` read them -----------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("v1.3.1 apps=isp", StartRelease(ReleaseRequest(version="v1.3.1", apps=("isp",)))),
+        ("status", ReleaseStatus()),
+        ("status R7", ReleaseStatus(7)),
+        ("STATUS #7", ReleaseStatus(7)),
+        ("list", ListReleases()),
+        ("cancel r12", CancelRelease(12)),
+        ("help", Help()),
+    ],
+)
+def test_the_verbs_of_release(text: str, expected: object) -> None:
+    assert parse_release_command(text, apps=APPS, now=NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "Say which version to release."),
+        ("cancel", "cancel needs a release ID."),
+        ("cancel R0", "`R0` is not a release ID."),
+        ("status R7 R8", "Unexpected `R8` after status."),
+        ("list all", "Unexpected `all` after list."),
+        ("1.3", "is not a version"),
+    ],
+)
+def test_bad_verbs_get_the_usage_of_release(text: str, problem: str) -> None:
+    with pytest.raises(CommandError) as refused:
+        parse_release_command(text, apps=APPS, now=NOW)
+    assert problem in refused.value.reply
+    assert "Usage: /release <version> [apps=admin,isp]" in refused.value.reply
+    assert "       /release cancel <ID>" in refused.value.reply
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["v1.3.1", "v2.0.0-rc.1", "apps=isp", "apps=admin,isp",
+                                 "ref=main", "build-only", "dry-run", "batch=3", "wait=1m"]),
+                max_size=6))
+def test_a_release_as_rollbot_quotes_it_parses_back_to_itself(words: list[str]) -> None:
+    try:
+        request = parse_release(words, apps=APPS, now=NOW)
+    except UsageError:
+        return
+    again = parse_release(format_release(request).split(), apps=APPS, now=NOW)
+    assert again == request
