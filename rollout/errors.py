@@ -26,6 +26,7 @@
     │   ├── ReleaseConflict    another release is active: one runs at a time
     │   ├── UnknownRelease     no release with that ID
     │   └── StaleRelease       saved by someone else since it was read
+    ├── NoJournal              (bot.terminal.session) no journal where a reading verb looked
     └── JournalError           (bot.store) the journal file cannot be opened or used
         └── SchemaTooNew       the file was written by a newer rollbot
 
