@@ -79,7 +79,8 @@ async def test_each_duration_measures_what_its_words_say(tmp_path: Path) -> None
             # When Alice rolls back, timed from her click to the rollout's end
             clicked = time.monotonic()
             await bot.click(Action.ROLLBACK.button_id, ts=choices.ts, user=ALICE)
-            assert (await bot.wait(1)).phase is Phase.ROLLED_BACK
+            # (the click is acknowledged before the engine takes it: still PAUSED until then)
+            assert (await bot.reach(1, Phase.ROLLED_BACK)).phase is Phase.ROLLED_BACK
             rolled_back = time.monotonic() - clicked
             assert choices.thread_ts is not None
             summary = await bot.slack.wait_for_message_async(
