@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable
 from datetime import datetime
-from typing import TextIO
+from typing import Generic, TextIO, TypeVar
 
 from bot.plain import plain
 from bot.terminal.fold import fold
 from handlers import render
 from rollout.model import EventKind, Phase, Rollout, RolloutEvent
 from rollout.outcomes import outcomes
+
+T = TypeVar("T")
 
 _SUMMARY_KINDS = frozenset({EventKind.COMPLETED, EventKind.CANCELLED, EventKind.EXPIRED})
 _CLEAR_LINE = "\r\x1b[2K"
@@ -105,6 +108,32 @@ def _choices(rollout_id: int) -> str:
     )
 
 
+class Held(Generic[T]):
+    """Items that wait for :meth:`release`, then pass straight through, each shown under
+    `lock`: a verb prints its own first line (the rollout or release ID) before anything
+    the engine says about it. Without `holding`, nothing waits."""
+
+    def __init__(
+        self, show: Callable[[T], None], *, lock: threading.Lock, holding: bool = True
+    ) -> None:
+        self._show = show
+        self._lock = lock
+        self._held: list[T] | None = [] if holding else None
+
+    def put(self, item: T) -> None:
+        with self._lock:
+            if self._held is not None:
+                self._held.append(item)
+            else:
+                self._show(item)
+
+    def release(self) -> None:
+        with self._lock:
+            held, self._held = self._held or [], None
+            for item in held:
+                self._show(item)
+
+
 class Printer:
     """A Listener that prints to a terminal or a log; safe to call from any thread."""
 
@@ -120,25 +149,16 @@ class Printer:
         self.verbose = verbose  # every tenant of every message, rather than a screenful
         self.live = out.isatty() if live is None else live
         self._lock = threading.Lock()
-        # Held events wait for release(), so a verb can print its own first line (the
-        # rollout ID) before anything the engine says about that rollout.
-        self._held: list[RolloutEvent] | None = [] if held else None
+        self._events = Held(self._show, lock=self._lock, holding=held)
         self._last_progress: dict[int, str] = {}
         self._progress_shown = False  # a redrawable line is on screen (live mode)
 
     def publish(self, event: RolloutEvent) -> None:
-        with self._lock:
-            if self._held is not None:
-                self._held.append(event)
-            else:
-                self._show(event)
+        self._events.put(event)
 
     def release(self) -> None:
         """Print what was held back, then print events as they come."""
-        with self._lock:
-            held, self._held = self._held or [], None
-            for event in held:
-                self._show(event)
+        self._events.release()
 
     def _show(self, event: RolloutEvent) -> None:
         progress = progress_line(event.rollout)

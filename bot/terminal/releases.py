@@ -26,7 +26,7 @@ from bot.plain import plain
 from bot.release import Releases, log_tail
 from bot.release.book import ReleaseBook
 from bot.terminal.groups import authorize, authorize_in
-from bot.terminal.printer import Printer
+from bot.terminal.printer import Held, Printer
 from bot.terminal.rollouts import EXIT_NOT_COMPLETED, EXIT_OK, check_auto_approve, plan_text
 from bot.terminal.session import Journal, Session, default_user, os_account
 from bot.terminal.words import Args, for_terminal, person, refusal, usage_of
@@ -188,21 +188,13 @@ class ReleasePrinter:
 
     def __init__(self, printer: Printer) -> None:
         self._printer = printer
-        self._lock = threading.Lock()
-        self._held: list[ReleaseEvent] | None = []
+        self._events = Held(self._show, lock=threading.Lock())
 
     def publish_release(self, event: ReleaseEvent) -> None:
-        with self._lock:
-            if self._held is not None:
-                self._held.append(event)
-                return
-        self._show(event)
+        self._events.put(event)
 
     def release(self) -> None:
-        with self._lock:
-            held, self._held = self._held or [], None
-        for event in held:
-            self._show(event)
+        self._events.release()
 
     def _show(self, event: ReleaseEvent) -> None:
         text = release_event_text(event)
