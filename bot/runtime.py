@@ -140,24 +140,17 @@ class Runtime:
 
 
 def default_db() -> Path:
-    """Where the journal lives when nobody says: one place per user, whatever folder the
-    shell is in, so `rollbot status 2` run anywhere reads the journal `rollbot deploy`
-    wrote. `$XDG_STATE_HOME/rollbot/` (`~/.local/state/rollbot/` when unset) is where
-    the XDG base directories put state that outlives a process but is not a document."""
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "rollbot" / JOURNAL_NAME
+    """Where the journal lives when nobody says: `./rollbot.db`, as the product contract
+    (SPEC section 7) fixes it. Reading verbs never create it and name this path when it
+    is missing, so a command run in the wrong folder says so instead of answering from
+    an empty journal."""
+    return Path(JOURNAL_NAME)
 
 
 def db_path(explicit: str | None = None) -> Path:
-    """The journal: `explicit` (`--db`), else ROLLBOT_DB, else :func:`default_db`. The
-    default's folder is made here (readable by this user only, as the journal decides
-    who may release); a file named by the user must be in a folder that exists."""
+    """The journal: `explicit` (`--db`), else ROLLBOT_DB, else :func:`default_db`."""
     given = explicit or os.environ.get("ROLLBOT_DB")
-    if given:
-        return Path(given)
-    path = default_db()
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return path
+    return Path(given) if given else default_db()
 
 
 def registry_for(config: Config) -> Registry | None:

@@ -66,7 +66,8 @@ class NoJournal(RollbotError):
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        super().__init__(no_journal_text(path, chosen_by_env=bool(os.environ.get("ROLLBOT_DB"))))
+        chosen = bool(os.environ.get("ROLLBOT_DB"))
+        super().__init__(no_journal_text(path.absolute(), chosen_by_env=chosen))
 
 
 @dataclass

@@ -1,11 +1,10 @@
 """A first run on a fresh machine: where the journal is, that reading never makes one,
 and what is said when no kubeconfig is there.
 
-A journal in whatever folder the shell happens to be in split one user's rollouts over
-many files, and a reading verb run in the wrong folder left an empty journal behind and
-then said the rollout did not exist. The journal is `ROLLBOT_DB`, else one file per user
-under `$XDG_STATE_HOME/rollbot/`; verbs that only read or ask never create it, and say
-where they looked when it is not there.
+A reading verb run in the wrong folder used to leave an empty journal behind and then
+say the rollout did not exist. The journal is `ROLLBOT_DB`, else `./rollbot.db` (the
+product contract's default); verbs that only read or ask never create it, and say where
+they looked when it is not there.
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ def rollbot_in(folder: Path, *args: str, **env: str) -> subprocess.CompletedProc
 def test_a_reading_verb_with_no_journal_names_where_it_looked_and_creates_nothing(
     tmp_path: Path, words: tuple[str, ...]
 ) -> None:
-    # Given a folder and a user state directory with no journal in either
+    # Given a folder with no journal in it
     folder, state = tmp_path / "elsewhere", tmp_path / "state"
     folder.mkdir()
 
@@ -44,7 +43,7 @@ def test_a_reading_verb_with_no_journal_names_where_it_looked_and_creates_nothin
     done = rollbot_in(folder, *words, XDG_STATE_HOME=str(state))
 
     # Then it is refused naming the default journal and ROLLBOT_DB, and no journal appears
-    expected = state / "rollbot" / "rollbot.db"
+    expected = folder / "rollbot.db"
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"no journal at {expected}" in done.stderr
     assert "ROLLBOT_DB" in done.stderr
