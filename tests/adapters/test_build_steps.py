@@ -23,7 +23,7 @@ from bot.build.workspace import (
     resolve,
     workspace_problems,
 )
-from tests.fixtures.monorepo import make_monorepo
+from sim.monorepo import make_monorepo
 
 
 def test_a_command_writes_its_output_to_the_log(tmp_path: Path) -> None:

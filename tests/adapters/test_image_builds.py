@@ -18,8 +18,8 @@ import pytest
 from bot.build.images import Built, DockerEngine, ImageBuild
 from bot.build.stop import Stop
 from bot.registry import RegistryClient
+from sim.monorepo import make_monorepo
 from tests.fixtures.engine import Engine, Registry
-from tests.fixtures.monorepo import make_monorepo
 
 
 @pytest.fixture(scope="module")

@@ -27,8 +27,8 @@ from rollout.engine import Engine as Engine_
 from rollout.model import EventKind, InboxItem, RolloutEvent
 from rollout.release import Release, ReleaseEvent, ReleaseRequest, parse_release
 from sim.kube.harness import SimHandle, start_sim
+from sim.monorepo import APPS, Monorepo
 from tests.fixtures.engine import Engine, Registry
-from tests.fixtures.monorepo import APPS, Monorepo
 
 TENANTS = 4
 VERSION = "v1.3.1"

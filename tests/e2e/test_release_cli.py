@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sim.monorepo import make_monorepo
 from tests.e2e.cli_support import REPO, Background, assert_no_traceback, wait_for
 from tests.e2e.release_support import LIMIT, TENANTS, VERSION, World, config_text, release_world
 from tests.fixtures.engine import Engine, Registry
-from tests.fixtures.monorepo import make_monorepo
 
 ROLLBOT = (sys.executable, "-m", "bot.cli")
 

@@ -20,6 +20,7 @@ from bot.release import Releases
 from bot.store import SqliteStore
 from rollout.release import Release, ReleasePhase, StepState, finished, plan_steps, started
 from rollout.release.errors import ReleaseConflict
+from sim.monorepo import make_monorepo
 from tests.e2e.release_support import (
     LIMIT,
     TENANTS,
@@ -29,7 +30,6 @@ from tests.e2e.release_support import (
     release_world,
 )
 from tests.fixtures.engine import Engine, Registry
-from tests.fixtures.monorepo import make_monorepo
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -16,10 +16,10 @@ import pytest
 
 from bot.release import log_tail
 from rollout.release import Release, ReleasePhase, StepState
+from sim.monorepo import Monorepo, make_monorepo
 from tests.adapters.registry_fixtures import push_image
 from tests.e2e.release_support import LIMIT, VERSION, World, release_world
 from tests.fixtures.engine import Engine, Registry
-from tests.fixtures.monorepo import Monorepo, make_monorepo
 
 
 def nothing_pushed_or_deployed(world: World, release: Release) -> None:

@@ -17,9 +17,9 @@ import pytest
 
 from rollout.model import OsAccount
 from rollout.release import ReleasePhase, StepState
+from sim.monorepo import make_monorepo
 from tests.e2e.release_support import LIMIT, TENANTS, VERSION, World, release_world
 from tests.fixtures.engine import Engine, Registry
-from tests.fixtures.monorepo import make_monorepo
 
 
 @pytest.fixture

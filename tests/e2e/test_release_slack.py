@@ -30,6 +30,7 @@ from handlers.slash import SlashRequest, answer
 from rollout.actions import Action
 from rollout.release import Release, ReleasePhase, StepState
 from sim.kube.harness import SimHandle, start_sim
+from sim.monorepo import make_monorepo
 from sim.slack import SlackHandle
 from sim.slack.records import Message
 from tests.e2e.release_support import LIMIT, TENANTS, VERSION, config_text, environ_for
@@ -46,7 +47,6 @@ from tests.e2e.slack_fixtures import (
 )
 from tests.e2e.slack_story_support import patches, posted, repeated, serve_env, serve_process
 from tests.fixtures.engine import Engine, Registry
-from tests.fixtures.monorepo import make_monorepo
 
 RELEASE_ENV = ("DOCKER_HOST", "REGISTRY_USERNAME", "REGISTRY_PASSWORD", "CI")
 
