@@ -1,6 +1,7 @@
 """Real registries for the registry adapter's tests, with no docker daemon anywhere.
 
-A ``docker-registry`` process (the Debian package) serves plain http on 127.0.0.1; images
+A ``docker-registry`` process (the Debian package, started by :mod:`sim.docker`) serves
+plain http on 127.0.0.1; images
 are pushed through the Registry API itself (blob uploads, then a manifest PUT), the way
 ``docker push`` does it. Basic auth uses an htpasswd file whose bcrypt entries come from the
 system's libxcrypt; bearer auth uses a small token issuer that signs JWTs with a key and
@@ -11,15 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import ctypes
-import ctypes.util
 import gzip
 import hashlib
 import io
 import json
 import secrets
-import shutil
-import socket
 import subprocess
 import tarfile
 import threading
@@ -32,10 +29,14 @@ from typing import Any, Literal
 
 import pytest
 import requests
-import yaml
 from aiohttp import web
 
-START_TIMEOUT = 10.0
+from sim.docker import RunningRegistry, free_port, htpasswd_entry, missing_needs
+from sim.docker import run_registry as sim_run_registry
+
+# Other test modules take these from here; they live with the starters in sim.docker.
+__all__ = ["RunningRegistry", "free_port", "htpasswd_entry", "run_registry"]
+
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -48,25 +49,7 @@ _FORMATS = {
 }
 
 
-class RegistryUnavailable(RuntimeError):
-    """docker-registry is missing or would not start; the message says what to do."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-# -- the registry process --------------------------------------------------------------------
-
-
-@dataclass
-class RunningRegistry:
-    url: str
-    host: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
+# -- the registry process (sim.docker's, failing the test with the setup hint) -------------
 
 
 @contextmanager
@@ -74,90 +57,14 @@ def run_registry(
     workdir: Path, *, auth: Mapping[str, Any] | None = None
 ) -> Iterator[RunningRegistry]:
     """Start ``docker-registry serve`` on a free port; stop it when the block ends."""
-    binary = shutil.which("docker-registry")
-    if binary is None:
+    if missing_needs(("docker-registry",)):
         pytest.fail(
             "docker-registry is not installed: run scripts/setup as root (it apt-installs the "
             "Debian package docker-registry)",
             pytrace=False,
         )
-    workdir.mkdir(parents=True, exist_ok=True)
-    registry = _start(binary, workdir, auth)
-    try:
+    with sim_run_registry(workdir, auth=auth) as registry:
         yield registry
-    finally:
-        registry.process.terminate()
-        try:
-            registry.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            registry.process.kill()
-            registry.process.wait(timeout=5)
-
-
-def _start(binary: str, workdir: Path, auth: Mapping[str, Any] | None) -> RunningRegistry:
-    # The port is free when chosen but may be taken before the registry binds it; try again.
-    for attempt in range(3):
-        port = free_port()
-        config = workdir / f"config-{attempt}.yml"
-        config.write_text(yaml.safe_dump(_config(workdir / "storage", port, auth)))
-        log_path = workdir / f"registry-{attempt}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen([binary, "serve", str(config)], stdout=log,
-                                       stderr=subprocess.STDOUT)
-        registry = RunningRegistry(f"http://127.0.0.1:{port}", f"127.0.0.1:{port}", process,
-                                   log_path)
-        if _wait_until_serving(registry):
-            return registry
-        process.kill()
-        process.wait(timeout=5)
-    raise RegistryUnavailable(
-        f"docker-registry did not start; its log: {log_path.read_text(errors='replace')[-2000:]}"
-    )
-
-
-def _config(root: Path, port: int, auth: Mapping[str, Any] | None) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "version": 0.1,
-        "log": {"level": "error", "accesslog": {"disabled": True}},
-        "storage": {
-            "filesystem": {"rootdirectory": str(root)},
-            "delete": {"enabled": True},
-            "maintenance": {"uploadpurging": {"enabled": False}},
-        },
-        "http": {"addr": f"127.0.0.1:{port}", "secret": secrets.token_hex(16)},
-    }
-    if auth:
-        config["auth"] = dict(auth)
-    return config
-
-
-def _wait_until_serving(registry: RunningRegistry) -> bool:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline and registry.process.poll() is None:
-        try:
-            with requests.get(f"{registry.url}/v2/", timeout=1):
-                return True  # any HTTP answer (200, or 401 with auth) means it is serving
-        except requests.ConnectionError:
-            time.sleep(0.05)  # polling a port: there is no event to wait on
-    return False
-
-
-def htpasswd_entry(user: str, password: str) -> str:
-    """An htpasswd line with a bcrypt hash (all docker-registry accepts), via libxcrypt.
-
-    Python's ``crypt`` module is deprecated and warnings are errors here; the bcrypt package
-    is not installed. Debian's libcrypt1 (libxcrypt) makes ``$2b$`` hashes natively.
-    """
-    lib = ctypes.CDLL(ctypes.util.find_library("crypt") or "libcrypt.so.1")
-    lib.crypt_gensalt.restype = ctypes.c_char_p
-    lib.crypt_gensalt.argtypes = [ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p, ctypes.c_int]
-    lib.crypt.restype = ctypes.c_char_p
-    lib.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
-    salt = lib.crypt_gensalt(b"$2b$", 4, None, 0)  # cost 4: bcrypt's minimum, keeps tests fast
-    hashed = lib.crypt(password.encode(), salt) if salt else None
-    if not hashed or not hashed.startswith(b"$2b$"):
-        raise RegistryUnavailable("this machine's libcrypt cannot make bcrypt hashes")
-    return f"{user}:{hashed.decode()}\n"
 
 
 # -- pushing images --------------------------------------------------------------------------
