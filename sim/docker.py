@@ -42,14 +42,14 @@ BUSYBOX_LINKS = ("sh", "httpd", "echo", "cat", "mkdir", "printf", "sleep", "ls",
 SETUP = "run scripts/setup as root"
 # What each binary comes in, as scripts/setup installs it.
 PACKAGES = {"dockerd": "docker.io", "docker-registry": "docker-registry",
-            "busybox": "busybox-static", "pnpm": "pnpm"}
+            "busybox": "busybox-static", "pnpm": "pnpm", "node": "nodejs", "git": "git"}
 
 
 class DockerUnavailable(RuntimeError):
     """The engine or the registry is missing or would not start; the message says why."""
 
 
-def missing_needs(binaries: tuple[str, ...] = tuple(PACKAGES)) -> list[str]:
+def missing_needs(binaries: tuple[str, ...]) -> list[str]:
     """What this machine lacks to start an engine and a registry here: absent binaries by
     package, and root (dockerd runs only as root). Empty when all is there."""
     lacking = [f"{PACKAGES.get(b, b)} ({b})" for b in binaries if shutil.which(b) is None]

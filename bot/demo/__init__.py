@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 
 INTERRUPTED = 130  # what shells report for a command ended by Ctrl-C
+CANNOT = 2  # `--release` on a machine without what it needs: nothing was started
 
 
 def main(argv: Sequence[str]) -> int:
@@ -27,6 +28,13 @@ def main(argv: Sequence[str]) -> int:
         from bot.demo.run import parse_args
 
         args = parse_args(argv)
+        if args.release:
+            from bot.demo.release_world import cannot_start
+
+            lacking = cannot_start()
+            if lacking:
+                print(lacking, file=sys.stderr)
+                return CANNOT
         return _run(args)
     except KeyboardInterrupt:
         print("\nrollbot demo: interrupted; everything it started is stopped.", file=sys.stderr)

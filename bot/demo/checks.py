@@ -20,6 +20,7 @@ from bot.demo.world import (
     RELEASES,
     REPOSITORIES,
     STAKEHOLDERS,
+    Stage,
     World,
 )
 from rollout.actions import Action
@@ -38,14 +39,21 @@ class Check:
     text: str
 
 
-def _image_tag(deployment: dict[str, Any] | None) -> str:
+def image_of(deployment: dict[str, Any] | None) -> str:
+    """The image its first container names, in full."""
     if deployment is None:
         return "(missing)"
     containers = deployment["spec"]["template"]["spec"].get("containers") or [{}]
-    return tag_of(str(containers[0].get("image", ""))) or "(no tag)"
+    return str(containers[0].get("image", ""))
 
 
-def _settled(predicate: Callable[[], bool], timeout: float) -> bool:
+def image_tag(deployment: dict[str, Any] | None) -> str:
+    if deployment is None:
+        return "(missing)"
+    return tag_of(image_of(deployment)) or "(no tag)"
+
+
+def settled(predicate: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -63,8 +71,8 @@ def admin_checks(world: World) -> list[Check]:
     old_cm = f"platform-admin-config-{OLD_VERSION}"
     return [
         Check(live == NEW_VERSION, f"admin: the Service selects version {live}"),
-        Check(rolled and _image_tag(new) == NEW_VERSION,
-              f"admin: {NEW_SIDE} runs {_image_tag(new)}, rolled out and ready"),
+        Check(rolled and image_tag(new) == NEW_VERSION,
+              f"admin: {NEW_SIDE} runs {image_tag(new)}, rolled out and ready"),
         Check(kube.get("deployments", ADMIN_NS, ADMIN_APP) is None,
               f"admin: the old side ({ADMIN_APP}) is gone"),
         Check(kube.get("configmaps", ADMIN_NS, old_cm) is None,
@@ -72,7 +80,7 @@ def admin_checks(world: World) -> list[Check]:
     ]
 
 
-def tenants(world: World) -> list[str]:
+def tenants(world: Stage) -> list[str]:
     found = world.kube.list("namespaces")
     return sorted(ns["metadata"]["name"] for ns in found
                   if (ns["metadata"].get("labels") or {}).get(TENANT_LABEL) == "tenant")
@@ -82,10 +90,10 @@ def isp_checks(world: World, outcome: Outcome) -> list[Check]:
     kube, names = world.kube, tenants(world)
 
     def astray() -> list[str]:
-        return [ns for ns in names if _image_tag(kube.get("deployments", ns, ISP_APP))
+        return [ns for ns in names if image_tag(kube.get("deployments", ns, ISP_APP))
                 != OLD_VERSION or not kube.rolled_out(ns, ISP_APP)]
 
-    _settled(lambda: not astray(), SETTLE_SECONDS)
+    settled(lambda: not astray(), SETTLE_SECONDS)
     off = astray()
     detail = f"; not yet: {', '.join(off)}" if off else ""
     checks = [Check(not off, f"isp: all {len(names)} tenants run {OLD_VERSION} again, rolled "
@@ -111,7 +119,7 @@ def registry_checks(world: World) -> list[Check]:
                   f"registry: preflight asked the registry for {' and '.join(wanted)}")]
 
 
-def slack_checks(world: World) -> list[Check]:
+def slack_checks(world: Stage) -> list[Check]:
     slack = world.slack
     pace = world.post_interval
     too_fast = [found for channel in (RELEASES, STAKEHOLDERS)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from bot.demo.printer import Printer
-from bot.demo.world import CHANNELS, RELEASES, World
+from bot.demo.world import CHANNELS, RELEASES, Stage
 from handlers import render
 from rollout.model import Phase, Rollout
 from sim.slack.records import Ephemeral, JsonDict, Message
@@ -67,7 +67,7 @@ def find_button(messages: list[Message], rollout_id: int, *, action_id: str,
 class People:
     """Alice, Bob and the rest, as the demo moves them."""
 
-    world: World
+    world: Stage
     out: Printer
     timeout: float  # the most any single wait may take
 

@@ -143,8 +143,12 @@ class Printer:
     def _wrap(self, line: str, indent: str) -> list[str]:
         if len(line) <= self.width:
             return [line]
-        return textwrap.wrap(line, self.width, subsequent_indent=indent, break_on_hyphens=False,
-                             drop_whitespace=True) or [line]
+        # The line's own indent is kept apart: textwrap would drop it when the first word
+        # (a digest, a link) does not fit behind it.
+        text = line.lstrip(" ")
+        lead = line[: len(line) - len(text)]
+        return textwrap.wrap(text, self.width, initial_indent=lead, subsequent_indent=indent,
+                             break_on_hyphens=False, drop_whitespace=True) or [line]
 
     def _message(self, channel: str, msg: Message) -> list[str]:
         mark = REPLY_MARK if msg.is_reply else ""

@@ -19,12 +19,14 @@ from bot.demo.world import (
     OLD_VERSION,
     PACED,
     REGISTRY_HOST,
+    RELEASE_VERSION,
     USERS,
     World,
     start_world,
 )
 
 STEP_TIMEOUT = 60.0  # the longest any one wait of the script may take
+RELEASE_STEP_TIMEOUT = 180.0  # the wait for the isp deploy spans install, builds and push
 DEFAULT_TENANTS = 12
 
 
@@ -38,6 +40,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--tenants", type=int, default=DEFAULT_TENANTS,
                         help=f"tenant namespaces in the simulated cluster "
                              f"(default {DEFAULT_TENANTS}, at least 8)")
+    parser.add_argument("--release", action="store_true",
+                        help=f"play `/release {RELEASE_VERSION}` instead: build the fixture "
+                             "monorepo's images in a Docker engine of the demo's own, push "
+                             "them to its own registry, deploy both apps (needs root, "
+                             "docker.io, docker-registry, busybox-static and pnpm: "
+                             "scripts/setup)")
     parser.add_argument("--verbose", action="store_true", help="rollbot's own log on stderr")
     args = parser.parse_args(list(argv))
     if args.tenants < 8:
@@ -106,11 +114,34 @@ async def play(world: World, out: Printer, *, tenants: int) -> int:
 
 async def run(args: argparse.Namespace, stream: TextIO) -> int:
     out = Printer(stream, channel_names=CHANNELS, user_names=USERS)
+    if args.release:
+        return await run_release(args, out)
     out.heading("rollbot demo: a scripted release, end to end")
     out.line("Starting a simulated cluster, a Slack stand-in, a registry stand-in and rollbot…")
     world = await start_world(out, windows=FAST if args.fast else PACED, tenants=args.tenants)
     try:
         header(out, world, fast=args.fast, tenants=args.tenants)
         return await play(world, out, tenants=args.tenants)
+    finally:
+        await world.close()
+
+
+async def run_release(args: argparse.Namespace, out: Printer) -> int:
+    """`rollbot demo --release`: the same stage with a Docker engine, a registry and the
+    fixture monorepo, and the release's script (imported here: the plain demo does
+    without the pipeline's modules)."""
+    from bot.demo.release_script import play_release, release_header
+    from bot.demo.release_world import start_release_world
+
+    windows = FAST if args.fast else PACED
+    out.heading(f"rollbot demo --release: /release {RELEASE_VERSION}, from monorepo to tenants")
+    out.line("Starting a simulated cluster, a Slack stand-in, a Docker engine, a registry and "
+             "rollbot…")
+    world = await start_release_world(out, windows=windows, tenants=args.tenants)
+    try:
+        release_header(out, world, windows=windows, tenants=args.tenants)
+        # Besides the rollouts' waits, the release installs, builds and pushes.
+        people = People(world, out, timeout=RELEASE_STEP_TIMEOUT + 3 * args.tenants)
+        return await play_release(world, people)
     finally:
         await world.close()

@@ -117,8 +117,8 @@ async def _approvals(people: People, outcome: Outcome, rollout_id: int) -> None:
     await people.click(BOB, gate, action_id=Action.APPROVE.button_id, label="Approve")
 
 
-async def stakeholders(people: People) -> None:
-    people.out.heading(f"Step 3 of {STEPS} · what the stakeholders saw in #stakeholders")
+async def stakeholders(people: People, *, step: str = f"Step 3 of {STEPS}") -> None:
+    people.out.heading(f"{step} · what the stakeholders saw in #stakeholders")
     slack = people.world.slack
     shown = render_channel(slack.messages(STAKEHOLDERS, include_replies=True),
                            names=slack.workspace.user_names())

@@ -29,7 +29,7 @@ from bot.demo.registry import MirroredRegistry, RegistryStandIn
 from bot.endpoints import EVENTS_PATH
 from bot.runtime import Runtime, build_runtime
 from rollout.model import Rollout, RolloutEvent
-from rollout.ports import Listener
+from rollout.ports import Listener, Registry
 from sim.kube.harness import SimHandle, start_sim
 from sim.kube.seed import BASE_VERSION, REGISTRY
 from sim.slack import SlackHandle, start_slack
@@ -43,6 +43,7 @@ USERS = {ALICE: "alice", BOB: "bob", CAROL: "carol", DAVE: "dave"}
 # The example config names these groups; give them members so lookups have an answer.
 GROUPS = {"S0RELEASE": [DAVE], "S0LEADS": [CAROL]}
 NEW_VERSION = "v1.3.0"
+RELEASE_VERSION = "v1.3.1"  # what `rollbot demo --release` builds, pushes and deploys
 OLD_VERSION = BASE_VERSION
 REGISTRY_HOST = REGISTRY.split("/", 1)[0]
 REPOSITORIES = ("dotmac/isp-ops-app", "dotmac/platform-admin-app")
@@ -77,6 +78,12 @@ FAST = Windows(wait="0s", pilot_monitor="1s", monitor="1s", rollout_timeout="30s
 
 def demo_config(windows: Windows) -> Config:
     """The built-in configuration with the demo's windows; checked like any rollbot.yaml."""
+    return parse_config(yaml.safe_dump(demo_settings(windows), sort_keys=False),
+                        source=CONFIG_SOURCE)
+
+
+def demo_settings(windows: Windows) -> dict[str, Any]:
+    """The built-in configuration's data with the demo's windows, not yet checked."""
     data: dict[str, Any] = yaml.safe_load(default_config_text())
     data["apps"]["admin"]["monitor"] = windows.monitor
     isp = data["apps"]["isp"]
@@ -85,7 +92,7 @@ def demo_config(windows: Windows) -> Config:
     # Alice may approve isp rollouts too, so that her click on her own gate is refused by
     # four-eyes, not for want of the right.
     isp["approvers"] = [ALICE, *isp["approvers"]]
-    return parse_config(yaml.safe_dump(data, sort_keys=False), source=CONFIG_SOURCE)
+    return data
 
 
 class Changes:
@@ -140,10 +147,11 @@ class Watch:
 
 
 @dataclass
-class World:
+class Stage:
+    """What every demo runs on: the simulators, the bot, and what the script waits with."""
+
     kube: SimHandle
     slack: SlackHandle
-    registry: RegistryStandIn
     server: serve.Server
     watch: Watch
     changes: Changes
@@ -168,43 +176,76 @@ class World:
         await self.stack.aclose()
 
 
+@dataclass
+class World(Stage):
+    """The plain demo's stage: its images are known to a registry stand-in."""
+
+    registry: RegistryStandIn = field(kw_only=True)
+
+
+@dataclass
+class Simulators:
+    """The simulated cluster and the Slack stand-in, started into `stack`."""
+
+    kube: SimHandle
+    slack: SlackHandle
+    changes: Changes
+    home: Path
+    stack: contextlib.AsyncExitStack
+
+
+async def start_simulators(printer: Printer, *, windows: Windows, tenants: int,
+                           stack: contextlib.AsyncExitStack) -> Simulators:
+    """A temporary home, the simulated cluster and the Slack stand-in, each stopped by
+    `stack` (the home removed last)."""
+    changes = Changes(asyncio.get_running_loop())
+    home = Path(tempfile.mkdtemp(prefix="rollbot-demo-"))
+    stack.callback(shutil.rmtree, home, ignore_errors=True)
+    kube = await asyncio.to_thread(
+        start_sim, tenants=tenants, ready_delay=windows.ready_delay,
+        deadline_scale=windows.deadline_scale, kubeconfig_path=home / "kubeconfig")
+    stack.push_async_callback(asyncio.to_thread, kube.stop)
+    slack = await asyncio.to_thread(
+        start_slack, channels=CHANNELS, users=USERS, usergroups=GROUPS)
+    stack.push_async_callback(asyncio.to_thread, slack.close)
+    slack.on_event(printer.on_chat)
+    slack.on_event(changes.poke)
+    return Simulators(kube, slack, changes, home, stack)
+
+
+async def start_bot(sims: Simulators, printer: Printer, *, config: Config, windows: Windows,
+                    registry: Registry) -> tuple[serve.Server, Watch]:
+    """rollbot on the simulators, stopped by their stack before them."""
+    watch = Watch(sims.changes)
+    server = await _start_bot(config, kube=sims.kube, slack=sims.slack, home=sims.home,
+                              watch=watch, post_interval=windows.post_interval,
+                              registry=registry)
+    sims.stack.push_async_callback(server.close)
+    sims.stack.callback(printer.mute_chat)  # runs first: shutting down is not the demo
+    return server, watch
+
+
 async def start_world(printer: Printer, *, windows: Windows, tenants: int) -> World:
     """Start the stand-ins and the bot; on any failure stop what was started."""
-    loop = asyncio.get_running_loop()
-    changes = Changes(loop)
-    home = Path(tempfile.mkdtemp(prefix="rollbot-demo-"))
     stack = contextlib.AsyncExitStack()
-    stack.callback(shutil.rmtree, home, ignore_errors=True)
     try:
-        kube = await asyncio.to_thread(
-            start_sim, tenants=tenants, ready_delay=windows.ready_delay,
-            deadline_scale=windows.deadline_scale, kubeconfig_path=home / "kubeconfig")
-        stack.push_async_callback(asyncio.to_thread, kube.stop)
-        slack = await asyncio.to_thread(
-            start_slack, channels=CHANNELS, users=USERS, usergroups=GROUPS)
-        stack.push_async_callback(asyncio.to_thread, slack.close)
-        slack.on_event(printer.on_chat)
-        slack.on_event(changes.poke)
+        sims = await start_simulators(printer, windows=windows, tenants=tenants, stack=stack)
         registry = RegistryStandIn({repo: (OLD_VERSION, NEW_VERSION) for repo in REPOSITORIES})
         await registry.start()
         stack.push_async_callback(registry.stop)
         config = demo_config(windows)
-        watch = Watch(changes)
-        server = await _start_bot(config, kube=kube, slack=slack, home=home, watch=watch,
-                                  post_interval=windows.post_interval,
-                                  registry=MirroredRegistry.to(registry.address,
-                                                               host=REGISTRY_HOST))
-        stack.push_async_callback(server.close)
-        stack.callback(printer.mute_chat)  # runs first: shutting down is not the demo
+        server, watch = await start_bot(
+            sims, printer, config=config, windows=windows,
+            registry=MirroredRegistry.to(registry.address, host=REGISTRY_HOST))
     except BaseException:
         await stack.aclose()
         raise
-    return World(kube, slack, registry, server, watch, changes, config, home, stack,
-                 post_interval=windows.post_interval)
+    return World(sims.kube, sims.slack, server, watch, sims.changes, config, sims.home, stack,
+                 post_interval=windows.post_interval, registry=registry)
 
 
 async def _start_bot(config: Config, *, kube: SimHandle, slack: SlackHandle, home: Path,
-                     watch: Watch, registry: MirroredRegistry,
+                     watch: Watch, registry: Registry,
                      post_interval: float) -> serve.Server:
     settings = serve.ServeSettings(
         bot_token=slack.bot_token,

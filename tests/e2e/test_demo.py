@@ -216,6 +216,19 @@ def test_long_lines_are_wrapped_under_their_message() -> None:
     assert len(lines) > 1 and all(len(line) <= printer.width for line in lines)
 
 
+def test_a_line_of_one_long_word_stays_indented_under_its_message() -> None:
+    """Given a reply whose second line is a digest too long for the terminal, when it is
+    printed, then that line stays indented under the message, broken to the width."""
+    printer, out = _printer()
+    digest = "sha256:" + "ab" * 40  # fits the width alone, not behind the indent
+    printer.on_chat(ChatEvent("message", "C0RELEASES",
+                              message=_message(f"✅ Verify admin done\n{digest}")))
+    first, *rest = out.getvalue().splitlines()
+    body = first.index("rollbot:")
+    assert rest and all(line.startswith(" " * body) for line in rest), out.getvalue()
+    assert all(len(line) <= printer.width for line in rest)
+
+
 # --- a step that goes wrong ---------------------------------------------------------------
 
 
