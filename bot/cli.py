@@ -40,7 +40,8 @@ class Verb:
 
 VERBS: dict[str, Verb] = {
     "serve": Verb("run the Slack bot (Socket Mode or HTTP)", "bot.serve:main"),
-    "demo": Verb("a scripted release against the built-in simulators", "bot.demo:main"),
+    "demo": Verb("a scripted release against the built-in simulators; --release builds it too",
+                 "bot.demo:main"),
     "plan": Verb(
         "print the plan of a rollout; changes nothing",
         "bot.terminal.rollouts:cmd_plan",

@@ -8,6 +8,10 @@ type slash commands and click buttons, the real Bolt app and engine answer. The
 conversation is printed as it happens. The exit status is 0 only when every step had
 the expected outcome, as read back from the simulated cluster.
 
+`rollbot demo --release` plays `/release v1.3.1` instead, from the fixture monorepo to
+every tenant, with a Docker engine and a registry of its own (:mod:`sim.docker`). A
+machine that cannot start them is told so in one line before anything starts.
+
 This module stays light: the heavy imports happen inside `main`, where a Ctrl-C during
 them ends the demo quietly instead of with a traceback.
 """
