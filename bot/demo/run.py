@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import subprocess
+import sys
 from collections.abc import Sequence
 from typing import TextIO
 
@@ -26,6 +28,7 @@ from bot.demo.world import (
 )
 
 STEP_TIMEOUT = 60.0  # the longest any one wait of the script may take
+CANNOT_START = 2  # as when what --release needs is missing: see bot.demo.main
 RELEASE_STEP_TIMEOUT = 180.0  # the wait for the isp deploy spans install, builds and push
 DEFAULT_TENANTS = 12
 
@@ -132,12 +135,21 @@ async def run_release(args: argparse.Namespace, out: Printer) -> int:
     without the pipeline's modules)."""
     from bot.demo.release_script import play_release, release_header
     from bot.demo.release_world import start_release_world
+    from sim.docker import DockerUnavailable
 
     windows = FAST if args.fast else PACED
     out.heading(f"rollbot demo --release: /release {RELEASE_VERSION}, from monorepo to tenants")
     out.line("Starting a simulated cluster, a Slack stand-in, a Docker engine, a registry and "
              "rollbot…")
-    world = await start_release_world(out, windows=windows, tenants=args.tenants)
+    try:
+        world = await start_release_world(out, windows=windows, tenants=args.tenants)
+    except DockerUnavailable as exc:  # the engine or the registry would not start
+        print(f"rollbot demo --release: {exc}", file=sys.stderr)
+        return CANNOT_START
+    except subprocess.CalledProcessError as exc:  # writing the fixture monorepo
+        said = (exc.stderr or b"").decode(errors="replace").strip()
+        print(f"rollbot demo --release: {' '.join(exc.cmd)} failed: {said}", file=sys.stderr)
+        return 1
     try:
         release_header(out, world, windows=windows, tenants=args.tenants)
         # Besides the rollouts' waits, the release installs, builds and pushes.
