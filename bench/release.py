@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -233,9 +233,12 @@ class Versions:
         return version
 
 
+Runner = Callable[[Bench, str, Path], dict[str, Any]]
+
+
 def play(bench: Bench, *, rounds: int, warmup: bool) -> list[dict[str, Any]]:
     versions = Versions(bench.repo)
-    runners = {"manual": run_manual, "rollbot": run_rollbot}
+    runners: dict[str, Runner] = {"manual": run_manual, "rollbot": run_rollbot}
     if warmup:
         for side in SIDES:
             _one(bench, runners, side, versions, label="warmup")
@@ -251,13 +254,13 @@ def play(bench: Bench, *, rounds: int, warmup: bool) -> list[dict[str, Any]]:
     return results
 
 
-def _one(bench: Bench, runners: dict[str, Any], side: str, versions: Versions, *,
+def _one(bench: Bench, runners: dict[str, Runner], side: str, versions: Versions, *,
          label: str) -> dict[str, Any]:
     version = versions.next()
     folder = bench.runs / f"{label}-{side}"
     folder.mkdir(parents=True, exist_ok=True)
     before = os.getloadavg()[0]
-    run: dict[str, Any] = runners[side](bench, version, folder)
+    run = runners[side](bench, version, folder)
     run.update(load_1m_before=round(before, 2), load_1m_after=round(os.getloadavg()[0], 2),
                log_dir=str(folder))
     return run
