@@ -21,6 +21,7 @@ from rollout.model import (
 )
 from rollout.options import format_duration
 from rollout.outcomes import Outcomes, causes_of, digest, outcomes
+from rollout.plan import Estimate
 
 PROGRESS_WIDTH = 20
 
@@ -282,6 +283,25 @@ def image_tag(image: str | None) -> str:
     """The tag people talk about (v1.2.3), not the whole registry path; `?` when the
     image names none."""
     return (tag_of(image) if image else None) or "?"
+
+
+def estimate_phrase(estimate: Estimate) -> str:
+    """How long a plan should take and what that rests on, the same on both faces:
+    `about 2m10s (waits 2m, rollout ~4s per batch from the last 5 rollouts)`, or, before
+    any rollout of the app completed, `(...; no past rollouts, assuming 1m per batch)`.
+    Time at an approval gate is people's, so it is named, not guessed."""
+    pace = estimate.pace
+    per_batch = f"{format_duration(estimate.batch_seconds)} per batch"
+    waits = format_duration(estimate.wait_seconds) if estimate.wait_seconds else ""
+    if pace.measured:
+        last = "rollout" if pace.rollouts == 1 else f"{pace.rollouts} rollouts"
+        why = f"rollout ~{per_batch} from the last {last}"
+        basis = f"waits {waits}, {why}" if waits else why
+    else:
+        why = f"no past rollouts, assuming {per_batch}"
+        basis = f"waits {waits}; {why}" if waits else why
+    gate = " plus the approval" if estimate.awaits_approval else ""
+    return f"about {format_duration(estimate.total_seconds)}{gate} ({basis})"
 
 
 def batch_name(index: int) -> str:
