@@ -99,6 +99,13 @@ def clock(at: datetime) -> str:
 def phase_line(rollout: Rollout) -> str:
     """Where the rollout is, in words: "batch 3 of 6", "awaiting approval", ..."""
     phase = rollout.phase
+    if phase is Phase.SCHEDULED and rollout.start_at is not None:
+        return f"scheduled for {rollout.start_at:%Y-%m-%d %H:%M} UTC"
+    if phase is Phase.PREFLIGHT:
+        # Nothing has changed yet, and preflight may still refuse it.
+        return "checking the fleet…" if rollout.strategy.per_tenant else "checking the cluster…"
+    if phase is Phase.PILOT:
+        return "rolling the pilots"
     if phase is Phase.BATCH:
         return f"batch {rollout.current_batch} of {rollout.batch_count}"
     if phase is Phase.WAITING:
@@ -128,11 +135,17 @@ def status_line(rollout: Rollout) -> str:
     """The phase, and why when a reason says more; never "Rolled back — rolled back by ..."."""
     phase = phase_line(rollout)
     if not rollout.reason or rollout.phase not in _REASONED:
-        return phase.capitalize()
+        return _first_upper(phase)
     reason = thread_reason(rollout)
     if reason.lower().startswith(rollout.phase.label):
         return reason[:1].upper() + reason[1:]
-    return f"{phase.capitalize()} — {reason}"
+    return f"{_first_upper(phase)} — {reason}"
+
+
+def _first_upper(text: str) -> str:
+    """A sentence's first letter up, the rest as written (`str.capitalize` would lower
+    "UTC")."""
+    return text[:1].upper() + text[1:]
 
 
 def thread_reason(rollout: Rollout) -> str:
@@ -159,6 +172,42 @@ _REASONED = frozenset(
         Phase.EXPIRED,
     }
 )
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a rollout's progress bar counts: `done` of `total`, of `unit` ("pilots")
+    when it counts only some of its tenants."""
+
+    done: int
+    total: int
+    unit: str = ""
+
+    @property
+    def count(self) -> str:
+        """`3/12`, or `1/2 pilots`."""
+        return f"{self.done}/{self.total}" + (f" {self.unit}" if self.unit else "")
+
+
+# Nothing can have changed yet, or nothing ever will: a bar would only say "0 of N".
+_NO_PROGRESS = frozenset({Phase.SCHEDULED, Phase.PREFLIGHT, Phase.REFUSED, Phase.FAILED})
+
+
+def progress_of(rollout: Rollout) -> Progress | None:
+    """The bar of the parent message and of the terminal's progress line, from where the
+    rollout truly is: none before any tenant can have changed (scheduled, preflight, or
+    refused, or ended before it began); the pilots alone while they roll; otherwise the
+    tenants running the new version now, of all its tenants (a failed, skipped or rolled
+    back tenant is not done)."""
+    started = any(t.status is not TargetStatus.PENDING for t in rollout.targets)
+    if rollout.phase in _NO_PROGRESS or (rollout.phase.terminal and not started):
+        return None
+    counted = rollout.targets
+    unit = ""
+    if rollout.phase is Phase.PILOT:
+        counted, unit = rollout.batch(PILOT_BATCH), "pilots"
+    on_new = sum(t.status is TargetStatus.UPDATED for t in counted)
+    return Progress(done=on_new, total=len(counted), unit=unit)
 
 
 def progress_bar(done: int, total: int, *, width: int = PROGRESS_WIDTH) -> str:
