@@ -340,17 +340,25 @@ def estimate_phrase(estimate: Estimate) -> str:
     any rollout of the app completed, `(...; no past rollouts, assuming 1m per batch)`.
     Time at an approval gate is people's, so it is named, not guessed."""
     pace = estimate.pace
-    per_batch = f"{format_duration(estimate.batch_seconds)} per batch"
+    # A blue-green plan's one "batch" is its new side coming up.
+    blue_green = any(step.kind == "monitor" for step in estimate.steps)
+    each = "for the new side" if blue_green else "per batch"
+    took = _roughly(estimate.batch_seconds, about="~" if pace.measured else "")
     waits = format_duration(estimate.wait_seconds) if estimate.wait_seconds else ""
     if pace.measured:
         last = "rollout" if pace.rollouts == 1 else f"{pace.rollouts} rollouts"
-        why = f"rollout ~{per_batch} from the last {last}"
+        why = f"rollout {took} {each} from the last {last}"
         basis = f"waits {waits}, {why}" if waits else why
     else:
-        why = f"no past rollouts, assuming {per_batch}"
+        why = f"no past rollouts, assuming {took} {each}"
         basis = f"waits {waits}; {why}" if waits else why
     gate = " plus the approval" if estimate.awaits_approval else ""
-    return f"about {format_duration(estimate.total_seconds)}{gate} ({basis})"
+    return f"{_roughly(estimate.total_seconds, about='about ')}{gate} ({basis})"
+
+
+def _roughly(seconds: float, *, about: str) -> str:
+    """`about 2m10s` (with `about` "about "), `~4s`; `under 1s` rather than `~0s`."""
+    return "under 1s" if 0 < seconds < 0.5 else f"{about}{format_duration(seconds)}"
 
 
 def batch_name(index: int) -> str:

@@ -180,6 +180,23 @@ def test_the_phrase_says_what_the_estimate_rests_on() -> None:
     )
 
 
+def test_a_blue_green_phrase_speaks_of_its_new_side() -> None:
+    settings = Settings(monitor_seconds=300, approval=False)
+    plan = Plan(pilots=(), batches=(("platform-admin",),))
+    pace = Pace(tenant_seconds=20, rollouts=3)
+    est = estimate(plan, settings, pace=pace, strategy=Strategy.BLUE_GREEN)
+    assert render.estimate_phrase(est) == (
+        "about 5m20s (waits 5m, rollout ~20s for the new side from the last 3 rollouts)"
+    )
+
+
+def test_a_batch_under_half_a_second_is_not_called_0s() -> None:
+    settings = Settings(pilot_count=0, approval=False, wait_seconds=0)
+    est = estimate(make_plan(fleet(3), settings), settings, pace=Pace(0.2, rollouts=1))
+    phrase = "under 1s (rollout under 1s per batch from the last rollout)"
+    assert render.estimate_phrase(est) == phrase
+
+
 def test_without_waits_or_a_gate_the_phrase_leaves_them_out() -> None:
     quick = Estimate(
         steps=(Step("batch", 4, 1, 3),), total_seconds=4, awaits_approval=False,
