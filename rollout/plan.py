@@ -188,7 +188,7 @@ def _batch_sizes(count: int, *, cap: int, doubling: bool) -> list[int]:
 
 ASSUMED_TENANT_SECONDS = 60.0  # one tenant's update when no finished rollout says otherwise
 PACE_ROLLOUTS = 5  # the most recent completed rollouts a measured pace is taken from
-DEFAULT_PARALLEL = 16  # tenants updated at once, as the engine's default
+DEFAULT_PARALLEL = 16  # tenants at once, for an engine built without kubernetes.parallel_tenants
 
 
 @dataclass(frozen=True)
