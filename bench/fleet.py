@@ -40,7 +40,7 @@ from bench.simproc import SimProcess
 from bot.config import load_config
 from rollout.model import Settings
 from rollout.options import parse_options
-from rollout.plan import Estimate, estimate, make_plan, resolve_settings
+from rollout.plan import Estimate, Pace, estimate, make_plan, resolve_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG = REPO_ROOT / "bench" / "fleet_config.yaml"
@@ -92,7 +92,9 @@ def schedule(tenants: int, params: Params) -> Estimate:
     options = parse_options(params.deploy_words(), now=datetime.now(UTC))
     settings = resolve_settings(_app_settings(), options)
     plan = make_plan([f"tenant-{i:05d}" for i in range(tenants)], settings)
-    return estimate(plan, settings, per_tenant_seconds=params.ready_delay)
+    # Pods become ready after the same delay however many roll at once: one round a batch.
+    pace = Pace(tenant_seconds=params.ready_delay, parallel=max(1, tenants))
+    return estimate(plan, settings, pace=pace)
 
 
 def planned_batches(tenants: int, params: Params) -> int:

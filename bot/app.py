@@ -148,7 +148,7 @@ class EdgeServices:
         self.store, self.cluster, self.clock = runtime.store, runtime.cluster, SystemClock()
         self.start, self.submit = engine.start, engine.submit
         self.rollback_app = engine.rollback_app
-        self.plan, self.preview = engine.plan, engine.preview
+        self.plan, self.preview, self.eta = engine.plan, engine.preview, engine.eta
         self._delivery = delivery
         self.releases = releases
 

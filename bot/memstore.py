@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from bot.store import StaleRollout, codec, release_codec
 from rollout.errors import RolloutConflict, UnknownRollout
-from rollout.model import AuditEntry, InboxItem, Rollout
+from rollout.model import AuditEntry, InboxItem, Phase, Rollout
 from rollout.release import Release
 from rollout.release.errors import ReleaseConflict, StaleRelease, UnknownRelease
 
@@ -60,7 +60,12 @@ class MemoryStore:
             return self._rollouts.get(rollout_id)
 
     def list_rollouts(
-        self, *, app: str | None = None, active: bool | None = None, limit: int = 20
+        self,
+        *,
+        app: str | None = None,
+        active: bool | None = None,
+        limit: int = 20,
+        phase: Phase | None = None,
     ) -> list[Rollout]:
         """Newest first."""
         with self._lock:
@@ -68,7 +73,9 @@ class MemoryStore:
         found = [
             r
             for r in newest_first
-            if (app is None or r.app == app) and (active is None or r.active == active)
+            if (app is None or r.app == app)
+            and (active is None or r.active == active)
+            and (phase is None or r.phase is phase)
         ]
         return found[: max(0, limit)]
 

@@ -258,6 +258,8 @@ async def start(
         if delivery is not None:
             await asyncio.to_thread(delivery.close)
         raise
+    if delivery is not None:
+        delivery.use_paces(runtime.engine.paces.of)
     executor = ThreadPoolExecutor(EDGE_THREADS, thread_name_prefix="rollbot-edge")
     releases: Releases | None = None
     try:

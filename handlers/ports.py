@@ -89,6 +89,11 @@ class EdgePort(Protocol):
         """The rollout `plan` would become, unsaved, for showing a dry run."""
         ...
 
+    def eta(self, rollout: Rollout) -> datetime | None:
+        """When `rollout` should end, at the pace its app's past rollouts showed; reads
+        the journal."""
+        ...
+
     @property
     def releases(self) -> ReleasePort | None:
         """None where this rollbot runs no release pipeline."""

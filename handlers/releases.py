@@ -99,7 +99,7 @@ async def _start(edge: Edge, request: SlashRequest, asked: ReleaseRequest) -> re
         plan = await edge.call(port.plan, asked, user=request.user, groups=groups)
         deploys = {app: render.plan_message(d.preview, pilots=d.plan.pilots,
                                             batches=d.plan.batches, dry_run=True,
-                                            estimate_seconds=int(d.estimate.total_seconds))
+                                            estimate=d.estimate)
                    for app, d in plan.deploys.items()}  # fmt: skip
         return render.release_plan(plan, deploys=deploys)
     try:

@@ -69,7 +69,7 @@ from handlers.releases import answer_release
 from handlers.respond import Asked, send_reply, settle, tracked
 from rollout import errors
 from rollout.actions import Action
-from rollout.plan import PlanError, eta
+from rollout.plan import PlanError
 from rollout.policy import may_control, may_deploy, may_rollback
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ async def _deploy(edge: Edge, request: SlashRequest, command: DeployCommand) -> 
             return render.status_message(active)
         case Status(rollout_id=int(rollout_id)):
             rollout = await load_rollout(edge, rollout_id)
-            return render.rollout_detail(rollout, eta=eta(rollout, now=edge.now()))
+            return render.rollout_detail(rollout, eta=await edge.call(edge.port.eta, rollout))
         case History(app=app):
             found = await edge.call(edge.port.store.list_rollouts, app=app, limit=HISTORY_LIMIT)
             return render.history_message(found, app=app)
@@ -288,7 +288,7 @@ def _plan(edge: Edge, command: Deploy) -> render.Message:
         preview,
         pilots=plan.pilots,
         batches=plan.batches,
-        estimate_seconds=int(estimate.total_seconds),
+        estimate=estimate,
         dry_run=True,
     )
 

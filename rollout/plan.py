@@ -8,6 +8,7 @@ argument); stdlib and ``rollout.*`` only.
 from __future__ import annotations
 
 import difflib
+import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -178,12 +179,75 @@ def _batch_sizes(count: int, *, cap: int, doubling: bool) -> list[int]:
 
 
 # --- how long it takes --------------------------------------------------------------------
+#
+# One model for the dry run's estimate and the running rollout's ETA: the configured waits
+# (monitor windows, waits between batches) plus each batch's rollout time, which is the
+# time of one tenant's update times the rounds it takes to update the batch `parallel`
+# tenants at a time. That tenant time is measured, never guessed when it can be: on the
+# app's last completed rollouts before it starts, then on its own finished batches.
+
+ASSUMED_TENANT_SECONDS = 60.0  # one tenant's update when no finished rollout says otherwise
+PACE_ROLLOUTS = 5  # the most recent completed rollouts a measured pace is taken from
+DEFAULT_PARALLEL = 16  # tenants at once, for an engine built without kubernetes.parallel_tenants
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How long one tenant takes from its patch to healthy, and how many are updated at
+    once. `rollouts` is how many completed rollouts `tenant_seconds` was measured on; 0
+    when it is assumed."""
+
+    tenant_seconds: float = ASSUMED_TENANT_SECONDS
+    parallel: int = DEFAULT_PARALLEL
+    rollouts: int = 0
+
+    @property
+    def measured(self) -> bool:
+        return self.rollouts > 0
+
+    def rounds(self, tenants: int) -> int:
+        """How many turns a batch of `tenants` takes with `parallel` of them at a time."""
+        return max(1, -(-tenants // max(1, self.parallel)))
+
+    def batch_seconds(self, tenants: int) -> float:
+        return self.rounds(tenants) * self.tenant_seconds
+
+
+ASSUMED = Pace()
+
+
+def measured_pace(history: Iterable[Rollout], *, parallel: int = DEFAULT_PARALLEL) -> Pace:
+    """The median time of one tenant's update over the newest :data:`PACE_ROLLOUTS`
+    completed rollouts in `history` (newest first, as the journal lists them); the assumed
+    pace when none completed with a timed tenant."""
+    times: list[float] = []
+    used = 0
+    for rollout in history:
+        if used == PACE_ROLLOUTS:
+            break
+        own = _tenant_times(rollout) if rollout.phase is Phase.COMPLETED else []
+        if own:
+            times += own
+            used += 1
+    if not times:
+        return Pace(parallel=parallel)
+    return Pace(tenant_seconds=statistics.median(times), parallel=parallel, rollouts=used)
+
+
+def _tenant_times(rollout: Rollout) -> list[float]:
+    """Each updated tenant's own patch-to-healthy time."""
+    return [
+        (t.finished_at - t.started_at).total_seconds()
+        for t in rollout.targets
+        if t.status is TargetStatus.UPDATED and t.started_at and t.finished_at
+    ]
 
 
 @dataclass(frozen=True)
 class Step:
     """One stretch of a rollout in an estimate: kind is pilot, pilot-monitor, approval,
-    batch or wait; `batch` says which regular batch a batch or its preceding wait is."""
+    batch, wait or monitor (blue-green, after the switch); `batch` says which regular
+    batch a batch or its preceding wait is."""
 
     kind: str
     seconds: float
@@ -191,31 +255,56 @@ class Step:
     tenants: int = 0
 
 
+_WAITS = frozenset({"pilot-monitor", "wait", "monitor"})
+_WORK = frozenset({"pilot", "batch"})
+
+
 @dataclass(frozen=True)
 class Estimate:
-    """Expected duration of a plan. The approval gate is a step of 0 seconds: people take
-    as long as they take, so `awaits_approval` flags that the total leaves it out."""
+    """Expected duration of a plan, and what it rests on. The approval gate is a step of 0
+    seconds: people take as long as they take, so `awaits_approval` flags that the total
+    leaves it out."""
 
     steps: tuple[Step, ...]
     total_seconds: float
     awaits_approval: bool
+    pace: Pace = ASSUMED
+
+    @property
+    def wait_seconds(self) -> float:
+        """The configured part: monitor windows and waits between batches."""
+        return sum(s.seconds for s in self.steps if s.kind in _WAITS)
+
+    @property
+    def batch_seconds(self) -> float:
+        """The mean rollout time of one batch (the pilots count as one), as estimated."""
+        work = [s.seconds for s in self.steps if s.kind in _WORK]
+        return sum(work) / len(work) if work else 0.0
 
 
-def estimate(plan: Plan, settings: Settings, *, per_tenant_seconds: float = 60.0) -> Estimate:
-    """Tenants of one batch are updated concurrently, so each batch costs one tenant's time."""
+def estimate(
+    plan: Plan, settings: Settings, *, pace: Pace = ASSUMED, strategy: Strategy = Strategy.ROLLING
+) -> Estimate:
+    """The plan's waits, plus each batch's rollout time at `pace`."""
     steps: list[Step] = []
     if plan.pilots:
-        steps.append(Step("pilot", per_tenant_seconds, PILOT_BATCH, len(plan.pilots)))
+        pilots = len(plan.pilots)
+        steps.append(Step("pilot", pace.batch_seconds(pilots), PILOT_BATCH, pilots))
         steps.append(Step("pilot-monitor", float(settings.pilot_monitor_seconds)))
     for index, batch in enumerate(plan.batches, start=1):
         if index == plan.approval_before:
             steps.append(Step("approval", 0.0, index))
         elif index > 1:
             steps.append(Step("wait", float(settings.wait_seconds), index))
-        steps.append(Step("batch", per_tenant_seconds, index, len(batch)))
+        steps.append(Step("batch", pace.batch_seconds(len(batch)), index, len(batch)))
+    if strategy is Strategy.BLUE_GREEN:
+        steps.append(Step("monitor", float(settings.monitor_seconds)))
     total = sum(step.seconds for step in steps)
     return Estimate(
-        steps=tuple(steps), total_seconds=total, awaits_approval=plan.approval_before is not None
+        steps=tuple(steps),
+        total_seconds=total,
+        awaits_approval=plan.approval_before is not None,
+        pace=pace,
     )
 
 
@@ -224,35 +313,45 @@ _OPEN = frozenset({TargetStatus.PENDING, TargetStatus.UPDATING})
 _NO_ETA = frozenset({Phase.PAUSED, Phase.AWAITING_APPROVAL, Phase.ROLLING_BACK})
 
 
-def eta(rollout: Rollout, *, now: datetime, per_tenant_seconds: float = 60.0) -> datetime | None:
+def eta(rollout: Rollout, *, now: datetime, pace: Pace = ASSUMED) -> datetime | None:
     """When a running rollout should end, not counting any approval still ahead of it.
 
     None when it is finished, or waiting on a person (paused, approval) or rolling back.
-    Batches left take the observed mean batch time, else `per_tenant_seconds`.
+    The estimate's model, with the pace this rollout's own finished batches show, else
+    `pace` (what its app's past rollouts showed).
     """
     if rollout.phase.terminal or rollout.phase in _NO_ETA:
         return None
     start = now
     if rollout.phase is Phase.SCHEDULED and rollout.start_at is not None:
         start = max(now, rollout.start_at)
-    per_batch = observed_batch_seconds(rollout) or per_tenant_seconds
+    pace = own_pace(rollout, pace)
     seconds = _window_left(rollout, now) + _monitor_ahead(rollout)
-    seconds += _work_left(rollout, now=now, per_batch=per_batch)
+    seconds += _work_left(rollout, now=now, pace=pace)
     seconds += _waits_left(rollout) * rollout.settings.wait_seconds
     return start + timedelta(seconds=seconds)
 
 
-def observed_batch_seconds(rollout: Rollout) -> float | None:
-    """Mean time of the batches that finished, from first start to last finish."""
-    durations = []
+def own_pace(rollout: Rollout, pace: Pace) -> Pace:
+    """`pace` with the tenant time this rollout's own finished batches showed, when any
+    finished: they are the newest measure of this fleet."""
+    observed = observed_batch_seconds(rollout, parallel=pace.parallel)
+    return pace if observed is None else replace(pace, tenant_seconds=observed)
+
+
+def observed_batch_seconds(rollout: Rollout, *, parallel: int = DEFAULT_PARALLEL) -> float | None:
+    """Mean time of one round of the batches that finished (first start to last finish,
+    over the rounds `parallel` made of it); None before any finished."""
+    rounds = []
     for batch in _batches(rollout).values():
         if any(t.status in _OPEN for t in batch):
             continue
         starts = [t.started_at for t in batch if t.started_at is not None]
         ends = [t.finished_at for t in batch if t.finished_at is not None]
         if starts and ends:
-            durations.append(max(0.0, (max(ends) - min(starts)).total_seconds()))
-    return sum(durations) / len(durations) if durations else None
+            took = max(0.0, (max(ends) - min(starts)).total_seconds())
+            rounds.append(took / Pace(parallel=parallel).rounds(len(batch)))
+    return sum(rounds) / len(rounds) if rounds else None
 
 
 def _batches(rollout: Rollout) -> dict[int, list[Target]]:
@@ -280,14 +379,14 @@ def _monitor_ahead(rollout: Rollout) -> float:
     return 0.0
 
 
-def _work_left(rollout: Rollout, *, now: datetime, per_batch: float) -> float:
+def _work_left(rollout: Rollout, *, now: datetime, pace: Pace) -> float:
     seconds = 0.0
     for batch in _batches(rollout).values():
         if not any(t.status in _OPEN for t in batch):
             continue
         starts = [t.started_at for t in batch if t.started_at is not None]
         elapsed = (now - min(starts)).total_seconds() if starts else 0.0
-        seconds += max(0.0, per_batch - elapsed)
+        seconds += max(0.0, pace.batch_seconds(len(batch)) - elapsed)
     return seconds
 
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from rollout.model import AuditEntry, InboxItem, Rollout, RolloutEvent
+from rollout.model import AuditEntry, InboxItem, Phase, Rollout, RolloutEvent
 
 # --- what the cluster reports -------------------------------------------------------------
 
@@ -315,8 +315,15 @@ class Store(Protocol):
     def get(self, rollout_id: int) -> Rollout | None: ...
 
     def list_rollouts(
-        self, *, app: str | None = None, active: bool | None = None, limit: int = 20
-    ) -> list[Rollout]: ...
+        self,
+        *,
+        app: str | None = None,
+        active: bool | None = None,
+        limit: int = 20,
+        phase: Phase | None = None,
+    ) -> list[Rollout]:
+        """Newest first; `phase` keeps only the rollouts in that phase."""
+        ...
 
     def active_for_app(self, app: str) -> Rollout | None: ...
 

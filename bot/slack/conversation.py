@@ -28,7 +28,7 @@ from rollout.model import (
     RolloutEvent,
     TargetStatus,
 )
-from rollout.plan import Plan, estimate, eta
+from rollout.plan import ASSUMED, Pace, Plan, estimate, eta
 
 # Event kinds with a notify-channel line, and the line's kind in render.notify_line. A
 # rollout has started once preflight passed and it was planned: one refused at preflight
@@ -69,18 +69,21 @@ class Conversation:
     channel_for: Callable[[Rollout], str]
     notify_channel: str | None
     approvers: Callable[[str], Sequence[str]]
+    # How fast a rollout's app rolls, for the plan's estimate and the parent's ETA.
+    pace_of: Callable[[Rollout], Pace] = lambda rollout: ASSUMED
 
     def compose(self, event: RolloutEvent, known: Known) -> list[Outgoing]:
         rollout = event.rollout
         channel = self.channel_for(rollout)
         thread = _Thread(channel=channel, rollout=rollout)
         parent = refs.parent(rollout.id)
-        now_parent = render.parent_message(rollout, eta=eta(rollout, now=event.at))
+        pace = self.pace_of(rollout)
+        now_parent = render.parent_message(rollout, eta=eta(rollout, now=event.at, pace=pace))
         fresh = not known.queued(parent)
         out: list[Outgoing] = []
         if fresh:
             out.append(Outgoing("post", channel, now_parent, rollout.id, ref=parent))
-        out += self._replies(event, thread, known)
+        out += self._replies(event, thread, known, pace)
         if not fresh:
             out.append(Outgoing("update", channel, now_parent, rollout.id, ref=parent))
         out += self._notify(event, parent)
@@ -94,10 +97,12 @@ class Conversation:
         edited = render.decided(text, user=user, action=action, at=at, os_account=os_account)
         return Outgoing("update", channel, edited, rollout_id, ref=ref, purpose="decided")
 
-    def _replies(self, event: RolloutEvent, thread: _Thread, known: Known) -> list[Outgoing]:
+    def _replies(
+        self, event: RolloutEvent, thread: _Thread, known: Known, pace: Pace
+    ) -> list[Outgoing]:
         r, kind = event.rollout, event.kind
         if kind is EventKind.PLANNED and r.strategy.per_tenant:
-            return [thread.reply(_plan(r), ref=refs.plan(r.id))]
+            return [thread.reply(_plan(r, pace), ref=refs.plan(r.id))]
         if kind is EventKind.BATCH_DONE and event.batch is not None:
             return [thread.reply(render.batch_result_message(r, event.batch))]
         if kind is EventKind.AWAITING_APPROVAL:
@@ -244,7 +249,7 @@ class _Thread:
         )
 
 
-def _plan(rollout: Rollout) -> render.Message:
+def _plan(rollout: Rollout, pace: Pace) -> render.Message:
     """The plan as the rollout's targets hold it: pilots, then batches 1..N in order."""
     pilots = tuple(t.namespace for t in rollout.targets if t.batch == PILOT_BATCH)
     batches = tuple(
@@ -252,5 +257,5 @@ def _plan(rollout: Rollout) -> render.Message:
     )
     gate = GATE if rollout.settings.approval and batches else None
     plan = Plan(pilots=pilots, batches=batches, approval_before=gate)
-    seconds = int(estimate(plan, rollout.settings).total_seconds)
-    return render.plan_message(rollout, pilots=pilots, batches=batches, estimate_seconds=seconds)
+    expected = estimate(plan, rollout.settings, pace=pace, strategy=rollout.strategy)
+    return render.plan_message(rollout, pilots=pilots, batches=batches, estimate=expected)

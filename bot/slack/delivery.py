@@ -27,6 +27,7 @@ from bot.slack.release_conversation import ReleaseConversation
 from bot.slack.worker import Pacer, Sender
 from rollout.actions import Action
 from rollout.model import Rollout, RolloutEvent
+from rollout.plan import ASSUMED, Pace
 from rollout.release import ReleaseEvent, Step
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,10 @@ class SlackDelivery:
         self.notify_channel = notify_channel
         self._outbox = Outbox(db_path)
         self._conversation = Conversation(
-            channel_for=self.channel_for, notify_channel=notify_channel, approvers=approvers
-        )
+            channel_for=self.channel_for, notify_channel=notify_channel, approvers=approvers,
+            pace_of=self._pace_of,
+        )  # fmt: skip
+        self._paces: Callable[[Rollout], Pace] | None = None
         self._releases = ReleaseConversation(
             channel_for=self._channel, notify_channel=notify_channel,
             read_tail=read_tail or _no_tail,
@@ -90,6 +93,14 @@ class SlackDelivery:
     def _channel(self, asked: str) -> str:
         """Where a rollout or release asked for in `asked` ("" outside Slack) is posted."""
         return asked or self.release_channel or ""
+
+    def use_paces(self, pace_of: Callable[[Rollout], Pace]) -> None:
+        """Where estimates and ETAs get each rollout's pace (the engine's measure of its
+        app's past rollouts); until this is called, the assumed pace."""
+        self._paces = pace_of
+
+    def _pace_of(self, rollout: Rollout) -> Pace:
+        return ASSUMED if self._paces is None else self._paces(rollout)
 
     # --- the listener -------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from bot.store.schema import (
     stored_version,
 )
 from rollout.errors import RolloutConflict, StaleRollout, UnknownRollout
-from rollout.model import TERMINAL_PHASES, AuditEntry, InboxItem, Rollout
+from rollout.model import TERMINAL_PHASES, AuditEntry, InboxItem, Phase, Rollout
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -214,13 +214,21 @@ class SqliteStore:
         return found[0] if found else None
 
     def list_rollouts(
-        self, *, app: str | None = None, active: bool | None = None, limit: int = 20
+        self,
+        *,
+        app: str | None = None,
+        active: bool | None = None,
+        limit: int = 20,
+        phase: Phase | None = None,
     ) -> list[Rollout]:
         """Newest first."""
         where, params = ["1"], list[Any]()
         if app is not None:
             where.append("app = ?")
             params.append(app)
+        if phase is not None:
+            where.append("phase = ?")
+            params.append(phase.value)
         if active is not None:
             where.append(_NOT_TERMINAL if active else f"NOT ({_NOT_TERMINAL})")
             params.extend(_TERMINAL)

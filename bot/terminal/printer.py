@@ -19,7 +19,6 @@ from bot.plain import plain
 from bot.terminal.fold import fold
 from handlers import render
 from rollout.model import EventKind, Phase, Rollout, RolloutEvent
-from rollout.outcomes import outcomes
 
 T = TypeVar("T")
 
@@ -28,12 +27,14 @@ _CLEAR_LINE = "\r\x1b[2K"
 
 
 def progress_line(rollout: Rollout) -> str:
-    """`#7 isp v1.3.0 ▓▓▓░░░ 12/30 · batch 3 of 6 · 12 updated · 0 failed · 18 left`."""
-    counted = outcomes(rollout.targets)
-    done, total = counted.done, counted.total
-    bar = render.progress_bar(done, total) if total else ""
+    """`#7 isp v1.3.0 ▓▓▓░░░ 12/30 · batch 3 of 6 · 12 updated · 0 failed · 18 left`, the
+    bar and its count as the parent message in Slack has them (none in preflight)."""
+    progress = render.progress_of(rollout)
+    bar = ""
+    if progress is not None and progress.total:
+        bar = f" {render.progress_bar(progress.done, progress.total)} {progress.count}"
     return (
-        f"#{rollout.id} {render.title(rollout)} {bar} {done}/{total} · "
+        f"#{rollout.id} {render.title(rollout)}{bar} · "
         f"{render.phase_line(rollout)} · {render.counts_line(rollout)}"
     )
 

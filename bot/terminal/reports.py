@@ -14,6 +14,7 @@ from bot.plain import plain
 from bot.terminal.session import Journal
 from bot.terminal.words import Args, now, optional_rollout_id, refusal
 from handlers import render
+from rollout.engine.pace import Paces
 from rollout.model import Phase, Rollout
 from rollout.options import show
 from rollout.plan import eta
@@ -31,7 +32,9 @@ def cmd_status(args: Args, out: TextIO) -> int:
                 out.write(_driver_line(journal, r))
             return 0
         rollout = journal.rollout(rid)
-        message = render.rollout_detail(rollout, eta=eta(rollout, now=now()))
+        paces = Paces(journal.store, parallel=journal.config.kubernetes.parallel_tenants)
+        finish = eta(rollout, now=now(), pace=paces.of(rollout))
+        message = render.rollout_detail(rollout, eta=finish)
         out.write(plain(message.text) + "\n")
         out.write(_driver_line(journal, rollout))
     return 0

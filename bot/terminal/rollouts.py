@@ -61,16 +61,14 @@ def show_plan(
 def plan_text(spec: AppSpec, preview: Rollout, plan: Plan, estimate: Estimate) -> str:
     """A deploy's dry run as the terminal shows it: blue-green as its steps, the others
     as their pilots and batches."""
-    seconds = round(estimate.total_seconds)
     if preview.strategy is Strategy.BLUE_GREEN:
-        return blue_green_plan(spec, preview, estimate_seconds=seconds)
+        return blue_green_plan(spec, preview, estimate=estimate)
     return render.plan_message(
-        preview, pilots=plan.pilots, batches=plan.batches, estimate_seconds=seconds,
-        dry_run=True,
+        preview, pilots=plan.pilots, batches=plan.batches, estimate=estimate, dry_run=True,
     ).text
 
 
-def blue_green_plan(spec: AppSpec, preview: Rollout, *, estimate_seconds: int) -> str:
+def blue_green_plan(spec: AppSpec, preview: Rollout, *, estimate: Estimate) -> str:
     """The steps of a blue-green deploy, for a dry run."""
     s = preview.settings
     version = preview.version
@@ -91,7 +89,8 @@ def blue_green_plan(spec: AppSpec, preview: Rollout, *, estimate_seconds: int) -
     ]
     lines = [f"Dry run — nothing will change. Plan for {preview.app} {version} (blue-green)"]
     lines += [f"{i}. {step}" for i, step in enumerate(steps, start=1)]
-    lines.append(f"About {format_duration(estimate_seconds)}.")
+    phrase = render.estimate_phrase(estimate)
+    lines.append(phrase[:1].upper() + phrase[1:] + ".")
     return "\n".join(lines)
 
 

@@ -18,6 +18,7 @@ from handlers.render.phrases import (
     clock,
     counts_line,
     progress_bar,
+    progress_of,
     rollout_ref,
     status_line,
     title,
@@ -25,27 +26,27 @@ from handlers.render.phrases import (
 )
 from rollout.actions import Action
 from rollout.model import Phase, Rollout
-from rollout.outcomes import outcomes
 
 
 def parent_message(rollout: Rollout, *, eta: datetime | None = None) -> Message:
     """The one message per rollout, edited in place as it goes."""
-    counted = outcomes(rollout.targets)
-    # The bar fills with tenants on the new version: a paused rollout with a failure, or
-    # a finished one with a skip, never reads as all done.
-    done, total = counted.updated, counted.total
     icon = PHASE_ICON[rollout.phase]
     head = (
         f"{icon} *{title(rollout)}* · rollout {rollout_ref(rollout)} "
         f"by {user_ref(rollout.requested_by)} ({rollout.strategy.value})"
     )
     status = f"*{status_line(rollout)}*"
-    bar = f"`{progress_bar(done, total)}` {done}/{total}"
     tail = counts_line(rollout)
     if eta is not None and rollout.active:
         tail += f" · ETA {clock(eta)}"
-    text = f"{head}\n{status}\n{bar}\n{tail}"
-    blocks: list[Block] = [section(f"{head}\n{status}"), section(f"{bar}\n{tail}")]
+    # The bar fills with tenants on the new version (see `progress_of`): a paused rollout
+    # with a failure never reads as all done, one still in preflight shows none.
+    progress = progress_of(rollout)
+    below = tail
+    if progress is not None:
+        below = f"`{progress_bar(progress.done, progress.total)}` {progress.count}\n{tail}"
+    text = f"{head}\n{status}\n{below}"
+    blocks: list[Block] = [section(f"{head}\n{status}"), section(below)]
     buttons = parent_buttons(rollout)
     if buttons:
         blocks.append(actions(f"rollout-{rollout.id}", buttons))

@@ -21,6 +21,7 @@ from rollout.model import (
 )
 from rollout.options import format_duration
 from rollout.outcomes import Outcomes, causes_of, digest, outcomes
+from rollout.plan import Estimate
 
 PROGRESS_WIDTH = 20
 
@@ -98,6 +99,13 @@ def clock(at: datetime) -> str:
 def phase_line(rollout: Rollout) -> str:
     """Where the rollout is, in words: "batch 3 of 6", "awaiting approval", ..."""
     phase = rollout.phase
+    if phase is Phase.SCHEDULED and rollout.start_at is not None:
+        return f"scheduled for {rollout.start_at:%Y-%m-%d %H:%M} UTC"
+    if phase is Phase.PREFLIGHT:
+        # Nothing has changed yet, and preflight may still refuse it.
+        return "checking the fleet…" if rollout.strategy.per_tenant else "checking the cluster…"
+    if phase is Phase.PILOT:
+        return "rolling the pilots"
     if phase is Phase.BATCH:
         return f"batch {rollout.current_batch} of {rollout.batch_count}"
     if phase is Phase.WAITING:
@@ -127,11 +135,17 @@ def status_line(rollout: Rollout) -> str:
     """The phase, and why when a reason says more; never "Rolled back — rolled back by ..."."""
     phase = phase_line(rollout)
     if not rollout.reason or rollout.phase not in _REASONED:
-        return phase.capitalize()
+        return _first_upper(phase)
     reason = thread_reason(rollout)
     if reason.lower().startswith(rollout.phase.label):
         return reason[:1].upper() + reason[1:]
-    return f"{phase.capitalize()} — {reason}"
+    return f"{_first_upper(phase)} — {reason}"
+
+
+def _first_upper(text: str) -> str:
+    """A sentence's first letter up, the rest as written (`str.capitalize` would lower
+    "UTC")."""
+    return text[:1].upper() + text[1:]
 
 
 def thread_reason(rollout: Rollout) -> str:
@@ -158,6 +172,42 @@ _REASONED = frozenset(
         Phase.EXPIRED,
     }
 )
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a rollout's progress bar counts: `done` of `total`, of `unit` ("pilots")
+    when it counts only some of its tenants."""
+
+    done: int
+    total: int
+    unit: str = ""
+
+    @property
+    def count(self) -> str:
+        """`3/12`, or `1/2 pilots`."""
+        return f"{self.done}/{self.total}" + (f" {self.unit}" if self.unit else "")
+
+
+# Nothing can have changed yet, or nothing ever will: a bar would only say "0 of N".
+_NO_PROGRESS = frozenset({Phase.SCHEDULED, Phase.PREFLIGHT, Phase.REFUSED, Phase.FAILED})
+
+
+def progress_of(rollout: Rollout) -> Progress | None:
+    """The bar of the parent message and of the terminal's progress line, from where the
+    rollout truly is: none before any tenant can have changed (scheduled, preflight, or
+    refused, or ended before it began); the pilots alone while they roll; otherwise the
+    tenants running the new version now, of all its tenants (a failed, skipped or rolled
+    back tenant is not done)."""
+    started = any(t.status is not TargetStatus.PENDING for t in rollout.targets)
+    if rollout.phase in _NO_PROGRESS or (rollout.phase.terminal and not started):
+        return None
+    counted = rollout.targets
+    unit = ""
+    if rollout.phase is Phase.PILOT:
+        counted, unit = rollout.batch(PILOT_BATCH), "pilots"
+    on_new = sum(t.status is TargetStatus.UPDATED for t in counted)
+    return Progress(done=on_new, total=len(counted), unit=unit)
 
 
 def progress_bar(done: int, total: int, *, width: int = PROGRESS_WIDTH) -> str:
@@ -282,6 +332,33 @@ def image_tag(image: str | None) -> str:
     """The tag people talk about (v1.2.3), not the whole registry path; `?` when the
     image names none."""
     return (tag_of(image) if image else None) or "?"
+
+
+def estimate_phrase(estimate: Estimate) -> str:
+    """How long a plan should take and what that rests on, the same on both faces:
+    `about 2m10s (waits 2m, rollout ~4s per batch from the last 5 rollouts)`, or, before
+    any rollout of the app completed, `(...; no past rollouts, assuming 1m per batch)`.
+    Time at an approval gate is people's, so it is named, not guessed."""
+    pace = estimate.pace
+    # A blue-green plan's one "batch" is its new side coming up.
+    blue_green = any(step.kind == "monitor" for step in estimate.steps)
+    each = "for the new side" if blue_green else "per batch"
+    took = _roughly(estimate.batch_seconds, about="~" if pace.measured else "")
+    waits = format_duration(estimate.wait_seconds) if estimate.wait_seconds else ""
+    if pace.measured:
+        last = "rollout" if pace.rollouts == 1 else f"{pace.rollouts} rollouts"
+        why = f"rollout {took} {each} from the last {last}"
+        basis = f"waits {waits}, {why}" if waits else why
+    else:
+        why = f"no past rollouts, assuming {took} {each}"
+        basis = f"waits {waits}; {why}" if waits else why
+    gate = " plus the approval" if estimate.awaits_approval else ""
+    return f"{_roughly(estimate.total_seconds, about='about ')}{gate} ({basis})"
+
+
+def _roughly(seconds: float, *, about: str) -> str:
+    """`about 2m10s` (with `about` "about "), `~4s`; `under 1s` rather than `~0s`."""
+    return "under 1s" if 0 < seconds < 0.5 else f"{about}{format_duration(seconds)}"
 
 
 def batch_name(index: int) -> str:

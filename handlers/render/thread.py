@@ -24,6 +24,7 @@ from handlers.render.phrases import (
     back_on,
     batch_name,
     clock,
+    estimate_phrase,
     reason_rest,
     retries_line,
     rollout_ref,
@@ -45,6 +46,7 @@ from rollout.model import (
 )
 from rollout.options import format_duration
 from rollout.outcomes import outcomes
+from rollout.plan import Estimate
 
 MAX_APPROVERS_SHOWN = 10
 
@@ -54,7 +56,7 @@ def plan_message(
     *,
     pilots: Sequence[str],
     batches: Sequence[Sequence[str]],
-    estimate_seconds: int | None,
+    estimate: Estimate | None,
     dry_run: bool = False,
 ) -> Message:
     """The plan: pilots, gates, every batch with its tenants, waits, an estimate."""
@@ -69,8 +71,8 @@ def plan_message(
         who = f"{s.approvals_required} approval" + ("s" if s.approvals_required > 1 else "")
         facts.append(who + (" (four-eyes)" if s.four_eyes else ""))
     facts.append(f"{len(batches)} batches, {format_duration(s.wait_seconds)} apart")
-    if estimate_seconds is not None:
-        facts.append(f"about {format_duration(estimate_seconds)}")
+    if estimate is not None:
+        facts.append(estimate_phrase(estimate))
     lines: list[str] = []
     if pilots:
         lines.append(f"*Pilots* ({len(pilots)}): {', '.join(pilots)}")

@@ -19,6 +19,7 @@ from datetime import datetime
 from functools import partial
 
 from rollout.actions import Action
+from rollout.engine.pace import Paces
 from rollout.engine.planning import app_spec, draft, plan_for, undo_settings
 from rollout.engine.requests import (
     check_rollback_order,
@@ -46,7 +47,7 @@ from rollout.model import (
     Strategy,
 )
 from rollout.options import RolloutOptions
-from rollout.plan import Estimate, Plan, estimate, resolve_settings
+from rollout.plan import Estimate, Plan, estimate, eta, resolve_settings
 from rollout.ports import (
     Listener,
 )
@@ -83,6 +84,8 @@ class Engine:
             self._apps, health, ports, driving, listeners=listeners, stopping=self._stopping
         )
         self._pool = parts.pool
+        # How fast each app's tenants roll, for estimates and ETAs.
+        self.paces = Paces(self._store, parallel=driving.max_parallel)
         self._runner = parts.runner
         self._driver = self._runner.driver
         self._poller: threading.Thread | None = None
@@ -102,7 +105,12 @@ class Engine:
         spec = app_spec(self._apps, app)
         settings = resolve_settings(spec.settings, options)
         plan = plan_for(self._cluster, spec, settings=settings, tenants=options.tenants)
-        return plan, estimate(plan, settings)
+        pace = self.paces.of_app(app)
+        return plan, estimate(plan, settings, pace=pace, strategy=spec.strategy)
+
+    def eta(self, rollout: Rollout) -> datetime | None:
+        """When `rollout` should end, at its app's pace (see :func:`rollout.plan.eta`)."""
+        return eta(rollout, now=self._clock.now(), pace=self.paces.of(rollout))
 
     def preview(self, app: str, version: str, options: RolloutOptions, plan: Plan) -> Rollout:
         """The rollout `plan` would become, unsaved (ID 0), for showing a dry run."""

@@ -19,6 +19,7 @@ from rollout.engine.runner import Runner
 from rollout.engine.tenants import PreflightReads, TargetSteps
 from rollout.engine.work import CallPool, ClusterEffects
 from rollout.model import AppSpec, HealthSpec
+from rollout.plan import DEFAULT_PARALLEL
 from rollout.ports import (
     Clock,
     Cluster,
@@ -55,7 +56,7 @@ class Driving:
     `poll_inbox_every` (seconds), a background thread takes other processes' requests.
     `fail_fast` says when a rollout wait gives up on new pods that will not come up."""
 
-    max_parallel: int = 16  # tenants worked on at once
+    max_parallel: int = DEFAULT_PARALLEL  # tenants worked on at once
     owner: str = "<host:pid>"
     claim: Callable[[int], bool] | None = None
     poll_inbox_every: float | None = None

@@ -170,6 +170,21 @@ def test_list_is_newest_first_and_filters_by_app_and_activity(store: Store) -> N
     assert store.list_rollouts(app="nope") == []
 
 
+def test_list_filters_by_phase_newest_first(store: Store) -> None:
+    # Given an app with a completed, a rolled back and a later completed rollout
+    one = store.save(store.create_rollout(rollout("isp")).with_phase(Phase.COMPLETED))
+    store.save(store.create_rollout(rollout("isp")).with_phase(Phase.ROLLED_BACK))
+    three = store.save(store.create_rollout(rollout("isp")).with_phase(Phase.COMPLETED))
+    store.create_rollout(rollout("admin"))
+
+    # When the completed ones of the app are asked for
+    completed = store.list_rollouts(app="isp", phase=Phase.COMPLETED)
+
+    # Then only those come back, newest first, and the limit counts only them
+    assert [r.id for r in completed] == [three.id, one.id]
+    assert [r.id for r in store.list_rollouts(phase=Phase.COMPLETED, limit=1)] == [three.id]
+
+
 def test_active_for_app_finds_the_unfinished_rollout_only(store: Store) -> None:
     assert store.active_for_app("isp") is None
     created = store.create_rollout(rollout("isp"))

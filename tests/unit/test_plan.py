@@ -22,6 +22,7 @@ from rollout.model import (
 )
 from rollout.options import BatchSpec, RolloutOptions, Waves, format_duration, parse_duration
 from rollout.plan import (
+    Pace,
     Plan,
     PlanError,
     Step,
@@ -205,7 +206,7 @@ def test_uncapped_doubling_plan() -> None:
 def test_estimate_counts_pilots_monitor_batches_and_waits_but_not_approval() -> None:
     settings = Settings(batch_size=2, pilot_count=1, wait_seconds=30, pilot_monitor_seconds=600)
     plan = make_plan(fleet(6), settings)
-    est = estimate(plan, settings, per_tenant_seconds=40)
+    est = estimate(plan, settings, pace=Pace(tenant_seconds=40))
     assert est.steps == (
         Step("pilot", 40, PILOT_BATCH, 1),
         Step("pilot-monitor", 600),
@@ -284,8 +285,8 @@ PLAN = make_plan(fleet(7), SET)  # pilot + batches of 2, 2, 2
 
 def test_eta_before_start_is_the_whole_estimate() -> None:
     r = rollout_of(PLAN, SET, phase=Phase.PREFLIGHT)
-    expected = estimate(PLAN, SET, per_tenant_seconds=60).total_seconds
-    assert eta(r, now=T0, per_tenant_seconds=60) == T0 + timedelta(seconds=expected)
+    expected = estimate(PLAN, SET, pace=Pace(tenant_seconds=60)).total_seconds
+    assert eta(r, now=T0, pace=Pace(tenant_seconds=60)) == T0 + timedelta(seconds=expected)
 
 
 def test_eta_of_a_scheduled_rollout_starts_at_its_start_time() -> None:
@@ -339,7 +340,7 @@ def test_blue_green_eta_includes_the_monitor_window() -> None:
         strategy=Strategy.BLUE_GREEN,
         targets=(Target("platform-admin", PILOT_BATCH),),
     )
-    assert eta(r, now=T0, per_tenant_seconds=30) == T0 + timedelta(seconds=330)
+    assert eta(r, now=T0, pace=Pace(tenant_seconds=30)) == T0 + timedelta(seconds=330)
 
 
 # --- properties ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from rollout.model import (
     Strategy,
     TargetStatus,
 )
+from rollout.plan import Estimate
 from tests.builders import make_rollout, planned_targets
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -67,11 +68,14 @@ def buttons(message: render.Message) -> list[dict[str, Any]]:
     return [e for b in message.blocks if b["type"] == "actions" for e in b["elements"]]
 
 
+AN_HOUR = Estimate(steps=(), total_seconds=3600, awaits_approval=False)
+
+
 def plan_of(rollout: Rollout) -> tuple[render.Message, list[list[str]]]:
     """The plan message of `rollout`, and its batches (pilots first) as the plan lists them."""
     pilots = [t.namespace for t in rollout.batch(PILOT_BATCH)]
     batches = [[t.namespace for t in rollout.batch(i)] for i in range(1, rollout.batch_count + 1)]
-    message = render.plan_message(rollout, pilots=pilots, batches=batches, estimate_seconds=3600)
+    message = render.plan_message(rollout, pilots=pilots, batches=batches, estimate=AN_HOUR)
     return message, [pilots, *batches]
 
 
