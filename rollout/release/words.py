@@ -1,8 +1,9 @@
 """The words of `/release` and `rollbot release`, checked once for both faces.
 
-`<version> [apps=admin,isp] [ref=GIT_REF] [build-only] [dry-run] [<deploy options>]`:
-the deploy options are `/deploy`'s own (batch=, wait=, pilot=, ...), checked by the same
-parser, and passed to each deploy. Every refusal is a UsageError saying what is wrong.
+`<version> [apps=admin,isp] [ref=GIT_REF] [build-only] [dry-run] [skip-checks]
+[<deploy options>]`: the deploy options are `/deploy`'s own (batch=, wait=, pilot=, ...),
+checked by the same parser, and passed to each deploy. Every refusal is a UsageError
+saying what is wrong. `skip-checks` is taken as exactly that word, never with a value.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from rollout.options import (
 from rollout.release.model import ReleaseRequest
 
 BUILD_ONLY_WORDS = frozenset({"build-only", "--build-only", "build_only", "buildonly"})
+SKIP_CHECKS = "skip-checks"  # exactly this word: skipping the checks is never a typo away
 RELEASE_KEYS = ("apps", "ref")
 # What git accepts in a ref name, less what a shell or a URL would choke on.
 _REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/+@-]{0,199}", re.ASCII)
@@ -36,7 +38,7 @@ def parse_release(
         raise UsageError("Say which version to release.", "For example: /release v1.3.1")
     version = parse_version(words[0])
     given: dict[str, str] = {}
-    build_only = dry_run = False
+    build_only = dry_run = skip_checks = False
     deploy_words: list[str] = []
     for word in words[1:]:
         lowered = word.lower()
@@ -44,6 +46,11 @@ def parse_release(
             build_only = _once(build_only, "build-only")
         elif lowered in DRY_RUN_WORDS:
             dry_run = _once(dry_run, "dry-run")
+        elif lowered == SKIP_CHECKS:
+            skip_checks = _once(skip_checks, SKIP_CHECKS)
+        elif lowered.partition("=")[0] == SKIP_CHECKS:
+            raise UsageError(f"{SKIP_CHECKS} takes no value: write {SKIP_CHECKS} alone.",
+                             f"For example: /release {version} {SKIP_CHECKS}")
         elif lowered.partition("=")[0] in RELEASE_KEYS and "=" in word:
             key, _, value = word.partition("=")
             if key.lower() in given:
@@ -64,6 +71,7 @@ def parse_release(
         ref=_ref(given["ref"]) if "ref" in given else None,
         build_only=build_only,
         dry_run=dry_run,
+        skip_checks=skip_checks,
         deploy_words=tuple(deploy_words),
     )
 
@@ -107,4 +115,6 @@ def format_release(request: ReleaseRequest) -> str:
         words.append("build-only")
     if request.dry_run:
         words.append("dry-run")
+    if request.skip_checks:
+        words.append(SKIP_CHECKS)
     return " ".join([*words, *request.deploy_words])
