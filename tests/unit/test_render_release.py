@@ -364,3 +364,12 @@ def test_a_failed_check_names_the_check_and_shows_its_output_like_a_build() -> N
     assert summary[0] == ('❌ *Release R7 v1.3.1* failed at Run the checks after 33s: '
                           '`pnpm --filter "./shared/packages/**" lint` exited with status 1')
     assert summary[1:] == ["Nothing was pushed.", "Nothing was deployed."]
+
+
+def test_a_dry_run_with_skip_checks_shows_the_checks_left_out() -> None:
+    release = replace(fresh(), id=0, skip_checks=True,
+                      steps=plan_steps(("admin", "isp"), build_only=False, skip_checks=True))
+    plan = ReleasePlan(release, {"admin": "reg/admin:v1.3.1", "isp": "reg/isp:v1.3.1"}, {}, ())
+    lines = render.release_plan(plan, deploys={}).text.splitlines()
+    assert "4. Run the checks (skipped: skip-checks)" in lines
+    assert "5. Build the admin image" in lines
