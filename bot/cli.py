@@ -115,7 +115,7 @@ VERBS: dict[str, Verb] = {
         usage="\n".join(
             [
                 "rollbot release <version> [apps=admin,isp] [ref=GIT_REF] [build-only]",
-                f"    [dry-run] [--auto-approve] [--as USER] {OPTIONS}",
+                f"    [dry-run] [skip-checks] [--auto-approve] [--as USER] {OPTIONS}",
                 "rollbot release status [ID]",
                 "rollbot release list",
                 "rollbot release cancel <ID> [--as USER]",

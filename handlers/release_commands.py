@@ -21,6 +21,7 @@ RELEASE = "/release"
 RELEASE_USAGE = "\n".join(
     [
         "/release <version> [apps=admin,isp] [ref=GIT_REF] [build-only] [dry-run]",
+        "         [skip-checks]: leave out the checks (approvers of every app only)",
         "         [<deploy options>: batch=N wait=DUR pilot=N ...]",
         "/release status [ID]",
         "/release list",

@@ -1,7 +1,8 @@
 """`/release` and a release's Stop button: check, hand to the release pipeline, answer.
 
 Like `/deploy`: the words are checked first (a usage reply for anything else, and nothing
-starts), then the channel and the person (a deployer of every app in the release), then
+starts), then the channel and the person (a deployer of every app in the release, and with
+skip-checks an approver of every app too), then
 the pipeline is asked through the edge's port, off the event loop. A release's progress
 is not answered here: the Slack delivery posts its checklist in the channel.
 
@@ -90,9 +91,11 @@ async def _start(edge: Edge, request: SlashRequest, asked: ReleaseRequest) -> re
     apps = _specs(edge, asked.apps if asked.apps is not None else tuple(edge.apps))
     groups = await require(
         edge,
-        lambda member_of: may_release(apps, request.user, member_of),
+        lambda member_of: may_release(apps, request.user, member_of,
+                                      skip_checks=asked.skip_checks),
         user=request.user,
-        entries=tuple(e for a in apps for e in a.deployers),
+        entries=tuple(e for a in apps
+                      for e in (*a.deployers, *(a.approvers if asked.skip_checks else ()))),
     )
     port = _port(edge)
     if asked.dry_run:

@@ -184,12 +184,32 @@ def may_control(
     )
 
 
-def may_release(apps: Sequence[AppSpec], user: str, groups: frozenset[str]) -> Decision:
-    """`/release`: a deployer of every app in it, since it builds and deploys each."""
+def may_release(
+    apps: Sequence[AppSpec], user: str, groups: frozenset[str], *, skip_checks: bool = False
+) -> Decision:
+    """`/release`: a deployer of every app in it, since it builds and deploys each; with
+    `skip_checks`, also an approver of every app (:func:`may_skip_checks`)."""
     refused = [d.reason for d in (may_deploy(app, user, groups) for app in apps) if not d.allowed]
+    if skip_checks:
+        skipping = may_skip_checks(apps, user, groups)
+        refused += [] if skipping.allowed else [skipping.reason]
     if refused:
         return Decision.deny("; ".join(refused))
     return Decision.allow("you may deploy every app in the release")
+
+
+def may_skip_checks(apps: Sequence[AppSpec], user: str, groups: frozenset[str]) -> Decision:
+    """`skip-checks`: the release's checks are the gate before anything is built, so only
+    someone who may approve every app in it may leave them out (an app with no approvers
+    is open to everyone, as its approval gate is)."""
+    outside = [a for a in apps if a.approvers and not _listed(a.approvers, user, groups)]
+    if not outside:
+        return Decision.allow("you may approve every app in the release")
+    entries = [e for a in outside for e in a.approvers]
+    return Decision.deny(
+        f"skip-checks is only for approvers of every app in the release, and you are not an "
+        f"approver of {', '.join(a.name for a in outside)} (approvers: {_names(entries)})"
+    )
 
 
 def may_stop_release(

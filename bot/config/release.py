@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
-from bot.config import checks
+from bot.config import checks as check  # `checks` is a key of release:
 from rollout.release import BuildSpec, ReleaseSettings
 
 _DEFAULTS = ReleaseSettings()
@@ -24,13 +24,13 @@ _BUILD_ARG = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 def command(value: Any) -> str:
     if isinstance(value, str) and value.strip():
         return value.strip()
-    raise ValueError(f"must be a command to run in the repository, got {checks.got(value)}")
+    raise ValueError(f"must be a command to run in the repository, got {check.got(value)}")
 
 
 def folder(value: Any) -> str:
     if isinstance(value, str) and value.strip():
         return value.strip()
-    raise ValueError(f"must be the path of the pnpm workspace root, got {checks.got(value)}")
+    raise ValueError(f"must be the path of the pnpm workspace root, got {check.got(value)}")
 
 
 def inside_repo(value: Any) -> str:
@@ -40,16 +40,24 @@ def inside_repo(value: Any) -> str:
         if not path.is_absolute() and ".." not in path.parts:
             return str(path)
     raise ValueError(
-        f"must be a path relative to release.repo, without '..', got {checks.got(value)}"
+        f"must be a path relative to release.repo, without '..', got {check.got(value)}"
     )
+
+
+def command_list(value: Any) -> tuple[str, ...]:
+    """`release.checks`: commands, each a non-empty string; an empty list runs none."""
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"must be a list of commands to run in the repository, "
+                         f"got {check.got(value)}")
+    return tuple(command(v) for v in value)
 
 
 def app_list(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"must be a list of app names, got {checks.got(value)}")
+        raise ValueError(f"must be a list of app names, got {check.got(value)}")
     twice = sorted({v for v in value if list(value).count(v) > 1})
     if twice:
-        raise ValueError(f"lists {checks.got(twice[0])} twice")
+        raise ValueError(f"lists {check.got(twice[0])} twice")
     return tuple(value)
 
 
@@ -58,15 +66,15 @@ def build_args(value: Any) -> tuple[tuple[str, str], ...]:
         return ()
     if not isinstance(value, dict):
         raise ValueError(f"must be a mapping of build argument names to values, "
-                         f"got {checks.got(value)}")
+                         f"got {check.got(value)}")
     args = []
     for name, arg in value.items():
         if not isinstance(name, str) or not _BUILD_ARG.fullmatch(name):
-            raise ValueError(f"names {checks.got(name)}, which is not a build argument name")
+            raise ValueError(f"names {check.got(name)}, which is not a build argument name")
         if name == "VERSION":
             raise ValueError("sets VERSION, which rollbot sets to the release version")
         if isinstance(arg, bool) or not isinstance(arg, str | int | float):
-            raise ValueError(f"gives {name} the value {checks.got(arg)}; give text or a number")
+            raise ValueError(f"gives {name} the value {check.got(arg)}; give text or a number")
         args.append((name, str(arg)))
     return tuple(args)
 
@@ -100,7 +108,8 @@ class ReleaseConfig(_Strict):
     install: Annotated[str, BeforeValidator(command)] = _DEFAULTS.install
     shared_build: Annotated[str, BeforeValidator(command)] = _DEFAULTS.shared_build
     order: Annotated[tuple[str, ...], BeforeValidator(app_list)] = ()
-    timeout: Annotated[int, BeforeValidator(checks.positive_duration)] = _DEFAULTS.timeout_seconds
+    timeout: Annotated[int, BeforeValidator(check.positive_duration)] = _DEFAULTS.timeout_seconds
+    checks: Annotated[tuple[str, ...], BeforeValidator(command_list)] = _DEFAULTS.checks
 
     def settings(self, apps: list[str], *, blue_green: frozenset[str]) -> ReleaseSettings:
         """`order` first, then the apps it leaves out: blue-green ones before the others
@@ -108,5 +117,5 @@ class ReleaseConfig(_Strict):
         rest = [a for a in apps if a not in self.order]
         order = self.order + tuple(sorted(rest, key=lambda a: a not in blue_green))
         return ReleaseSettings(repo=self.repo, install=self.install,
-                               shared_build=self.shared_build, order=order,
-                               timeout_seconds=self.timeout)
+                               shared_build=self.shared_build, checks=self.checks,
+                               order=order, timeout_seconds=self.timeout)

@@ -4,9 +4,10 @@ runs.
 The monorepo (a pnpm workspace; the ref; each app's package.json version), the Docker
 engine, the registry (it takes the credentials; no tag of this version is there yet,
 unless an earlier release of this version pushed it with the digest the journal
-recorded, and then it is reused), who asked (a deployer of every app), and each app's own
-deploy preflight, the same one `/deploy` runs (section 2.2) but for the image check,
-since the image is built by this very release.
+recorded, and then it is reused), who asked (a deployer of every app, and with
+skip-checks an approver of every app too), and each app's own deploy preflight, the same
+one `/deploy` runs (section 2.2) but for the image check, since the image is built by this
+very release.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from rollout.engine.work import CallPool
 from rollout.errors import RollbotError
 from rollout.machine import PreflightFailed
 from rollout.options import parse_options
-from rollout.policy import may_deploy
+from rollout.policy import may_deploy, may_skip_checks
 from rollout.ports import DeploymentInfo
 from rollout.release import Release, StepKind, StepState
 from rollout.release.ports import ReleaseJournal
@@ -66,10 +67,14 @@ class ReleasePreflight:
 
     def _who(self, release: Release, groups: frozenset[str]) -> list[str]:
         problems = []
-        for app in release.apps:
-            decision = may_deploy(self.config.app(app), release.requested_by, groups)
+        apps = [self.config.app(app) for app in release.apps]
+        for app in apps:
+            decision = may_deploy(app, release.requested_by, groups)
             if not decision.allowed:
                 problems.append(decision.reason)
+        if release.skip_checks:
+            skipping = may_skip_checks(apps, release.requested_by, groups)
+            problems += [] if skipping.allowed else [skipping.reason]
         return problems
 
     def _source(self, release: Release) -> tuple[Source | None, list[str]]:

@@ -153,7 +153,8 @@ class ReleaseRunner:
             return work.deploy(self._shop, release, step, self._stop,
                                started=lambda rollout: self._deploying(key, rollout))
         doers = {StepKind.INSTALL: work.install, StepKind.SHARED_BUILD: work.shared_build,
-                 StepKind.IMAGE: work.image, StepKind.PUSH: work.push,
+                 StepKind.CHECKS: work.checks, StepKind.IMAGE: work.image,
+                 StepKind.PUSH: work.push,
                  StepKind.VERIFY: work.verify}
         return doers[step.kind](self._shop, release, step, self._stop)
 

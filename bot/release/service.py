@@ -87,7 +87,9 @@ class Releases:
         except RollbotError as err:
             self.book.audit(user, action, "refused", str(err), source=source, account=os_account)
             raise
-        self.book.audit(user, action, "ok", created.label, source=source, account=os_account)
+        detail = f"{created.label}; checks skipped (skip-checks)" if created.skip_checks else (
+            created.label)
+        self.book.audit(user, action, "ok", detail, source=source, account=os_account)
         self._drive(created, groups=groups)
         return created
 
@@ -176,8 +178,10 @@ class Releases:
         apps = tuple(a for a in order if request.apps is None or a in request.apps)
         return Release(id=0, version=request.version, apps=apps, requested_by=user,
                        created_at=self._shop.clock.now(), ref=request.ref or "",
-                       steps=plan_steps(apps, build_only=request.build_only),
-                       build_only=request.build_only, deploy_words=request.deploy_words)
+                       steps=plan_steps(apps, build_only=request.build_only,
+                                        skip_checks=request.skip_checks),
+                       build_only=request.build_only, skip_checks=request.skip_checks,
+                       deploy_words=request.deploy_words)
 
     def _drive(self, release: Release, *, groups: frozenset[str], claimed: bool = False) -> None:
         if not claimed:

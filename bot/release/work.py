@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.build.checks import package_name, run_checks
 from bot.build.images import DockerEngine, ImageBuild
 from bot.build.process import run_command
 from bot.build.stop import Stop
@@ -20,11 +21,13 @@ from bot.build.workspace import Source, make_work_tree
 from bot.config import Config
 from bot.registry import RegistryClient
 from bot.runtime import Runtime
+from handlers.render.release import checks_detail
 from rollout.errors import RollbotError
 from rollout.model import Phase, Rollout
 from rollout.options import parse_options
 from rollout.ports import Clock
 from rollout.release import Release, Step
+from rollout.release.checks import expand
 
 FOLLOW_SECONDS = 0.5  # how often a deploy being followed looks for a stop
 TAIL_BYTES = 64 * 1024  # enough for 30 lines of any build output worth reading
@@ -87,6 +90,17 @@ def shared_build(shop: Workshop, release: Release, step: Step, stop: Stop) -> Re
                           log_path=shop.log_path(release, step), timeout=shop.timeout,
                           stop=stop)
     return Result(outcome.ok, outcome.reason)
+
+
+def checks(shop: Workshop, release: Release, step: Step, stop: Stop) -> Result:
+    """`release.checks` in the work tree, each app's {package} its package.json name."""
+    tree = shop.tree(release)
+    packages = [package_name(tree, shop.config.build_spec(app).package_json)
+                for app in release.apps]
+    commands = expand(shop.config.release_settings().checks, packages)
+    outcome = run_checks(commands, tree=tree, log_path=shop.log_path(release, step),
+                         timeout=shop.timeout, stop=stop)
+    return Result(outcome.ok, outcome.reason, detail=checks_detail(outcome.ran, outcome.skipped))
 
 
 def image(shop: Workshop, release: Release, step: Step, stop: Stop) -> Result:

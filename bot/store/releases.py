@@ -1,5 +1,5 @@
 """The release journal in the rollouts' SQLite file: the `releases` and `release_steps`
-tables (schema v6).
+tables (schema v6; v8 added skip_checks).
 
 It shares the journal's connection and lock, so a release and the rollouts it starts are
 written through the same one-writer-at-a-time door (:func:`bot.store.write_transaction`),

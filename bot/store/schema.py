@@ -121,6 +121,12 @@ def _add_helm_revisions(db: Database) -> None:
     db.table("targets").add_column("revision", int)
 
 
+def _add_release_skip_checks(db: Database) -> None:
+    """v8: whether a release was asked with skip-checks (its requester an approver of
+    every app), for its summary after a restart as much as before."""
+    db.table("releases").add_column("skip_checks", int, not_null_default=0)
+
+
 # Migration N takes a journal from schema version N to N + 1.
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _create_v1,
@@ -130,6 +136,7 @@ MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _add_outcomes_and_retries,
     _add_releases,
     _add_helm_revisions,
+    _add_release_skip_checks,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

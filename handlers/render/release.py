@@ -46,6 +46,7 @@ _STEP_NAME: Mapping[StepKind, str] = {
     StepKind.PREFLIGHT: "Preflight",
     StepKind.INSTALL: "Install dependencies",
     StepKind.SHARED_BUILD: "Build the shared packages",
+    StepKind.CHECKS: "Run the checks",
     StepKind.IMAGE: "Build the {app} image",
     StepKind.PUSH: "Push the {app} image",
     StepKind.VERIFY: "Verify {app} in the registry",
@@ -53,8 +54,8 @@ _STEP_NAME: Mapping[StepKind, str] = {
 }
 # Steps whose output is a build's or a push's: their tail and whole log go to the thread
 # when they fail. The others say all there is in their reason.
-SHOWS_OUTPUT = frozenset({StepKind.INSTALL, StepKind.SHARED_BUILD, StepKind.IMAGE,
-                          StepKind.PUSH})  # fmt: skip
+SHOWS_OUTPUT = frozenset({StepKind.INSTALL, StepKind.SHARED_BUILD, StepKind.CHECKS,
+                          StepKind.IMAGE, StepKind.PUSH})  # fmt: skip
 
 
 # --- small phrases ------------------------------------------------------------------------
@@ -98,6 +99,27 @@ def why_failed(step: Step) -> str:
 
 def failed_step(release: Release) -> Step | None:
     return next((s for s in release.steps if s.state is StepState.FAILED), None)
+
+
+def checks_skipped(release: Release) -> str:
+    """Who left the checks out, "" when they were not: `checks skipped by @alice`."""
+    return f"checks skipped by {user_ref(release.requested_by)}" if release.skip_checks else ""
+
+
+def checks_detail(ran: Sequence[str], skipped: Sequence[str]) -> str:
+    """What the checks step did: every check it ran, and those no package had a script for."""
+    lines = [f"Ran: {', '.join(f'`{c}`' for c in ran)}" if ran else "Ran no checks."]
+    if skipped:
+        lines.append("Skipped, as no package they select defines the script: "
+                     + ", ".join(f"`{c}`" for c in skipped))
+    return "\n".join(lines)
+
+
+def checklist(release: Release) -> list[str]:
+    """Every step's checklist line; checks left out by skip-checks say who left them out."""
+    return [f"{STEP_ICON[s.state]} {step_name(s)} · skipped — {checks_skipped(release)} "
+            "(skip-checks)" if s.kind is StepKind.CHECKS and release.skip_checks
+            else checklist_line(s) for s in release.steps]
 
 
 def checklist_line(step: Step) -> str:
@@ -151,6 +173,8 @@ def release_head(release: Release) -> str:
         parts.append(f"ref {release.ref}{revision}")
     if release.build_only:
         parts.append("build only")
+    if release.skip_checks:
+        parts.append("checks skipped (skip-checks)")  # the head names who asked already
     if release.deploy_words:
         parts.append("deploy options: " + " ".join(release.deploy_words))
     by = f"{user_ref(release.requested_by)}{from_terminal(release.requested_from)}"
@@ -165,7 +189,7 @@ def release_parent(release: Release) -> Message:
     """The one message per release, edited in place: the checklist, and Stop while it runs."""
     head = release_head(release)
     status = f"*{release_status(release)}*"
-    lines = [checklist_line(s) for s in release.steps]
+    lines = checklist(release)
     tail = [actions(f"release-{release.id}", [stop_button(release)])] if stoppable(
         release) else []
     blocks = blocks_with_budget([section(f"{head}\n{status}")], lines, tail)
@@ -270,7 +294,9 @@ def release_summary(release: Release) -> Message:
         where = f"at {step_name(failed)} " if failed else ""
         head += f"failed {where}after {spent}: " + (
             why_failed(failed) if failed else mentions(escape(release.reason)))
-    lines = [pushed_line(release), *deployed_lines(release)]
+    skipped = [f"Checks skipped by {user_ref(release.requested_by)} (skip-checks)."] if (
+        release.skip_checks) else []
+    lines = [*skipped, pushed_line(release), *deployed_lines(release)]
     return Message(text="\n".join([head, *lines]), blocks=(section(_fit(head)),
                                                             context("\n".join(lines))))
 

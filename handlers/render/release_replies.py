@@ -31,7 +31,9 @@ def release_plan(plan: ReleasePlan, *, deploys: Mapping[str, Message]) -> Messag
                    *(f"• {mentions(escape(p))}" for p in plan.problems)]
     else:
         verdict = ["✅ Preflight passes."]
-    steps = ["*Steps*", *(f"{i}. {step_name(s)}" for i, s in enumerate(r.steps, start=1))]
+    steps = ["*Steps*", *(f"{i}. {step_name(s)}" + (" (skipped: skip-checks)" if s.state is
+                                                     StepState.SKIPPED else "")
+                          for i, s in enumerate(r.steps, start=1))]
     images = ["*Images*", *(f"{app}: `{tag}`" for app, tag in plan.images.items())]
     lines = [*verdict, *steps, *images]
     for app, shown in deploys.items():

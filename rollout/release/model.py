@@ -15,12 +15,14 @@ from enum import StrEnum
 
 from rollout.model import OsAccount, Rollout
 from rollout.plan import Estimate, Plan
+from rollout.release.checks import GUIDE_CHECKS
 
 
 class StepKind(StrEnum):
     PREFLIGHT = "preflight"
     INSTALL = "install"
     SHARED_BUILD = "shared-build"
+    CHECKS = "checks"  # the guide's testing requirements, before any image is built
     IMAGE = "image"  # one per app; all of them build at the same time
     PUSH = "push"  # one per app, once every image built
     VERIFY = "verify"  # one per app: the tag in the registry, and its digest
@@ -99,6 +101,7 @@ class ReleaseSettings:
     repo: str | None = None  # the pnpm workspace root; None when not configured
     install: str = "pnpm install --frozen-lockfile"
     shared_build: str = 'pnpm --filter "./shared/packages/**" build'
+    checks: tuple[str, ...] = GUIDE_CHECKS  # the checks step's commands ({package}: per app)
     order: tuple[str, ...] = ()  # deploy order; apps not named follow in config order
     timeout_seconds: int = 30 * 60  # per step
 
@@ -112,6 +115,7 @@ class ReleaseRequest:
     ref: str | None = None  # None: the git tag equal to the version, in a git checkout
     build_only: bool = False
     dry_run: bool = False
+    skip_checks: bool = False  # the checks step is skipped (approvers of every app only)
     deploy_words: tuple[str, ...] = ()  # /deploy options for each deploy, as typed
 
 
@@ -126,6 +130,7 @@ class Release:
     ref: str = ""  # what the work tree was made from: a git ref, or "" for the folder as is
     revision: str = ""  # the commit the ref resolved to ("" when not a git checkout)
     build_only: bool = False
+    skip_checks: bool = False  # asked for by `requested_by`, who was allowed to
     deploy_words: tuple[str, ...] = ()
     phase: ReleasePhase = ReleasePhase.RUNNING
     reason: str = ""  # why it failed or was cancelled

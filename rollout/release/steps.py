@@ -1,15 +1,17 @@
 """The order of a release's steps, and every change of state they go through. Pure: each
 function takes a release and returns a new one; nothing here runs anything.
 
-Steps run in stages: preflight, install, the shared build, every app's image at once,
-every push (only once every image built), every verify, then one deploy after another in
-release order. A stage starts when the one before it is done; a failed step ends the
-release there, and what had not started is skipped.
+Steps run in stages: preflight, install, the shared build, the checks (the guide's
+testing requirements; skipped from the start when asked with skip-checks), every app's
+image at once, every push (only once every image built), every verify, then one deploy
+after another in release order. A stage starts when the one before it is done; a failed
+step ends the release there, and what had not started is skipped.
 
 After a restart (:func:`recovered`) a step that was running is run again when that is
-safe: builds are repeatable, so install, the shared build and the images run again; a push
-is redone only if its tag is not verified in the registry; a deploy that had started its
-rollout follows that rollout, which the engine resumes as it resumes every rollout.
+safe: builds are repeatable, so install, the shared build, the checks and the images run
+again; a push is redone only if its tag is not verified in the registry; a deploy that had
+started its rollout follows that rollout, which the engine resumes as it resumes every
+rollout.
 """
 
 from __future__ import annotations
@@ -24,20 +26,25 @@ _STAGES = (
     StepKind.PREFLIGHT,
     StepKind.INSTALL,
     StepKind.SHARED_BUILD,
+    StepKind.CHECKS,
     StepKind.IMAGE,
     StepKind.PUSH,
     StepKind.VERIFY,
 )
 # Steps a restart simply runs again: what they make is made afresh each time.
-REPEATABLE = frozenset(
-    {StepKind.PREFLIGHT, StepKind.INSTALL, StepKind.SHARED_BUILD, StepKind.IMAGE, StepKind.VERIFY}
-)
+REPEATABLE = frozenset({StepKind.PREFLIGHT, StepKind.INSTALL, StepKind.SHARED_BUILD,
+                        StepKind.CHECKS, StepKind.IMAGE, StepKind.VERIFY})
 
 
-def plan_steps(apps: Iterable[str], *, build_only: bool) -> tuple[Step, ...]:
-    """Every step of a release of `apps` (in deploy order), all pending."""
+def plan_steps(
+    apps: Iterable[str], *, build_only: bool, skip_checks: bool = False
+) -> tuple[Step, ...]:
+    """Every step of a release of `apps` (in deploy order), all pending; with `skip_checks`
+    the checks step is skipped from the start, so the checklist shows it was."""
     names = tuple(apps)
-    steps = [Step(StepKind.PREFLIGHT), Step(StepKind.INSTALL), Step(StepKind.SHARED_BUILD)]
+    checks = Step(StepKind.CHECKS, state=StepState.SKIPPED if skip_checks else StepState.PENDING)
+    steps = [Step(StepKind.PREFLIGHT), Step(StepKind.INSTALL), Step(StepKind.SHARED_BUILD),
+             checks]
     for kind in (StepKind.IMAGE, StepKind.PUSH, StepKind.VERIFY):
         steps += [Step(kind, app=app) for app in names]
     if not build_only:

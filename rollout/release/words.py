@@ -1,8 +1,9 @@
 """The words of `/release` and `rollbot release`, checked once for both faces.
 
-`<version> [apps=admin,isp] [ref=GIT_REF] [build-only] [dry-run] [<deploy options>]`:
-the deploy options are `/deploy`'s own (batch=, wait=, pilot=, ...), checked by the same
-parser, and passed to each deploy. Every refusal is a UsageError saying what is wrong.
+`<version> [apps=admin,isp] [ref=GIT_REF] [build-only] [dry-run] [skip-checks]
+[<deploy options>]`: the deploy options are `/deploy`'s own (batch=, wait=, pilot=, ...),
+checked by the same parser, and passed to each deploy. Every refusal is a UsageError
+saying what is wrong. `skip-checks` is taken as exactly that word, never with a value.
 """
 
 from __future__ import annotations
@@ -22,7 +23,12 @@ from rollout.options import (
 from rollout.release.model import ReleaseRequest
 
 BUILD_ONLY_WORDS = frozenset({"build-only", "--build-only", "build_only", "buildonly"})
+SKIP_CHECKS = "skip-checks"  # exactly this word: skipping the checks is never a typo away
 RELEASE_KEYS = ("apps", "ref")
+_FLAGS = {  # each flag word, as its one name
+    **dict.fromkeys(BUILD_ONLY_WORDS, "build-only"), **dict.fromkeys(DRY_RUN_WORDS, "dry-run"),
+    SKIP_CHECKS: SKIP_CHECKS,
+}
 # What git accepts in a ref name, less what a shell or a URL would choke on.
 _REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/+@-]{0,199}", re.ASCII)
 
@@ -35,24 +41,10 @@ def parse_release(
     if not words:
         raise UsageError("Say which version to release.", "For example: /release v1.3.1")
     version = parse_version(words[0])
-    given: dict[str, str] = {}
-    build_only = dry_run = False
-    deploy_words: list[str] = []
-    for word in words[1:]:
-        lowered = word.lower()
-        if lowered in BUILD_ONLY_WORDS:
-            build_only = _once(build_only, "build-only")
-        elif lowered in DRY_RUN_WORDS:
-            dry_run = _once(dry_run, "dry-run")
-        elif lowered.partition("=")[0] in RELEASE_KEYS and "=" in word:
-            key, _, value = word.partition("=")
-            if key.lower() in given:
-                raise UsageError(f"{key.lower()}= is given twice.", "Give each option once.")
-            given[key.lower()] = value
-        else:
-            deploy_words.append(word)
+    flags, given, deploy_words = _sorted(words[1:], version=version)
     # The deploy options are /deploy's own: its parser refuses what it would refuse there.
     parse_options(deploy_words, now=now)
+    build_only = "build-only" in flags
     if build_only and deploy_words:
         raise UsageError(
             f"{show(deploy_words[0])} is a deploy option, and build-only deploys nothing.",
@@ -63,15 +55,36 @@ def parse_release(
         apps=_apps(given["apps"], known=apps) if "apps" in given else None,
         ref=_ref(given["ref"]) if "ref" in given else None,
         build_only=build_only,
-        dry_run=dry_run,
+        dry_run="dry-run" in flags,
+        skip_checks=SKIP_CHECKS in flags,
         deploy_words=tuple(deploy_words),
     )
 
 
-def _once(seen: bool, word: str) -> bool:
-    if seen:
-        raise UsageError(f"{word} is given twice.", "Give each option once.")
-    return True
+def _sorted(
+    words: Sequence[str], *, version: str
+) -> tuple[set[str], dict[str, str], list[str]]:
+    """The flags given, the release's own key=value words, and the deploy options."""
+    given: dict[str, str] = {}
+    flags: set[str] = set()
+    deploy_words: list[str] = []
+    for word in words:
+        lowered = word.lower()
+        if lowered in _FLAGS:
+            if _FLAGS[lowered] in flags:
+                raise UsageError(f"{_FLAGS[lowered]} is given twice.", "Give each option once.")
+            flags.add(_FLAGS[lowered])
+        elif lowered.partition("=")[0] == SKIP_CHECKS:
+            raise UsageError(f"{SKIP_CHECKS} takes no value: write {SKIP_CHECKS} alone.",
+                             f"For example: /release {version} {SKIP_CHECKS}")
+        elif lowered.partition("=")[0] in RELEASE_KEYS and "=" in word:
+            key, _, value = word.partition("=")
+            if key.lower() in given:
+                raise UsageError(f"{key.lower()}= is given twice.", "Give each option once.")
+            given[key.lower()] = value
+        else:
+            deploy_words.append(word)
+    return flags, given, deploy_words
 
 
 def _apps(text: str, *, known: Collection[str]) -> tuple[str, ...]:
@@ -107,4 +120,6 @@ def format_release(request: ReleaseRequest) -> str:
         words.append("build-only")
     if request.dry_run:
         words.append("dry-run")
+    if request.skip_checks:
+        words.append(SKIP_CHECKS)
     return " ".join([*words, *request.deploy_words])

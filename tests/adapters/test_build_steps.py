@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.build.checks import ChecksRun, package_name, run_checks
 from bot.build.process import run_command
 from bot.build.stop import Stop
 from bot.build.workspace import (
@@ -23,6 +24,7 @@ from bot.build.workspace import (
     resolve,
     workspace_problems,
 )
+from rollout.release.checks import GUIDE_CHECKS, expand
 from sim.monorepo import make_monorepo
 
 
@@ -148,3 +150,78 @@ def test_a_folder_that_is_no_checkout_is_copied_without_node_modules(tmp_path: P
     assert not (tmp_path / "tree" / "node_modules").exists()
     _, refused = resolve(repo, ref="main", version="v1.3.1")
     assert refused == [f"ref=main needs a git checkout, and {repo} is not one"]
+
+
+# --- the checks -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def checked_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fixture monorepo, installed, whose ui lint fails and which has no type-check."""
+    root = make_monorepo(tmp_path_factory.mktemp("checks") / "frontend", version="v1.3.1",
+                         git=False, failing_check=("ui", "lint"),
+                         without_scripts=("type-check",)).root
+    installed = run_command("pnpm install --frozen-lockfile", cwd=root, log_path=root.parent /
+                            "install.log", timeout=120, stop=Stop(),
+                            env={**os.environ, "CI": "true"})
+    assert installed.ok, (root.parent / "install.log").read_text()
+    return root
+
+
+def test_checks_run_in_order_until_one_fails_and_skip_scripts_no_package_defines(
+    checked_tree: Path, tmp_path: Path
+) -> None:
+    """Given ui's lint failing and no package with a type-check script, when the guide's
+    checks run, then test runs, type-check is skipped and said so, lint fails naming
+    itself with the linter's report in the log, and nothing after it runs."""
+    packages = [package_name(checked_tree, f"apps/{folder}/package.json")
+                for folder in ("platform-admin-app", "isp-ops-app")]
+    log = tmp_path / "checks.log"
+    outcome = run_checks(expand(GUIDE_CHECKS, packages), tree=checked_tree, log_path=log,
+                         timeout=120, stop=Stop())
+    shared = 'pnpm --filter "./shared/packages/**"'
+    assert (outcome.ok, outcome.reason) == (False, f"`{shared} lint` exited with status 1")
+    assert outcome.ran == (f"{shared} test", f"{shared} lint")
+    assert outcome.skipped == (f"{shared} type-check",)
+    text = log.read_text()
+    assert "test passed for @dotmac/ui" in text
+    assert f"rollbot: skipped `{shared} type-check`: no package it selects defines a " \
+           "'type-check' script" in text
+    assert "40 problems (40 errors, 0 warnings) in @dotmac/ui lint" in text
+    assert "build" not in text.split(f"$ {shared} lint")[1]
+
+
+def test_each_apps_checks_run_where_its_package_defines_them(
+    checked_tree: Path, tmp_path: Path
+) -> None:
+    names = [package_name(checked_tree, "apps/isp-ops-app/package.json"),
+             package_name(checked_tree, "apps/nowhere/package.json")]
+    assert names == ["isp-ops-app", "./apps/nowhere"]
+    outcome = run_checks(expand(["pnpm --filter {package} test:e2e"], names),
+                         tree=checked_tree, log_path=tmp_path / "c.log", timeout=60,
+                         stop=Stop())
+    assert outcome.ok
+    assert outcome.ran == ("pnpm --filter isp-ops-app test:e2e",)
+    assert outcome.skipped == ("pnpm --filter ./apps/nowhere test:e2e",)
+    assert "test:e2e passed for isp-ops-app" in (tmp_path / "c.log").read_text()
+
+
+def test_a_stop_during_a_check_ends_it_and_runs_no_further_check(tmp_path: Path) -> None:
+    stop = Stop()
+    result: list[ChecksRun] = []
+    log = tmp_path / "s.log"
+    runner = threading.Thread(target=lambda: result.append(run_checks(
+        ("echo started; sleep 300", "echo never"), tree=tmp_path, log_path=log, timeout=600,
+        stop=stop)))
+    runner.start()
+    deadline = time.monotonic() + 10
+    while not (log.exists() and "started" in log.read_text()):
+        assert time.monotonic() < deadline, "the check never started"
+        time.sleep(0.05)  # the log is the only sign the check has started
+    asked = time.monotonic()
+    stop.stop(by="U0BOB")
+    runner.join(timeout=5)
+    assert not runner.is_alive() and time.monotonic() - asked < 5
+    assert (result[0].ok, result[0].reason, result[0].ran) == (
+        False, "stopped by U0BOB", ("echo started; sleep 300",))
+    assert "echo never" not in log.read_text()

@@ -14,6 +14,7 @@ import yaml
 
 from bot.config import parse_config
 from rollout.release import BuildSpec, ReleaseSettings
+from rollout.release.checks import GUIDE_CHECKS
 from tests.adapters.test_config import MINIMAL_ROLLING, changed, example, refusal
 
 
@@ -52,6 +53,14 @@ def test_without_an_order_blue_green_apps_deploy_first() -> None:
     assert parse_config(yaml.safe_dump(data)).release_settings().order == ("admin", "isp")
 
 
+def test_the_checks_are_the_guides_unless_listed_and_an_empty_list_runs_none() -> None:
+    assert parse_config(yaml.safe_dump(MINIMAL_ROLLING)).release_settings().checks == (
+        GUIDE_CHECKS)
+    listed = parse_config(changed("release.checks", ["make check", "pnpm --filter x lint"]))
+    assert listed.release_settings().checks == ("make check", "pnpm --filter x lint")
+    assert parse_config(changed("release.checks", [])).release_settings().checks == ()
+
+
 def test_build_arguments_are_text() -> None:
     admin = example()["apps"]["admin"]
     text = changed("apps.admin.build", {**admin["build"], "args": {"BASE": "busybox:1", "N": 3}})
@@ -68,6 +77,8 @@ def test_build_arguments_are_text() -> None:
         ("release.order", ["isp", "isp"], "release.order: lists 'isp' twice"),
         ("release.order", "isp", "release.order: must be a list of app names"),
         ("release.timeout", "0s", "release.timeout: must be longer than 0s"),
+        ("release.checks", "pnpm test", "release.checks: must be a list of commands"),
+        ("release.checks", ["pnpm test", " "], "release.checks: must be a command"),
         ("release.timeout", "soon", "release.timeout:"),
         ("release.repository", "/x", "release.repository: is not a known key; known keys: repo,"),
         ("apps.admin.build.dockerfile", "/etc/Dockerfile", "apps.admin.build.dockerfile: must be "

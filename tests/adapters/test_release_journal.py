@@ -19,6 +19,7 @@ from sqlite_utils import Database
 
 from bot.memstore import MemoryStore
 from bot.store import SCHEMA_VERSION, SqliteStore
+from bot.store.release_codec import release_row
 from bot.store.schema import MIGRATIONS
 from rollout.model import OsAccount
 from rollout.release import (
@@ -55,9 +56,9 @@ def release(version: str = "v1.3.1", **changes: object) -> Release:
 
 def every_field_set() -> Release:
     r = release(ref="v1.3.1", revision="0123abcd" * 5, deploy_words=("batch=5", "wait=0s"),
-                source="cli", channel="C0RELEASES",
+                source="cli", channel="C0RELEASES", skip_checks=True,
                 requested_from=OsAccount(user="ops", host="build-7"))
-    for key in ("preflight", "install", "shared-build", "image:admin", "image:isp",
+    for key in ("preflight", "install", "shared-build", "checks", "image:admin", "image:isp",
                 "push:admin", "push:isp", "verify:admin", "verify:isp"):
         r = started(r, key, now=T0, log_path=f"/var/log/rollbot/R1/{key}.log")
         r = finished(r, key, now=T0 + timedelta(seconds=2.5), digest="sha256:" + "a" * 64
@@ -158,3 +159,24 @@ def test_a_journal_from_before_releases_is_migrated(tmp_path: Path) -> None:
         assert store.releases.create_release(release()).step("install").state is (
             StepState.PENDING
         )
+
+
+def test_a_journal_from_before_skip_checks_reads_its_releases_as_checked(tmp_path: Path) -> None:
+    """Given a journal at schema version 7 holding a release, when rollbot opens it, then
+    the release reads back without skip-checks, and a new one records it."""
+    path = tmp_path / "rollbot.db"
+    db = Database(sqlite3.connect(path))
+    db.table("meta").create({"key": str, "value": str}, pk="key")
+    for migration in MIGRATIONS[:7]:
+        migration(db)
+    db.table("meta").insert({"key": "schema_version", "value": "7"})
+    old = {k: v for k, v in release_row(replace(release(), id=1)).items() if k != "skip_checks"}
+    db.table("releases").insert(old)
+    db.conn.commit()
+    db.conn.close()
+    with SqliteStore(path) as store:
+        assert store.schema_version == SCHEMA_VERSION >= 8
+        before = store.releases.get_release(1)
+        assert before is not None and before.skip_checks is False
+        assert store.releases.save_release(replace(before, skip_checks=True)).skip_checks
+        assert store.releases.get_release(1).skip_checks  # type: ignore[union-attr]

@@ -86,7 +86,7 @@ class Story:
         self.tell(ReleaseEventKind.STEP_FINISHED, key)
 
     def through_verify(self) -> None:
-        for key in ("preflight", "install", "shared-build"):
+        for key in ("preflight", "install", "shared-build", "checks"):
             self.start(key)
             self.finish(key)
         for kind in ("image", "push", "verify"):
@@ -140,7 +140,7 @@ def test_a_release_is_one_checklist_message_with_a_reply_per_step_and_notify_lin
     thread = [m.text for m in slack.thread(RELEASES, parent.ts)[1:]]
     assert [t.split("*")[1] for t in thread[:3]] == [
         "Preflight", "Install dependencies", "Build the shared packages"]
-    assert len(thread) == 9 + 1
+    assert len(thread) == 10 + 1  # ten steps of a build-only release, then the summary
     assert thread[-1].startswith("✅ *Release R3 v1.3.1* completed in")
     # And the notify channel heard started, built and completed, each linking the thread
     notify = [m.text for m in slack.messages(NOTIFY)]

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -63,9 +64,15 @@ def repo_steps() -> dict[str, str]:
 
 
 @pytest.fixture
+def repo_checks() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture
 def world(tmp_path: Path, docker_engine: Engine, registry: Registry,
-          repo_steps: dict[str, str]) -> Iterator[World]:
-    repo = make_monorepo(tmp_path / "frontend", version=VERSION, dockerfile_steps=repo_steps)
+          repo_steps: dict[str, str], repo_checks: dict[str, Any]) -> Iterator[World]:
+    repo = make_monorepo(tmp_path / "frontend", version=VERSION, dockerfile_steps=repo_steps,
+                         **repo_checks)
     with release_world(tmp_path, repo, engine=docker_engine, registry=registry) as w:
         yield w
 
@@ -153,3 +160,34 @@ def test_bad_words_get_the_usage_and_start_nothing(world: World, tmp_path: Path)
         assert "Usage: rollbot release <version>" in done.stderr
         assert "/release" not in done.stderr
     assert world.releases.list_releases() == []
+
+
+@pytest.mark.parametrize("repo_checks", [{"failing_check": ("ui", "lint")}])
+def test_a_failing_check_exits_1_naming_it_with_its_last_lines_and_builds_nothing(
+    world: World, tmp_path: Path
+) -> None:
+    done = Terminal(world, tmp_path).run(VERSION, "--auto-approve")
+    assert done.returncode == 1, done.stdout + done.stderr
+    check = 'pnpm --filter "./shared/packages/**" lint exited with status 1'  # plain text
+    assert "❌ Run the checks failed after" in done.stdout and check in done.stdout
+    assert "lines of Run the checks:" in done.stdout
+    assert "✖ 40 problems (40 errors, 0 warnings) in @dotmac/ui lint" in done.stdout
+    log = world.db.parent / "rollbot.db.releases" / "R1" / "logs" / "checks.log"
+    assert f"Whole log: {log}" in done.stdout
+    assert "failed at Run the checks after" in done.stdout
+    assert "Nothing was pushed." in done.stdout
+    assert "Build the admin image done" not in done.stdout
+    assert world.tags() == {"admin": None, "isp": None}
+
+
+def test_skip_checks_from_someone_who_approves_no_app_is_refused_and_starts_nothing(
+    world: World, tmp_path: Path
+) -> None:
+    terminal = Terminal(world, tmp_path)
+    done = terminal.run(VERSION, "skip-checks")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert ("skip-checks is only for approvers of every app in the release, and you are not "
+            "an approver of admin, isp (approvers: @U0BOB)") in done.stderr
+    assert world.releases.list_releases() == []
+    audit = [(e.user, e.action, e.outcome) for e in world.runtime.store.audit_log()]
+    assert ("U0ALICE", f"release {VERSION}", "refused") in audit

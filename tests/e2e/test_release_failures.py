@@ -16,7 +16,7 @@ import pytest
 
 from bot.release import log_tail
 from rollout.release import Release, ReleasePhase, StepState
-from sim.monorepo import Monorepo, make_monorepo
+from sim.monorepo import APPS, Monorepo, make_monorepo
 from tests.adapters.registry_fixtures import push_image
 from tests.e2e.release_support import LIMIT, VERSION, World, release_world
 from tests.fixtures.engine import Engine, Registry
@@ -123,3 +123,28 @@ def test_preflight_refuses_with_every_problem_named(
         assert not (world.db.parent / "rollbot.db.releases" / "R1" / "tree").exists()
         if case != "tag exists":
             nothing_pushed_or_deployed(world, done)
+
+
+def test_a_failing_check_stops_the_release_before_any_image_is_built(
+    tmp_path: Path, docker_engine: Engine, registry: Registry
+) -> None:
+    """Given ui's lint failing, when v1.3.1 is released, then the checks step fails naming
+    the lint check, with the linter's report in its log, after the shared packages' tests
+    ran; no image of the version is in the engine or the registry, and nothing deployed."""
+    repo = make_monorepo(tmp_path / "frontend", version=VERSION, failing_check=("ui", "lint"))
+    with release_world(tmp_path, repo, engine=docker_engine, registry=registry) as world:
+        done = run(world)
+        assert done.phase is ReleasePhase.FAILED
+        step = done.step("checks")
+        assert step.state is StepState.FAILED
+        assert step.detail == '`pnpm --filter "./shared/packages/**" lint` exited with status 1'
+        assert done.reason == f"checks: {step.detail}"
+        log = log_of(done, "checks")
+        assert "test passed for @dotmac/ui" in log
+        assert "40 problems (40 errors, 0 warnings) in @dotmac/ui lint" in log
+        assert "test:e2e" not in log  # nothing after the failing check ran
+        assert {done.step(f"image:{app}").state for app in APPS} == {StepState.SKIPPED}
+        with world.engine.client() as api:
+            assert [api.images(name=f"{world.image(app)}:{VERSION}") for app in APPS] == [
+                [], []]
+        nothing_pushed_or_deployed(world, done)

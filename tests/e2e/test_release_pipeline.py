@@ -69,6 +69,6 @@ def test_the_events_a_face_renders_come_in_order(world: World) -> None:
     assert world.events.kinds() == ["started", "built", "completed"]
     finished = [e.step.key for e in world.events.heard
                 if e.step is not None and e.step.state is StepState.DONE]
-    assert finished[:3] == ["preflight", "install", "shared-build"]
-    assert sorted(finished[3:5]) == ["image:admin", "image:isp"]
+    assert finished[:4] == ["preflight", "install", "shared-build", "checks"]
+    assert sorted(finished[4:6]) == ["image:admin", "image:isp"]
     assert not world.runtime.store.list_rollouts()

@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -52,11 +53,16 @@ RELEASE_ENV = ("DOCKER_HOST", "REGISTRY_USERNAME", "REGISTRY_PASSWORD", "CI")
 
 
 def release_config(tmp_path: Path, engine: Engine, registry: Registry,
-                   steps: dict[str, str] | None = None) -> str:
-    """rollbot.yaml for a release of the fixture monorepo, with the Slack channels."""
-    repo = make_monorepo(tmp_path / "frontend", version=VERSION, dockerfile_steps=steps or {})
-    data = yaml.safe_load(config_text(repo.root, registry, engine, f"s{uuid.uuid4().hex[:8]}"))
+                   steps: dict[str, str] | None = None, **repo: Any) -> str:
+    """rollbot.yaml for a release of the fixture monorepo, with the Slack channels; `repo`:
+    more of make_monorepo's options (a failing check, scripts left out). Bob approves
+    every app and may deploy them too."""
+    made = make_monorepo(tmp_path / "frontend", version=VERSION, dockerfile_steps=steps or {},
+                         **repo)
+    data = yaml.safe_load(config_text(made.root, registry, engine, f"s{uuid.uuid4().hex[:8]}"))
     data["slack"] = {"release_channels": [C], "notify_channel": NOTIFY}
+    for app in data["apps"].values():
+        app["deployers"] = [ALICE, BOB]
     return yaml.safe_dump(data, sort_keys=False)
 
 
@@ -72,8 +78,8 @@ def release_env(monkeypatch: pytest.MonkeyPatch, docker_engine: Engine,
 
 @contextlib.asynccontextmanager
 async def release_bot(tmp_path: Path, engine: Engine, registry: Registry,
-                      steps: dict[str, str] | None = None) -> AsyncIterator[Bot]:
-    text = await asyncio.to_thread(release_config, tmp_path, engine, registry, steps)
+                      steps: dict[str, str] | None = None, **repo: Any) -> AsyncIterator[Bot]:
+    text = await asyncio.to_thread(release_config, tmp_path, engine, registry, steps, **repo)
     async with running_bot(tmp_path, tenants=TENANTS, config=text) as bot:
         yield bot
 
@@ -104,8 +110,9 @@ def replies(slack: SlackHandle, parent: Message) -> list[str]:
 async def test_a_release_is_one_checklist_with_a_thread_and_notify_lines(
     tmp_path: Path, docker_engine: Engine, registry: Registry
 ) -> None:
-    async with release_bot(tmp_path, docker_engine, registry) as bot:
-        # When alice releases v1.3.1 in the release channel
+    async with release_bot(tmp_path, docker_engine, registry,
+                           without_scripts=("type-check",)) as bot:
+        # When alice releases v1.3.1 in the release channel (no package has a type-check)
         sent = await bot.command(VERSION, command="/release")
         assert sent.status == 200 and sent.elapsed < ACK_DEADLINE
         accepted = await bot.reply(ALICE, "accepted")
@@ -128,6 +135,16 @@ async def test_a_release_is_one_checklist_with_a_thread_and_notify_lines(
         for link, rollout in zip(links, rollout_parents, strict=True):
             assert rollout.ts.replace(".", "") in link
         assert thread[-1].startswith(f"✅ *Release R1 {VERSION}* completed in")
+        # And the checks ran, the reply naming each one run, and the one skipped
+        (checked,) = [t for t in thread if t.startswith("✅ *Run the checks* done in")]
+        shared = 'pnpm --filter "./shared/packages/**"'
+        assert checked.splitlines()[1:] == [
+            f"Ran: `{shared} test`, `{shared} lint`, `pnpm --filter platform-admin-app "
+            "build`, `pnpm --filter isp-ops-app build`, `pnpm --filter platform-admin-app "
+            "test:e2e`, `pnpm --filter isp-ops-app test:e2e`",
+            f"Skipped, as no package they select defines the script: `{shared} type-check`"]
+        assert thread.index(checked) < min(thread.index(t) for t in thread
+                                           if t.startswith("✅ *Build the admin image*"))
         # And the stakeholders heard it started, was built and completed
         heard = [m.text for m in bot.slack.messages(NOTIFY) if "Release R1" in m.text]
         assert [line.split(" ")[0] for line in heard] == ["📦", "🏗️", "✅"]
@@ -293,3 +310,75 @@ async def _check_finished_once(db: Path, slack: SlackHandle, sim: SimHandle) -> 
     parent = checklist(slack)
     assert parent.text.startswith(f"✅ *Release R1 {VERSION}*")
     assert repeated(posted(slack, C)) == [], slack.transcript(C)
+
+
+@pytest.mark.usefixtures("release_env")
+async def test_a_failing_check_puts_its_tail_and_log_in_the_thread_and_builds_nothing(
+    tmp_path: Path, docker_engine: Engine, registry: Registry
+) -> None:
+    async with release_bot(tmp_path, docker_engine, registry,
+                           failing_check=("ui", "lint")) as bot:
+        # When alice releases a version whose ui package fails its lint
+        await bot.command(VERSION, command="/release")
+        done = await ended(bot)
+        # Then it failed at the checks, and no image of the version was built or pushed
+        assert done.phase is ReleasePhase.FAILED
+        assert done.step("checks").state is StepState.FAILED
+        assert all(s.state is StepState.SKIPPED for s in done.steps if s.kind == "image")
+        apps = yaml.safe_load(bot.config)["apps"]
+        images = {name: app["image"] for name, app in apps.items()}
+        with docker_engine.client() as api:
+            built = [api.images(name=f"{images[app]}:{VERSION}") for app in done.apps]
+        assert built == [[], []]
+        # And the thread names the check, shows its last 30 lines, and has its whole log
+        parent = checklist(bot.slack)
+        assert ('❌ *Run the checks* · failed after' in parent.text
+                and '`pnpm --filter "./shared/packages/**" lint` exited with status 1'
+                in parent.text)
+        thread = replies(bot.slack, parent)
+        tail = next(t for t in thread if t.startswith("Last "))
+        head = tail.splitlines()[0]  # 30 lines, less any Slack's section limit leaves out
+        assert head.startswith("Last ") and head.endswith(" lines of *Run the checks*:")
+        assert 20 <= int(head.split()[1]) <= 30
+        assert "✖ 40 problems (40 errors, 0 warnings) in @dotmac/ui lint" in tail
+        (log,) = bot.slack.files()
+        whole = await asyncio.to_thread(Path(done.step("checks").log_path).read_bytes)
+        assert log.content == whole and b"unused1'" in whole
+        assert (log.name, log.thread_ts) == ("R1-checks.log", parent.ts)
+        assert thread[-1].splitlines()[1:] == ["Nothing was pushed.", "Nothing was deployed."]
+        heard = [m.text for m in bot.slack.messages(NOTIFY) if "Release R1" in m.text]
+        assert heard[-1].startswith(f"❌ Release R1 {VERSION} failed at Run the checks")
+
+
+@pytest.mark.usefixtures("release_env")
+async def test_skip_checks_is_for_approvers_of_every_app_and_says_who_skipped_them(
+    tmp_path: Path, docker_engine: Engine, registry: Registry
+) -> None:
+    async with release_bot(tmp_path, docker_engine, registry,
+                           failing_check=("ui", "lint")) as bot:
+        # When alice, a deployer but no approver, asks to skip the failing checks
+        await bot.command(f"{VERSION} build-only skip-checks", command="/release")
+        refused = await bot.reply(ALICE, "🚫")
+        # Then she is told why not, and nothing starts
+        assert "Skip-checks is only for approvers of every app in the release" in refused.text
+        assert "(approvers: <@U0BOB>)" in refused.text
+        assert pipeline(bot).list_releases() == [] and bot.slack.messages(C) == []
+        # When bob, who approves every app, asks for the same
+        await bot.command(f"{VERSION} build-only skip-checks", command="/release", user=BOB)
+        await bot.reply(BOB, "accepted")
+        done = await ended(bot)
+        # Then it is built without the checks, and the checklist and summary say so
+        assert done.phase is ReleasePhase.COMPLETED, done.reason
+        assert (done.skip_checks, done.step("checks").state) == (True, StepState.SKIPPED)
+        assert done.step("checks").log_path == ""
+        parent = checklist(bot.slack)
+        assert parent.text.splitlines()[0].endswith("· checks skipped (skip-checks)")
+        assert ("⏭️ Run the checks · skipped — checks skipped by <@U0BOB> (skip-checks)"
+                in parent.text)
+        summary = replies(bot.slack, parent)[-1].splitlines()
+        assert summary[1] == "Checks skipped by <@U0BOB> (skip-checks)."
+        audit = [(e.user, e.action, e.outcome, e.detail)
+                 for e in await asyncio.to_thread(bot.runtime.store.audit_log)]
+        assert (ALICE, f"/release {VERSION} build-only skip-checks", "refused") in [
+            a[:3] for a in audit]
+        assert (BOB, f"release {VERSION}", "ok", "R1; checks skipped (skip-checks)") in audit

@@ -30,7 +30,9 @@ from rollout.policy import (
     may_auto_approve,
     may_control,
     may_deploy,
+    may_release,
     may_rollback,
+    may_skip_checks,
 )
 from tests.builders import T0, make_rollout
 
@@ -488,3 +490,41 @@ def test_permission_properties(
         assert user != case.requested_by
     for decision in (control, approve, may_rollback(case, app, user, groups)):
         assert decision.reason
+
+
+# --- skip-checks on a release ---------------------------------------------------------------
+
+ADMIN = replace(APP, name="admin", approvers=("U0BOB",))
+
+
+@pytest.mark.parametrize(
+    ("user", "groups", "allowed", "words"),
+    [
+        ("U0CAROL", LEADS, False, "you are not an approver of admin (approvers: @U0BOB)"),
+        ("U0BOB", NOBODY, False, "you are not an approver of isp (approvers: @S0LEADS)"),
+        ("U0BOB", LEADS, True, "you may approve every app in the release"),
+        ("U0ALICE", RELEASE, False, "not an approver of isp, admin"),
+    ],
+)
+def test_skip_checks_is_for_approvers_of_every_app_in_the_release(
+    user: str, groups: frozenset[str], allowed: bool, words: str
+) -> None:
+    """Given isp approved by @S0LEADS and admin by U0BOB, when someone asks to skip the
+    checks of a release of both, then only a person approving both may."""
+    decision = may_skip_checks([APP, ADMIN], user, groups)
+    assert decision.allowed is allowed
+    assert words in decision.reason
+
+
+def test_a_release_with_skip_checks_needs_a_deployer_who_approves_every_app() -> None:
+    deployer_only = may_release([APP], "U0ALICE", RELEASE, skip_checks=True)
+    assert not deployer_only.allowed
+    assert deployer_only.reason.startswith("skip-checks is only for approvers of every app")
+    assert may_release([APP], "U0ALICE", RELEASE).allowed
+    both = replace(APP, approvers=("U0ALICE",))
+    assert may_release([both], "U0ALICE", NOBODY, skip_checks=True).allowed
+
+
+def test_an_app_without_approvers_lets_anyone_skip_its_checks_as_anyone_may_approve_it() -> None:
+    open_app = replace(APP, approvers=())
+    assert may_skip_checks([open_app], "U0CAROL", NOBODY).allowed

@@ -43,7 +43,7 @@ def run(r: Release, *keys: str) -> Release:
     return r
 
 
-BUILT = ("preflight", "install", "shared-build", "image:admin", "image:isp")
+BUILT = ("preflight", "install", "shared-build", "checks", "image:admin", "image:isp")
 PUSHED = (*BUILT, "push:admin", "push:isp")
 VERIFIED = (*PUSHED, "verify:admin", "verify:isp")
 
@@ -59,8 +59,8 @@ def states(r: Release) -> dict[str, str]:
 def test_a_release_has_every_step_in_order() -> None:
     """Given two apps, then the steps are the guide's, per app where they are per app."""
     assert keys(release().steps) == [
-        "preflight", "install", "shared-build", "image:admin", "image:isp", "push:admin",
-        "push:isp", "verify:admin", "verify:isp", "deploy:admin", "deploy:isp",
+        "preflight", "install", "shared-build", "checks", "image:admin", "image:isp",
+        "push:admin", "push:isp", "verify:admin", "verify:isp", "deploy:admin", "deploy:isp",
     ]
     assert keys(release(build_only=True).steps)[-1] == "verify:isp"
     assert release().label == "R7"
@@ -72,7 +72,8 @@ def test_a_release_has_every_step_in_order() -> None:
         ((), ["preflight"]),
         (("preflight",), ["install"]),
         (("preflight", "install"), ["shared-build"]),
-        (("preflight", "install", "shared-build"), ["image:admin", "image:isp"]),
+        (("preflight", "install", "shared-build"), ["checks"]),
+        (("preflight", "install", "shared-build", "checks"), ["image:admin", "image:isp"]),
         ((*BUILT[:-1],), ["image:isp"]),  # the other image is still to build: no push yet
         (BUILT, ["push:admin", "push:isp"]),
         (PUSHED, ["verify:admin", "verify:isp"]),
@@ -87,7 +88,7 @@ def test_steps_become_ready_stage_by_stage(done: tuple[str, ...], expected: list
 
 def test_a_running_image_holds_back_the_pushes() -> None:
     """Given one image built and the other still building, then nothing is ready."""
-    r = started(run(release(), *BUILT[:3], "image:admin"), "image:isp", now=T0)
+    r = started(run(release(), *BUILT[:4], "image:admin"), "image:isp", now=T0)
     assert ready(r) == ()
 
 
@@ -207,7 +208,7 @@ def test_a_pending_push_whose_tag_appeared_is_not_pushed_after_a_restart() -> No
 
 def test_a_reused_image_is_neither_built_nor_pushed() -> None:
     r = reused(run(release(), "preflight"), "isp", detail="pushed by R3")
-    r = run(r, "install", "shared-build", "image:admin")
+    r = run(r, "install", "shared-build", "checks", "image:admin")
     assert keys(ready(r)) == ["push:admin"]
     assert states(r)["image:isp"] == states(r)["push:isp"] == "skipped"
 
@@ -225,3 +226,26 @@ def test_an_ended_release_ignores_a_late_stop() -> None:
     assert stop_requested(r, user="U0BOB") == r
     assert cancelled(r, user="U0BOB", now=T0) == r
     assert replace(r, phase=ReleasePhase.RUNNING).active
+
+
+def test_the_checks_run_after_the_shared_build_and_before_any_image() -> None:
+    r = run(release(), "preflight", "install", "shared-build")
+    assert keys(ready(r)) == ["checks"]
+    failed_checks = failed(started(r, "checks", now=T0), "checks", now=T0,
+                           reason="`pnpm --filter ui lint` exited with status 1")
+    assert failed_checks.phase is ReleasePhase.FAILED
+    assert failed_checks.reason == "checks: `pnpm --filter ui lint` exited with status 1"
+    assert {states(failed_checks)[f"image:{app}"] for app in APPS} == {"skipped"}
+
+
+def test_a_release_with_skip_checks_goes_from_the_shared_build_to_the_images() -> None:
+    """Given skip-checks, then the checks step is skipped from the start and never runs."""
+    skipping = replace(release(), steps=plan_steps(APPS, build_only=False, skip_checks=True))
+    assert states(skipping)["checks"] == "skipped"
+    r = run(skipping, "preflight", "install", "shared-build")
+    assert keys(ready(r)) == ["image:admin", "image:isp"]
+
+
+def test_checks_interrupted_by_a_restart_run_again() -> None:
+    r = started(run(release(), "preflight", "install", "shared-build"), "checks", now=T0)
+    assert states(recovered(r, verified={}, now=T0))["checks"] == "pending"

@@ -40,6 +40,9 @@ def parse(text: str) -> ReleaseRequest:
                                                            apps=("isp", "admin"), ref="main")),
         ("v1.3.1 build-only", ReleaseRequest(version="v1.3.1", build_only=True)),
         ("v1.3.1 dry-run", ReleaseRequest(version="v1.3.1", dry_run=True)),
+        ("v1.3.1 skip-checks", ReleaseRequest(version="v1.3.1", skip_checks=True)),
+        ("v1.3.1 build-only skip-checks", ReleaseRequest(version="v1.3.1", build_only=True,
+                                                         skip_checks=True)),
         ("v1.3.1 batch=5 wait=0s", ReleaseRequest(version="v1.3.1",
                                                   deploy_words=("batch=5", "wait=0s"))),
         ("v2.0.0-rc.1 ref=release/2.0", ReleaseRequest(version="v2.0.0-rc.1",
@@ -65,6 +68,10 @@ def test_good_words(text: str, expected: ReleaseRequest) -> None:
         ("v1.3.1 hello", "Unexpected word `hello`"),
         ("v1.3.1 batch=0", "batch"),
         ("v1.3.1 build-only batch=5", "build-only deploys nothing"),
+        ("v1.3.1 skip-checks=yes", "skip-checks takes no value"),
+        ("v1.3.1 skip-checks=", "skip-checks takes no value"),
+        ("v1.3.1 skip-checks skip-checks", "skip-checks is given twice"),
+        ("v1.3.1 skip_checks", "Unexpected word `skip_checks`"),
         ("status", "is not a version"),
     ],
 )
@@ -125,7 +132,8 @@ def test_bad_verbs_get_the_usage_of_release(text: str, problem: str) -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.sampled_from(["v1.3.1", "v2.0.0-rc.1", "apps=isp", "apps=admin,isp",
-                                 "ref=main", "build-only", "dry-run", "batch=3", "wait=1m"]),
+                                 "ref=main", "build-only", "dry-run", "skip-checks", "batch=3",
+                                 "wait=1m"]),
                 max_size=6))
 def test_a_release_as_rollbot_quotes_it_parses_back_to_itself(words: list[str]) -> None:
     try:

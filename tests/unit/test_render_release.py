@@ -49,7 +49,7 @@ def run(release: Release, key: str, *, start: float, end: float, **done: Any) ->
 
 def built(release: Release) -> Release:
     """Preflight, install, the shared build, both images, pushes and verifies all done."""
-    for i, key in enumerate(["preflight", "install", "shared-build"]):
+    for i, key in enumerate(["preflight", "install", "shared-build", "checks"]):
         release = run(release, key, start=i * 10, end=i * 10 + 5)
     for kind in ("image", "push"):
         for app in release.apps:
@@ -291,7 +291,7 @@ def test_a_dry_run_lists_what_preflight_says_every_step_image_and_deploy_plan() 
     assert lines[0] == "Dry run — nothing will change. *Release v1.3.1* of admin, isp"
     assert lines[1:3] == ["🚫 Preflight would refuse it now (1):",
                           "• apps/isp-ops-app/package.json says 1.3.0, not 1.3.1"]
-    assert "1. Preflight" in lines and "11. Deploy isp" in lines
+    assert "1. Preflight" in lines and "4. Run the checks" in lines and "12. Deploy isp" in lines
     assert "admin: `reg/admin:v1.3.1`" in lines
     assert lines[-3:] == ["*Deploy isp*", "Dry run — nothing will change. *Plan for isp*",
                           "*Batch 1* (2): tenant-a, tenant-b"]
@@ -321,3 +321,55 @@ def test_a_stop_answer_says_what_the_stop_does_or_why_there_was_nothing_to_stop(
     ended = failed(release, "install", now=at(3), reason="exit 1")
     assert render.release_stop_asked(ended, user="U0BOB").text == (
         "R7 has already ended: Failed at Install dependencies.")
+
+
+def test_the_checks_reply_names_the_checks_run_and_those_skipped() -> None:
+    release = fresh()
+    for i, key in enumerate(["preflight", "install", "shared-build"]):
+        release = run(release, key, start=i * 10, end=i * 10 + 5)
+    detail = render.checks_detail(['pnpm --filter "./shared/packages/**" test'],
+                                  ["pnpm --filter isp-ops-app test:e2e"])
+    release = run(release, "checks", start=30, end=42, detail=detail)
+    reply = render.step_finished(release, release.step("checks"))
+    assert reply.text.splitlines() == [
+        "✅ *Run the checks* done in 12s",
+        'Ran: `pnpm --filter "./shared/packages/**" test`',
+        "Skipped, as no package they select defines the script: "
+        "`pnpm --filter isp-ops-app test:e2e`",
+    ]
+    assert "✅ Run the checks · 12s" in render.release_parent(release).text
+
+
+def test_checks_left_out_with_skip_checks_say_who_left_them_out_everywhere() -> None:
+    release = replace(fresh(), skip_checks=True,
+                      steps=plan_steps(("admin", "isp"), build_only=False, skip_checks=True))
+    parent = render.release_parent(release).text
+    assert parent.splitlines()[0].endswith("· checks skipped (skip-checks)")
+    assert "⏭️ Run the checks · skipped — checks skipped by <@U0ALICE> (skip-checks)" in parent
+    done = replace(built(fresh()), skip_checks=True, phase=ReleasePhase.COMPLETED,
+                   finished_at=at(100))
+    assert render.release_summary(done).text.splitlines()[1] == (
+        "Checks skipped by <@U0ALICE> (skip-checks).")
+    assert "Checks skipped" not in render.release_summary(replace(done, skip_checks=False)).text
+
+
+def test_a_failed_check_names_the_check_and_shows_its_output_like_a_build() -> None:
+    assert StepKind.CHECKS in render.SHOWS_OUTPUT
+    release = fresh()
+    for i, key in enumerate(["preflight", "install", "shared-build"]):
+        release = run(release, key, start=i * 10, end=i * 10 + 5)
+    release = failed(started(release, "checks", now=at(30)), "checks", now=at(33),
+                     reason='`pnpm --filter "./shared/packages/**" lint` exited with status 1')
+    summary = render.release_summary(release).text.splitlines()
+    assert summary[0] == ('❌ *Release R7 v1.3.1* failed at Run the checks after 33s: '
+                          '`pnpm --filter "./shared/packages/**" lint` exited with status 1')
+    assert summary[1:] == ["Nothing was pushed.", "Nothing was deployed."]
+
+
+def test_a_dry_run_with_skip_checks_shows_the_checks_left_out() -> None:
+    release = replace(fresh(), id=0, skip_checks=True,
+                      steps=plan_steps(("admin", "isp"), build_only=False, skip_checks=True))
+    plan = ReleasePlan(release, {"admin": "reg/admin:v1.3.1", "isp": "reg/isp:v1.3.1"}, {}, ())
+    lines = render.release_plan(plan, deploys={}).text.splitlines()
+    assert "4. Run the checks (skipped: skip-checks)" in lines
+    assert "5. Build the admin image" in lines
