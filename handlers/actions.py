@@ -133,7 +133,7 @@ async def _carry_out(edge: Edge, click: Click, *, rollout_id: int, gate: int | N
         _check_gate(rollout, gate)
     await require(
         edge,
-        _policy(action, rollout, spec, click.user),
+        click_policy(action, rollout, spec, click.user),
         user=click.user,
         entries=spec.deployers + spec.approvers,
         rollout_id=rollout.id,
@@ -155,7 +155,7 @@ def _check_gate(rollout: Rollout, gate: int | None) -> None:
         )
 
 
-def _policy(
+def click_policy(
     action: Action, rollout: Rollout, spec: AppSpec, user: str
 ) -> Callable[[frozenset[str]], Decision]:
     """The rule for one action; the engine checks the phase again when it applies it."""

@@ -28,6 +28,12 @@ class Ref:
     permalink: str | None = None
 
 
+def archive_link(channel: str, ts: str) -> str:
+    """Slack's link to a message from its channel and ts, good in any workspace the
+    reader is signed in to: what a permalink is, without asking chat.getPermalink."""
+    return f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}"
+
+
 def parent(rollout_id: int) -> str:
     return f"parent:{rollout_id}"
 
