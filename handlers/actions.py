@@ -11,6 +11,10 @@ policy refuses) gets a private answer saying why and is written to the audit log
 that settles an approval request or a failure's choices edits that message in place to
 say who did what and when, and removes its buttons. Clicks on one rollout are handled one
 at a time, so two quick clicks cannot both pass the same check.
+
+The same buttons appear on the App Home tab (:mod:`handlers.home`); a click there comes in
+a view, with no channel or message, and goes through the same checks and engine request.
+Its answer goes to the clicker's DM with rollbot (:func:`handlers.respond.send_reply`).
 """
 
 from __future__ import annotations
