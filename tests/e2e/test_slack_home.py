@@ -11,12 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+import yaml
+
 from rollout.actions import Action
 from rollout.model import Phase
 from sim.slack.views import HomeView
-from tests.e2e.slack_fixtures import ALICE, CAROL, MALLORY, WAIT, C, running_bot
+from tests.e2e.slack_fixtures import ALICE, CAROL, MALLORY, WAIT, C, loop_watch, running_bot
 
 NEW = "v1.3.1"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def buttons(home: HomeView) -> dict[str, str]:
@@ -66,7 +70,8 @@ async def test_an_approver_approves_from_home_and_sees_the_rollout_finish(tmp_pa
         assert clicked.status == 200 and clicked.within_deadline
 
         # Then the engine took her approval, as from the thread, and the rollout goes on
-        done = await bot.wait(rollout_id)
+        # (the click is acked before the engine takes it: wait for the end, not for a pause)
+        done = await bot.reach(rollout_id, Phase.COMPLETED)
         assert done.phase is Phase.COMPLETED
         assert [(a.user, a.decision) for a in done.approvals] == [(CAROL, Action.APPROVE)]
         request = await bot.approval_message(rollout_id)
@@ -109,12 +114,26 @@ async def test_a_refused_click_on_home_is_answered_in_the_clickers_dm(tmp_path: 
         assert (await bot.rollout(rollout_id)).phase is Phase.AWAITING_APPROVAL
 
 
-async def test_the_home_tab_opens_over_socket_mode(tmp_path: Path) -> None:
-    async with running_bot(tmp_path, tenants=4, socket_mode=True) as bot:
-        # When Alice opens the Home tab with nothing running
-        delivered = await bot.slack.send_app_home_opened_socket_async(user_id=ALICE)
+async def test_the_home_tab_opens_over_socket_mode_without_holding_the_loop(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with loop_watch(caplog) as slow_callbacks:
+        async with running_bot(tmp_path, tenants=4, socket_mode=True) as bot:
+            # When Alice opens the Home tab with nothing running
+            delivered = await bot.slack.send_app_home_opened_socket_async(user_id=ALICE)
 
-        # Then the event was acked and her tab says so
-        assert delivered.acked
-        home = await bot.slack.wait_for_home_async(ALICE, "Nothing is rolling out", timeout=WAIT)
-        assert buttons(home) == {}
+            # Then the event was acked and her tab says so; no handler held the loop
+            assert delivered.acked and delivered.within_deadline
+            home = await bot.slack.wait_for_home_async(
+                ALICE, "Nothing is rolling out", timeout=WAIT
+            )
+            assert buttons(home) == {}
+            assert slow_callbacks() == []
+
+
+def test_the_manifest_enables_the_home_tab_and_subscribes_to_its_event() -> None:
+    manifest = yaml.safe_load((REPO / "app-manifest.yml").read_text())
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    # Answers to clicks on the tab are DMs: the Messages tab shows them.
+    assert manifest["features"]["app_home"]["messages_tab_enabled"] is True
+    assert "app_home_opened" in manifest["settings"]["event_subscriptions"]["bot_events"]
