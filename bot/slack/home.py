@@ -58,10 +58,6 @@ class ReleaseList(Protocol):
     def list_releases(self, *, limit: int = ...) -> list[Release]: ...
 
 
-def home_ref(user: str) -> str:
-    return f"home:{user}"
-
-
 class HomeBoard:
     """Implements :class:`rollout.ports.Listener` and
     :class:`rollout.release.ports.ReleaseListener`; one per process, beside the delivery.
@@ -92,10 +88,6 @@ class HomeBoard:
         with self._lock:
             self._viewers[user] = member_of
             self._draw({user: member_of})
-
-    def viewers(self) -> list[str]:
-        with self._lock:
-            return list(self._viewers)
 
     # --- the listeners ------------------------------------------------------------------
 
@@ -148,7 +140,7 @@ class HomeBoard:
                 for user, groups in viewers.items()
             }  # fmt: skip
         rows = [
-            Outgoing("view", user, _message(view), ref=home_ref(user), purpose="home")
+            Outgoing("view", user, _message(view), ref=refs.home(user), purpose="home")
             for user, view in views.items()
         ]
         self._outlet.queue(rows, what=f"the Home tab of {len(rows)} viewer(s)")

@@ -64,6 +64,12 @@ def remove_offer(rollout_id: int) -> str:
     return f"remove-old:{rollout_id}"
 
 
+def home(user: str) -> str:
+    """A person's App Home tab: not a message, but named like one so that a newer view
+    replaces one still queued for them."""
+    return f"home:{user}"
+
+
 # --- a release's messages: its parent, a reply per step attempt, its notify lines ---------
 
 

@@ -19,7 +19,7 @@ from bot.slack import SlackDelivery
 from bot.slack.home import HomeBoard
 from bot.store import SqliteStore
 from rollout.model import AppSpec, EventKind, Phase, Rollout, RolloutEvent, Settings, Strategy
-from sim.slack import SlackHandle, start_slack
+from sim.slack import FaultKind, SlackHandle, start_slack
 from tests.adapters.slack_delivery_support import WAIT, make_delivery
 from tests.builders import make_rollout, planned_targets
 
@@ -105,3 +105,22 @@ def test_tenant_events_that_change_no_phase_draw_nothing(
     # Then her tab was not drawn again, and nobody else's ever was
     assert len(slack.calls("views.publish")) == drawn == 1
     assert slack.home("U0BOB") is None
+
+
+def test_a_tab_slack_was_too_busy_for_is_published_after_retry_after(
+    slack: SlackHandle, parts: tuple[SqliteStore, SlackDelivery, HomeBoard]
+) -> None:
+    store, delivery, board = parts
+    # Given Slack answers the first views.publish with a 429
+    slack.add_fault("views.publish", FaultKind.RATE_LIMITED, retry_after=1, times=1)
+    started(store)
+    # When Alice opens the tab
+    board.opened("U0ALICE", frozenset())
+    # Then her tab is there once Slack takes it, the 429's Retry-After waited out
+    assert delivery.flush(WAIT)
+    calls = slack.calls("views.publish")
+    assert [c.status for c in calls] == [429, 200]
+    assert calls[1].at - calls[0].at >= 0.9
+    home = slack.home("U0ALICE")
+    assert home is not None and "rollout #1" in str(home.blocks)
+    assert delivery.outbox_counts() == {"sent": 1}
