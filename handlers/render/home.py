@@ -146,8 +146,8 @@ def _rollout_text(rollout: Rollout) -> str:
         f"{PHASE_ICON[rollout.phase]} *{title(rollout)}* · rollout {rollout_ref(rollout)} "
         f"by {user_ref(rollout.requested_by)}"
     )
-    bar = f"`{progress_bar(done, total)}` {done}/{total} · {counts_line(rollout)}"
-    return f"{head}\n*{status_line(rollout)}*\n{bar}"
+    bar = f"`{progress_bar(done, total)}` {done}/{total}"
+    return f"{head}\n*{status_line(rollout)}*\n{bar}\n{counts_line(rollout)}"
 
 
 def _buttons(row: ActiveRollout) -> list[Block]:
@@ -193,16 +193,17 @@ def _recent_blocks(recent: Sequence[Finished]) -> list[Block]:
 
 def _finished_line(finished: Finished) -> str:
     item = finished.item
-    if isinstance(item, Rollout):
-        icon, name = PHASE_ICON[item.phase], f"*{title(item)}* · rollout {rollout_ref(item)}"
-        counted = outcomes(item.targets)
-        outcome = f"{item.phase.label.capitalize()} · {counted.updated}/{counted.total} updated"
-    else:
-        icon, name = RELEASE_ICON[item.phase], f"*{release_title(item)}*"
-        outcome = release_status(item)
     when = f" at {clock(item.finished_at)}" if item.finished_at else ""
+    if isinstance(item, Rollout):
+        counted = outcomes(item.targets)
+        name = f"{PHASE_ICON[item.phase]} *{title(item)}* · rollout {rollout_ref(item)}"
+        outcome = (f"{item.phase.label.capitalize()}{when} · "
+                   f"{counted.updated}/{counted.total} updated")
+    else:
+        name = f"{RELEASE_ICON[item.phase]} *{release_title(item)}*"
+        outcome = f"{release_status(item)}{when}"
     link = f" · <{finished.link}|thread>" if finished.link else ""
-    return f"{icon} {name} · {outcome}{when}{link}"
+    return f"{name} · {outcome}{link}"
 
 
 def _count(n: int, noun: str) -> str:

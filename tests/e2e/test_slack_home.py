@@ -88,7 +88,7 @@ async def test_an_approver_approves_from_home_and_sees_the_rollout_finish(tmp_pa
         final = await bot.slack.wait_for_home_async(CAROL, "Nothing is rolling out", timeout=WAIT)
         parent = bot.slack.messages(C)[0]
         recent = words(final)
-        assert f"rollout #{rollout_id} · Completed · 12/12 updated" in recent
+        assert f"rollout #{rollout_id} · Completed at " in recent and "12/12 updated" in recent
         assert f"archives/{C}/p{parent.ts.replace('.', '')}" in recent
 
 

@@ -103,7 +103,7 @@ def test_the_recent_list_keeps_the_ten_newest_with_outcome_and_thread_link() -> 
     lines = [line for t in texts(view) for line in t.split("\n") if "rollout #" in line]
     assert len(lines) == 10
     assert "rollout #14" in lines[0] and "rollout #5" in lines[-1] and "rollout #4" not in shown
-    assert "Completed · 0/0 updated at 12:14 UTC" in lines[0]
+    assert "Completed at 12:14 UTC · 0/0 updated" in lines[0]
     assert "<https://slack.com/archives/C0RELEASES/p000014|thread>" in lines[0]
 
 
