@@ -2,9 +2,9 @@
 
 Slack shows each person the view last published for them, and tells the app only when
 the tab is opened, so the board remembers who opened it (in memory: after a restart a
-person's tab is drawn again when they next open it) and, whenever a rollout or a release
-changes phase, draws every such viewer's tab again. Tenant events that change no phase
-do not: a Home tab is an overview, and the thread has the detail.
+person's tab is drawn again when they next open it) and, whenever a rollout changes phase
+or a release step starts or ends, draws every such viewer's tab again. Tenant events that
+change no phase do not: a Home tab is an overview, and the thread has the detail.
 
 Views are not sent from here. Each one is a row of the delivery's outbox addressed to the
 viewer (`channel` is their user ID), so it goes out on the delivery's worker thread, at
@@ -100,7 +100,9 @@ class HomeBoard:
 
     def publish_release(self, event: ReleaseEvent) -> None:
         release = event.release
-        if self._moved(f"release:{release.id}", release.phase, ended=release.phase.terminal):
+        # A release stays "running" from start to end: its steps are its phases.
+        where = release.phase + ":" + ",".join(s.state for s in release.steps)
+        if self._moved(f"release:{release.id}", where, ended=release.phase.terminal):
             self.redraw()
 
     def _moved(self, key: str, phase: str, *, ended: bool) -> bool:

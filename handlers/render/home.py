@@ -97,7 +97,9 @@ def home_view(
     blocks += _release_blocks(releases)
     blocks.append({"type": "divider"})
     blocks += _recent_blocks(recent)
-    blocks.append(context(f"As of {clock(at)} · updated when a rollout changes phase"))
+    blocks.append(context(
+        f"As of {clock(at)} · drawn again when a rollout changes phase or a release step "
+        "starts or ends"))
     assert len(blocks) <= MAX_VIEW_BLOCKS, len(blocks)
     return {"type": "home", "blocks": blocks}
 

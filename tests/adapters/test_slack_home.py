@@ -19,6 +19,7 @@ from bot.slack import SlackDelivery
 from bot.slack.home import HomeBoard
 from bot.store import SqliteStore
 from rollout.model import AppSpec, EventKind, Phase, Rollout, RolloutEvent, Settings, Strategy
+from rollout.release import Release, ReleaseEvent, ReleaseEventKind, plan_steps, started
 from sim.slack import FaultKind, SlackHandle, start_slack
 from tests.adapters.slack_delivery_support import WAIT, make_delivery
 from tests.builders import make_rollout, planned_targets
@@ -57,7 +58,7 @@ def told(store: SqliteStore, board: HomeBoard, rollout: Rollout, kind: EventKind
     return saved
 
 
-def started(store: SqliteStore) -> Rollout:
+def running(store: SqliteStore) -> Rollout:
     targets = planned_targets({f"tenant-{i}": 1 for i in range(4)})
     return store.create_rollout(make_rollout(id=0, phase=Phase.BATCH, current_batch=1,
                                              batch_count=1, targets=targets))
@@ -68,7 +69,7 @@ def test_a_burst_of_phase_changes_draws_each_viewer_at_the_pace_with_the_newest(
 ) -> None:
     store, delivery, board = parts
     # Given Alice has the Home tab open on a rollout in its batch
-    rollout = started(store)
+    rollout = running(store)
     board.opened("U0ALICE", frozenset())
     assert delivery.flush(WAIT)
     # When the rollout changes phase twenty times in a burst, ending paused
@@ -93,7 +94,7 @@ def test_tenant_events_that_change_no_phase_draw_nothing(
 ) -> None:
     store, delivery, board = parts
     # Given Alice's tab drawn on a rollout in its batch
-    rollout = started(store)
+    rollout = running(store)
     rollout = told(store, board, rollout, EventKind.STARTED)
     board.opened("U0ALICE", frozenset())
     assert delivery.flush(WAIT)
@@ -113,7 +114,7 @@ def test_a_tab_slack_was_too_busy_for_is_published_after_retry_after(
     store, delivery, board = parts
     # Given Slack answers the first views.publish with a 429
     slack.add_fault("views.publish", FaultKind.RATE_LIMITED, retry_after=1, times=1)
-    started(store)
+    running(store)
     # When Alice opens the tab
     board.opened("U0ALICE", frozenset())
     # Then her tab is there once Slack takes it, the 429's Retry-After waited out
@@ -124,3 +125,23 @@ def test_a_tab_slack_was_too_busy_for_is_published_after_retry_after(
     home = slack.home("U0ALICE")
     assert home is not None and "rollout #1" in str(home.blocks)
     assert delivery.outbox_counts() == {"sent": 1}
+
+
+def test_a_release_step_that_starts_draws_the_tab_again_and_a_repeat_does_not(
+    slack: SlackHandle, parts: tuple[SqliteStore, SlackDelivery, HomeBoard]
+) -> None:
+    _, delivery, board = parts
+    # Given Alice's tab drawn, and a release that has just begun
+    board.opened("U0ALICE", frozenset())
+    release = Release(id=1, version="v1.4.0", apps=("isp",), requested_by="U0DAVE",
+                      created_at=datetime.now(UTC), steps=plan_steps(("isp",), build_only=False))
+    board.publish_release(ReleaseEvent(ReleaseEventKind.STARTED, release))
+    assert delivery.flush(WAIT)
+    drawn = len(slack.calls("views.publish"))
+    # When its first step starts, and the same event is told again
+    going = started(release, "preflight", now=datetime.now(UTC))
+    board.publish_release(ReleaseEvent(ReleaseEventKind.STEP_STARTED, going))
+    board.publish_release(ReleaseEvent(ReleaseEventKind.STEP_STARTED, going))
+    assert delivery.flush(WAIT)
+    # Then the tab was drawn once more: the release is "running" throughout, its steps move
+    assert len(slack.calls("views.publish")) == drawn + 1
