@@ -27,6 +27,7 @@ from bot.slack.web import CountingWebClient, bot_client, retry_handlers
 from handlers.actions import register_actions
 from handlers.edge import Edge
 from handlers.groups import GroupCache, slack_group_fetcher
+from handlers.home import register_home
 from handlers.ports import ReleasePort
 from handlers.slash import register_commands
 from rollout.actions import Action
@@ -35,6 +36,7 @@ from rollout.ports import Cluster, Store
 
 if TYPE_CHECKING:
     from bot.slack import SlackDelivery
+    from bot.slack.home import HomeBoard
     from rollout.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -89,8 +91,9 @@ def build_app(
     delivery: SlackDelivery | None = None,
     executor: Executor | None = None,
     releases: ReleasePort | None = None,
+    home: HomeBoard | None = None,
 ) -> AsyncApp:
-    """The Bolt app with every rollbot command and button registered.
+    """The Bolt app with every rollbot command and button, and the App Home tab, registered.
 
     The edge it serves is on `app.edge` (an attribute this function sets) so that the
     server can wait for in-flight replies at shutdown. Over HTTP a signing secret is
@@ -106,10 +109,11 @@ def build_app(
         name="rollbot",
     )
     edge = build_edge(runtime, client=client, group_ttl=group_ttl, delivery=delivery,
-                      releases=releases)
+                      releases=releases, home=home)
     edge.executor = executor
     register_commands(app, edge)
     register_actions(app, edge)
+    register_home(app, edge)
     app.error(_log_error)
     app.edge = edge  # type: ignore[attr-defined]
     return app
@@ -122,13 +126,14 @@ def build_edge(
     group_ttl: float,
     delivery: SlackDelivery | None = None,
     releases: ReleasePort | None = None,
+    home: HomeBoard | None = None,
 ) -> Edge:
     config = runtime.config
     return Edge(
         apps=config.apps_specs(),
         release_channels=tuple(config.slack.release_channels),
         health=config.health_spec(),
-        port=EdgeServices(runtime, delivery, releases),
+        port=EdgeServices(runtime, delivery, releases, home),
         groups=GroupCache(slack_group_fetcher(client), ttl=group_ttl),
         client=client,
         webhook_retries=retry_handlers(),
@@ -137,12 +142,12 @@ def build_edge(
 
 class EdgeServices:
     """The Slack edge's one port (:class:`handlers.ports.EdgePort`): the runtime's journal,
-    cluster and engine, the release pipeline, and the Slack delivery's journal when there
-    is one."""
+    cluster and engine, the release pipeline, and the Slack delivery's journal and the
+    Home tabs when there are."""
 
     def __init__(
         self, runtime: RuntimeView, delivery: SlackDelivery | None,
-        releases: ReleasePort | None = None,
+        releases: ReleasePort | None = None, home: HomeBoard | None = None,
     ) -> None:
         engine = runtime.engine
         self.store, self.cluster, self.clock = runtime.store, runtime.cluster, SystemClock()
@@ -150,7 +155,12 @@ class EdgeServices:
         self.rollback_app = engine.rollback_app
         self.plan, self.preview, self.eta = engine.plan, engine.preview, engine.eta
         self._delivery = delivery
+        self._home = home
         self.releases = releases
+
+    def home_opened(self, user: str, member_of: frozenset[str]) -> None:
+        if self._home is not None:
+            self._home.opened(user, member_of)
 
     def message_ref(self, rollout_id: int) -> tuple[str, str] | None:
         return None if self._delivery is None else self._delivery.message_ref(rollout_id)

@@ -33,6 +33,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot import logs
 from bot.app import RuntimeView, build_app, edge_of
+from bot.clock import SystemClock
 from bot.endpoints import EVENTS_PATH, web_app
 from bot.metrics import CountingProxy, Metrics
 from bot.slack.socket_mode import TimedSocketModeHandler
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from bot.config import Config
     from bot.release import Releases
     from bot.slack import SlackDelivery
+    from bot.slack.home import HomeBoard
     from rollout.release.ports import ReleaseListener
 
 log = logging.getLogger("rollbot.serve")
@@ -217,6 +219,16 @@ def default_delivery(settings: ServeSettings, config: Config, metrics: Metrics) 
     )
 
 
+def default_home(delivery: SlackDelivery | None, config: Config) -> HomeBoard | None:
+    """The App Home tabs, drawn from the journal and sent through the delivery's outbox;
+    None without a delivery (nothing would send them)."""
+    from bot.slack.home import HomeBoard
+
+    if delivery is None:
+        return None
+    return HomeBoard(outlet=delivery, apps=config.apps_specs(), now=SystemClock().now)
+
+
 def default_releases(
     config: Config, runtime: RuntimeView, listeners: Sequence[ReleaseListener]
 ) -> Releases | None:
@@ -249,9 +261,10 @@ async def start(
         if post_progress
         else None
     )
+    home = default_home(delivery, config)
     heard: list[Listener] = [metrics, *listeners]
-    if delivery is not None:
-        heard.insert(1, delivery)
+    if delivery is not None and home is not None:
+        heard[1:1] = [delivery, home]
     try:
         runtime = await asyncio.to_thread(make_runtime, settings, config, heard)
     except BaseException:
@@ -263,8 +276,10 @@ async def start(
     executor = ThreadPoolExecutor(EDGE_THREADS, thread_name_prefix="rollbot-edge")
     releases: Releases | None = None
     try:
-        told = [delivery] if delivery is not None else []
+        told: list[ReleaseListener] = [delivery, home] if delivery and home else []
         releases = await asyncio.to_thread(default_releases, config, runtime, told)
+        if home is not None:
+            home.attach(runtime.store, releases)
         app = build_app(
             runtime,
             signing_secret=settings.signing_secret,
@@ -275,6 +290,7 @@ async def start(
             delivery=delivery,
             executor=executor,
             releases=releases,
+            home=home,
         )
         routes = web_app(
             app,

@@ -11,6 +11,10 @@ policy refuses) gets a private answer saying why and is written to the audit log
 that settles an approval request or a failure's choices edits that message in place to
 say who did what and when, and removes its buttons. Clicks on one rollout are handled one
 at a time, so two quick clicks cannot both pass the same check.
+
+The same buttons appear on the App Home tab (:mod:`handlers.home`); a click there comes in
+a view, with no channel or message, and goes through the same checks and engine request.
+Its answer goes to the clicker's DM with rollbot (:func:`handlers.respond.send_reply`).
 """
 
 from __future__ import annotations
@@ -133,7 +137,7 @@ async def _carry_out(edge: Edge, click: Click, *, rollout_id: int, gate: int | N
         _check_gate(rollout, gate)
     await require(
         edge,
-        _policy(action, rollout, spec, click.user),
+        click_policy(action, rollout, spec, click.user),
         user=click.user,
         entries=spec.deployers + spec.approvers,
         rollout_id=rollout.id,
@@ -155,7 +159,7 @@ def _check_gate(rollout: Rollout, gate: int | None) -> None:
         )
 
 
-def _policy(
+def click_policy(
     action: Action, rollout: Rollout, spec: AppSpec, user: str
 ) -> Callable[[frozenset[str]], Decision]:
     """The rule for one action; the engine checks the phase again when it applies it."""

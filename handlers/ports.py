@@ -111,3 +111,8 @@ class EdgePort(Protocol):
         """Have the delivery edit a clicked approval or choice message to say who did
         what; False when there is no delivery journal to do it through."""
         ...
+
+    def home_opened(self, user: str, member_of: frozenset[str]) -> None:
+        """`user` (in the user groups `member_of`) opened the App Home tab: queue their view
+        and keep it current while rollouts change phase. Nothing when there is no delivery."""
+        ...

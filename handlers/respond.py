@@ -3,7 +3,8 @@
 Slash commands and clicks end the same way (:func:`settle`): whatever happened becomes a
 message for the person, never an exception; a refusal is also written to the audit log.
 The answer goes privately through the request's `response_url` (retried on 429, 5xx and
-dropped connections), else with chat.postEphemeral; a clicked message can be replaced in
+dropped connections), else with chat.postEphemeral, or, for a click on the Home tab (no
+channel, no response_url), as a DM from rollbot; a clicked message can be replaced in
 place. Every running handler is recorded on the edge, so shutdown can let replies in
 flight finish.
 """
@@ -106,8 +107,9 @@ async def send_reply(
     replace: bool = False,
 ) -> bool:
     """Show `message` to the person who asked: through the response_url (retried on 429,
-    5xx and dropped connections), else with chat.postEphemeral. `replace` edits the
-    message a clicked button sits in instead; that has no fallback. True when it was
+    5xx and dropped connections), else with chat.postEphemeral in their channel, or in
+    their DM with rollbot when they asked from no channel (the Home tab). `replace` edits
+    the message a clicked button sits in instead; that has no fallback. True when it was
     delivered."""
     response_url, channel, user = to.response_url, to.channel, to.user
     body: dict[str, Any] = {"text": message.text, "blocks": list(message.blocks)}
@@ -124,12 +126,20 @@ async def send_reply(
             if sent.status_code == 200:
                 return True
             log.warning("response_url answered %s: %s", sent.status_code, sent.body[:200])
-    if replace or not channel or not user:
+    if replace or not user:
         return False
     try:
-        await client.chat_postEphemeral(
-            channel=channel, user=user, text=message.text, blocks=list(message.blocks)
-        )
+        if channel:
+            await client.chat_postEphemeral(
+                channel=channel, user=user, text=message.text, blocks=list(message.blocks)
+            )
+        else:
+            # Asked from outside any channel (a button on the Home tab): no ephemeral can
+            # be shown there, and a line on the tab would be gone at its next refresh, so
+            # the answer goes to the person's own conversation with rollbot.
+            await client.chat_postMessage(
+                channel=user, text=message.text, blocks=list(message.blocks)
+            )
     except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
         log.warning("could not reply to %s in %s: %s", user, channel, exc)
         return False

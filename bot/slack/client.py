@@ -107,8 +107,8 @@ def classify(exc: Exception) -> Answer:
 
 
 class SlackCalls:
-    """chat.postMessage, chat.update, chat.getPermalink, file uploads, and the look-up of a
-    post or a file share whose answer was lost."""
+    """chat.postMessage, chat.update, chat.getPermalink, views.publish, file uploads, and
+    the look-up of a post or a file share whose answer was lost."""
 
     def __init__(self, client: WebClient) -> None:
         self._client = without_retries(client)
@@ -152,6 +152,20 @@ class SlackCalls:
         except Exception as exc:
             return classify(exc)
         return Answer(Verdict.OK, value=ts)
+
+    def publish_home(
+        self, user: str, *, text: str, blocks: Sequence[Mapping[str, Any]] | None
+    ) -> Answer:
+        """views.publish: `user`'s App Home tab, replaced whole. Without blocks (Slack
+        refused them, and the outbox falls back to plain text) the text is shown alone."""
+        shown = [dict(b) for b in blocks] if blocks else [
+            {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000] or " "}}]
+        try:
+            response = self._client.views_publish(
+                user_id=user, view={"type": "home", "blocks": shown})
+        except Exception as exc:
+            return classify(exc)
+        return Answer(Verdict.OK, value=str((response.get("view") or {}).get("id") or ""))
 
     def permalink(self, channel: str, ts: str) -> Answer:
         try:

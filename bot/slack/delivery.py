@@ -131,6 +131,18 @@ class SlackDelivery:
             log.exception("could not queue Slack messages for %s", what)
         self._poke()
 
+    def queue(self, items: Sequence[Outgoing], *, what: str) -> None:
+        """Journal rows composed elsewhere (the App Home tabs) and wake the worker."""
+        self._enqueue(lambda: list(items), what=what)
+
+    def thread_link(self, name: str) -> str | None:
+        """A link to the message posted under `name`: its permalink when one was asked
+        for, else Slack's archive link to it; None while it is not posted."""
+        ref = self._outbox.ref(name)
+        if ref is None:
+            return None
+        return ref.permalink or refs.archive_link(ref.channel, ref.ts)
+
     def mark_decided(
         self, *, channel: str, ts: str, user: str, action: Action, at: datetime
     ) -> None:

@@ -5,14 +5,15 @@ them, so nothing is lost when Slack is slow, down or rate-limited, or when rollb
 restarts. The tables live in the engine's own SQLite file (``ROLLBOT_DB``) next to its
 journal, created when absent; they are rollbot's Slack side and nothing else reads them.
 
-- ``slack_outbox``: one row per post, edit or file upload, in order (``id``); ``status``
-  is pending, sent or failed. ``unsure`` is set before a post is attempted and cleared once Slack's
-  answer says whether it was posted, so after a crash or a lost answer the worker looks
-  the row's ``key`` up in the channel before posting it again. Edits of one message are
-  coalesced: a newer edit overwrites a pending one (``revision`` bumped), and a post not
-  yet sent simply takes the newer content. An upload (a release step's log) names its
-  file in ``upload`` and, once Slack gave it an ID, ``file_id``: a share whose answer was
-  lost is looked up by that ID before the file is sent again.
+- ``slack_outbox``: one row per post, edit, file upload or App Home view, in order
+  (``id``); ``status`` is pending, sent or failed. ``unsure`` is set before a post is
+  attempted and cleared once Slack's answer says whether it was posted, so after a crash
+  or a lost answer the worker looks the row's ``key`` up in the channel before posting
+  it again. Edits of one message are coalesced: a newer edit overwrites a pending one
+  (``revision`` bumped), and a post not yet sent simply takes the newer content; so do
+  the views of one person's Home tab. An upload (a release step's log) names its file in
+  ``upload`` and, once Slack gave it an ID, ``file_id``: a share whose answer was lost is
+  looked up by that ID before the file is sent again.
 - ``slack_refs``: messages found again by name (see :mod:`bot.slack.refs`): channel, ts,
   the text they were posted with, their permalink once asked for.
 
@@ -37,7 +38,11 @@ from bot.slack.refs import Ref
 from bot.store import connect, write_transaction
 from handlers.render import Message
 
-Op = Literal["post", "update", "upload"]
+Op = Literal["post", "update", "upload", "view"]
+# What replaces what Slack shows: sent as often as asked, a newer one folded into one still
+# queued, never looked up before it is sent again (sending it twice changes nothing). A
+# `view` is a person's App Home tab (`channel` is their user ID, `ref` names the tab).
+REPLACING: tuple[Op, ...] = ("update", "view")
 RefState = Literal["sent", "pending", "missing"]
 
 
@@ -185,7 +190,7 @@ class Outbox:
         """Queue one event's messages at once; edits of a message still queued coalesce."""
         with self._write() as db:
             for item in items:
-                if item.op == "update" and item.ref and _coalesce(db, item):
+                if item.op in REPLACING and item.ref and _coalesce(db, item):
                     continue
                 _insert(db, item)
 
@@ -289,7 +294,7 @@ class Outbox:
         with self._write() as db:
             db.execute(
                 "UPDATE slack_outbox SET attempts = attempts + 1, unsure = ? WHERE id = ?",
-                [0 if row.op == "update" else 1, row.id],
+                [0 if row.op in REPLACING else 1, row.id],
             )
 
     def note_file(self, row: Row, file_id: str) -> None:
@@ -314,7 +319,7 @@ class Outbox:
             current = db.execute(
                 "SELECT revision, text, blocks FROM slack_outbox WHERE id = ?", [row.id]
             ).fetchone()
-            if row.op == "update" and current is not None and current[0] != row.revision:
+            if row.op in REPLACING and current is not None and current[0] != row.revision:
                 return False
             db.execute(
                 "UPDATE slack_outbox SET status = 'sent', ts = ?, unsure = 0, sent_at = ? "
@@ -369,7 +374,7 @@ class Outbox:
         which say what Slack refused."""
         with self._write() as db:
             cursor = db.execute(
-                "DELETE FROM slack_outbox WHERE status = 'sent' AND op = 'update' "
+                "DELETE FROM slack_outbox WHERE status = 'sent' AND op IN ('update', 'view') "
                 "AND COALESCE(purpose, '') != 'decided' AND sent_at < ?",
                 [sent_before],
             )
@@ -382,7 +387,7 @@ class Outbox:
 
 
 def _insert(db: Database, item: Outgoing) -> None:
-    if item.op != "update" and item.ref is not None:
+    if item.op not in REPLACING and item.ref is not None:
         seen = db.execute(
             "SELECT 1 FROM slack_outbox WHERE ref = ? AND op = ?", [item.ref, item.op]
         ).fetchone()
@@ -408,9 +413,9 @@ def _coalesce(db: Database, item: Outgoing) -> bool:
     """Fold an edit into what is still queued for the message; False when nothing is."""
     target = db.execute(
         "SELECT id FROM slack_outbox WHERE ref = ? AND status = 'pending' "
-        "AND (op = 'update' OR (op = 'post' AND unsure = 0 AND attempts = 0)) "
+        "AND (op = ? OR (op = 'post' AND unsure = 0 AND attempts = 0)) "
         "ORDER BY id DESC LIMIT 1",
-        [item.ref],
+        [item.ref, item.op],
     ).fetchone()
     if target is None:
         return False

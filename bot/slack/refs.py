@@ -28,6 +28,12 @@ class Ref:
     permalink: str | None = None
 
 
+def archive_link(channel: str, ts: str) -> str:
+    """Slack's link to a message from its channel and ts, good in any workspace the
+    reader is signed in to: what a permalink is, without asking chat.getPermalink."""
+    return f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}"
+
+
 def parent(rollout_id: int) -> str:
     return f"parent:{rollout_id}"
 
@@ -56,6 +62,12 @@ def refused(rollout_id: int) -> str:
 
 def remove_offer(rollout_id: int) -> str:
     return f"remove-old:{rollout_id}"
+
+
+def home(user: str) -> str:
+    """A person's App Home tab: not a message, but named like one so that a newer view
+    replaces one still queued for them."""
+    return f"home:{user}"
 
 
 # --- a release's messages: its parent, a reply per step attempt, its notify lines ---------

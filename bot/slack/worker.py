@@ -1,5 +1,9 @@
 """The outbox's sender: one row at a time, each channel in order and at Slack's pace.
 
+A person's App Home tab is a channel of its own here (its rows' `channel` is their user
+ID), so it is published at most once per `min_interval` too, and only the newest view
+still queued goes out.
+
 Every channel has its own queue (the oldest pending row goes first) and its own clock: a
 message, an edit, a 429's Retry-After or a server error's backoff moves that channel's next
 slot, and other channels go on meanwhile. A row waits while a message it needs (the
@@ -143,6 +147,10 @@ class Sender:
             text, blocks = _fill(text, link), _fill(blocks, link)
         if row.op == "update":
             return self._update(row, text=text, blocks=blocks)
+        if row.op == "view":
+            self.outbox.attempting(row)
+            self._settle(row, self.calls.publish_home(row.channel, text=text, blocks=blocks))
+            return None
         if row.op == "upload":
             self._upload(row, thread_ts=thread_ts)
             return None

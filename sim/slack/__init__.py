@@ -2,9 +2,10 @@
 
 Start it with `start_slack()`; point the bot's WebClient at `handle.api_url` (what
 `SLACK_API_URL` is for) and, for Socket Mode, give it `handle.app_token`. Then drive the bot
-with `handle.send_slash_command(...)` / `send_block_action(...)` (HTTP, signed) or their
-`*_socket` forms, and read what it said with `messages`, `thread`, `ephemerals`, `calls`
-and `transcript`. See `harness` for the full surface.
+with `handle.send_slash_command(...)` / `send_block_action(...)` /
+`send_app_home_opened(...)` / `send_home_action(...)` (HTTP, signed) or their `*_socket`
+forms, and read what it said with `messages`, `thread`, `ephemerals`, `home`, `calls` and
+`transcript`. See `harness` for the full surface.
 """
 
 from sim.slack.drive import HttpDelivery
@@ -22,6 +23,7 @@ from sim.slack.records import (
 )
 from sim.slack.signing import SignatureMode
 from sim.slack.socket_mode import SocketDelivery
+from sim.slack.views import HomeView
 
 __all__ = [
     "APP_ID",
@@ -33,6 +35,7 @@ __all__ = [
     "Ephemeral",
     "FaultKind",
     "FaultRule",
+    "HomeView",
     "HttpDelivery",
     "Message",
     "SignatureMode",

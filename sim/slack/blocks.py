@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-MAX_BLOCKS = 50
+MAX_BLOCKS = 50  # a message; a Home tab's view takes up to 100 (sim.slack.views)
 MAX_SECTION_TEXT = 3000
 MAX_FIELDS = 10
 MAX_FIELD_TEXT = 2000
@@ -39,13 +39,13 @@ TEXT_TYPES = {"plain_text", "mrkdwn"}
 BUTTON_STYLES = {"primary", "danger"}
 
 
-def validate_blocks(blocks: Any) -> list[str]:
+def validate_blocks(blocks: Any, *, max_blocks: int = MAX_BLOCKS) -> list[str]:
     """Slack-style error lines for `blocks`; an empty list means Slack would accept them."""
     if not isinstance(blocks, list):
         return ["[ERROR] must provide an array [json-pointer:/blocks]"]
     errors: list[str] = []
-    if len(blocks) > MAX_BLOCKS:
-        errors.append(f"[ERROR] no more than {MAX_BLOCKS} items allowed [json-pointer:/blocks]")
+    if len(blocks) > max_blocks:
+        errors.append(f"[ERROR] no more than {max_blocks} items allowed [json-pointer:/blocks]")
     seen_ids: set[str] = set()
     for i, block in enumerate(blocks):
         errors.extend(_check_block(block, f"/blocks/{i}", seen_ids))

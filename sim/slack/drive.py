@@ -1,7 +1,9 @@
-"""Driving the bot the way Slack does: slash commands and button clicks, over HTTP or sockets.
+"""Driving the bot the way Slack does: slash commands, button clicks and Home tab events,
+over HTTP or sockets.
 
-HTTP mode posts signed requests to the bot's `/slack/events`; Socket Mode wraps the same
-payloads in envelopes. Either way the stand-in mints the `response_url`, and for a slash
+HTTP mode posts signed requests to the bot's `/slack/events` (an event as JSON, the rest
+form-encoded); Socket Mode wraps the same payloads in envelopes. Either way the stand-in
+mints the `response_url` (a Home tab's click has none, as in Slack), and for a slash
 command it treats a non-empty ack body as Slack does: an ephemeral reply to the user (or a
 channel message for `response_type: in_channel`). These coroutines run on the stand-in's
 loop; `harness` offers them to tests as thread-safe sync and async methods.
@@ -17,7 +19,12 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from sim.slack.payloads import block_actions_payload, slash_command_form
+from sim.slack.payloads import (
+    app_home_opened_event,
+    block_actions_payload,
+    slash_command_form,
+    view_actions_payload,
+)
 from sim.slack.records import JsonDict
 from sim.slack.server import StandIn
 from sim.slack.signing import SignatureMode, signed_headers
@@ -59,6 +66,7 @@ class _Request:
     form: dict[str, str]  # the same, as the HTTP form body
     response_url: str
     reply_to: tuple[str, str] | None = None  # (channel, user) when Slack shows the ack body
+    as_json: bool = False  # the Events API posts its payload as JSON, not as a form
 
 
 def _command_request(
@@ -145,9 +153,12 @@ async def _over_http(
     signature: SignatureMode | str,
     timeout: float,  # noqa: ASYNC109 - the client's own deadline, reported back
 ) -> HttpDelivery:
-    body = urlencode(request.form).encode()
+    if request.as_json:
+        body, content_type = json.dumps(request.payload).encode(), "application/json"
+    else:
+        body, content_type = urlencode(request.form).encode(), "application/x-www-form-urlencoded"
     headers = {
-        "Content-Type": "application/x-www-form-urlencoded",
+        "Content-Type": content_type,
         "User-Agent": USER_AGENT,
         **signed_headers(
             body, secret=secret or standin.signing_secret, mode=SignatureMode(signature)
@@ -266,4 +277,84 @@ async def send_block_action_socket(
         message_ts=message_ts,
         channel_id=channel_id,
     )
+    return await _over_socket(standin, request, timeout=timeout)
+
+
+# --- the Home tab ---------------------------------------------------------------------------
+
+
+def _home_opened_request(standin: StandIn, *, user_id: str) -> _Request:
+    shown = standin.views.home(user_id)
+    payload = app_home_opened_event(user_id=user_id, view=shown.to_api() if shown else None)
+    return _Request("events_api", payload, {}, "", as_json=True)
+
+
+def _home_action_request(
+    standin: StandIn, *, action_id: str, value: str | None, user_id: str
+) -> _Request:
+    shown = standin.views.home(user_id)
+    if shown is None:
+        raise LookupError(f"{user_id} has no Home view to click in")
+    user_name = standin.workspace.user_name(user_id) or user_id.lower()
+    payload = view_actions_payload(
+        action_id=action_id, value=value, user_id=user_id, user_name=user_name,
+        view=shown.to_api(),
+    )  # fmt: skip
+    return _Request("interactive", payload, {"payload": json.dumps(payload)}, "")
+
+
+async def send_app_home_opened(
+    standin: StandIn,
+    bot_url: str,
+    *,
+    user_id: str,
+    signature: SignatureMode | str = SignatureMode.VALID,
+    timeout: float = 10.0,  # noqa: ASYNC109 - the client's own deadline
+) -> HttpDelivery:
+    """POST a signed `app_home_opened` event: `user_id` opened the app's Home tab."""
+    request = _home_opened_request(standin, user_id=user_id)
+    return await _over_http(
+        standin, bot_url, request, secret=None, signature=signature, timeout=timeout
+    )
+
+
+async def send_home_action(
+    standin: StandIn,
+    bot_url: str,
+    *,
+    action_id: str,
+    user_id: str,
+    value: str | None = None,
+    signature: SignatureMode | str = SignatureMode.VALID,
+    timeout: float = 10.0,  # noqa: ASYNC109 - the client's own deadline
+) -> HttpDelivery:
+    """POST a signed click on `action_id` in the Home view `user_id` sees now; `value=None`
+    sends the button's own value. LookupError when nothing was published for them."""
+    request = _home_action_request(standin, action_id=action_id, value=value, user_id=user_id)
+    return await _over_http(
+        standin, bot_url, request, secret=None, signature=signature, timeout=timeout
+    )
+
+
+async def send_app_home_opened_socket(
+    standin: StandIn,
+    *,
+    user_id: str,
+    timeout: float = 5.0,  # noqa: ASYNC109 - the ack deadline is part of the result
+) -> SocketDelivery:
+    """Deliver an `events_api` envelope for `app_home_opened` and wait for the ack."""
+    return await _over_socket(standin, _home_opened_request(standin, user_id=user_id),
+                              timeout=timeout)
+
+
+async def send_home_action_socket(
+    standin: StandIn,
+    *,
+    action_id: str,
+    user_id: str,
+    value: str | None = None,
+    timeout: float = 5.0,  # noqa: ASYNC109 - the ack deadline is part of the result
+) -> SocketDelivery:
+    """Deliver an `interactive` envelope for a click in the user's Home view."""
+    request = _home_action_request(standin, action_id=action_id, value=value, user_id=user_id)
     return await _over_socket(standin, request, timeout=timeout)

@@ -34,7 +34,8 @@ def _on_standin(
 
 
 class DriveMixin:
-    """Slash commands and button clicks over HTTP (signed) or Socket Mode, and socket control."""
+    """Slash commands, button clicks and Home tab events over HTTP (signed) or Socket Mode,
+    and socket control."""
 
     _standin: StandIn
     _loop: asyncio.AbstractEventLoop
@@ -50,6 +51,17 @@ class DriveMixin:
     send_slash_command_socket_async = on_loop_async(_on_standin(drive.send_slash_command_socket))
     send_block_action_socket = on_loop_blocking(_on_standin(drive.send_block_action_socket))
     send_block_action_socket_async = on_loop_async(_on_standin(drive.send_block_action_socket))
+
+    send_app_home_opened = on_loop_blocking(_on_standin(drive.send_app_home_opened))
+    send_app_home_opened_async = on_loop_async(_on_standin(drive.send_app_home_opened))
+    send_home_action = on_loop_blocking(_on_standin(drive.send_home_action))
+    send_home_action_async = on_loop_async(_on_standin(drive.send_home_action))
+    send_app_home_opened_socket = on_loop_blocking(_on_standin(drive.send_app_home_opened_socket))
+    send_app_home_opened_socket_async = on_loop_async(
+        _on_standin(drive.send_app_home_opened_socket)
+    )
+    send_home_action_socket = on_loop_blocking(_on_standin(drive.send_home_action_socket))
+    send_home_action_socket_async = on_loop_async(_on_standin(drive.send_home_action_socket))
 
     # ---- Socket Mode control ---------------------------------------------------------
 

@@ -25,6 +25,7 @@ from sim.slack.server import StandIn
 from sim.slack.state import Workspace
 from sim.slack.transcript import content_lines, render_channel, render_thread
 from sim.slack.twins import wait_async, wait_blocking
+from sim.slack.views import HomeView
 
 T = TypeVar("T")
 DEFAULT_SIGNING_SECRET = "sim-signing-secret"
@@ -75,6 +76,14 @@ class SlackHandle(DriveMixin):
     def files(self) -> list[SlackFile]:
         """Every file asked an upload URL for, uploaded, or shared."""
         return self._standin.files.all()
+
+    def home(self, user: str) -> HomeView | None:
+        """The Home tab `user` sees now (the newest views.publish for them)."""
+        return self._standin.views.home(user)
+
+    def homes(self, user: str) -> list[HomeView]:
+        """Every Home view published for `user`, oldest first."""
+        return self._standin.views.history(user)
 
     def messages(self, channel: str, *, include_replies: bool = False) -> list[Message]:
         return self.workspace.messages(channel, include_replies=include_replies)
@@ -202,6 +211,25 @@ class SlackHandle(DriveMixin):
 
     wait_for_message = wait_blocking(_wait_for_message)
     wait_for_message_async = wait_async(_wait_for_message)
+
+    def _wait_for_home(
+        self, user: str, contains: str = "", *, after: int = 0, timeout: float = 5.0
+    ) -> HomeView:
+        """The first Home view published for `user` past the first `after` whose text holds
+        `contains` (block texts and button labels)."""
+
+        def find() -> HomeView | None:
+            for home in self.homes(user)[after:]:
+                if contains in "\n".join(content_lines("", home.blocks)):
+                    return home
+            return None
+
+        found = self._wait_for(find, timeout)
+        assert found is not None  # wait_for only returns a truthy result
+        return found
+
+    wait_for_home = wait_blocking(_wait_for_home)
+    wait_for_home_async = wait_async(_wait_for_home)
 
     def on_event(self, callback: Callable[[ChatEvent], None]) -> Callable[[], None]:
         """Call `callback` (on the stand-in's thread) for each new message, edit, deletion or

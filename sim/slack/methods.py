@@ -25,6 +25,7 @@ from sim.slack.records import (
     Message,
 )
 from sim.slack.state import Workspace
+from sim.slack.views import HomeViews, ViewRefused
 
 
 class ApiError(Exception):
@@ -44,6 +45,7 @@ class ApiContext:
     base_url: str
     open_socket_url: Callable[[], str]
     files: FileStore = field(default_factory=FileStore)
+    views: HomeViews = field(default_factory=HomeViews)
 
 
 Method = Callable[[ApiContext, JsonDict], JsonDict]
@@ -348,6 +350,20 @@ def files_complete_upload_external(ctx: ApiContext, args: JsonDict) -> JsonDict:
     return {"files": [f.to_api() for f in uploaded]}
 
 
+def views_publish(ctx: ApiContext, args: JsonDict) -> JsonDict:
+    """A user's Home tab, replaced whole; waiters are woken like for a message."""
+    user = _required(args, "user_id", "invalid_arguments")
+    if ctx.workspace.user_name(user) is None:
+        raise ApiError("user_not_found")
+    view = _json_arg(args, "view", shape=dict)
+    try:
+        home = ctx.views.publish(user, view)
+    except ViewRefused as refused:
+        raise ApiError(refused.error, response_metadata={"messages": refused.messages}) from None
+    ctx.workspace.notify()
+    return {"view": home.to_api()}
+
+
 METHODS: dict[str, Method] = {
     "auth.test": auth_test,
     "chat.postMessage": chat_post_message,
@@ -363,6 +379,7 @@ METHODS: dict[str, Method] = {
     "apps.connections.open": apps_connections_open,
     "files.getUploadURLExternal": files_get_upload_url_external,
     "files.completeUploadExternal": files_complete_upload_external,
+    "views.publish": views_publish,
 }
 
 # Methods that need the app-level token; every other method needs the bot token.

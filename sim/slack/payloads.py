@@ -1,4 +1,4 @@
-"""Slack's exact request payloads for slash commands and button clicks.
+"""Slack's exact request payloads for slash commands, button clicks and the Home tab.
 
 The same dicts feed both delivery paths: HTTP mode form-encodes a slash command and wraps a
 block_actions payload in `payload=<json>`; Socket Mode puts either dict inside an envelope.
@@ -11,7 +11,7 @@ import secrets
 import time
 from typing import Any
 
-from sim.slack.records import APP_ID, TEAM_DOMAIN, TEAM_ID, JsonDict
+from sim.slack.records import APP_ID, BOT_USER_ID, TEAM_DOMAIN, TEAM_ID, JsonDict
 
 VERIFICATION_TOKEN = "sim-verification-token"
 
@@ -119,3 +119,52 @@ def block_actions_payload(
         "response_url": response_url,
         "actions": [_action(action_id, value, found)],
     }
+
+
+def view_actions_payload(
+    *, action_id: str, value: str | None, user_id: str, user_name: str, view: JsonDict
+) -> JsonDict:
+    """A click on a button of a Home tab: the `view` stands where a message would, the
+    container says so, and there is no channel, message or response_url, as in Slack."""
+    found = find_action(view, action_id)
+    return {
+        "type": "block_actions",
+        "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": TEAM_ID},
+        "api_app_id": APP_ID,
+        "token": VERIFICATION_TOKEN,
+        "container": {"type": "view", "view_id": view.get("id", "")},
+        "trigger_id": trigger_id(),
+        "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "view": view,
+        "actions": [_action(action_id, value, found)],
+    }
+
+
+def app_home_opened_event(*, user_id: str, view: JsonDict | None) -> JsonDict:
+    """The Events API's `event_callback` for a user opening the app's Home tab; `view` is
+    the one published for them before, when there is one."""
+    event: JsonDict = {
+        "type": "app_home_opened",
+        "user": user_id,
+        "channel": "D" + user_id[1:],
+        "tab": "home",
+        "event_ts": f"{time.time():.6f}",
+    }
+    if view is not None:
+        event["view"] = view
+    return {
+        "token": VERIFICATION_TOKEN,
+        "team_id": TEAM_ID,
+        "api_app_id": APP_ID,
+        "event": event,
+        "type": "event_callback",
+        "event_id": "Ev" + secrets.token_hex(6).upper(),
+        "event_time": int(time.time()),
+        "authorizations": [
+            {"enterprise_id": None, "team_id": TEAM_ID, "user_id": BOT_USER_ID,
+             "is_bot": True, "is_enterprise_install": False}
+        ],
+        "is_ext_shared_channel": False,
+    }  # fmt: skip

@@ -49,6 +49,7 @@ class StandIn:
             workspace=self.workspace, base_url="", open_socket_url=self.sockets.open_url
         )
         self.files = self._context.files  # files.getUploadURLExternal and its upload URL
+        self.views = self._context.views  # the Home tabs views.publish left
         self.api = WebApi(
             workspace=self.workspace,
             faults=self.faults,
