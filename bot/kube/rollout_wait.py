@@ -16,14 +16,11 @@ for the next look.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-
-from kubernetes.client.exceptions import ApiException
 
 from bot.kube import new_pods
 from bot.kube.client import Kube
@@ -36,7 +33,7 @@ from bot.kube.deployments import (
     name_of,
     number,
 )
-from bot.kube.errors import CLIENT_ERRORS, GONE, status_of, translate
+from bot.kube.errors import CLIENT_ERRORS, GONE, status_of, translate, watch_error
 from bot.kube.watched import Watched
 from bot.kube.wire import Json
 from rollout.errors import NotFound, TransientClusterError
@@ -109,21 +106,13 @@ def _events(k: Kube, dep: Json, *, seconds: float) -> Iterator[Json]:
         for event in stream:
             kind, obj = event.get("type"), event.get("object")
             if kind == "ERROR":
-                raise _error_event(obj)
+                raise watch_error(obj)
             if kind == "DELETED" and name_of(obj) == name:
                 k.seen.forget(namespace, name)
                 raise NotFound(f"deployment {namespace}/{name} was deleted during the rollout")
             # The name check covers a server that ignores the field selector.
             if kind in ("ADDED", "MODIFIED") and name_of(obj) == name and isinstance(obj, dict):
                 yield obj
-
-
-def _error_event(status: object) -> ApiException:
-    """A watch's ERROR event (a Status object) as the exception a request would raise."""
-    code = dig(status, "code")
-    error = ApiException(status=code if isinstance(code, int) else 500, reason="watch error")
-    error.body = json.dumps(status)
-    return error
 
 
 @dataclass
@@ -197,6 +186,13 @@ def wait_rollout(
     return status
 
 
+def _ended(k: Kube, followed: _Followed, status: RolloutStatus) -> RolloutStatus:
+    """The wait's verdict; the state it was reached on is noted, so that the checks which
+    follow read pods at least as new as it (see :mod:`bot.kube.pod_view`)."""
+    k.seen.note(followed.state)
+    return status
+
+
 def _follow(
     k: Kube, namespace: str, name: str, *, timeout: float, min_generation: int, looks: _Looks
 ) -> RolloutStatus:
@@ -207,7 +203,7 @@ def _follow(
     while True:
         done, status = verdict(followed.state, min_generation=min_generation)
         if done:
-            return status
+            return _ended(k, followed, status)
         if time.monotonic() >= deadline:
             k.seen.keep(followed.state)  # a wait on the same change goes on from here
             return RolloutStatus(
@@ -236,7 +232,7 @@ def _follow(
             followed.state = get_deployment(k, namespace, name)
             continue
         if final is not None:
-            return final
+            return _ended(k, followed, final)
         if time.monotonic() - started < QUICK_END and time.monotonic() < until:
             # A server that keeps ending watches at once must not turn this into a busy loop.
             k.retry.pause(min(k.policy.base_delay, max(0.0, until - time.monotonic())))

@@ -1,0 +1,181 @@
+"""The shared pod view: in a large batch, tenants read their pods from one watch.
+
+Each test runs the real adapter against its own simulated API server, with the view's
+threshold lowered to a few namespaces so that a handful of tenants make a large batch.
+The answers are compared with those of an adapter that lists every namespace on its own,
+and the requests are counted on the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from bot.kube import KubeCluster
+from bot.kube.client import api_client, kubeconfig_configuration
+from rollout.ports import HealthSnapshot, RolloutOutcome
+from tests.adapters.conftest import FAST_RETRIES, KubeEnv, MakeKubeEnv
+from tests.adapters.test_cluster_contract import APP, CONTAINER, isp
+
+CLUSTER_PODS = "/api/v1/pods"
+BATCH = 6
+PATHS = ("/api/health", "/api/ready")
+
+
+def adapter(env: KubeEnv, *, shared_pods_from: int) -> KubeCluster:
+    configuration = kubeconfig_configuration(str(env.sim.kubeconfig))
+    return KubeCluster(
+        api_client(configuration), policy=FAST_RETRIES, shared_pods_from=shared_pods_from
+    )
+
+
+@pytest.fixture
+def batch_env(make_kube_env: MakeKubeEnv) -> Iterator[tuple[KubeEnv, KubeCluster]]:
+    """A sim with a batch of tenants, and an adapter that shares a view from 3 namespaces."""
+    env = make_kube_env(tenants=BATCH, ready_delay=0.05)
+    cluster = adapter(env, shared_pods_from=3)
+    yield env, cluster
+    cluster.close()
+
+
+def update_and_check(cluster: KubeCluster, namespace: str, tag: str) -> HealthSnapshot:
+    """What the engine does for one tenant: baseline, patch, wait, health snapshot."""
+    cluster.log_stats(namespace, APP, since_seconds=60)
+    generation = cluster.set_image(namespace, APP, container=CONTAINER, image=isp(tag))
+    status = cluster.wait_rollout(namespace, APP, timeout=10, min_generation=generation)
+    assert status.outcome is RolloutOutcome.COMPLETE
+    return cluster.health_snapshot(namespace, APP, port=3000, paths=PATHS, since_seconds=60)
+
+
+def update_batch(cluster: KubeCluster, namespaces: list[str]) -> dict[str, HealthSnapshot]:
+    cluster.deployments_named(APP, container=CONTAINER)  # as the preflight reads them
+    with ThreadPoolExecutor(len(namespaces)) as pool:
+        snapshots = pool.map(lambda ns: update_and_check(cluster, ns, "v1.3.0"), namespaces)
+        return dict(zip(namespaces, snapshots, strict=True))
+
+
+def essentials(seen: HealthSnapshot) -> tuple[object, ...]:
+    """What the health verdict reads, without the latencies that differ on every read."""
+    answers = tuple((a.pod, a.path, a.status, a.body) for p in PATHS for a in seen.answers(p))
+    return seen.pods, answers, seen.logs
+
+
+def pod_lists(env: KubeEnv, namespaces: list[str]) -> int:
+    return sum(env.requests(f"/api/v1/namespaces/{ns}/pods", "list") for ns in namespaces)
+
+
+def test_a_batch_reads_the_pods_it_checks_from_one_shared_watch(
+    batch_env: tuple[KubeEnv, KubeCluster],
+) -> None:
+    # Given a batch of tenants, more than the view's threshold
+    env, cluster = batch_env
+    env.sim.reset_counters()
+    # When each is updated and checked at once, as the engine's batch does
+    snapshots = update_batch(cluster, env.tenants)
+    # Then every check saw its new pod only (the old one is gone by the time the wait ends)
+    for ns, seen in snapshots.items():
+        live = sorted(p["metadata"]["name"] for p in env.sim.list("pods", ns))
+        assert [p.name for p in seen.pods] == live, ns
+        assert all(a.status == 200 for p in PATHS for a in seen.answers(p)), ns
+    # And the pods came from one list and one watch across namespaces, not a list each
+    assert env.requests(CLUSTER_PODS, "list") == 1
+    assert env.requests(CLUSTER_PODS, "watch") == 1
+    assert pod_lists(env, env.tenants) < 2 * BATCH
+
+
+def test_the_shared_view_answers_as_a_list_of_each_namespace_would(
+    batch_env: tuple[KubeEnv, KubeCluster],
+) -> None:
+    # Given a batch checked through the shared view
+    env, cluster = batch_env
+    shared = update_batch(cluster, env.tenants)
+    # When an adapter that lists each namespace looks at the same pods
+    alone = adapter(env, shared_pods_from=0)
+    try:
+        alone.deployments_named(APP, container=CONTAINER)
+        listed = {
+            ns: alone.health_snapshot(ns, APP, port=3000, paths=PATHS, since_seconds=60)
+            for ns in env.tenants
+        }
+        # Then both saw the same pods, states, answers and log counts
+        assert {ns: essentials(s) for ns, s in shared.items()} == {
+            ns: essentials(s) for ns, s in listed.items()
+        }
+        assert [p.name for p in cluster.pods(env.tenants[0], APP)] == [
+            p.name for p in alone.pods(env.tenants[0], APP)
+        ]
+    finally:
+        alone.close()
+
+
+def test_pods_of_another_rollouts_namespace_are_not_a_tenants_pods(
+    batch_env: tuple[KubeEnv, KubeCluster],
+) -> None:
+    # Given a batch checked through the shared view, beside a namespace of the same app
+    # that another rollout changes meanwhile
+    env, cluster = batch_env
+    ours, theirs = env.tenants[:-1], env.tenants[-1]
+    other = adapter(env, shared_pods_from=0)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            elsewhere = pool.submit(update_and_check, other, theirs, "v1.4.0")
+            snapshots = update_batch(cluster, ours)
+            elsewhere.result()
+    finally:
+        other.close()
+    # Then each tenant's check saw the pods of its own namespace only
+    for ns, seen in snapshots.items():
+        own = {p["metadata"]["name"] for p in env.sim.list("pods", ns)}
+        assert {p.name for p in seen.pods} == own, ns
+    # And the other rollout's pods, in the view too, answer for their namespace only
+    theirs_now = {p["metadata"]["name"] for p in env.sim.list("pods", theirs)}
+    assert {p.name for p in cluster.pods(theirs, APP)} == theirs_now
+    assert env.requests(CLUSTER_PODS, "watch") == 1
+
+
+def test_a_watch_too_old_for_the_server_relists_every_pod(
+    batch_env: tuple[KubeEnv, KubeCluster],
+) -> None:
+    # Given the server has forgotten the version the view's first watch starts from
+    env, cluster = batch_env
+    env.sim.reset_counters()
+    env.sim.add_fault(path=f"^{CLUSTER_PODS}$", verb="watch", status=410, times=1)
+    # When a batch is checked
+    snapshots = update_batch(cluster, env.tenants)
+    # Then the view listed again (410 Gone), and its answers are still the live pods
+    assert env.requests(CLUSTER_PODS, "list") == 2
+    for ns, seen in snapshots.items():
+        live = sorted(p["metadata"]["name"] for p in env.sim.list("pods", ns))
+        assert [p.name for p in seen.pods] == live, ns
+
+
+def test_without_leave_to_watch_pods_everywhere_each_namespace_is_listed(
+    batch_env: tuple[KubeEnv, KubeCluster],
+) -> None:
+    # Given rollbot may list pods but not watch them in every namespace
+    env, cluster = batch_env
+    env.sim.deny_access(verb="watch", resource="pods")
+    env.sim.reset_counters()
+    # When a batch is checked
+    snapshots = update_batch(cluster, env.tenants)
+    # Then each tenant's pods were listed in its namespace, as without a view
+    assert env.requests(CLUSTER_PODS, "list") == 0
+    assert env.requests(CLUSTER_PODS, "watch") == 0
+    assert pod_lists(env, env.tenants) == 2 * BATCH
+    assert all(all(a.status == 200 for a in s.answers("/api/health")) for s in snapshots.values())
+
+
+def test_a_small_rollout_lists_each_namespace_as_before(make_kube_env: MakeKubeEnv) -> None:
+    # Given fewer tenants than the view's threshold (the adapter's default)
+    env = make_kube_env(tenants=3, ready_delay=0.05)
+    env.sim.reset_counters()
+    # When they are updated and checked at once
+    update_batch(env.cluster, env.tenants)
+    # Then no view was started: two lists per tenant, no shared watch, and no access
+    # review beyond the one of listing deployments everywhere
+    assert pod_lists(env, env.tenants) == 2 * 3
+    assert env.requests(CLUSTER_PODS, "list") == 0
+    assert env.requests(CLUSTER_PODS, "watch") == 0
+    assert env.requests("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", "create") == 1
