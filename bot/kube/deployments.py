@@ -81,14 +81,15 @@ def list_all(k: Kube, what: str, resource: str, *, query: Query = ()) -> list[Js
 
 
 def list_versioned(
-    k: Kube, what: str, resource: str, *, query: Query = ()
+    k: Kube, what: str, resource: str, *, query: Query = (), page_size: int = PAGE
 ) -> tuple[list[Json], str]:
     """Every item of a list call and the resourceVersion the list was read at (the first
-    page's: later pages continue the same snapshot)."""
+    page's: later pages continue the same snapshot); `page_size` 0 asks for all in one."""
     items: list[Json] = []
     token = version = ""
     while True:
-        paged = [*query, ("limit", PAGE)] + ([("continue", token)] if token else [])
+        paged = [*query, *([("limit", page_size)] if page_size > 0 else [])]
+        paged += [("continue", token)] if token else []
 
         def page(paged: Query = paged) -> Json:
             return k.wire.get(resource, query=paged, timeout=k.timeout)
@@ -128,6 +129,10 @@ def deployments_named(k: Kube, name: str, *, container: str) -> dict[str, Deploy
         if name_of(dep) == name:  # a server that ignores the field selector
             k.seen.note(dep)
             by_namespace[str(meta(dep).get("namespace") or "")] = to_info(dep, container=container)
+    if k.pod_views is not None:  # a rollout of these is coming: its pods may be shared
+        k.pod_views.expect(
+            selector_string(dig(dep, "spec", "selector")) for dep in found if name_of(dep) == name
+        )
     return by_namespace
 
 

@@ -48,7 +48,8 @@ import itertools
 import logging
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from bot.kube.access import can_i
@@ -65,8 +66,8 @@ log = logging.getLogger("rollbot.kube")
 
 MIN_NAMESPACES = 32  # namespaces asking for one selector's pods within WINDOW_SECONDS
 WINDOW_SECONDS = 1.0
-PATIENCE_SECONDS = 0.3  # how long a read waits for the view to catch up before listing
-IDLE_SECONDS = 30.0  # unread this long, the view stops and its watch closes
+PATIENCE_SECONDS = 0.2  # how long a read waits for the view to catch up before listing
+IDLE_SECONDS = 120.0  # unread this long, the view stops and its watch closes
 WATCH_SECONDS = 10  # each watch session's length: the view notices idleness this often
 ACCESS_SECONDS = 300.0  # how long an access review's answer is kept
 DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
@@ -185,11 +186,13 @@ class PodView:
     def _relist(self) -> None:
         with self._lock:
             self._live = False
+        # One page: a single snapshot, and one request where pages would be many.
         items, version = list_versioned(
             self._k,
             f"list pods matching {self.selector} in every namespace",
             PODS,
             query=[("labelSelector", self.selector)],
+            page_size=0,
         )
         pods: dict[str, dict[str, Json]] = {}
         for pod in items:
@@ -280,6 +283,15 @@ class PodViews:
         return None if view is None else view.pods(namespace, at_least=at_least,
                                                    patience=self.patience)  # fmt: skip
 
+    def expect(self, selectors: Iterable[str]) -> None:
+        """Deployments were found in many namespaces (the preflight of a rollout): start
+        the view of each selector shared by at least ``min_namespaces`` of them now, so
+        that its LIST is done before the batch's reads arrive."""
+        counts = Counter(s for s in selectors if s)
+        for selector, count in counts.items():
+            if count >= self.min_namespaces and self._may_watch():
+                self._start(selector)
+
     def _view(self, namespace: str, selector: str) -> PodView | None:
         now = time.monotonic()
         with self._lock:
@@ -293,8 +305,9 @@ class PodViews:
                 asked.popitem(last=False)
             if len(asked) < self.min_namespaces:
                 return None
-        if not self._may_watch():
-            return None
+        return self._start(selector) if self._may_watch() else None
+
+    def _start(self, selector: str) -> PodView:
         with self._lock:
             view = self._views.get(selector)
             if view is None or not view.running:

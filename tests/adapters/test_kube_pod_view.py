@@ -179,3 +179,17 @@ def test_a_small_rollout_lists_each_namespace_as_before(make_kube_env: MakeKubeE
     assert env.requests(CLUSTER_PODS, "list") == 0
     assert env.requests(CLUSTER_PODS, "watch") == 0
     assert env.requests("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", "create") == 1
+
+
+def test_the_preflights_listing_of_a_large_fleet_starts_the_view_before_any_read(
+    batch_env: tuple[KubeEnv, KubeCluster],
+) -> None:
+    # Given the preflight found the app's deployment in more namespaces than the threshold
+    env, cluster = batch_env
+    cluster.deployments_named(APP, container=CONTAINER)
+    env.sim.reset_counters()
+    # When the batch's first reads come, one tenant after another
+    for ns in env.tenants:
+        cluster.log_stats(ns, APP, since_seconds=60)
+    # Then every one was answered from the shared view, none by a list of its namespace
+    assert pod_lists(env, env.tenants) == 0
