@@ -129,10 +129,8 @@ def deployments_named(k: Kube, name: str, *, container: str) -> dict[str, Deploy
         if name_of(dep) == name:  # a server that ignores the field selector
             k.seen.note(dep)
             by_namespace[str(meta(dep).get("namespace") or "")] = to_info(dep, container=container)
-    if k.pod_views is not None:  # a rollout of these is coming: its pods may be shared
-        k.pod_views.expect(
-            selector_string(dig(dep, "spec", "selector")) for dep in found if name_of(dep) == name
-        )
+    if k.pod_views is not None:  # a rollout of these is coming: views may serve it
+        k.pod_views.expect(name, [dep for dep in found if name_of(dep) == name])
     return by_namespace
 
 

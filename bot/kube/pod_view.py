@@ -1,4 +1,4 @@
-"""One shared view of an app's pods across namespaces, for large batches.
+"""Shared views of an app's pods and deployments across namespaces, for large batches.
 
 Each tenant's health check reads its deployment's pods twice (the latency baseline before
 the patch, the health snapshot after the wait), one LIST per namespace each time. In a
@@ -10,13 +10,14 @@ selectors differ never see each other's pods, and a read returns the pods of the
 namespace asked about, so pods of the same app in namespaces of other rollouts are
 ignored.
 
-When. The view is only worth its LIST when many tenants ask: it starts once pods with
-one selector were asked for in ``min_namespaces`` different namespaces within ``window``
-seconds (a small rollout never gets there and lists per namespace, as before), and only
-if rollbot may list and watch pods in every namespace (two access reviews, their answer
-kept a few minutes), as a namespaced service account may not. It stops when nobody has
-read from it for ``IDLE_SECONDS``, when the adapter closes, or after its watch failed
-``attempts`` times in a row; reads then go back to per-namespace lists.
+When. A view is only worth its LIST when many tenants ask. The preflight's listing of a
+deployment in at least ``min_namespaces`` namespaces starts the views of its pods and of
+the deployments themselves, so their LISTs are done before the batch's reads arrive; a
+pod view also starts once pods with one selector were asked for in ``min_namespaces``
+namespaces within ``window`` seconds. A small rollout never gets there and reads per
+namespace, as before. A view starts only if rollbot may list and watch that kind in every
+namespace (two access reviews, their answer kept a few minutes), as a namespaced service
+account may not.
 
 Freshness. A check must not act on pods older than what a per-namespace list would have
 returned. A list answers with the pods as of some resourceVersion at least as new as
@@ -34,28 +35,31 @@ whose versions are not numbers is never answered from the view. The view's versi
 with pod events only, so a read whose deployment is newer than the last pod event waits
 up to ``patience`` seconds for one and otherwise lists its namespace, as before.
 
-Expiry and reconnects. A watch the server ends is re-opened from the last version
-applied, so no event is missed; 410 Gone (that version has left the server's history)
-means a fresh LIST replaces the whole view. While the watch is not connected the view
-answers nobody, and callers list per namespace.
+Deployments. Each tenant's rollout wait watched its own deployment, one watch request
+and one open stream per tenant. When the preflight finds the deployment in many
+namespaces, one view of every deployment of that name (a field selector on the name)
+serves the waits instead (see :func:`bot.kube.rollout_wait.wait_rollout`): a wait that
+holds a state of version v asks the view for a newer one, and gets it once the view has
+applied every event up to v at least and holds a newer state, which is what a watch from
+v would have shown last; the wait judges the newest state, as ``kubectl rollout status``
+does. A deployment missing from a view that has reached v was deleted.
+
+Expiry and reconnects are the reflector's (see :mod:`bot.kube.shared_view`): no event is
+missed across watch sessions, 410 Gone relists, and a view whose watch is not connected
+answers nobody, so callers list or watch on their own, as before.
 """
 
 from __future__ import annotations
 
-import contextlib
-import heapq
-import itertools
 import logging
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from bot.kube.access import can_i
-from bot.kube.deployments import dig, items_of, list_versioned, meta, name_of
-from bot.kube.errors import CLIENT_ERRORS, GONE, status_of, translate, watch_error
-from bot.kube.seen import version_of
+from bot.kube.deployments import annotations_of, dig, items_of, meta, name_of
+from bot.kube.shared_view import SharedView
 from bot.kube.wire import Json, path
 from rollout.errors import RollbotError
 
@@ -64,27 +68,23 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("rollbot.kube")
 
-MIN_NAMESPACES = 32  # namespaces asking for one selector's pods within WINDOW_SECONDS
+MIN_NAMESPACES = 32  # namespaces of one rollout, or asking for pods within WINDOW_SECONDS
 WINDOW_SECONDS = 1.0
 PATIENCE_SECONDS = 0.2  # how long a read waits for the view to catch up before listing
-IDLE_SECONDS = 120.0  # unread this long, the view stops and its watch closes
-WATCH_SECONDS = 10  # each watch session's length: the view notices idleness this often
 ACCESS_SECONDS = 300.0  # how long an access review's answer is kept
 DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 PODS = path("api", "v1", "pods")
-FAILURES: tuple[type[BaseException], ...] = (RollbotError, *CLIENT_ERRORS)
+DEPLOYMENTS = path("apis", "apps", "v1", "deployments")
+ViewKey = tuple[str, str]  # ("pods", selector) or ("deployments", name)
 
 
-class _Expired(Exception):
-    """The version the view watches from has left the server's history (410)."""
-
-
-def slim(pod: Json) -> Json:
+def slim_pod(pod: Json) -> Json:
     """What the checks read of a pod (name, namespace, the default log container, the
     containers' names, the status), so a view of thousands of pods stays small."""
     md = meta(pod)
     kept: Json = {k: md[k] for k in ("name", "namespace", "resourceVersion") if k in md}
-    default = (md.get("annotations") or {}).get(DEFAULT_CONTAINER)
+    default = annotations_of(pod).get(DEFAULT_CONTAINER)
     if default:
         kept["annotations"] = {DEFAULT_CONTAINER: default}
     containers = [{"name": c.get("name")} for c in items_of(pod, "spec", "containers")]
@@ -96,165 +96,16 @@ def slim(pod: Json) -> Json:
     }
 
 
-class PodView:
-    """The pods of one selector in every namespace, kept current by a watch on a thread."""
-
-    def __init__(self, k: Kube, selector: str) -> None:
-        self._k = k
-        self.selector = selector
-        self._lock = threading.Lock()
-        # Reads waiting for the view to catch up, soonest first: an event wakes only the
-        # ones it satisfies, not every reader of a batch of hundreds.
-        self._waiting: list[tuple[int, int, threading.Event]] = []
-        self._order = itertools.count()
-        self._pods: dict[str, dict[str, Json]] = {}  # namespace -> name -> slim pod
-        self._version = 0  # every pod event up to this resourceVersion is applied
-        self._live = False  # the watch is connected, so the view is no staler than it
-        self._stopped = False
-        self._read_at = time.monotonic()
-        self._thread = threading.Thread(target=self._run, name="rollbot-pod-view", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    @property
-    def running(self) -> bool:
-        with self._lock:
-            return not self._stopped
-
-    def stop(self) -> None:
-        with self._lock:
-            self._stopped = True
-            self._live = False
-            self._wake()
-
-    def pods(self, namespace: str, *, at_least: int, patience: float) -> list[Json] | None:
-        """The namespace's pods (not being deleted, by name) once the view is live and has
-        applied every event up to `at_least`; None if that takes longer than `patience`."""
-        woken = None
-        with self._lock:
-            self._read_at = time.monotonic()
-            if not self._answers(at_least):
-                woken = threading.Event()
-                heapq.heappush(self._waiting, (at_least, next(self._order), woken))
-        if woken is not None:
-            woken.wait(patience)
-        with self._lock:
-            if not self._answers(at_least):
-                return None
-            found = list(self._pods.get(namespace, {}).values())
-        return sorted(found, key=name_of)
-
-    def _answers(self, at_least: int) -> bool:
-        return not self._stopped and self._live and self._version >= at_least
-
-    def _wake(self) -> None:
-        """Wake the reads the view can answer now (all of them once it stopped, to list
-        their namespaces); called with the lock held."""
-        while self._waiting and (
-            self._stopped or (self._live and self._waiting[0][0] <= self._version)
-        ):
-            heapq.heappop(self._waiting)[2].set()
-
-    # --- the view's thread ------------------------------------------------------------
-
-    def _done(self) -> bool:
-        idle = time.monotonic() - self._read_at > IDLE_SECONDS
-        return self._k.closed.is_set() or idle or not self.running
-
-    def _run(self) -> None:
-        failures = 0
-        try:
-            self._relist()
-            while not self._done():
-                try:
-                    self._watch()
-                    failures = 0
-                except _Expired:
-                    self._relist()
-                except FAILURES as err:
-                    failures += 1
-                    if failures >= max(1, self._k.policy.attempts):
-                        log.info("shared pod view of %s stops: %s", self.selector, err)
-                        return
-                    self._k.retry.pause(self._k.policy.backoff(failures - 1))
-        except FAILURES as err:
-            log.info("no shared pod view of %s: %s", self.selector, err)
-        finally:
-            self.stop()
-
-    def _relist(self) -> None:
-        with self._lock:
-            self._live = False
-        # One page: a single snapshot, and one request where pages would be many.
-        items, version = list_versioned(
-            self._k,
-            f"list pods matching {self.selector} in every namespace",
-            PODS,
-            query=[("labelSelector", self.selector)],
-            page_size=0,
-        )
-        pods: dict[str, dict[str, Json]] = {}
-        for pod in items:
-            md = meta(pod)
-            if not md.get("deletionTimestamp"):
-                pods.setdefault(str(md.get("namespace") or ""), {})[name_of(pod)] = slim(pod)
-        with self._lock:
-            self._pods = pods
-            self._version = int(version) if version.isdigit() else 0
-            self._live = self._version > 0
-            self._wake()
-
-    def _watch(self) -> None:
-        """One watch session from the version applied; returns when the server ends it."""
-        query: list[tuple[str, str | int]] = [
-            ("watch", "true"),
-            ("labelSelector", self.selector),
-            ("resourceVersion", str(self._version)),
-            ("timeoutSeconds", WATCH_SECONDS),
-            ("allowWatchBookmarks", "true"),
-        ]
-        read_timeout = WATCH_SECONDS + max(1.0, self._k.policy.read_timeout)
-        try:
-            stream = self._k.wire.stream(
-                PODS, query=query, timeout=(self._k.policy.connect_timeout, read_timeout)
-            )
-            with contextlib.closing(stream):
-                with self._lock:
-                    self._live = True
-                    self._wake()
-                for event in stream:
-                    self._apply(event)
-                    if self._done():
-                        return
-        except CLIENT_ERRORS as exc:
-            if status_of(exc) == GONE:
-                raise _Expired from exc
-            raise translate(exc, f"watch pods matching {self.selector}") from exc
-        finally:
-            with self._lock:
-                self._live = False
-
-    def _apply(self, event: Json) -> None:
-        kind, obj = event.get("type"), event.get("object")
-        if kind == "ERROR":
-            raise watch_error(obj)  # a 410 among them is handled as Gone, below
-        if not isinstance(obj, dict):
-            return
-        md = meta(obj)
-        namespace, name = str(md.get("namespace") or ""), name_of(obj)
-        kept = slim(obj) if kind in ("ADDED", "MODIFIED") else None
-        with self._lock:
-            if kept is not None and not md.get("deletionTimestamp"):
-                self._pods.setdefault(namespace, {})[name] = kept
-            elif kind in ("ADDED", "MODIFIED", "DELETED"):
-                self._pods.get(namespace, {}).pop(name, None)
-            self._version = max(self._version, version_of(obj))  # BOOKMARKs move it too
-            self._wake()
+def slim_deployment(dep: Json) -> Json:
+    """A deployment as a wait reads it, without the bookkeeping only kubectl reads."""
+    md = {k: v for k, v in meta(dep).items() if k != "managedFields"}
+    if LAST_APPLIED in annotations_of(dep):
+        md["annotations"] = {k: v for k, v in annotations_of(dep).items() if k != LAST_APPLIED}
+    return {**dep, "metadata": md}
 
 
 class PodViews:
-    """The shared views of an adapter, one per selector, started when enough tenants ask."""
+    """An adapter's shared views: of pods by selector, of deployments by name."""
 
     def __init__(
         self,
@@ -269,33 +120,50 @@ class PodViews:
         self.window = window
         self.patience = patience
         self._lock = threading.Lock()
-        self._views: dict[str, PodView] = {}
+        self._views: dict[ViewKey, SharedView] = {}
         self._asked: dict[str, OrderedDict[str, float]] = {}  # selector -> namespace -> when
-        self._access: tuple[bool, float] | None = None  # (allowed, checked at)
-        self._checking = False
+        self._access: dict[str, tuple[bool, float]] = {}  # resource -> (allowed, checked at)
+        self._checking: set[str] = set()
 
     def pods(self, namespace: str, selector: str, *, at_least: int) -> list[Json] | None:
-        """The pods the view holds for the namespace, as fresh as its module says; None
-        when there is no view to ask (the caller lists the namespace)."""
+        """The namespace's pods (not being deleted, by name) from the view, as fresh as
+        this module says; None when there is no view to ask (the caller lists them)."""
         if at_least <= 0 or not selector:
             return None  # nothing seen of the deployment to be as new as: list it
-        view = self._view(namespace, selector)
-        return None if view is None else view.pods(namespace, at_least=at_least,
-                                                   patience=self.patience)  # fmt: skip
+        view = self._pod_view(namespace, selector)
+        if view is None:
+            return None
+        found = view.read(
+            lambda objects: list(objects.get(namespace, {}).values()),
+            at_least=at_least,
+            patience=self.patience,
+        )
+        return None if found is None else sorted(found, key=name_of)
 
-    def expect(self, selectors: Iterable[str]) -> None:
-        """Deployments were found in many namespaces (the preflight of a rollout): start
-        the view of each selector shared by at least ``min_namespaces`` of them now, so
-        that its LIST is done before the batch's reads arrive."""
-        counts = Counter(s for s in selectors if s)
-        for selector, count in counts.items():
-            if count >= self.min_namespaces and self._may_watch():
-                self._start(selector)
+    def deployments(self, name: str) -> SharedView | None:
+        """The running view of every deployment called `name`, if there is one."""
+        with self._lock:
+            view = self._views.get(("deployments", name))
+        return view if view is not None and view.running else None
 
-    def _view(self, namespace: str, selector: str) -> PodView | None:
+    def expect(self, name: str, found: list[Json]) -> None:
+        """The preflight found deployment `name` in these namespaces: with enough of them,
+        start the views of their pods and of the deployments now."""
+        selectors: Counter[str] = Counter()
+        for dep in found:
+            shape = self._k.seen.shape(str(meta(dep).get("namespace") or ""), name_of(dep))
+            if shape is not None and shape.selector:
+                selectors[shape.selector] += 1
+        if len(found) >= self.min_namespaces and self._may_watch("deployments", "apps"):
+            self._start(("deployments", name))
+        for selector, count in selectors.items():
+            if count >= self.min_namespaces and self._may_watch("pods", ""):
+                self._start(("pods", selector))
+
+    def _pod_view(self, namespace: str, selector: str) -> SharedView | None:
         now = time.monotonic()
         with self._lock:
-            view = self._views.get(selector)
+            view = self._views.get(("pods", selector))
             if view is not None and view.running:
                 return view
             asked = self._asked.setdefault(selector, OrderedDict())
@@ -305,38 +173,52 @@ class PodViews:
                 asked.popitem(last=False)
             if len(asked) < self.min_namespaces:
                 return None
-        return self._start(selector) if self._may_watch() else None
+        return self._start(("pods", selector)) if self._may_watch("pods", "") else None
 
-    def _start(self, selector: str) -> PodView:
+    def _start(self, key: ViewKey) -> SharedView:
         with self._lock:
-            view = self._views.get(selector)
+            view = self._views.get(key)
             if view is None or not view.running:
-                view = self._views[selector] = PodView(self._k, selector)
-                self._asked.pop(selector, None)
+                view = self._views[key] = self._new_view(key)
+                if key[0] == "pods":
+                    self._asked.pop(key[1], None)
                 view.start()
             return view
 
-    def _may_watch(self) -> bool:
-        """May rollbot list and watch pods in every namespace? Asked by one caller at a
-        time (the others list meanwhile), and the answer kept for a while."""
+    def _new_view(self, key: ViewKey) -> SharedView:
+        kind, which = key
+        if kind == "pods":
+            return SharedView(
+                self._k, resource=PODS, what=f"pods matching {which}",
+                query=[("labelSelector", which)], slim=slim_pod,
+            )  # fmt: skip
+        return SharedView(
+            self._k, resource=DEPLOYMENTS, what=f"deployments named {which}",
+            query=[("fieldSelector", f"metadata.name={which}")], slim=slim_deployment,
+        )  # fmt: skip
+
+    def _may_watch(self, resource: str, group: str) -> bool:
+        """May rollbot list and watch `resource` in every namespace? Asked by one caller
+        at a time (the others go without a view meanwhile), the answer kept a while."""
         with self._lock:
-            if self._access is not None and time.monotonic() - self._access[1] < ACCESS_SECONDS:
-                return self._access[0]
-            if self._checking:
+            known = self._access.get(resource)
+            if known is not None and time.monotonic() - known[1] < ACCESS_SECONDS:
+                return known[0]
+            if resource in self._checking:
                 return False
-            self._checking = True
+            self._checking.add(resource)
         allowed = False
         try:
             allowed = all(
-                can_i(self._k, verb=verb, resource="pods", namespace="", group="")
+                can_i(self._k, verb=verb, resource=resource, namespace="", group=group)
                 for verb in ("list", "watch")
             )
         except RollbotError as err:
-            log.info("cannot tell whether pods may be watched in every namespace: %s", err)
+            log.info("cannot tell whether %s may be watched everywhere: %s", resource, err)
         finally:
             with self._lock:
-                self._access = (allowed, time.monotonic())
-                self._checking = False
+                self._access[resource] = (allowed, time.monotonic())
+                self._checking.discard(resource)
         return allowed
 
     def close(self) -> None:

@@ -34,6 +34,8 @@ from bot.kube.deployments import (
     number,
 )
 from bot.kube.errors import CLIENT_ERRORS, GONE, status_of, translate, watch_error
+from bot.kube.seen import version_of
+from bot.kube.shared_view import GONE_OBJECT
 from bot.kube.watched import Watched
 from bot.kube.wire import Json
 from rollout.errors import NotFound, TransientClusterError
@@ -121,6 +123,31 @@ class _Followed:
     and through their failures, so a wait that ends says where the rollout had got to."""
 
     state: Any
+
+
+def _session(
+    k: Kube, followed: _Followed, *, deadline: float, min_generation: int
+) -> RolloutStatus | None:
+    """Follow the deployment from the state followed until `deadline`, in the shared view
+    of the deployments of a large rollout when there is one, else by a watch of its own;
+    the final status if one was reached."""
+    name = name_of(followed.state)
+    view = k.pod_views.deployments(name) if k.pod_views is not None else None
+    if view is None or version_of(followed.state) <= 0:
+        return _watch_session(k, followed, deadline=deadline, min_generation=min_generation)
+    namespace = str(meta(followed.state).get("namespace") or "")
+    while True:
+        than, left = version_of(followed.state), deadline - time.monotonic()
+        found = view.newer(namespace, name, than=than, timeout=left)
+        if found is None:
+            return None  # the deadline, or the view is gone: the caller goes on without
+        if found is GONE_OBJECT:
+            k.seen.forget(namespace, name)
+            raise NotFound(f"deployment {namespace}/{name} was deleted during the rollout")
+        followed.state = found
+        done, status = verdict(found, min_generation=min_generation)
+        if done:
+            return status
 
 
 def _watch_session(
@@ -217,7 +244,7 @@ def _follow(
         until = min(deadline, looks.next_at())
         started = time.monotonic()
         try:
-            final = _watch_session(k, followed, deadline=until, min_generation=min_generation)
+            final = _session(k, followed, deadline=until, min_generation=min_generation)
             failures = 0
         except _Expired:
             followed.state = get_deployment(k, namespace, name)

@@ -1,4 +1,5 @@
-"""The shared pod view: in a large batch, tenants read their pods from one watch.
+"""The shared views: in a large batch, tenants read their pods and follow their
+deployments through one watch of each.
 
 Each test runs the real adapter against its own simulated API server, with the view's
 threshold lowered to a few namespaces so that a handful of tenants make a large batch.
@@ -12,14 +13,17 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from kubernetes import client
 
 from bot.kube import KubeCluster
 from bot.kube.client import api_client, kubeconfig_configuration
+from rollout.errors import NotFound
 from rollout.ports import HealthSnapshot, RolloutOutcome
 from tests.adapters.conftest import FAST_RETRIES, KubeEnv, MakeKubeEnv
 from tests.adapters.test_cluster_contract import APP, CONTAINER, isp
 
 CLUSTER_PODS = "/api/v1/pods"
+DEPLOYMENTS = "/apis/apps/v1/deployments"
 BATCH = 6
 PATHS = ("/api/health", "/api/ready")
 
@@ -193,3 +197,40 @@ def test_the_preflights_listing_of_a_large_fleet_starts_the_view_before_any_read
         cluster.log_stats(ns, APP, since_seconds=60)
     # Then every one was answered from the shared view, none by a list of its namespace
     assert pod_lists(env, env.tenants) == 0
+
+
+def test_a_batch_waits_on_one_shared_watch_of_its_deployments(
+    batch_env: tuple[KubeEnv, KubeCluster],
+) -> None:
+    # Given the preflight found the app's deployment in more namespaces than the threshold
+    env, cluster = batch_env
+    env.sim.reset_counters()
+    # When each tenant is updated and waited on at once
+    update_batch(cluster, env.tenants)
+    # Then every wait followed one watch of the deployments across namespaces
+    assert env.requests(DEPLOYMENTS, "watch") == 1
+    assert sum(env.requests(f"/apis/apps/v1/namespaces/{ns}/deployments", "watch")
+               for ns in env.tenants) == 0  # fmt: skip
+
+
+def test_a_deployment_deleted_while_the_shared_watch_follows_it_is_not_found(
+    batch_env: tuple[KubeEnv, KubeCluster],
+) -> None:
+    # Given a batch's wait follows, in the shared view, a rollout that does not finish
+    env, cluster = batch_env
+    ns = env.tenants[0]
+    env.sim.set_behaviour(ns, "*", "unready")
+    cluster.deployments_named(APP, container=CONTAINER)
+    generation = cluster.set_image(ns, APP, container=CONTAINER, image=isp("v1.3.0"))
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(cluster.wait_rollout, ns, APP, timeout=10, min_generation=generation)
+        # When someone deletes the deployment meanwhile
+        other = api_client(kubeconfig_configuration(str(env.sim.kubeconfig)))
+        try:
+            client.AppsV1Api(other).delete_namespaced_deployment(APP, ns)
+        finally:
+            other.close()  # type: ignore[no-untyped-call]
+        # Then the wait ends at once: the deployment is not found
+        with pytest.raises(NotFound, match="deleted"):
+            waiting.result(timeout=5)
+    assert env.requests(f"/apis/apps/v1/namespaces/{ns}/deployments", "watch") == 0
