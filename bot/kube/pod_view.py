@@ -68,7 +68,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("rollbot.kube")
 
-MIN_NAMESPACES = 32  # namespaces of one rollout, or asking for pods within WINDOW_SECONDS
+# Namespaces of one rollout, or asking for pods within WINDOW_SECONDS, that make a view
+# worth its cost: two access reviews, a LIST of the fleet's matching objects, an open watch.
+MIN_NAMESPACES = 64
 WINDOW_SECONDS = 1.0
 PATIENCE_SECONDS = 0.2  # how long a read waits for the view to catch up before listing
 ACCESS_SECONDS = 300.0  # how long an access review's answer is kept

@@ -162,6 +162,8 @@ class SharedView:
                     self._k.retry.pause(self._k.policy.backoff(failures - 1))
         except FAILURES as err:
             log.info("no shared view of %s: %s", self.what, err)
+        except Exception:  # a bug must end the view (readers go their own way), not hang it
+            log.exception("shared view of %s failed", self.what)
         finally:
             self.stop()
 
