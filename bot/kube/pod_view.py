@@ -33,7 +33,9 @@ earlier would have missed it. resourceVersions are compared as numbers: Kubernet
 them opaque, but every server numbers them from one counter (etcd's revision); a server
 whose versions are not numbers is never answered from the view. The view's version moves
 with pod events only, so a read whose deployment is newer than the last pod event waits
-up to ``patience`` seconds for one and otherwise lists its namespace, as before.
+for one, up to ``patience`` seconds and only while events keep coming (a watch quiet for
+a few milliseconds has most likely nothing newer to say), and otherwise lists its
+namespace, as before. How long it waits decides only the cost, never the answer.
 
 Deployments. Each tenant's rollout wait watched its own deployment, one watch request
 and one open stream per tenant. When the preflight finds the deployment in many

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("rollbot.kube")
 
 IDLE_SECONDS = 120.0  # unread this long, the view stops and its watch closes
+QUIET_SECONDS = 0.01  # a watch without events this long has nothing more for a read
 WATCH_SECONDS = 10  # each watch session's length: the view notices idleness this often
 FAILURES: tuple[type[BaseException], ...] = (RollbotError, *CLIENT_ERRORS)
 GONE_OBJECT: Json = {}  # what `newer` answers for an object deleted, or never there
@@ -63,6 +64,7 @@ class SharedView:
         self._keyed: defaultdict[Key, list[threading.Event]] = defaultdict(list)
         self._objects: dict[str, dict[str, Json]] = {}  # namespace -> name -> slim object
         self._version = 0  # every event up to this resourceVersion is applied
+        self._applied = 0  # events applied so far, to tell a busy watch from a quiet one
         self._live = False  # the watch is connected, so the view is no staler than it
         self._stopped = False
         self._read_at = time.monotonic()
@@ -86,15 +88,23 @@ class SharedView:
         self, take: Callable[[dict[str, dict[str, Json]]], T], *, at_least: int, patience: float
     ) -> T | None:
         """`take` of the objects, once the view is live and has applied every event up
-        to `at_least`; None if that takes longer than `patience`."""
+        to `at_least`; None if that takes longer than `patience`, or if the connected
+        watch goes quiet meanwhile (no event for ``QUIET_SECONDS``: the version wanted
+        was most likely of another kind's change, and only a list can tell)."""
         woken = None
         with self._lock:
             self._read_at = time.monotonic()
             if not self._answers(at_least):
                 woken = threading.Event()
                 heapq.heappush(self._waiting, (at_least, next(self._order), woken))
-        if woken is not None:
-            woken.wait(patience)
+        deadline = time.monotonic() + patience
+        while woken is not None and not woken.is_set():
+            applied = self._applied
+            left = deadline - time.monotonic()
+            if woken.wait(max(0.0, min(left, QUIET_SECONDS))):
+                break
+            if left <= QUIET_SECONDS or (self._live and self._applied == applied):
+                break
         with self._lock:
             return take(self._objects) if self._answers(at_least) else None
 
@@ -234,4 +244,5 @@ class SharedView:
             elif kind in ("ADDED", "MODIFIED", "DELETED"):
                 self._objects.get(key[0], {}).pop(key[1], None)
             self._version = max(self._version, version_of(obj))  # BOOKMARKs move it too
+            self._applied += 1
             self._wake(key=key)
