@@ -60,7 +60,7 @@ from collections import Counter, OrderedDict
 from typing import TYPE_CHECKING
 
 from bot.kube.access import can_i
-from bot.kube.deployments import annotations_of, dig, items_of, meta, name_of
+from bot.kube.deployments import REVISION, annotations_of, dig, items_of, meta, name_of
 from bot.kube.shared_view import SharedView
 from bot.kube.wire import Json, path
 from rollout.errors import RollbotError
@@ -77,7 +77,6 @@ WINDOW_SECONDS = 1.0
 PATIENCE_SECONDS = 0.2  # how long a read waits for the view to catch up before listing
 ACCESS_SECONDS = 300.0  # how long an access review's answer is kept
 DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 PODS = path("api", "v1", "pods")
 DEPLOYMENTS = path("apis", "apps", "v1", "deployments")
 ViewKey = tuple[str, str]  # ("pods", selector) or ("deployments", name)
@@ -101,11 +100,27 @@ def slim_pod(pod: Json) -> Json:
 
 
 def slim_deployment(dep: Json) -> Json:
-    """A deployment as a wait reads it, without the bookkeeping only kubectl reads."""
-    md = {k: v for k, v in meta(dep).items() if k != "managedFields"}
-    if LAST_APPLIED in annotations_of(dep):
-        md["annotations"] = {k: v for k, v in annotations_of(dep).items() if k != LAST_APPLIED}
-    return {**dep, "metadata": md}
+    """What a rollout wait reads of a deployment (its verdict, its selector, the shape
+    :mod:`bot.kube.seen` keeps, the uid its ReplicaSets name), so a view of a fleet of
+    thousands stays small."""
+    md = meta(dep)
+    kept: Json = {
+        k: md[k] for k in ("name", "namespace", "uid", "generation", "resourceVersion") if k in md
+    }
+    if REVISION in annotations_of(dep):
+        kept["annotations"] = {REVISION: annotations_of(dep)[REVISION]}
+    containers = [
+        {"name": c.get("name"), "image": c.get("image")}
+        for c in items_of(dep, "spec", "template", "spec", "containers")
+    ]
+    spec: Json = {
+        "selector": dig(dep, "spec", "selector"),
+        "template": {"spec": {"containers": containers}},
+    }
+    if "replicas" in (dig(dep, "spec") or {}):
+        spec["replicas"] = dig(dep, "spec", "replicas")
+    status = dig(dep, "status")
+    return {"metadata": kept, "spec": spec, "status": status if isinstance(status, dict) else {}}
 
 
 class PodViews:

@@ -8,6 +8,9 @@ client read timeout too, so a silent server cannot hold us. A stream that ends o
 re-opened from the last resourceVersion; 410 Gone means that version is too old, so we
 read afresh. Consecutive transport failures are bounded by the retry policy.
 
+In a large rollout the shared view of its deployments (see :mod:`bot.kube.pod_view`)
+stands in for the watch: one stream for every tenant's wait instead of one each.
+
 With ``fail_fast`` the wait also ends, as FAILING, when a look at the new pods finds one
 that will not come up (see :mod:`bot.kube.new_pods`); each watch session then ends in time
 for the next look.
