@@ -234,3 +234,64 @@ def test_a_deployment_deleted_while_the_shared_watch_follows_it_is_not_found(
         with pytest.raises(NotFound, match="deleted"):
             waiting.result(timeout=5)
     assert env.requests(f"/apis/apps/v1/namespaces/{ns}/deployments", "watch") == 0
+
+
+def until_the_pod_view_answers(env: KubeEnv, cluster: KubeCluster, namespace: str) -> None:
+    """Read the namespace's pods until one read is served without a list of its own."""
+    for _ in range(100):
+        before = pod_lists(env, [namespace])
+        cluster.pods(namespace, APP)
+        if pod_lists(env, [namespace]) == before:
+            return
+    raise AssertionError("the shared pod view never answered")
+
+
+def test_a_read_newer_than_the_pod_view_lists_its_namespace(
+    batch_env: tuple[KubeEnv, KubeCluster],
+) -> None:
+    # Given a live pod view, and a deployment changed since its last pod event (an edit
+    # of its own labels, which no pod follows) that the adapter has read
+    env, cluster = batch_env
+    ns = env.tenants[0]
+    cluster.deployments_named(APP, container=CONTAINER)
+    until_the_pod_view_answers(env, cluster, ns)
+    ops = [{"op": "add", "path": "/metadata/labels/edited", "value": "yes"}]
+    other = api_client(kubeconfig_configuration(str(env.sim.kubeconfig)))
+    try:
+        client.AppsV1Api(other).patch_namespaced_deployment(
+            APP, ns, ops, _content_type="application/json-patch+json"
+        )
+    finally:
+        other.close()  # type: ignore[no-untyped-call]
+    cluster.read_deployment(ns, APP, container=CONTAINER)
+    env.sim.reset_counters()
+    # When its pods are read
+    found = cluster.pods(ns, APP)
+    # Then the view, older than what the adapter has seen, did not answer: a list did
+    assert pod_lists(env, [ns]) == 1
+    assert [p.name for p in found] == sorted(
+        p["metadata"]["name"] for p in env.sim.list("pods", ns)
+    )
+
+
+def test_a_check_after_a_wait_is_as_new_as_the_state_the_wait_ended_on(
+    batch_env: tuple[KubeEnv, KubeCluster],
+) -> None:
+    # Given a live pod view, and one tenant rolled out while nothing else changes: the
+    # deployment's last status (old pod gone, new one ready) is the cluster's last write
+    env, cluster = batch_env
+    ns = env.tenants[0]
+    cluster.deployments_named(APP, container=CONTAINER)
+    until_the_pod_view_answers(env, cluster, ns)
+    generation = cluster.set_image(ns, APP, container=CONTAINER, image=isp("v1.3.0"))
+    status = cluster.wait_rollout(ns, APP, timeout=10, min_generation=generation)
+    assert status.outcome is RolloutOutcome.COMPLETE
+    env.sim.reset_counters()
+    # When the health check reads the pods
+    found = cluster.pods(ns, APP)
+    # Then no pod event newer than that status came, so a list answered, and it has the
+    # new pod only
+    assert pod_lists(env, [ns]) == 1
+    assert [p.name for p in found] == sorted(
+        p["metadata"]["name"] for p in env.sim.list("pods", ns)
+    )
