@@ -69,7 +69,8 @@ class Kube:
     """What every operation needs: the wire and its limits, the retrier, request
     timeouts, what was last seen of each deployment (see :mod:`bot.kube.seen`), what
     each rollout wait in progress has learnt of its new pods (see :mod:`bot.kube.watched`)
-    and, once a large batch asks, shared views of pods (see :mod:`bot.kube.pod_view`)."""
+    and, in a large rollout, shared views of pods and deployments (see
+    :mod:`bot.kube.pod_view`)."""
 
     api: ApiClient
     policy: RetryPolicy

@@ -47,18 +47,19 @@ class KubeCluster:
         *,
         policy: RetryPolicy | None = None,
         limits: Limits | None = None,
-        shared_pods_from: int = MIN_NAMESPACES,
+        shared_views_from: int = MIN_NAMESPACES,
     ) -> None:
-        """`shared_pods_from`: pods come from one shared view once this many namespaces
-        ask for them within a second (see :mod:`bot.kube.pod_view`); 0 never."""
+        """`shared_views_from`: a rollout over at least this many namespaces reads its
+        pods and follows its deployments through shared views (see
+        :mod:`bot.kube.pod_view`); 0 never."""
         self._k = Kube(
             api=api,
             policy=policy or RetryPolicy(),
             limits=limits or Limits(),
             closed=threading.Event(),
         )
-        if shared_pods_from > 0:
-            self._k.pod_views = PodViews(self._k, min_namespaces=shared_pods_from)
+        if shared_views_from > 0:
+            self._k.pod_views = PodViews(self._k, min_namespaces=shared_views_from)
 
     @classmethod
     def from_kubeconfig(

@@ -28,10 +28,10 @@ BATCH = 6
 PATHS = ("/api/health", "/api/ready")
 
 
-def adapter(env: KubeEnv, *, shared_pods_from: int) -> KubeCluster:
+def adapter(env: KubeEnv, *, shared_views_from: int) -> KubeCluster:
     configuration = kubeconfig_configuration(str(env.sim.kubeconfig))
     return KubeCluster(
-        api_client(configuration), policy=FAST_RETRIES, shared_pods_from=shared_pods_from
+        api_client(configuration), policy=FAST_RETRIES, shared_views_from=shared_views_from
     )
 
 
@@ -39,7 +39,7 @@ def adapter(env: KubeEnv, *, shared_pods_from: int) -> KubeCluster:
 def batch_env(make_kube_env: MakeKubeEnv) -> Iterator[tuple[KubeEnv, KubeCluster]]:
     """A sim with a batch of tenants, and an adapter that shares a view from 3 namespaces."""
     env = make_kube_env(tenants=BATCH, ready_delay=0.05)
-    cluster = adapter(env, shared_pods_from=3)
+    cluster = adapter(env, shared_views_from=3)
     yield env, cluster
     cluster.close()
 
@@ -96,7 +96,7 @@ def test_the_shared_view_answers_as_a_list_of_each_namespace_would(
     env, cluster = batch_env
     shared = update_batch(cluster, env.tenants)
     # When an adapter that lists each namespace looks at the same pods
-    alone = adapter(env, shared_pods_from=0)
+    alone = adapter(env, shared_views_from=0)
     try:
         alone.deployments_named(APP, container=CONTAINER)
         listed = {
@@ -121,7 +121,7 @@ def test_pods_of_another_rollouts_namespace_are_not_a_tenants_pods(
     # that another rollout changes meanwhile
     env, cluster = batch_env
     ours, theirs = env.tenants[:-1], env.tenants[-1]
-    other = adapter(env, shared_pods_from=0)
+    other = adapter(env, shared_views_from=0)
     try:
         with ThreadPoolExecutor(1) as pool:
             elsewhere = pool.submit(update_and_check, other, theirs, "v1.4.0")
