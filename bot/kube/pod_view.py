@@ -84,19 +84,35 @@ ViewKey = tuple[str, str]  # ("pods", selector) or ("deployments", name)
 
 def slim_pod(pod: Json) -> Json:
     """What the checks read of a pod (name, namespace, the default log container, the
-    containers' names, the status), so a view of thousands of pods stays small."""
+    containers' names, and of its status what :func:`bot.kube.deployments.pod_state`
+    reads), so a view of thousands of pods stays small."""
     md = meta(pod)
     kept: Json = {k: md[k] for k in ("name", "namespace", "resourceVersion") if k in md}
     default = annotations_of(pod).get(DEFAULT_CONTAINER)
     if default:
         kept["annotations"] = {DEFAULT_CONTAINER: default}
     containers = [{"name": c.get("name")} for c in items_of(pod, "spec", "containers")]
-    status = dig(pod, "status")
-    return {
-        "metadata": kept,
-        "spec": {"containers": containers},
-        "status": status if isinstance(status, dict) else {},
-    }
+    status: Json = {k: v for k, v in (dig(pod, "status") or {}).items() if k in ("phase", "reason")}
+    status["conditions"] = [
+        {"type": c.get("type"), "status": c.get("status")}
+        for c in items_of(pod, "status", "conditions")
+    ]
+    for key in ("initContainerStatuses", "containerStatuses"):
+        status[key] = [_container_status(cs) for cs in items_of(pod, "status", key)]
+    return {"metadata": kept, "spec": {"containers": containers}, "status": status}
+
+
+def _container_status(cs: Json) -> Json:
+    waiting, terminated = (
+        dig(cs, "state", "waiting", "reason"),
+        dig(cs, "state", "terminated", "reason"),
+    )
+    state: Json = {}
+    if waiting:
+        state["waiting"] = {"reason": waiting}
+    if terminated:
+        state["terminated"] = {"reason": terminated}
+    return {"name": cs.get("name"), "restartCount": cs.get("restartCount"), "state": state}
 
 
 def slim_deployment(dep: Json) -> Json:

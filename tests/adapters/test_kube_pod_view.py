@@ -17,6 +17,8 @@ from kubernetes import client
 
 from bot.kube import KubeCluster
 from bot.kube.client import api_client, kubeconfig_configuration
+from bot.kube.deployments import annotations_of, pod_state
+from bot.kube.pod_view import DEFAULT_CONTAINER, slim_pod
 from rollout.errors import NotFound
 from rollout.ports import HealthSnapshot, RolloutOutcome
 from tests.adapters.conftest import FAST_RETRIES, KubeEnv, MakeKubeEnv
@@ -295,3 +297,35 @@ def test_a_check_after_a_wait_is_as_new_as_the_state_the_wait_ended_on(
     assert [p.name for p in found] == sorted(
         p["metadata"]["name"] for p in env.sim.list("pods", ns)
     )
+
+
+def test_a_slimmed_pod_reads_as_the_pod_it_came_from() -> None:
+    # Given a pod as the server sends it: a crash-looping container beside an init one
+    # that could not pull its image, and a pod-level eviction reason
+    pod = {
+        "metadata": {"name": "web-1", "namespace": "t1", "resourceVersion": "7", "uid": "u",
+                     "labels": {"app": "web"}, "annotations": {DEFAULT_CONTAINER: "app"}},
+        "spec": {"containers": [{"name": "app", "image": "i:1"}, {"name": "side", "image": "s"}]},
+        "status": {
+            "phase": "Running", "reason": "Evicted", "podIP": "10.0.0.1",
+            "conditions": [{"type": "Ready", "status": "False", "lastTransitionTime": "t"}],
+            "initContainerStatuses": [
+                {"name": "init", "restartCount": 0, "image": "x",
+                 "state": {"waiting": {"reason": "ImagePullBackOff", "message": "m"}}}],
+            "containerStatuses": [
+                {"name": "app", "restartCount": 4, "ready": False,
+                 "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                 "lastState": {"terminated": {"reason": "Error", "exitCode": 1}}},
+                {"name": "side", "restartCount": 1, "ready": False,
+                 "state": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}}],
+        },
+    }  # fmt: skip
+    # When it is slimmed for the shared view
+    slim = slim_pod(pod)
+    # Then a check reads the same state, log container and name from it
+    assert pod_state(slim) == pod_state(pod)
+    assert pod_state({**slim, "status": {**slim["status"], "initContainerStatuses": []}}) == (
+        pod_state({**pod, "status": {**pod["status"], "initContainerStatuses": []}})
+    )
+    assert annotations_of(slim) == {DEFAULT_CONTAINER: "app"}
+    assert [c["name"] for c in slim["spec"]["containers"]] == ["app", "side"]
