@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from kubernetes import config
 from kubernetes.client import ApiClient, Configuration
@@ -21,6 +22,9 @@ from bot.kube.seen import Seen
 from bot.kube.watched import Watches
 from bot.kube.wire import Limits, Wire
 from rollout.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bot.kube.pod_view import PodViews
 
 # Connections kept open: the requests in flight plus the watches of a large batch.
 MAX_POOL_SIZE = 2048
@@ -63,8 +67,10 @@ def api_client(configuration: Configuration, *, pool_size: int = MAX_POOL_SIZE) 
 @dataclass
 class Kube:
     """What every operation needs: the wire and its limits, the retrier, request
-    timeouts, what was last seen of each deployment (see :mod:`bot.kube.seen`) and what
-    each rollout wait in progress has learnt of its new pods (see :mod:`bot.kube.watched`)."""
+    timeouts, what was last seen of each deployment (see :mod:`bot.kube.seen`), what
+    each rollout wait in progress has learnt of its new pods (see :mod:`bot.kube.watched`)
+    and, in a large rollout, shared views of pods and deployments (see
+    :mod:`bot.kube.pod_view`)."""
 
     api: ApiClient
     policy: RetryPolicy
@@ -72,6 +78,7 @@ class Kube:
     closed: threading.Event = field(default_factory=threading.Event)
     seen: Seen = field(default_factory=Seen)
     watches: Watches = field(default_factory=Watches)
+    pod_views: PodViews | None = None
 
     def __post_init__(self) -> None:
         self.wire = Wire(self.api, self.limits, max_pause=self.policy.max_delay)
@@ -83,4 +90,6 @@ class Kube:
 
     def close(self) -> None:
         self.closed.set()
+        if self.pod_views is not None:
+            self.pod_views.close()
         self.api.close()  # type: ignore[no-untyped-call]

@@ -14,7 +14,7 @@ from types import TracebackType
 from kubernetes.client import ApiClient
 
 from bot.backoff import RetryPolicy
-from bot.kube import bluegreen, deployments, history, probes, rollout_wait
+from bot.kube import access, bluegreen, deployments, history, probes, rollout_wait
 from bot.kube.client import (
     Kube,
     api_client,
@@ -22,6 +22,7 @@ from bot.kube.client import (
     kubeconfig_configuration,
 )
 from bot.kube.deployments import list_all, name_of
+from bot.kube.pod_view import MIN_NAMESPACES, PodViews
 from bot.kube.wire import Limits, ThrottleStats, path
 from rollout.errors import Forbidden, NotFound
 from rollout.ports import (
@@ -46,13 +47,19 @@ class KubeCluster:
         *,
         policy: RetryPolicy | None = None,
         limits: Limits | None = None,
+        shared_views_from: int = MIN_NAMESPACES,
     ) -> None:
+        """`shared_views_from`: a rollout over at least this many namespaces reads its
+        pods and follows its deployments through shared views (see
+        :mod:`bot.kube.pod_view`); 0 never."""
         self._k = Kube(
             api=api,
             policy=policy or RetryPolicy(),
             limits=limits or Limits(),
             closed=threading.Event(),
         )
+        if shared_views_from > 0:
+            self._k.pod_views = PodViews(self._k, min_namespaces=shared_views_from)
 
     @classmethod
     def from_kubeconfig(
@@ -129,29 +136,7 @@ class KubeCluster:
         return True
 
     def can_i(self, *, verb: str, resource: str, namespace: str, group: str = "apps") -> bool:
-        k = self._k
-        attributes = {"verb": verb, "resource": resource, "group": group}
-        if namespace:
-            attributes["namespace"] = namespace  # none: in every namespace at once
-        review = {
-            "apiVersion": "authorization.k8s.io/v1",
-            "kind": "SelfSubjectAccessReview",
-            "spec": {"resourceAttributes": attributes},
-        }
-        where = f"in {namespace}" if namespace else "in every namespace"
-        # Creating a review changes nothing on the server, so retrying it is safe.
-        answer = k.retry.call(
-            f"can-i {verb} {resource} {where}",
-            lambda: k.wire.json(
-                "POST",
-                path("apis", "authorization.k8s.io", "v1", "selfsubjectaccessreviews"),
-                body=review,
-                content_type="application/json",
-                timeout=k.timeout,
-            ),
-            kind="read",
-        )
-        return bool((answer.get("status") or {}).get("allowed"))
+        return access.can_i(self._k, verb=verb, resource=resource, namespace=namespace, group=group)
 
     # --- deployments --------------------------------------------------------------------
 

@@ -77,19 +77,29 @@ def deployment_path(namespace: str, name: str = "") -> str:
 
 def list_all(k: Kube, what: str, resource: str, *, query: Query = ()) -> list[Json]:
     """Every item of a list call, page by page, each page retried on its own."""
+    return list_versioned(k, what, resource, query=query)[0]
+
+
+def list_versioned(
+    k: Kube, what: str, resource: str, *, query: Query = (), page_size: int = PAGE
+) -> tuple[list[Json], str]:
+    """Every item of a list call and the resourceVersion the list was read at (the first
+    page's: later pages continue the same snapshot); `page_size` 0 asks for all in one."""
     items: list[Json] = []
-    token = ""
+    token = version = ""
     while True:
-        paged = [*query, ("limit", PAGE)] + ([("continue", token)] if token else [])
+        paged = [*query, *([("limit", page_size)] if page_size > 0 else [])]
+        paged += [("continue", token)] if token else []
 
         def page(paged: Query = paged) -> Json:
             return k.wire.get(resource, query=paged, timeout=k.timeout)
 
         result = k.retry.call(what, page, kind="read")
         items.extend(items_of(result, "items"))
+        version = version or str(dig(result, "metadata", "resourceVersion") or "")
         token = str(dig(result, "metadata", "continue") or "")
         if not token:
-            return items
+            return items, version
 
 
 def get_deployment(k: Kube, namespace: str, name: str) -> Json:
@@ -119,6 +129,8 @@ def deployments_named(k: Kube, name: str, *, container: str) -> dict[str, Deploy
         if name_of(dep) == name:  # a server that ignores the field selector
             k.seen.note(dep)
             by_namespace[str(meta(dep).get("namespace") or "")] = to_info(dep, container=container)
+    if k.pod_views is not None:  # a rollout of these is coming: views may serve it
+        k.pod_views.expect(name, [dep for dep in found if name_of(dep) == name])
     return by_namespace
 
 
@@ -200,13 +212,19 @@ def set_image(k: Kube, namespace: str, name: str, *, container: str, image: str)
 
 def live_pods(k: Kube, namespace: str, deployment: str) -> list[Json]:
     """The deployment's pods (by its selector) that are not being deleted, by name. The
-    selector of a deployment seen before is known: apps/v1 never changes it."""
+    selector of a deployment seen before is known: apps/v1 never changes it. In a large
+    batch they come from the shared view of pods when it is as new as a list would be."""
     shape = k.seen.shape(namespace, deployment)
     if shape is None:
         dep = get_deployment(k, namespace, deployment)
         selector = selector_string(dig(dep, "spec", "selector"))
     else:
         selector = shape.selector
+    if k.pod_views is not None:
+        at_least = k.seen.version(namespace, deployment)
+        shared = k.pod_views.pods(namespace, selector, at_least=at_least)
+        if shared is not None:
+            return shared
     return pods_matching(k, namespace, selector, what=f"list pods of {namespace}/{deployment}")
 
 

@@ -32,6 +32,14 @@ def status_of(exc: BaseException) -> int | None:
     return None
 
 
+def watch_error(status: object) -> ApiException:
+    """A watch's ERROR event (a Status object) as the exception a request would raise."""
+    code = status.get("code") if isinstance(status, dict) else None
+    error = ApiException(status=code if isinstance(code, int) else 500, reason="watch error")
+    error.body = json.dumps(status)
+    return error
+
+
 def retry_after(exc: BaseException) -> float | None:
     """Seconds from a Retry-After header (delta form only), None when absent or unreadable."""
     headers = getattr(exc, "headers", None) if isinstance(exc, ApiException) else None

@@ -8,6 +8,9 @@ client read timeout too, so a silent server cannot hold us. A stream that ends o
 re-opened from the last resourceVersion; 410 Gone means that version is too old, so we
 read afresh. Consecutive transport failures are bounded by the retry policy.
 
+In a large rollout the shared view of its deployments (see :mod:`bot.kube.pod_view`)
+stands in for the watch: one stream for every tenant's wait instead of one each.
+
 With ``fail_fast`` the wait also ends, as FAILING, when a look at the new pods finds one
 that will not come up (see :mod:`bot.kube.new_pods`); each watch session then ends in time
 for the next look.
@@ -16,14 +19,11 @@ for the next look.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-
-from kubernetes.client.exceptions import ApiException
 
 from bot.kube import new_pods
 from bot.kube.client import Kube
@@ -36,7 +36,9 @@ from bot.kube.deployments import (
     name_of,
     number,
 )
-from bot.kube.errors import CLIENT_ERRORS, GONE, status_of, translate
+from bot.kube.errors import CLIENT_ERRORS, GONE, status_of, translate, watch_error
+from bot.kube.seen import version_of
+from bot.kube.shared_view import GONE_OBJECT
 from bot.kube.watched import Watched
 from bot.kube.wire import Json
 from rollout.errors import NotFound, TransientClusterError
@@ -109,7 +111,7 @@ def _events(k: Kube, dep: Json, *, seconds: float) -> Iterator[Json]:
         for event in stream:
             kind, obj = event.get("type"), event.get("object")
             if kind == "ERROR":
-                raise _error_event(obj)
+                raise watch_error(obj)
             if kind == "DELETED" and name_of(obj) == name:
                 k.seen.forget(namespace, name)
                 raise NotFound(f"deployment {namespace}/{name} was deleted during the rollout")
@@ -118,20 +120,37 @@ def _events(k: Kube, dep: Json, *, seconds: float) -> Iterator[Json]:
                 yield obj
 
 
-def _error_event(status: object) -> ApiException:
-    """A watch's ERROR event (a Status object) as the exception a request would raise."""
-    code = dig(status, "code")
-    error = ApiException(status=code if isinstance(code, int) else 500, reason="watch error")
-    error.body = json.dumps(status)
-    return error
-
-
 @dataclass
 class _Followed:
     """The latest state seen of the deployment being waited on, kept across watch sessions
     and through their failures, so a wait that ends says where the rollout had got to."""
 
     state: Any
+
+
+def _session(
+    k: Kube, followed: _Followed, *, deadline: float, min_generation: int
+) -> RolloutStatus | None:
+    """Follow the deployment from the state followed until `deadline`, in the shared view
+    of the deployments of a large rollout when there is one, else by a watch of its own;
+    the final status if one was reached."""
+    name = name_of(followed.state)
+    view = k.pod_views.deployments(name) if k.pod_views is not None else None
+    if view is None or version_of(followed.state) <= 0:
+        return _watch_session(k, followed, deadline=deadline, min_generation=min_generation)
+    namespace = str(meta(followed.state).get("namespace") or "")
+    while True:
+        than, left = version_of(followed.state), deadline - time.monotonic()
+        found = view.newer(namespace, name, than=than, timeout=left)
+        if found is None:
+            return None  # the deadline, or the view is gone: the caller goes on without
+        if found is GONE_OBJECT:
+            k.seen.forget(namespace, name)
+            raise NotFound(f"deployment {namespace}/{name} was deleted during the rollout")
+        followed.state = found
+        done, status = verdict(found, min_generation=min_generation)
+        if done:
+            return status
 
 
 def _watch_session(
@@ -197,6 +216,13 @@ def wait_rollout(
     return status
 
 
+def _ended(k: Kube, followed: _Followed, status: RolloutStatus) -> RolloutStatus:
+    """The wait's verdict; the state it was reached on is noted, so that the checks which
+    follow read pods at least as new as it (see :mod:`bot.kube.pod_view`)."""
+    k.seen.note(followed.state)
+    return status
+
+
 def _follow(
     k: Kube, namespace: str, name: str, *, timeout: float, min_generation: int, looks: _Looks
 ) -> RolloutStatus:
@@ -207,7 +233,7 @@ def _follow(
     while True:
         done, status = verdict(followed.state, min_generation=min_generation)
         if done:
-            return status
+            return _ended(k, followed, status)
         if time.monotonic() >= deadline:
             k.seen.keep(followed.state)  # a wait on the same change goes on from here
             return RolloutStatus(
@@ -221,7 +247,7 @@ def _follow(
         until = min(deadline, looks.next_at())
         started = time.monotonic()
         try:
-            final = _watch_session(k, followed, deadline=until, min_generation=min_generation)
+            final = _session(k, followed, deadline=until, min_generation=min_generation)
             failures = 0
         except _Expired:
             followed.state = get_deployment(k, namespace, name)
@@ -236,7 +262,7 @@ def _follow(
             followed.state = get_deployment(k, namespace, name)
             continue
         if final is not None:
-            return final
+            return _ended(k, followed, final)
         if time.monotonic() - started < QUICK_END and time.monotonic() < until:
             # A server that keeps ending watches at once must not turn this into a busy loop.
             k.retry.pause(min(k.policy.base_delay, max(0.0, until - time.monotonic())))

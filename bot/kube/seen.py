@@ -11,7 +11,9 @@ each chosen because acting on it without a fresh read is still safe:
   if the container moved or went, after which the adapter reads afresh;
 - the state a patch left it in, which the wait that follows starts from (and watches
   from its resourceVersion) exactly as it would from a fresh read: it was seen after the
-  change being waited for. It is handed out once and only for that change or a later one.
+  change being waited for. It is handed out once and only for that change or a later one;
+- the newest resourceVersion seen of it, which a shared view of pods must have caught up
+  with before it answers for this deployment's pods (see :mod:`bot.kube.pod_view`).
 
 Bounded (least recently used go first) and thread-safe; it lives as long as the adapter.
 """
@@ -64,6 +66,15 @@ def selector_string(selector: object) -> str:
     return ",".join(parts)
 
 
+def version_of(obj: object) -> int:
+    """An object's (or a list's) resourceVersion as a number; 0 when it is not one.
+    Kubernetes calls versions opaque, but every API server in use numbers them from one
+    counter (etcd's revision); a server that does not is simply never compared."""
+    md = obj.get("metadata") if isinstance(obj, dict) else None
+    raw = md.get("resourceVersion") if isinstance(md, dict) else None
+    return int(raw) if isinstance(raw, str) and raw.isdigit() else 0
+
+
 def shape_of(dep: Json) -> Shape:
     spec = dep.get("spec") or {}
     template = (spec.get("template") or {}).get("spec") or {}
@@ -79,6 +90,7 @@ class Seen:
         self._limit = max(1, limit)
         self._shapes: OrderedDict[Key, Shape] = OrderedDict()
         self._states: OrderedDict[Key, Json] = OrderedDict()
+        self._versions: OrderedDict[Key, int] = OrderedDict()
 
     def note(self, dep: Json) -> None:
         """Remember the shape of a deployment just read, patched or watched."""
@@ -86,6 +98,7 @@ class Seen:
         if key is not None:
             with self._lock:
                 self._put(self._shapes, key, shape_of(dep))
+                self._saw(key, dep)
 
     def shape(self, namespace: str, name: str) -> Shape | None:
         with self._lock:
@@ -102,6 +115,12 @@ class Seen:
             with self._lock:
                 self._put(self._shapes, key, shape_of(dep))
                 self._put(self._states, key, dep)
+                self._saw(key, dep)
+
+    def version(self, namespace: str, name: str) -> int:
+        """The newest resourceVersion seen of the deployment; 0 when none was."""
+        with self._lock:
+            return self._versions.get((namespace, name), 0)
 
     def take(self, namespace: str, name: str, *, min_generation: int) -> Json | None:
         """The kept state, once, if it was seen after the change that made `min_generation`
@@ -119,6 +138,10 @@ class Seen:
         with self._lock:
             self._shapes.pop((namespace, name), None)
             self._states.pop((namespace, name), None)
+            self._versions.pop((namespace, name), None)
+
+    def _saw(self, key: Key, dep: Json) -> None:
+        self._put(self._versions, key, max(self._versions.get(key, 0), version_of(dep)))
 
     def _put(self, table: OrderedDict[Key, V], key: Key, value: V) -> None:
         table[key] = value
