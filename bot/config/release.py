@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 from bot.config import checks
+from bot.config.versions import WindowConfig, window_list
 from rollout.release import BuildSpec, ReleaseSettings
 
 _DEFAULTS = ReleaseSettings()
@@ -101,6 +102,8 @@ class ReleaseConfig(_Strict):
     shared_build: Annotated[str, BeforeValidator(command)] = _DEFAULTS.shared_build
     order: Annotated[tuple[str, ...], BeforeValidator(app_list)] = ()
     timeout: Annotated[int, BeforeValidator(checks.positive_duration)] = _DEFAULTS.timeout_seconds
+    # when a bump with `window: required` may start (SPEC 12)
+    windows: Annotated[tuple[WindowConfig, ...], BeforeValidator(window_list)] = ()
 
     def settings(self, apps: list[str], *, blue_green: frozenset[str]) -> ReleaseSettings:
         """`order` first, then the apps it leaves out: blue-green ones before the others

@@ -19,7 +19,14 @@ from datetime import datetime
 from functools import partial
 
 from rollout.actions import Action
-from rollout.engine.planning import app_spec, draft, plan_for, undo_settings
+from rollout.engine.planning import (
+    Checked,
+    app_spec,
+    check_deploy,
+    draft,
+    plan_for,
+    undo_settings,
+)
 from rollout.engine.requests import (
     check_rollback_order,
     described,
@@ -27,7 +34,7 @@ from rollout.engine.requests import (
     to_command,
 )
 from rollout.engine.wiring import Driving, EnginePorts, assemble
-from rollout.errors import EngineStopped, RollbotError, RolloutConflict
+from rollout.errors import EngineStopped, RollbotError, RolloutConflict, RolloutRefused
 from rollout.machine import (
     Command,
     Recover,
@@ -83,6 +90,7 @@ class Engine:
             self._apps, health, ports, driving, listeners=listeners, stopping=self._stopping
         )
         self._pool = parts.pool
+        self._preflight = parts.preflight
         self._runner = parts.runner
         self._driver = self._runner.driver
         self._poller: threading.Thread | None = None
@@ -98,17 +106,22 @@ class Engine:
     # --- planning and starting --------------------------------------------------------------
 
     def plan(self, app: str, version: str, options: RolloutOptions) -> tuple[Plan, Estimate]:
-        """The plan a deploy would follow, and how long it should take. Changes nothing."""
-        spec = app_spec(self._apps, app)
-        settings = resolve_settings(spec.settings, options)
-        plan = plan_for(self._cluster, spec, settings=settings, tenants=options.tenants)
-        return plan, estimate(plan, settings)
+        """The plan a deploy would follow, and how long it should take, after the same
+        preflight a deploy runs: `plan.problems` lists every reason the deploy would be
+        refused. Changes nothing, creates no rollout."""
+        checked = self._check(app_spec(self._apps, app), version, options)
+        self._preflight.forget(checked.surveyed_as)
+        return checked.plan, estimate(checked.plan, checked.settings)
 
     def preview(self, app: str, version: str, options: RolloutOptions, plan: Plan) -> Rollout:
         """The rollout `plan` would become, unsaved (ID 0), for showing a dry run."""
         spec = app_spec(self._apps, app)
-        settings = resolve_settings(spec.settings, options)
+        settings = plan.settings or resolve_settings(spec.settings, options)
         return draft(spec, plan, version=version, settings=settings, user="", now=self._clock.now())
+
+    def _check(self, spec: AppSpec, version: str, options: RolloutOptions) -> Checked:
+        return check_deploy(self._cluster, self._preflight, spec, version=version,
+                            options=options, now=self._clock.now())
 
     def start(
         self,
@@ -128,17 +141,28 @@ class Engine:
         if options.dry_run:
             raise ValueError("a dry run changes nothing: call plan() instead")
         spec = app_spec(self._apps, app)
-        settings = resolve_settings(spec.settings, options)
+        action = f"deploy {app} {version}"
+        try:
+            self._check_running()
+            checked = self._check(spec, version, options)
+            if checked.decision.problems:
+                self._preflight.forget(checked.surveyed_as)
+                raise RolloutRefused(list(checked.decision.problems))
+        except RollbotError as err:
+            self._runner.audit(user=user, action=action, outcome="refused", detail=str(err),
+                               source=source, os_account=os_account)
+            raise
         return self._create(
             spec,
             version=version,
-            settings=settings,
+            settings=checked.settings,
+            checked=checked,
             tenants=options.tenants,
             start_at=options.at,
             user=user,
             source=source,
             channel=channel,
-            action=f"deploy {app} {version}",
+            action=action,
             os_account=os_account,
         )
 
@@ -197,11 +221,14 @@ class Engine:
         channel: str,
         action: str,
         os_account: OsAccount | None,
+        checked: Checked | None = None,
     ) -> Rollout:
+        """`checked`: the deploy as checked (its plan and preflight survey), when it was."""
         self._check_running()
         now = self._clock.now()
         try:
-            plan = plan_for(self._cluster, spec, settings=settings, tenants=tenants)
+            plan = checked.plan if checked is not None else plan_for(
+                self._cluster, spec, settings=settings, tenants=tenants)
             new = draft(
                 spec,
                 plan,
@@ -216,11 +243,18 @@ class Engine:
             )
             created = self._store.create_rollout(new)
         except RollbotError as err:
+            if checked is not None:
+                self._preflight.forget(checked.surveyed_as)
             self._runner.audit(user=user, action=action, outcome="refused", detail=str(err),
                                source=source, os_account=os_account)
             raise
         self._runner.audit(user=user, action=action, outcome="ok", rollout_id=created.id,
                            source=source, os_account=os_account)
+        if checked is not None and start_at is None:
+            self._preflight.hand_over(checked.survey, surveyed_as=checked.surveyed_as,
+                                      rollout=created)
+        elif checked is not None:  # it starts later: its preflight reads afresh then
+            self._preflight.forget(checked.surveyed_as)
         self._claim(created.id)  # new: no one else can hold it yet
         self._runner.adopt(created.id)
         self._driver.post(created.id, Start())

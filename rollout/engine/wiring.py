@@ -66,6 +66,7 @@ class Driving:
 class Parts:
     pool: CallPool
     runner: Runner
+    preflight: Preflight
 
 
 def assemble(
@@ -105,4 +106,4 @@ def assemble(
         stopping=stopping,
         owner=driving.owner,
     )
-    return Parts(pool=pool, runner=runner)
+    return Parts(pool=pool, runner=runner, preflight=preflight)
