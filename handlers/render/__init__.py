@@ -118,6 +118,7 @@ from handlers.render.thread import (
     rollback_result,
     summary,
 )
+from handlers.render.versions import bump_line, other_versions, problem_lines
 
 __all__ = [
     "DONE",
@@ -139,6 +140,7 @@ __all__ = [
     "batch_name",
     "batch_result_message",
     "blue_green_switched",
+    "bump_line",
     "button_value",
     "checklist_line",
     "clock",
@@ -163,6 +165,7 @@ __all__ = [
     "not_ready",
     "notify_line",
     "old_removed",
+    "other_versions",
     "pack_lines",
     "parent_buttons",
     "parent_message",
@@ -170,6 +173,7 @@ __all__ = [
     "person_event",
     "phase_line",
     "plan_message",
+    "problem_lines",
     "progress_bar",
     "refusal",
     "refused",

@@ -23,6 +23,7 @@ from handlers.render.phrases import (
     title,
     user_ref,
 )
+from handlers.render.versions import bump_line
 from rollout.actions import Action
 from rollout.model import Phase, Rollout
 from rollout.outcomes import outcomes
@@ -40,6 +41,9 @@ def parent_message(rollout: Rollout, *, eta: datetime | None = None) -> Message:
         f"by {user_ref(rollout.requested_by)} ({rollout.strategy.value})"
     )
     status = f"*{status_line(rollout)}*"
+    bump = bump_line(rollout.settings, rollout.version)
+    if bump is not None:
+        status += f"\nVersion: {bump}"
     bar = f"`{progress_bar(done, total)}` {done}/{total}"
     tail = counts_line(rollout)
     if eta is not None and rollout.active:

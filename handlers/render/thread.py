@@ -34,6 +34,7 @@ from handlers.render.phrases import (
     title,
     user_ref,
 )
+from handlers.render.versions import bump_line, other_versions, problem_lines
 from rollout.actions import Action
 from rollout.model import (
     PILOT_BATCH,
@@ -45,6 +46,7 @@ from rollout.model import (
 )
 from rollout.options import format_duration
 from rollout.outcomes import outcomes
+from rollout.plan import Plan
 
 MAX_APPROVERS_SHOWN = 10
 
@@ -56,8 +58,10 @@ def plan_message(
     batches: Sequence[Sequence[str]],
     estimate_seconds: int | None,
     dry_run: bool = False,
+    checked: Plan | None = None,
 ) -> Message:
-    """The plan: pilots, gates, every batch with its tenants, waits, an estimate."""
+    """The plan: pilots, gates, every batch with its tenants, waits, an estimate; with
+    `checked` (a deploy's plan as checked), what runs now and why it would be refused."""
     s = rollout.settings
     intro = ("Dry run — nothing will change. " if dry_run else "") + (
         f"*Plan for {title(rollout)}*" + ("" if dry_run else f" ({rollout_ref(rollout)})")
@@ -78,6 +82,14 @@ def plan_message(
         lines.append("✋ *Approval gate*")
     for i, batch in enumerate(batches, start=1):
         lines.append(f"*Batch {i}* ({len(batch)}): {', '.join(batch)}")
+    bump = bump_line(s, rollout.version)
+    if bump is not None:
+        intro += f"\nVersion: {bump}"
+    if checked is not None:
+        fleet = checked.fleet
+        lines += other_versions(fleet.others, highest=fleet.current or "a known version") \
+            if fleet is not None and fleet.current else []
+        lines += problem_lines(checked.problems)
     head = [section(intro), context(" · ".join(facts))]
     blocks = blocks_with_budget(head, lines, [])
     text = "\n".join([intro, " · ".join(facts), *lines])
