@@ -120,5 +120,12 @@ class Fleet:
         for namespace, version in sorted(running.items()):
             if version != current:
                 by_version.setdefault(version, []).append(namespace)
-        others = tuple((v, tuple(names)) for v, names in sorted(by_version.items()))
+        others = tuple((v, tuple(names)) for v, names in sorted(by_version.items(),
+                                                                 key=_precedence))
         return cls(current=current, others=others)
+
+
+def _precedence(item: tuple[str, object]) -> tuple[int, object]:
+    """Semantic versions first, by precedence; any other tags after, by name."""
+    parsed = parse(item[0])
+    return (0, key(parsed)) if parsed is not None else (1, item[0])

@@ -9,6 +9,10 @@ the rights to create and delete deployments and config maps and to patch the Ser
 Helm: rolling's checks, plus the chart and every tenant's release (see
 :class:`rollout.engine.helm.HelmPreflight`), whose revisions are recorded for the roll back.
 Either way, a configured Prometheus error-rate query is tried once (see `_error_rates`).
+
+A deploy is surveyed before it is created (its version bump, SPEC 12, comes from what the
+targets run now) and `plan` runs the same survey; a rollout that starts at once is handed
+that survey as its preflight, so no tenant is read twice.
 """
 
 from __future__ import annotations
@@ -122,8 +126,9 @@ class Preflight:
             passed = self._blue_green(rollout, spec, problems=problems, running=running)
         else:
             passed = self._rolling(rollout, spec, problems=problems)
-            running = {t.namespace: tag_of(t.previous_image or "") for t in
-                       passed.targets} if passed is not None else {}
+            for target in passed.targets if passed is not None else ():
+                if target.previous_image is not None:  # unread ones are in `problems`
+                    running[target.namespace] = tag_of(target.previous_image)
         if passed is not None and rollout.strategy is Strategy.HELM:
             passed = self._helm(passed, spec, rollout_id=rollout.id, problems=problems)
         if problems or passed is None:
@@ -134,12 +139,15 @@ class Preflight:
         """A survey that no rollout follows (a plan, a later start): drop its reads."""
         if isinstance(self.reads, KeptReads):
             self.reads.forget(surveyed_as)
+        if self.helm is not None:
+            self.helm.seen.forget(surveyed_as)
 
     def hand_over(self, survey: Survey, *, surveyed_as: int, rollout: Rollout) -> None:
         """`rollout`, just created from a draft surveyed as `surveyed_as`, starts now: its
         preflight is that survey, so no tenant is read twice. (A helm app's release reads
         are not carried over; its preflight runs afresh.)"""
         if rollout.strategy is Strategy.HELM:
+            self.forget(surveyed_as)
             return
         if isinstance(self.reads, KeptReads):
             self.reads.move(surveyed_as, rollout.id)

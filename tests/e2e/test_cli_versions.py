@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.cli_support import Rollbot, Sim, assert_no_traceback, running_sim
+from rollout.model import Phase
+from sim.kube.seed import tenant_namespaces
+from tests.e2e.cli_support import (
+    Rollbot,
+    Sim,
+    assert_no_traceback,
+    rollout_id_from,
+    running_sim,
+)
 
 TENANTS = 12
 POLICY = {
@@ -28,13 +36,14 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
 
 
 @pytest.fixture
-def rollbot(tmp_path: Path, sim: Sim) -> Rollbot:
+def rollbot(tmp_path: Path, sim: Sim) -> Iterator[Rollbot]:
     """Given the example's policy for isp and a weekend release window."""
     bot = Rollbot.in_folder(tmp_path, sim, versions=POLICY)
     data = yaml.safe_load(bot.config.read_text(encoding="utf-8"))
     data.setdefault("release", {})["windows"] = WINDOWS
     bot.config.write_text(yaml.safe_dump(data), encoding="utf-8")
-    return bot
+    yield bot
+    bot.stop_all()
 
 
 def next_saturday_3am() -> datetime:
@@ -73,9 +82,7 @@ def test_a_major_without_at_is_refused_naming_the_window(rollbot: Rollbot, sim: 
 
 
 def test_a_major_at_a_window_time_is_one_batch_with_two_approvals(rollbot: Rollbot) -> None:
-    at = next_saturday_3am().strftime("%Y-%m-%dT%H:%M:%SZ")
-
-    done = rollbot.run("plan", "isp", "v2.0.0", f"at={at}")
+    done = rollbot.run("plan", "isp", "v2.0.0", f"at={next_saturday_3am():%Y-%m-%dT%H:%M:%SZ}")
 
     assert done.returncode == 0, done.stderr
     assert "Version: major v1.2.3 → v2.0.0: all tenants in one batch, no pilots, 2 approvals" \
@@ -83,6 +90,26 @@ def test_a_major_at_a_window_time_is_one_batch_with_two_approvals(rollbot: Rollb
     assert f"Batch 1 ({TENANTS})" in done.stdout and "Batch 2" not in done.stdout
     assert "2 approvals" in done.stdout
     assert "refused" not in done.stdout
+
+
+def test_a_major_deployed_at_a_window_time_is_scheduled_as_one_batch_with_two_approvals(
+    rollbot: Rollbot, sim: Sim
+) -> None:
+    sim.reset_counters()
+
+    # When the major is deployed at a time inside the weekend window
+    job = rollbot.spawn("deploy", "isp", "v2.0.0", f"at={next_saturday_3am():%Y-%m-%dT%H:%M:%SZ}")
+    rid = rollout_id_from(job)
+    scheduled = rollbot.wait_rollout(rid, lambda r: r.phase is Phase.SCHEDULED, what="scheduled")
+    header = job.output()
+
+    # Then it waits for its time with every tenant in one batch and two approvals
+    # required, its header says why, and nothing was patched
+    assert {t.batch for t in scheduled.targets} == {1} and len(scheduled.targets) == TENANTS
+    assert scheduled.settings.approvals_required == 2
+    assert "Version: major v1.2.3 → v2.0.0: all tenants in one batch, no pilots, " \
+        "2 approvals, release window" in header
+    assert sim.patches() == {}
 
 
 def test_a_downgrade_is_refused_with_the_rollback_hint_and_nothing_is_patched(
@@ -105,3 +132,23 @@ def test_plan_shows_the_problems_deploy_would_refuse_with(rollbot: Rollbot) -> N
     assert done.returncode == 0, done.stderr
     assert "A deploy would be refused:" in done.stdout
     assert "rollbot rollback isp to=v1.2.2" in done.stdout
+
+
+def test_tenants_on_another_version_are_listed_in_the_plan(tmp_path: Path) -> None:
+    # Given a fleet of its own where one tenant already runs the patch v1.2.4
+    (tmp_path / "mixed").mkdir()
+    with running_sim(tmp_path / "mixed", tenants=TENANTS) as sim:
+        bot = Rollbot.in_folder(tmp_path, sim, versions=POLICY)
+        ahead = sorted(tenant_namespaces(TENANTS))[0]
+        done = bot.run("deploy", "isp", "v1.2.4", f"tenants={ahead}")
+        assert done.returncode == 0, done.stderr
+
+        # When v1.3.0 is planned
+        shown = bot.run("plan", "isp", "v1.3.0")
+
+    # Then the bump is from the highest version, and the others are listed by version
+    assert shown.returncode == 0, shown.stderr
+    assert "Version: minor v1.2.4 → v1.3.0" in shown.stdout
+    assert f"{TENANTS - 1} tenants run another version than v1.2.4:" in shown.stdout
+    assert f"• v1.2.3 ({TENANTS - 1}): " in shown.stdout
+    assert "and 1 more" in shown.stdout  # ten names at most

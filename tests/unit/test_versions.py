@@ -3,10 +3,12 @@ current version, release windows, and the versions: rules applied to a deploy.""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, time
 
 import pytest
 
+from handlers.render.versions import bump_line, other_versions, problem_lines
 from rollout.model import AppSpec, Settings, Strategy, VersionRule
 from rollout.options import RolloutOptions
 from rollout.version_rules import decide
@@ -158,3 +160,44 @@ def test_an_unknown_running_version_applies_no_rule() -> None:
     assert decision.bump is Bump.UNKNOWN
     assert decision.problems == ()
     assert decision.settings.pilot_count == OWN.pilot_count
+
+
+# --- how it reads ---------------------------------------------------------------------------
+
+
+def test_the_bump_line_says_the_bump_and_what_its_rule_changed() -> None:
+    s = Settings(pilot_count=2, approval=True, bump="minor", bump_from="v1.2.3",
+                 bump_changed=("pilot_count", "approval"))
+
+    assert bump_line(s, "v1.3.0") == "minor v1.2.3 → v1.3.0: 2 pilots, approval"
+    assert bump_line(replace(s, bump_changed=()), "v1.3.0") == "minor v1.2.3 → v1.3.0"
+    assert bump_line(Settings(), "v1.3.0") is None  # no bump looked for (a roll back)
+
+
+def test_an_unknown_bump_says_no_rule_applies() -> None:
+    s = Settings(bump="unknown", bump_from="latest")
+
+    assert bump_line(s, "v1.3.0") == (
+        "version bump unknown (latest runs now, no semantic version): no versions: rule applies"
+    )
+
+
+def test_ten_thousand_tenants_on_other_versions_take_a_few_lines() -> None:
+    # Given 10,000 tenants on 15 versions other than the highest
+    running = {f"tenant-{i:05}": f"v1.{i % 15}.0" for i in range(10_000)}
+    running["tenant-top"] = "v9.0.0"
+    fleet = Fleet.of(running)
+
+    lines = other_versions(fleet.others, highest="v9.0.0")
+
+    assert lines[0] == "10000 tenants run another version than v9.0.0:"
+    assert len(lines) == 1 + 10 + 1  # ten versions, then the rest counted
+    assert lines[1].startswith("• v1.0.0 (667): ") and lines[1].endswith(" and 657 more")
+    assert lines[-1] == "• 5 more versions on 3330 tenants"  # v1.10.0 to v1.14.0
+
+
+def test_problems_are_capped() -> None:
+    lines = problem_lines([f"tenant-{i}: there is no deployment isp" for i in range(500)])
+
+    assert len(lines) == 1 + 20 + 1
+    assert lines[-1] == "• and 480 more problems"
