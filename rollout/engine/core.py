@@ -23,6 +23,7 @@ from rollout.engine.planning import (
     Checked,
     app_spec,
     check_deploy,
+    deployable,
     draft,
     plan_for,
     undo_settings,
@@ -34,7 +35,7 @@ from rollout.engine.requests import (
     to_command,
 )
 from rollout.engine.wiring import Driving, EnginePorts, assemble
-from rollout.errors import EngineStopped, RollbotError, RolloutConflict, RolloutRefused
+from rollout.errors import EngineStopped, RollbotError, RolloutConflict
 from rollout.machine import (
     Command,
     Recover,
@@ -49,7 +50,6 @@ from rollout.model import (
     OsAccount,
     Phase,
     Rollout,
-    Settings,
     Strategy,
 )
 from rollout.options import RolloutOptions
@@ -109,7 +109,8 @@ class Engine:
         """The plan a deploy would follow, and how long it should take, after the same
         preflight a deploy runs: `plan.problems` lists every reason the deploy would be
         refused. Changes nothing, creates no rollout."""
-        checked = self._check(app_spec(self._apps, app), version, options)
+        checked = check_deploy(self._cluster, self._preflight, app_spec(self._apps, app),
+                               version=version, options=options, now=self._clock.now())
         self._preflight.forget(checked.surveyed_as)
         return checked.plan, estimate(checked.plan, checked.settings)
 
@@ -118,10 +119,6 @@ class Engine:
         spec = app_spec(self._apps, app)
         settings = plan.settings or resolve_settings(spec.settings, options)
         return draft(spec, plan, version=version, settings=settings, user="", now=self._clock.now())
-
-    def _check(self, spec: AppSpec, version: str, options: RolloutOptions) -> Checked:
-        return check_deploy(self._cluster, self._preflight, spec, version=version,
-                            options=options, now=self._clock.now())
 
     def start(
         self,
@@ -141,28 +138,16 @@ class Engine:
         if options.dry_run:
             raise ValueError("a dry run changes nothing: call plan() instead")
         spec = app_spec(self._apps, app)
-        action = f"deploy {app} {version}"
-        try:
-            self._check_running()
-            checked = self._check(spec, version, options)
-            if checked.decision.problems:
-                self._preflight.forget(checked.surveyed_as)
-                raise RolloutRefused(list(checked.decision.problems))
-        except RollbotError as err:
-            self._runner.audit(user=user, action=action, outcome="refused", detail=str(err),
-                               source=source, os_account=os_account)
-            raise
         return self._create(
             spec,
             version=version,
-            settings=checked.settings,
-            checked=checked,
-            tenants=options.tenants,
+            prepare=partial(deployable, self._cluster, self._preflight, spec, version=version,
+                            options=options, now=self._clock.now()),
             start_at=options.at,
             user=user,
             source=source,
             channel=channel,
-            action=action,
+            action=f"deploy {app} {version}",
             os_account=os_account,
         )
 
@@ -191,8 +176,8 @@ class Engine:
             return self._create(
                 spec,
                 version=to_version,
-                settings=settings,
-                tenants=chosen,
+                prepare=lambda: Checked.unchecked(
+                    plan_for(self._cluster, spec, settings=settings, tenants=chosen), settings),
                 start_at=None,
                 user=user,
                 source="rollback",
@@ -213,27 +198,26 @@ class Engine:
         spec: AppSpec,
         *,
         version: str,
-        settings: Settings,
-        tenants: Sequence[str] | None,
+        prepare: Callable[[], Checked],
         start_at: datetime | None,
         user: str,
         source: str,
         channel: str,
         action: str,
         os_account: OsAccount | None,
-        checked: Checked | None = None,
     ) -> Rollout:
-        """`checked`: the deploy as checked (its plan and preflight survey), when it was."""
+        """`prepare`: the plan and settings, checked for a deploy (its preflight survey is
+        handed to the rollout when it starts now); it raises when it may not start."""
         self._check_running()
         now = self._clock.now()
+        checked = None
         try:
-            plan = checked.plan if checked is not None else plan_for(
-                self._cluster, spec, settings=settings, tenants=tenants)
+            checked = prepare()
             new = draft(
                 spec,
-                plan,
+                checked.plan,
                 version=version,
-                settings=settings,
+                settings=checked.settings,
                 user=user,
                 now=now,
                 start_at=start_at,
@@ -250,10 +234,10 @@ class Engine:
             raise
         self._runner.audit(user=user, action=action, outcome="ok", rollout_id=created.id,
                            source=source, os_account=os_account)
-        if checked is not None and start_at is None:
+        if start_at is None:
             self._preflight.hand_over(checked.survey, surveyed_as=checked.surveyed_as,
                                       rollout=created)
-        elif checked is not None:  # it starts later: its preflight reads afresh then
+        else:  # it starts later: its preflight reads afresh then
             self._preflight.forget(checked.surveyed_as)
         self._claim(created.id)  # new: no one else can hold it yet
         self._runner.adopt(created.id)

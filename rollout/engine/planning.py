@@ -27,7 +27,7 @@ from rollout.model import (
 from rollout.options import RolloutOptions
 from rollout.plan import Plan, make_plan, resolve_settings
 from rollout.ports import Cluster
-from rollout.version_rules import VersionDecision, decide
+from rollout.version_rules import decide
 from rollout.versions import Fleet
 
 
@@ -64,18 +64,20 @@ _DRAFT_IDS = itertools.count(-1, -1)  # a checked draft's reads are kept under i
 
 @dataclass(frozen=True)
 class Checked:
-    """A deploy as checked before it is created: its plan (settings, problems and fleet
-    filled in), the version rules' verdict, and the preflight survey it was made from,
-    kept under `surveyed_as` until it is handed over or forgotten."""
+    """A rollout as checked before it is created: its plan (for a deploy, with settings,
+    problems and fleet filled in) and settings, the version rules' refusals, and the
+    preflight survey it was made from, kept under `surveyed_as` until it is handed over or
+    forgotten. A roll back to a version is planned unchecked: nothing was surveyed."""
 
     plan: Plan
-    decision: VersionDecision
-    survey: Survey
-    surveyed_as: int
+    settings: Settings
+    problems: tuple[str, ...] = ()
+    survey: Survey | None = None
+    surveyed_as: int = 0
 
-    @property
-    def settings(self) -> Settings:
-        return self.decision.settings
+    @classmethod
+    def unchecked(cls, plan: Plan, settings: Settings) -> Checked:
+        return cls(plan=plan, settings=settings)
 
 
 def check_deploy(
@@ -102,7 +104,8 @@ def check_deploy(
     plan = _planned(spec, fleet, settings=decision.settings, tenants=options.tenants)
     plan = replace(plan, settings=decision.settings, fleet=decision.fleet,
                    problems=decision.problems + survey.problems)
-    return Checked(plan=plan, decision=decision, survey=survey, surveyed_as=surveyed_as)
+    return Checked(plan=plan, settings=decision.settings, problems=decision.problems,
+                   survey=survey, surveyed_as=surveyed_as)
 
 
 def draft(
@@ -141,6 +144,24 @@ def draft(
         channel=channel,
         requested_from=requested_from,
     )
+
+
+def deployable(
+    cluster: Cluster,
+    preflight: Preflight,
+    spec: AppSpec,
+    *,
+    version: str,
+    options: RolloutOptions,
+    now: datetime,
+) -> Checked:
+    """A deploy checked as :func:`check_deploy` does; RolloutRefused, with nothing kept,
+    when its version rules refuse it (a downgrade, a window it is not scheduled in)."""
+    checked = check_deploy(cluster, preflight, spec, version=version, options=options, now=now)
+    if checked.problems:
+        preflight.forget(checked.surveyed_as)
+        raise RolloutRefused(list(checked.problems))
+    return checked
 
 
 def undo_settings(settings: Settings) -> Settings:

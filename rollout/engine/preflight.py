@@ -142,10 +142,12 @@ class Preflight:
         if self.helm is not None:
             self.helm.seen.forget(surveyed_as)
 
-    def hand_over(self, survey: Survey, *, surveyed_as: int, rollout: Rollout) -> None:
+    def hand_over(self, survey: Survey | None, *, surveyed_as: int, rollout: Rollout) -> None:
         """`rollout`, just created from a draft surveyed as `surveyed_as`, starts now: its
         preflight is that survey, so no tenant is read twice. (A helm app's release reads
-        are not carried over; its preflight runs afresh.)"""
+        are not carried over; its preflight runs afresh, as for no survey at all.)"""
+        if survey is None:
+            return
         if rollout.strategy is Strategy.HELM:
             self.forget(surveyed_as)
             return

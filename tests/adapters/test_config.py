@@ -547,3 +547,32 @@ def test_the_example_s_helm_app_loads_once_uncommented() -> None:
     assert (spec.strategy, spec.release_name, spec.values_key) == (
         Strategy.HELM, "{slug}-isp", "image.tag")
     assert spec.chart.startswith("oci://")
+
+
+@pytest.mark.parametrize(("window", "fragment"), [
+    ({"days": ["sat"], "from": "02:00", "to": "02:00"}, "opens and closes at 02:00"),
+    ({"days": ["someday"], "from": "02:00", "to": "05:00"}, "list of days like [sat, sun]"),
+    ({"days": ["sat"], "from": "02:00", "to": "05:00", "tz": "Mars/Olympus"}, "time zone"),
+    ({"days": ["sat"], "from": "2am", "to": "05:00"}, 'a time like "02:00"'),
+])
+def test_a_wrong_release_window_is_refused_naming_it(window: dict[str, Any],
+                                                     fragment: str) -> None:
+    data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    data["release"]["windows"] = [window]
+
+    error = refusal(yaml.safe_dump(data))
+
+    assert error.key.startswith("release.windows[0]")
+    assert fragment in error.problem
+
+
+def test_a_window_past_midnight_loads() -> None:
+    data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    data["release"]["windows"] = [{"days": ["sat"], "from": "22:00", "to": "02:00",
+                                   "tz": "Europe/Berlin"}]
+
+    config = parse_config(yaml.safe_dump(data))
+
+    window = config.app("isp").versions[2].windows[0]
+    assert (window.days, window.tz, window.length.total_seconds()) == (
+        frozenset({5}), "Europe/Berlin", 4 * 3600)

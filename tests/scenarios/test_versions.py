@@ -100,3 +100,19 @@ def test_settings_without_a_rule_are_the_apps_own(make_world: MakeWorld) -> None
     assert final.phase is Phase.COMPLETED
     assert replace(final.settings, bump="", bump_from="") == world.isp
     assert final.settings.bump == "major"
+
+
+def test_a_blue_green_bump_is_from_the_live_side(make_world: MakeWorld) -> None:
+    # Given the admin app live on v1.2.3
+    world = make_world(tenants=1)
+
+    # When v1.2.4 is planned and v1.2.2 too
+    patch, _ = world.engine.plan("admin", "v1.2.4", RolloutOptions())
+    down, _ = world.engine.plan("admin", "v1.2.2", RolloutOptions())
+
+    # Then the first is a patch from the live version, the second a downgrade the plan
+    # lists as the reason a deploy would be refused
+    assert patch.settings is not None
+    assert (patch.settings.bump, patch.settings.bump_from) == ("patch", "v1.2.3")
+    assert patch.problems == ()
+    assert any("/rollback admin to=v1.2.2" in p for p in down.problems)
