@@ -152,3 +152,28 @@ def test_tenants_on_another_version_are_listed_in_the_plan(tmp_path: Path) -> No
     assert f"{TENANTS - 1} tenants run another version than v1.2.4:" in shown.stdout
     assert f"• v1.2.3 ({TENANTS - 1}): " in shown.stdout
     assert "and 1 more" in shown.stdout  # ten names at most
+
+
+def test_plan_lists_every_preflight_problem_deploy_would_refuse_with(
+    rollbot: Rollbot, sim: Sim
+) -> None:
+    # Given a tenant where rollbot may not patch deployments
+    denied = sorted(tenant_namespaces(TENANTS))[3]
+    sim.control("POST", "access", {"namespace": denied, "verb": "patch",
+                                   "resource": "deployments"})
+    try:
+        sim.reset_counters()
+
+        # When the deploy is planned
+        shown = rollbot.run("plan", "isp", "v1.3.0")
+        writes = sim.writes()
+        rollouts = rollbot.run("history")
+    finally:
+        sim.control("DELETE", "access")
+
+    # Then the plan says a deploy would be refused, and why, and nothing was started
+    assert shown.returncode == 0, shown.stderr
+    assert "A deploy would be refused:" in shown.stdout
+    assert f"• {denied}: rollbot may not patch deployments" in shown.stdout
+    assert writes == 0
+    assert "#1" not in rollouts.stdout

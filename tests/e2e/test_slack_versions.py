@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from rollout.model import Phase
+from sim.kube.seed import tenant_namespaces
 from tests.e2e.slack_fixtures import ALICE, WAIT, C, config_text, running_bot
 
 POLICY = {
@@ -99,3 +100,23 @@ async def test_a_downgrade_is_refused_with_the_rollback_command_and_patches_noth
     assert "/rollback isp to=v1.2.2" in refused.text
     assert rollouts == []
     assert patches(counters) == 0
+
+
+async def test_a_dry_run_lists_the_preflight_problems_and_starts_nothing(
+    tmp_path: Path,
+) -> None:
+    # Given a tenant where rollbot may not patch deployments
+    async with running_bot(tmp_path, tenants=TENANTS, config=policy_config()) as bot:
+        denied = sorted(tenant_namespaces(TENANTS))[2]
+        await asyncio.to_thread(bot.sim.deny_access, namespace=denied, verb="patch",
+                                resource="deployments")
+
+        # When Alice asks for a dry run
+        await bot.command("isp v1.3.0 dry-run", user=ALICE)
+        plan = await bot.reply(ALICE, "Plan for isp v1.3.0")
+        rollouts = await asyncio.to_thread(bot.runtime.store.list_rollouts, limit=5)
+
+    # Then it shows why a deploy would be refused, and no rollout exists
+    assert "A deploy would be refused" in plan.text
+    assert f"{denied}: rollbot may not patch deployments" in plan.text
+    assert rollouts == []
