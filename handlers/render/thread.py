@@ -34,7 +34,7 @@ from handlers.render.phrases import (
     title,
     user_ref,
 )
-from handlers.render.versions import bump_line, other_versions, problem_lines
+from handlers.render.versions import bump_line, checked_lines
 from rollout.actions import Action
 from rollout.model import (
     PILOT_BATCH,
@@ -86,10 +86,7 @@ def plan_message(
     if bump is not None:
         intro += f"\nVersion: {bump}"
     if checked is not None:
-        fleet = checked.fleet
-        lines += other_versions(fleet.others, highest=fleet.current or "a known version") \
-            if fleet is not None and fleet.current else []
-        lines += problem_lines(checked.problems)
+        lines += checked_lines(checked)
     head = [section(intro), context(" · ".join(facts))]
     blocks = blocks_with_budget(head, lines, [])
     text = "\n".join([intro, " · ".join(facts), *lines])

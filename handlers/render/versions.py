@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from rollout.model import Settings
 from rollout.options import format_duration
+from rollout.plan import Plan
 
 MAX_NAMES = 10  # tenants named per version; the rest are counted
 MAX_VERSIONS = 10  # versions listed; the rest are counted
@@ -84,3 +85,12 @@ def problem_lines(problems: Sequence[str]) -> list[str]:
     if len(problems) > MAX_PROBLEMS:
         lines.append(f"• and {len(problems) - MAX_PROBLEMS} more problems")
     return lines
+
+
+def checked_lines(plan: Plan) -> list[str]:
+    """What a deploy's checked plan adds: tenants on other versions, then its problems."""
+    fleet = plan.fleet
+    lines = []
+    if fleet is not None and fleet.current is not None:
+        lines += other_versions(fleet.others, highest=fleet.current)
+    return lines + problem_lines(plan.problems)

@@ -213,18 +213,9 @@ class Engine:
         checked = None
         try:
             checked = prepare()
-            new = draft(
-                spec,
-                checked.plan,
-                version=version,
-                settings=checked.settings,
-                user=user,
-                now=now,
-                start_at=start_at,
-                source=source,
-                channel=channel,
-                requested_from=os_account,
-            )
+            new = draft(spec, checked.plan, version=version, settings=checked.settings,
+                        user=user, now=now, start_at=start_at, source=source, channel=channel,
+                        requested_from=os_account)
             created = self._store.create_rollout(new)
         except RollbotError as err:
             if checked is not None:
