@@ -36,6 +36,7 @@ class VersionDecision:
 def decide(
     spec: AppSpec, version: str, options: RolloutOptions, fleet: Fleet, *, now: datetime
 ) -> VersionDecision:
+    """The settings `version` rolls out with on `fleet`, and why it may not start."""
     found = bump(fleet.current, version)
     rule = spec.rule(found.value) if found.has_rule else None
     base = rule.settings if rule is not None else spec.settings
@@ -70,7 +71,8 @@ def _changed(own: Settings, ruled: Settings, final: Settings) -> tuple[str, ...]
 
 def _downgrade(app: str, version: str, current: str) -> str:
     return (
-        f"{version} is lower than {current}, which runs now: a downgrade is not deployed. "
+        f"{version} is lower than {current}, the highest version running: a downgrade is "
+        "not deployed. "
         f"To go back to {version}, use /rollback {app} to={version}"
     )
 
@@ -90,12 +92,12 @@ def _window(
     if at is None:
         return [f"{what} must be scheduled inside a release window with at=; "
                 f"the next window opens {opens}"]
-    return [f"at={_utc(at)} is outside every release window, which {what} needs; "
+    return [f"at= gives {_utc(at)}, outside every release window, which {what} needs; "
             f"the next window opens {opens}"]
 
 
 def opening_text(window: Window, opens: datetime) -> str:
-    """`Sat 2026-12-05 02:00 Europe/Berlin (01:00 UTC)`; the UTC part alone for UTC."""
+    """`Sat 2026-12-05 02:00 Europe/Berlin (Sat 2026-12-05 01:00 UTC)`; once for UTC."""
     local = opens.astimezone(window.zone)
     text = f"{local:%a %Y-%m-%d %H:%M} {window.tz}"
     if window.tz != "UTC":

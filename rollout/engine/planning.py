@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from rollout import retries
 from rollout.engine.preflight import Preflight, Survey
 from rollout.errors import RolloutRefused
 from rollout.model import (
@@ -99,7 +100,9 @@ def check_deploy(
     first = _planned(spec, fleet, settings=targets_only, tenants=options.tenants)
     surveyed_as = next(_DRAFT_IDS)
     probe = draft(spec, first, version=version, settings=rough, user="", now=now)
-    survey = preflight.survey(replace(probe, id=surveyed_as), spec)
+    with retries.counting() as counted:  # handed to the rollout with the survey
+        survey = preflight.survey(replace(probe, id=surveyed_as), spec)
+    survey = replace(survey, retried=counted())
     decision = decide(spec, version, options, Fleet.of(survey.running), now=now)
     plan = _planned(spec, fleet, settings=decision.settings, tenants=options.tenants)
     plan = replace(plan, settings=decision.settings, fleet=decision.fleet,

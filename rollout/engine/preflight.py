@@ -23,10 +23,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar, runtime_checkable
 
+from rollout import retries
 from rollout.engine.helm import HELM_RIGHTS, HelmPreflight
 from rollout.errors import MetricsQueryInvalid, NotFound, RollbotError
 from rollout.machine import PreflightFailed, PreflightPassed
-from rollout.model import AppSpec, BlueGreen, Rollout, Strategy, Target
+from rollout.model import AppSpec, BlueGreen, Retries, Rollout, Strategy, Target
 from rollout.ports import Cluster, DeploymentInfo, ErrorRates, Registry, Store
 from rollout.versions import tag_of
 
@@ -89,6 +90,7 @@ class Survey:
 
     outcome: PreflightPassed | PreflightFailed
     running: dict[str, str]
+    retried: Retries = field(default_factory=Retries)  # calls tried again on the way
 
     @property
     def problems(self) -> tuple[str, ...]:
@@ -109,13 +111,17 @@ class Preflight:
     window_seconds: int = 300  # the health log window: Prometheus's $window
     helm: HelmPreflight | None = None
 
-    _handed: dict[int, PreflightPassed | PreflightFailed] = field(default_factory=dict)
+    _handed: dict[int, Survey] = field(default_factory=dict)
 
     def run(self, rollout: Rollout, spec: AppSpec) -> PreflightPassed | PreflightFailed:
         handed = self._handed.pop(rollout.id, None)
-        if handed is not None:
-            return handed
-        return self.survey(rollout, spec).outcome
+        if handed is None:
+            return self.survey(rollout, spec).outcome
+        # The survey's retried calls count for the rollout, as if made by this preflight.
+        for kind, count in handed.retried.by_kind:
+            for _ in range(count):
+                retries.note(kind)
+        return handed.outcome
 
     def survey(self, rollout: Rollout, spec: AppSpec) -> Survey:
         """Every check, and each target's running version, read once."""
@@ -159,7 +165,7 @@ class Preflight:
             targets = tuple(replace(t, previous_image=previous.get(t.namespace))
                             for t in rollout.targets)
             outcome = replace(outcome, targets=targets, batch_count=rollout.batch_count)
-        self._handed[rollout.id] = outcome
+        self._handed[rollout.id] = replace(survey, outcome=outcome)
 
     def _helm(
         self, passed: PreflightPassed, spec: AppSpec, *, rollout_id: int, problems: list[str]

@@ -201,3 +201,14 @@ def test_problems_are_capped() -> None:
 
     assert len(lines) == 1 + 20 + 1
     assert lines[-1] == "• and 480 more problems"
+
+
+def test_a_window_in_another_time_zone_is_named_in_it_and_in_utc() -> None:
+    major = VersionRule("major", OWN, window_required=True, windows=(NIGHT,))
+    spec = replace(ISP, versions=(major,))
+
+    decision = decide(spec, "v2.0.0", RolloutOptions(), Fleet.of({"a": "v1.2.3"}), now=NOW)
+
+    assert decision.problems[0].endswith(
+        "the next window opens Sat 2026-12-05 22:00 Europe/Berlin (Sat 2026-12-05 21:00 UTC)"
+    )
