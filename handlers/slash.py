@@ -290,6 +290,7 @@ def _plan(edge: Edge, command: Deploy) -> render.Message:
         batches=plan.batches,
         estimate=estimate,
         dry_run=True,
+        checked=plan,
     )
 
 

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from rollout.actions import Action
+from rollout.windows import Window
 
 
 class Strategy(StrEnum):
@@ -207,6 +208,13 @@ class Settings:
     error_rate: float = 0.05  # share, 0.05 == 5%
     latency_factor: float | None = 2.0
     remove_old_after_seconds: int | None = None  # blue-green: delete the old side after this
+    # The version bump found when it was planned (SPEC 12: "patch", "minor", ...; "" when
+    # none was looked for), the version it was found against, and the keys above that
+    # the app's `versions:` rule for it set to other values than the app's own.
+    bump: str = ""
+    bump_from: str = ""
+    bump_changed: tuple[str, ...] = ()
+    window_required: bool = False  # the bump's rule asked for a release window
 
 
 @dataclass(frozen=True)
@@ -359,6 +367,18 @@ class HealthSpec:
 
 
 @dataclass(frozen=True)
+class VersionRule:
+    """One entry of an app's `versions:` (SPEC 12): the settings a rollout of that bump
+    starts from, and whether it must start inside a release window (`windows`, when any
+    are configured)."""
+
+    bump: str  # "patch" | "minor" | "major"
+    settings: Settings
+    window_required: bool = False
+    windows: tuple[Window, ...] = ()
+
+
+@dataclass(frozen=True)
 class AppSpec:
     """One entry of `apps:` in rollbot.yaml, validated, in the engine's terms."""
 
@@ -386,6 +406,11 @@ class AppSpec:
     chart: str = ""
     release_name: str = "{slug}-isp"
     values_key: str = "image.tag"
+    # `versions:`: per bump, the app's settings with that bump's rule laid over them
+    versions: tuple[VersionRule, ...] = ()
+
+    def rule(self, bump: str) -> VersionRule | None:
+        return next((rule for rule in self.versions if rule.bump == bump), None)
 
     def release(self, namespace: str) -> str:
         """The Helm release of a tenant: `{slug}-isp` in `tenant-{slug}` by default."""

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from rollout.errors import RollbotError
 from rollout.model import PILOT_BATCH, Phase, Rollout, Settings, Strategy, Target, TargetStatus
 from rollout.options import RolloutOptions, Waves
+from rollout.versions import Fleet
 
 
 class PlanError(RollbotError):
@@ -33,6 +34,12 @@ class Plan:
     pilots: tuple[str, ...]
     batches: tuple[tuple[str, ...], ...]
     approval_before: int | None = None  # the regular batch the approval gate stands before
+    # As the engine checked it for a deploy: the settings it runs with (its version rule
+    # applied), every reason it may not start (preflight's and the version rules'), and
+    # what runs on the targets now.
+    settings: Settings | None = None
+    problems: tuple[str, ...] = ()
+    fleet: Fleet | None = None
 
     @property
     def batch_count(self) -> int:

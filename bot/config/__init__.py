@@ -22,10 +22,12 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
 from bot.config import checks, reading
 from bot.config.reading import ConfigProblems
 from bot.config.release import BuildConfig, ReleaseConfig
+from bot.config.versions import WINDOW_KEYS, VersionRuleConfig, VersionsConfig
 from rollout.errors import ConfigError
-from rollout.model import AppSpec, HealthSpec, Settings, Strategy
+from rollout.model import AppSpec, HealthSpec, Settings, Strategy, VersionRule
 from rollout.options import BatchSpec
 from rollout.release import BuildSpec, ReleaseSettings
+from rollout.windows import Window
 
 __all__ = [
     "AppConfig",
@@ -163,6 +165,7 @@ class AppConfig(_Strict):
         _DEFAULTS.latency_factor
     )
     build: BuildConfig = Field(default_factory=BuildConfig)  # how /release builds its image
+    versions: VersionsConfig = Field(default_factory=VersionsConfig)  # SPEC 12, per bump
 
     def settings(self) -> Settings:
         pilots = self.pilot if isinstance(self.pilot, tuple) else ()
@@ -188,7 +191,8 @@ class AppConfig(_Strict):
             remove_old_after_seconds=self.remove_old_after,
         )
 
-    def spec(self, name: str) -> AppSpec:
+    def spec(self, name: str, *, windows: tuple[Window, ...] = ()) -> AppSpec:
+        """`windows`: the release windows a bump with `window: required` must start in."""
         return AppSpec(
             name=name,
             strategy=Strategy(self.strategy),
@@ -208,6 +212,11 @@ class AppConfig(_Strict):
             chart=self.chart,
             release_name=self.release_name,
             values_key=self.values_key,
+            versions=tuple(
+                VersionRule(bump, self.model_copy(update=rule.overrides()).settings(),
+                            window_required=rule.window == "required", windows=windows)
+                for bump, rule in self.versions.rules().items()
+            ),
         )
 
 
@@ -227,10 +236,13 @@ class Config(_Strict):
 
     def app(self, name: str) -> AppSpec:
         """The app as the engine sees it; KeyError when no such app is configured."""
-        return self.apps[name].spec(name)
+        return self.apps[name].spec(name, windows=self._windows())
 
     def apps_specs(self) -> dict[str, AppSpec]:
-        return {name: app.spec(name) for name, app in self.apps.items()}
+        return {name: app.spec(name, windows=self._windows()) for name, app in self.apps.items()}
+
+    def _windows(self) -> tuple[Window, ...]:
+        return tuple(window.window() for window in self.release.windows)
 
     def release_settings(self) -> ReleaseSettings:
         blue_green = frozenset(n for n, a in self.apps.items() if a.strategy == "blue-green")
@@ -291,6 +303,8 @@ def parse_config(text: str, *, source: str = "rollbot.yaml") -> Config:
         raise ConfigError("apps", "is empty; configure at least one app")
     for name, app in config.apps.items():
         _check_app(name, app)
+        for bump, rule in app.versions.rules().items():
+            _check_rule(f"apps.{name}.versions.{bump}", app, rule)
     for name in config.release.order:
         if name not in config.apps:
             raise ConfigError("release.order", f"names {name!r}, which is not an app; apps are "
@@ -340,6 +354,21 @@ def _check_app(name: str, app: AppConfig) -> None:
         )
 
 
+def _check_rule(where: str, app: AppConfig, rule: VersionRuleConfig) -> None:
+    """A rule's keys as the app's own: for its strategy, and approvable once laid over."""
+    for key in sorted(rule.model_fields_set & _not_for(app.strategy)):
+        raise ConfigError(f"{where}.{key}", f"applies only to "
+                          f"{'rolling' if key in ROLLING_ONLY else 'blue-green'} apps")
+    ruled = app.model_copy(update=rule.overrides())
+    users = [who for who in ruled.approvers if not who.startswith("S")]
+    if ruled.approval and not ruled.approvers:
+        raise ConfigError(f"{where}.approval", "is on but the app lists no approvers")
+    if ruled.approval and len(users) == len(ruled.approvers) < ruled.approvals_required:
+        raise ConfigError(f"{where}.approvals_required",
+                          f"asks for {ruled.approvals_required} approvals but only "
+                          f"{len(users)} approver(s) are listed")
+
+
 _SECTIONS: dict[str, type[BaseModel]] = {
     "slack": SlackConfig,
     "registry": RegistryConfig,
@@ -357,6 +386,12 @@ def _known_keys(loc: tuple[str | int, ...]) -> list[str]:
         return list(AppConfig.model_fields)
     if loc[0] == "apps" and len(loc) == 3 and loc[2] == "build":
         return list(BuildConfig.model_fields)
+    if loc[0] == "apps" and len(loc) == 3 and loc[2] == "versions":
+        return list(VersionsConfig.model_fields)
+    if loc[0] == "apps" and len(loc) == 4 and loc[2] == "versions":
+        return list(VersionRuleConfig.model_fields)
+    if loc[:2] == ("release", "windows") and len(loc) == 3:
+        return WINDOW_KEYS
     if len(loc) == 1 and loc[0] in _SECTIONS:
         return list(_SECTIONS[str(loc[0])].model_fields)
     return []

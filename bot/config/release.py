@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 from bot.config import checks as check  # `checks` is a key of release:
+from bot.config.versions import WindowConfig, window_list
 from rollout.release import BuildSpec, ReleaseSettings
 
 _DEFAULTS = ReleaseSettings()
@@ -110,6 +111,8 @@ class ReleaseConfig(_Strict):
     order: Annotated[tuple[str, ...], BeforeValidator(app_list)] = ()
     timeout: Annotated[int, BeforeValidator(check.positive_duration)] = _DEFAULTS.timeout_seconds
     checks: Annotated[tuple[str, ...], BeforeValidator(command_list)] = _DEFAULTS.checks
+    # when a bump with `window: required` may start (SPEC 12)
+    windows: Annotated[tuple[WindowConfig, ...], BeforeValidator(window_list)] = ()
 
     def settings(self, apps: list[str], *, blue_green: frozenset[str]) -> ReleaseSettings:
         """`order` first, then the apps it leaves out: blue-green ones before the others

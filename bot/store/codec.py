@@ -151,8 +151,9 @@ def approval_from(values: Sequence[Any]) -> Approval:
 
 def _settings_from(text: str) -> Settings:
     data = _known(Settings, json.loads(text))
-    if "pilot_tenants" in data:
-        data["pilot_tenants"] = tuple(data["pilot_tenants"])
+    for key in ("pilot_tenants", "bump_changed"):  # JSON lists back to tuples
+        if key in data:
+            data[key] = tuple(data[key])
     return Settings(**data)
 
 

@@ -24,7 +24,7 @@ from typing import TextIO
 
 from bot.cli import VERBS
 from bot.plain import plain
-from bot.terminal.words import Args, split_args, usage_of
+from bot.terminal.words import Args, shell, split_args, usage_of
 from handlers.commands import CommandError
 from rollout import errors
 from rollout.plan import PlanError
@@ -87,7 +87,7 @@ def _usage(verb: str, out: TextIO) -> int:
 
 
 def _bullets(problems: list[str]) -> str:
-    return "".join(f"  - {plain(p)}\n" for p in problems)
+    return "".join(f"  - {shell(p)}\n" for p in problems)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

@@ -21,7 +21,15 @@ from bot.terminal.fold import fold
 from bot.terminal.follow import drive
 from bot.terminal.groups import authorize
 from bot.terminal.session import Journal, Session, default_user, os_account, request
-from bot.terminal.words import Args, deploy_words, now, optional_rollout_id, person, refusal
+from bot.terminal.words import (
+    Args,
+    deploy_words,
+    now,
+    optional_rollout_id,
+    person,
+    refusal,
+    shell,
+)
 from handlers import render
 from handlers.commands import Deploy
 from rollout import machine
@@ -53,7 +61,7 @@ def show_plan(
         engine = session.runtime.engine
         plan, estimate = engine.plan(command.app, command.version, command.options)
         preview = engine.preview(command.app, command.version, command.options, plan)
-    text = plain(plan_text(config.app(command.app), preview, plan, estimate))
+    text = shell(plan_text(config.app(command.app), preview, plan, estimate))
     out.write(fold(text, everything=everything, flag=flag) + "\n")
     return EXIT_OK
 
@@ -62,13 +70,14 @@ def plan_text(spec: AppSpec, preview: Rollout, plan: Plan, estimate: Estimate) -
     """A deploy's dry run as the terminal shows it: blue-green as its steps, the others
     as their pilots and batches."""
     if preview.strategy is Strategy.BLUE_GREEN:
-        return blue_green_plan(spec, preview, estimate=estimate)
+        return blue_green_plan(spec, preview, plan, estimate=estimate)
     return render.plan_message(
-        preview, pilots=plan.pilots, batches=plan.batches, estimate=estimate, dry_run=True,
+        preview, pilots=plan.pilots, batches=plan.batches, estimate=estimate,
+        dry_run=True, checked=plan,
     ).text
 
 
-def blue_green_plan(spec: AppSpec, preview: Rollout, *, estimate: Estimate) -> str:
+def blue_green_plan(spec: AppSpec, preview: Rollout, plan: Plan, *, estimate: Estimate) -> str:
     """The steps of a blue-green deploy, for a dry run."""
     s = preview.settings
     version = preview.version
@@ -88,9 +97,12 @@ def blue_green_plan(spec: AppSpec, preview: Rollout, *, estimate: Estimate) -> s
         "delete the new side",
     ]
     lines = [f"Dry run — nothing will change. Plan for {preview.app} {version} (blue-green)"]
+    bump = render.bump_line(s, version)
+    lines += [f"Version: {bump}"] if bump is not None else []
     lines += [f"{i}. {step}" for i, step in enumerate(steps, start=1)]
     phrase = render.estimate_phrase(estimate)
     lines.append(phrase[:1].upper() + phrase[1:] + ".")
+    lines += render.problem_lines(plan.problems)
     return "\n".join(lines)
 
 
@@ -119,9 +131,11 @@ def cmd_deploy(args: Args, out: TextIO) -> int:
             os_account=os_account(),
         )
         session.runtime.claims.claim(rollout.id)
+        bump = render.bump_line(rollout.settings, rollout.version)
         session.printer.say(
             f"Rollout #{rollout.id}: {command.app} {command.version} by {user}"
             + (" (approval gate off: --auto-approve)" if gate_off else "")
+            + (f"\nVersion: {bump}" if bump is not None else "")
         )
         session.printer.release()
         return _follow(session, [rollout.id])

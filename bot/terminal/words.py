@@ -38,18 +38,17 @@ def refusal(verb: str, problem: str, hint: str | None = None) -> CommandError:
     return CommandError(UsageError(problem, hint), usage=usage_of(verb))
 
 
+def shell(text: str) -> str:
+    """Slack text for a shell: plain, and `/deploy ...` as `rollbot deploy ...`."""
+    for slash in (DEPLOY, ROLLBACK, RELEASE):
+        text = text.replace(f"{slash} ", f"rollbot {slash.removeprefix('/')} ")
+    return plain(text)
+
+
 def for_terminal(verb: str, error: CommandError) -> CommandError:
     """A refusal from the shared parser, reworded for a shell: plain text, `rollbot` verbs."""
-
-    def shell(text: str | None) -> str | None:
-        if text is None:
-            return None
-        for slash in (DEPLOY, ROLLBACK, RELEASE):
-            text = text.replace(f"{slash} ", f"rollbot {slash.removeprefix('/')} ")
-        return plain(text)
-
-    reworded = UsageError(shell(error.problem) or "", shell(error.hint))
-    return CommandError(reworded, usage=usage_of(verb))
+    hint = shell(error.hint) if error.hint is not None else None
+    return CommandError(UsageError(shell(error.problem), hint), usage=usage_of(verb))
 
 
 @dataclass(frozen=True)

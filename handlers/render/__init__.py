@@ -123,6 +123,7 @@ from handlers.render.thread import (
     rollback_result,
     summary,
 )
+from handlers.render.versions import bump_line, other_versions, problem_lines
 
 __all__ = [
     "DONE",
@@ -145,6 +146,7 @@ __all__ = [
     "batch_name",
     "batch_result_message",
     "blue_green_switched",
+    "bump_line",
     "button_value",
     "checklist",
     "checklist_line",
@@ -172,6 +174,7 @@ __all__ = [
     "not_ready",
     "notify_line",
     "old_removed",
+    "other_versions",
     "pack_lines",
     "parent_buttons",
     "parent_message",
@@ -179,6 +182,7 @@ __all__ = [
     "person_event",
     "phase_line",
     "plan_message",
+    "problem_lines",
     "progress_bar",
     "progress_of",
     "refusal",

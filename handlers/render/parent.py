@@ -24,6 +24,7 @@ from handlers.render.phrases import (
     title,
     user_ref,
 )
+from handlers.render.versions import bump_line
 from rollout.actions import Action
 from rollout.model import Phase, Rollout
 
@@ -36,6 +37,9 @@ def parent_message(rollout: Rollout, *, eta: datetime | None = None) -> Message:
         f"by {user_ref(rollout.requested_by)} ({rollout.strategy.value})"
     )
     status = f"*{status_line(rollout)}*"
+    bump = bump_line(rollout.settings, rollout.version)
+    if bump is not None:
+        status += f"\nVersion: {bump}"
     tail = counts_line(rollout)
     if eta is not None and rollout.active:
         tail += f" · ETA {clock(eta)}"

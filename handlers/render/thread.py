@@ -35,6 +35,7 @@ from handlers.render.phrases import (
     title,
     user_ref,
 )
+from handlers.render.versions import bump_line, checked_lines
 from rollout.actions import Action
 from rollout.model import (
     PILOT_BATCH,
@@ -46,7 +47,7 @@ from rollout.model import (
 )
 from rollout.options import format_duration
 from rollout.outcomes import outcomes
-from rollout.plan import Estimate
+from rollout.plan import Estimate, Plan
 
 MAX_APPROVERS_SHOWN = 10
 
@@ -58,8 +59,10 @@ def plan_message(
     batches: Sequence[Sequence[str]],
     estimate: Estimate | None,
     dry_run: bool = False,
+    checked: Plan | None = None,
 ) -> Message:
-    """The plan: pilots, gates, every batch with its tenants, waits, an estimate."""
+    """The plan: pilots, gates, every batch with its tenants, waits, an estimate; with
+    `checked` (a deploy's plan as checked), what runs now and why it would be refused."""
     s = rollout.settings
     intro = ("Dry run — nothing will change. " if dry_run else "") + (
         f"*Plan for {title(rollout)}*" + ("" if dry_run else f" ({rollout_ref(rollout)})")
@@ -80,6 +83,11 @@ def plan_message(
         lines.append("✋ *Approval gate*")
     for i, batch in enumerate(batches, start=1):
         lines.append(f"*Batch {i}* ({len(batch)}): {', '.join(batch)}")
+    bump = bump_line(s, rollout.version)
+    if bump is not None:
+        intro += f"\nVersion: {bump}"
+    if checked is not None:
+        lines += checked_lines(checked)
     head = [section(intro), context(" · ".join(facts))]
     blocks = blocks_with_budget(head, lines, [])
     text = "\n".join([intro, " · ".join(facts), *lines])

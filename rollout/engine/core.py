@@ -20,7 +20,15 @@ from functools import partial
 
 from rollout.actions import Action
 from rollout.engine.pace import Paces
-from rollout.engine.planning import app_spec, draft, plan_for, undo_settings
+from rollout.engine.planning import (
+    Checked,
+    app_spec,
+    check_deploy,
+    deployable,
+    draft,
+    plan_for,
+    undo_settings,
+)
 from rollout.engine.requests import (
     check_rollback_order,
     described,
@@ -43,7 +51,6 @@ from rollout.model import (
     OsAccount,
     Phase,
     Rollout,
-    Settings,
     Strategy,
 )
 from rollout.options import RolloutOptions
@@ -86,6 +93,7 @@ class Engine:
         self._pool = parts.pool
         # How fast each app's tenants roll, for estimates and ETAs.
         self.paces = Paces(self._store, parallel=driving.max_parallel)
+        self._preflight = parts.preflight
         self._runner = parts.runner
         self._driver = self._runner.driver
         self._poller: threading.Thread | None = None
@@ -101,12 +109,16 @@ class Engine:
     # --- planning and starting --------------------------------------------------------------
 
     def plan(self, app: str, version: str, options: RolloutOptions) -> tuple[Plan, Estimate]:
-        """The plan a deploy would follow, and how long it should take. Changes nothing."""
+        """The plan a deploy would follow, and how long it should take, after the same
+        preflight a deploy runs: `plan.problems` lists every reason the deploy would be
+        refused. Changes nothing, creates no rollout."""
         spec = app_spec(self._apps, app)
-        settings = resolve_settings(spec.settings, options)
-        plan = plan_for(self._cluster, spec, settings=settings, tenants=options.tenants)
+        checked = check_deploy(self._cluster, self._preflight, spec,
+                               version=version, options=options, now=self._clock.now())
+        self._preflight.forget(checked.surveyed_as)
         pace = self.paces.of_app(app)
-        return plan, estimate(plan, settings, pace=pace, strategy=spec.strategy)
+        return checked.plan, estimate(checked.plan, checked.settings, pace=pace,
+                                      strategy=spec.strategy)
 
     def eta(self, rollout: Rollout) -> datetime | None:
         """When `rollout` should end, at its app's pace (see :func:`rollout.plan.eta`)."""
@@ -115,7 +127,7 @@ class Engine:
     def preview(self, app: str, version: str, options: RolloutOptions, plan: Plan) -> Rollout:
         """The rollout `plan` would become, unsaved (ID 0), for showing a dry run."""
         spec = app_spec(self._apps, app)
-        settings = resolve_settings(spec.settings, options)
+        settings = plan.settings or resolve_settings(spec.settings, options)
         return draft(spec, plan, version=version, settings=settings, user="", now=self._clock.now())
 
     def start(
@@ -136,12 +148,11 @@ class Engine:
         if options.dry_run:
             raise ValueError("a dry run changes nothing: call plan() instead")
         spec = app_spec(self._apps, app)
-        settings = resolve_settings(spec.settings, options)
         return self._create(
             spec,
             version=version,
-            settings=settings,
-            tenants=options.tenants,
+            prepare=partial(deployable, self._cluster, self._preflight, spec, version=version,
+                            options=options, now=self._clock.now()),
             start_at=options.at,
             user=user,
             source=source,
@@ -175,8 +186,8 @@ class Engine:
             return self._create(
                 spec,
                 version=to_version,
-                settings=settings,
-                tenants=chosen,
+                prepare=lambda: Checked.unchecked(
+                    plan_for(self._cluster, spec, settings=settings, tenants=chosen), settings),
                 start_at=None,
                 user=user,
                 source="rollback",
@@ -197,8 +208,7 @@ class Engine:
         spec: AppSpec,
         *,
         version: str,
-        settings: Settings,
-        tenants: Sequence[str] | None,
+        prepare: Callable[[], Checked],
         start_at: datetime | None,
         user: str,
         source: str,
@@ -206,29 +216,30 @@ class Engine:
         action: str,
         os_account: OsAccount | None,
     ) -> Rollout:
+        """`prepare`: the plan and settings, checked for a deploy (its preflight survey is
+        handed to the rollout when it starts now); it raises when it may not start."""
         self._check_running()
         now = self._clock.now()
+        checked = None
         try:
-            plan = plan_for(self._cluster, spec, settings=settings, tenants=tenants)
-            new = draft(
-                spec,
-                plan,
-                version=version,
-                settings=settings,
-                user=user,
-                now=now,
-                start_at=start_at,
-                source=source,
-                channel=channel,
-                requested_from=os_account,
-            )
+            checked = prepare()
+            new = draft(spec, checked.plan, version=version, settings=checked.settings,
+                        user=user, now=now, start_at=start_at, source=source, channel=channel,
+                        requested_from=os_account)
             created = self._store.create_rollout(new)
         except RollbotError as err:
+            if checked is not None:
+                self._preflight.forget(checked.surveyed_as)
             self._runner.audit(user=user, action=action, outcome="refused", detail=str(err),
                                source=source, os_account=os_account)
             raise
         self._runner.audit(user=user, action=action, outcome="ok", rollout_id=created.id,
                            source=source, os_account=os_account)
+        if start_at is None:
+            self._preflight.hand_over(checked.survey, surveyed_as=checked.surveyed_as,
+                                      rollout=created)
+        else:  # it starts later: its preflight reads afresh then
+            self._preflight.forget(checked.surveyed_as)
         self._claim(created.id)  # new: no one else can hold it yet
         self._runner.adopt(created.id)
         self._driver.post(created.id, Start())

@@ -9,6 +9,10 @@ the rights to create and delete deployments and config maps and to patch the Ser
 Helm: rolling's checks, plus the chart and every tenant's release (see
 :class:`rollout.engine.helm.HelmPreflight`), whose revisions are recorded for the roll back.
 Either way, a configured Prometheus error-rate query is tried once (see `_error_rates`).
+
+A deploy is surveyed before it is created (its version bump, SPEC 12, comes from what the
+targets run now) and `plan` runs the same survey; a rollout that starts at once is handed
+that survey as its preflight, so no tenant is read twice.
 """
 
 from __future__ import annotations
@@ -16,14 +20,16 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Protocol, TypeVar
+from dataclasses import dataclass, field, replace
+from typing import Protocol, TypeVar, runtime_checkable
 
+from rollout import retries
 from rollout.engine.helm import HELM_RIGHTS, HelmPreflight
 from rollout.errors import MetricsQueryInvalid, NotFound, RollbotError
 from rollout.machine import PreflightFailed, PreflightPassed
-from rollout.model import AppSpec, BlueGreen, Rollout, Strategy, Target
+from rollout.model import AppSpec, BlueGreen, Retries, Rollout, Strategy, Target
 from rollout.ports import Cluster, DeploymentInfo, ErrorRates, Registry, Store
+from rollout.versions import tag_of
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -68,6 +74,29 @@ class Reads(Protocol):
     def put(self, rollout_id: int, namespace: str, value: DeploymentInfo | None) -> None: ...
 
 
+@runtime_checkable
+class KeptReads(Reads, Protocol):
+    """Reads kept for the rollout that follows a survey (the engine's), not dropped."""
+
+    def move(self, from_id: int, to_id: int) -> None: ...
+
+    def forget(self, rollout_id: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class Survey:
+    """Preflight's answer, and what it read on the way: each target's running version
+    (its image's tag; blue-green: the live version), from which the bump is found."""
+
+    outcome: PreflightPassed | PreflightFailed
+    running: dict[str, str]
+    retried: Retries = field(default_factory=Retries)  # calls tried again on the way
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        return self.outcome.problems if isinstance(self.outcome, PreflightFailed) else ()
+
+
 @dataclass
 class Preflight:
     """`reads` keeps each tenant's deployment as read here, so its update need not read
@@ -82,18 +111,61 @@ class Preflight:
     window_seconds: int = 300  # the health log window: Prometheus's $window
     helm: HelmPreflight | None = None
 
+    _handed: dict[int, Survey] = field(default_factory=dict)
+
     def run(self, rollout: Rollout, spec: AppSpec) -> PreflightPassed | PreflightFailed:
+        handed = self._handed.pop(rollout.id, None)
+        if handed is None:
+            return self.survey(rollout, spec).outcome
+        # The survey's retried calls count for the rollout, as if made by this preflight.
+        for kind, count in handed.retried.by_kind:
+            for _ in range(count):
+                retries.note(kind)
+        return handed.outcome
+
+    def survey(self, rollout: Rollout, spec: AppSpec) -> Survey:
+        """Every check, and each target's running version, read once."""
         problems = self._registry(rollout) + self._active(rollout)
         problems += self._error_rates(rollout, spec)
+        running: dict[str, str] = {}
         if rollout.strategy is Strategy.BLUE_GREEN:
-            passed = self._blue_green(rollout, spec, problems=problems)
+            passed = self._blue_green(rollout, spec, problems=problems, running=running)
         else:
             passed = self._rolling(rollout, spec, problems=problems)
+            for target in passed.targets if passed is not None else ():
+                if target.previous_image is not None:  # unread ones are in `problems`
+                    running[target.namespace] = tag_of(target.previous_image)
         if passed is not None and rollout.strategy is Strategy.HELM:
             passed = self._helm(passed, spec, rollout_id=rollout.id, problems=problems)
         if problems or passed is None:
-            return PreflightFailed(tuple(problems))
-        return passed
+            return Survey(PreflightFailed(tuple(problems)), running)
+        return Survey(passed, running)
+
+    def forget(self, surveyed_as: int) -> None:
+        """A survey that no rollout follows (a plan, a later start): drop its reads."""
+        if isinstance(self.reads, KeptReads):
+            self.reads.forget(surveyed_as)
+        if self.helm is not None:
+            self.helm.seen.forget(surveyed_as)
+
+    def hand_over(self, survey: Survey | None, *, surveyed_as: int, rollout: Rollout) -> None:
+        """`rollout`, just created from a draft surveyed as `surveyed_as`, starts now: its
+        preflight is that survey, so no tenant is read twice. (A helm app's release reads
+        are not carried over; its preflight runs afresh, as for no survey at all.)"""
+        if survey is None:
+            return
+        if rollout.strategy is Strategy.HELM:
+            self.forget(surveyed_as)
+            return
+        if isinstance(self.reads, KeptReads):
+            self.reads.move(surveyed_as, rollout.id)
+        outcome = survey.outcome
+        if isinstance(outcome, PreflightPassed) and rollout.strategy is Strategy.ROLLING:
+            previous = {t.namespace: t.previous_image for t in outcome.targets}
+            targets = tuple(replace(t, previous_image=previous.get(t.namespace))
+                            for t in rollout.targets)
+            outcome = replace(outcome, targets=targets, batch_count=rollout.batch_count)
+        self._handed[rollout.id] = replace(survey, outcome=outcome)
 
     def _helm(
         self, passed: PreflightPassed, spec: AppSpec, *, rollout_id: int, problems: list[str]
@@ -230,7 +302,7 @@ class Preflight:
     # --- blue-green -----------------------------------------------------------------------
 
     def _blue_green(
-        self, rollout: Rollout, spec: AppSpec, *, problems: list[str]
+        self, rollout: Rollout, spec: AppSpec, *, problems: list[str], running: dict[str, str]
     ) -> PreflightPassed | None:
         ns = spec.namespace
         problems += self._rights(ns, BLUE_GREEN_RIGHTS)
@@ -245,6 +317,7 @@ class Preflight:
         if live is None:
             problems.append(f"{ns}: service {spec.service} selects no version")
             return None
+        running[ns] = live
         if live == rollout.version:
             problems.append(f"{rollout.version} is already live in {ns}")
             return None

@@ -69,6 +69,12 @@ class PerTarget(Generic[V]):
             for key in [k for k in self._values if k[0] == rollout_id]:
                 del self._values[key]
 
+    def move(self, from_id: int, to_id: int) -> None:
+        """Values kept under `from_id` (a draft's) are now `to_id`'s."""
+        with self._lock:
+            for key in [k for k in self._values if k[0] == from_id]:
+                self._values[(to_id, key[1])] = self._values.pop(key)
+
 
 @dataclass
 class PreflightReads:

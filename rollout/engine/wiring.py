@@ -67,6 +67,7 @@ class Driving:
 class Parts:
     pool: CallPool
     runner: Runner
+    preflight: Preflight
 
 
 def assemble(
@@ -106,4 +107,4 @@ def assemble(
         stopping=stopping,
         owner=driving.owner,
     )
-    return Parts(pool=pool, runner=runner)
+    return Parts(pool=pool, runner=runner, preflight=preflight)

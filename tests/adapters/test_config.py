@@ -8,6 +8,7 @@ is wrong and why.
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -101,12 +102,20 @@ def test_the_example_loads_into_the_engines_terms() -> None:
     assert config.slack.release_channels == ("C0RELEASES",)
     assert config.slack.notify_channel == "C0STAKEHOLDERS"
     assert (config.registry.verify_images, config.registry.insecure) == (True, False)
-    assert config.app("isp") == AppSpec(
+    isp = config.app("isp")
+    assert replace(isp, versions=()) == AppSpec(
         name="isp", strategy=Strategy.ROLLING, image=f"{ECR}/isp-ops-app",
         deployment="isp-ops-app", container="frontend", settings=Settings(),
         deployers=("U0ALICE", "S0RELEASE"), approvers=("U0BOB", "S0LEADS"),
         tenant_selector="app.kubernetes.io/component=tenant", app_label="isp-ops-app",
     )  # fmt: skip
+    rules = {rule.bump: rule for rule in isp.versions}
+    assert rules["patch"].settings == Settings(pilot_count=1, approval=False)
+    assert rules["minor"].settings == Settings(pilot_count=2, approval=True)
+    assert rules["major"].settings == Settings(pilot_count=0, batch_percent=100,
+                                               approvals_required=2)
+    assert [rule.window_required for rule in isp.versions] == [False, False, True]
+    assert rules["major"].windows[0].days == frozenset({5, 6})  # sat, sun
     admin = config.app("admin")
     assert admin.strategy is Strategy.BLUE_GREEN
     assert (admin.namespace, admin.service, admin.config_map, admin.app_label) == (
@@ -184,6 +193,13 @@ BAD_VALUES = [
     ("registry.insecure", 1, "true or false"),
     ("apps.isp.strategy", "canary", "'rolling', 'blue-green' or 'helm'"),
     ("apps.isp.build", "apps/isp-ops-app/Dockerfile", "must be a mapping"),
+    ("apps.isp.versions", "minor", "must be a mapping"),
+    ("apps.isp.versions.mayor", {}, "is not a known key; did you mean major?"),
+    ("apps.isp.versions.minor.pilots", 2, "is not a known key; did you mean pilot?"),
+    ("apps.isp.versions.minor.pilot", -1, "must be a count like 2"),
+    ("apps.isp.versions.major.window", "yes", "'required'"),
+    ("apps.isp.versions.major.monitor", "5m", "applies only to blue-green apps"),
+    ("release.windows", "sat", "must be a list of windows"),
     ("apps.isp.image", f"{ECR}/isp-ops-app:v1.2.0", "without a tag"),
     ("apps.isp.image", "Not An Image", "image repository"),
     ("apps.isp.deployment", "ISP_ops", "Kubernetes name"),
@@ -531,3 +547,32 @@ def test_the_example_s_helm_app_loads_once_uncommented() -> None:
     assert (spec.strategy, spec.release_name, spec.values_key) == (
         Strategy.HELM, "{slug}-isp", "image.tag")
     assert spec.chart.startswith("oci://")
+
+
+@pytest.mark.parametrize(("window", "fragment"), [
+    ({"days": ["sat"], "from": "02:00", "to": "02:00"}, "opens and closes at 02:00"),
+    ({"days": ["someday"], "from": "02:00", "to": "05:00"}, "list of days like [sat, sun]"),
+    ({"days": ["sat"], "from": "02:00", "to": "05:00", "tz": "Mars/Olympus"}, "time zone"),
+    ({"days": ["sat"], "from": "2am", "to": "05:00"}, 'a time like "02:00"'),
+])
+def test_a_wrong_release_window_is_refused_naming_it(window: dict[str, Any],
+                                                     fragment: str) -> None:
+    data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    data["release"]["windows"] = [window]
+
+    error = refusal(yaml.safe_dump(data))
+
+    assert error.key.startswith("release.windows[0]")
+    assert fragment in error.problem
+
+
+def test_a_window_past_midnight_loads() -> None:
+    data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    data["release"]["windows"] = [{"days": ["sat"], "from": "22:00", "to": "02:00",
+                                   "tz": "Europe/Berlin"}]
+
+    config = parse_config(yaml.safe_dump(data))
+
+    window = config.app("isp").versions[2].windows[0]
+    assert (window.days, window.tz, window.length.total_seconds()) == (
+        frozenset({5}), "Europe/Berlin", 4 * 3600)

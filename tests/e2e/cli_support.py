@@ -95,8 +95,12 @@ class Sim:
         return {ns: verbs.get("patch", 0) for ns, verbs in spaces.items() if verbs.get("patch")}
 
     def writes(self) -> int:
-        verbs = self.counters()["verbs"]
-        return sum(verbs.get(v, 0) for v in ("create", "update", "patch", "delete"))
+        """Requests that change the cluster: an access review is POSTed, but only asks."""
+        counters = self.counters()
+        verbs, reviews = counters["verbs"], counters["resources"].get(
+            "selfsubjectaccessreviews", {})
+        writes = sum(verbs.get(v, 0) for v in ("create", "update", "patch", "delete"))
+        return writes - reviews.get("create", 0)
 
     def set_behaviour(self, namespace: str, tag: str, behaviour: str) -> None:
         self.control(
