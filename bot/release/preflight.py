@@ -21,13 +21,9 @@ from bot.build.workspace import Source, package_version_problems, resolve, works
 from bot.config import Config
 from bot.registry import RegistryClient
 from bot.runtime import Runtime
-from rollout.engine.preflight import Preflight
-from rollout.engine.work import CallPool
 from rollout.errors import RollbotError
-from rollout.machine import PreflightFailed
 from rollout.options import parse_options
 from rollout.policy import may_deploy, may_skip_checks
-from rollout.ports import DeploymentInfo
 from rollout.release import Release, StepKind, StepState
 from rollout.release.ports import ReleaseJournal
 
@@ -37,13 +33,6 @@ class Checked:
     source: Source | None
     problems: tuple[str, ...]
     reused: dict[str, str] = field(default_factory=dict)  # app -> why it is not rebuilt
-
-
-class _Unremembered:
-    """Preflight remembers what it read for the rollout it checks; this check starts none."""
-
-    def put(self, rollout_id: int, namespace: str, value: DeploymentInfo | None) -> None:
-        return None
 
 
 @dataclass
@@ -124,22 +113,16 @@ class ReleasePreflight:
         return None
 
     def _deploys(self, release: Release, *, now: datetime) -> list[str]:
+        """Each app's deploy preflight, through the engine's own plan: the same reads and
+        rules (version bump, windows, downgrades) a `/deploy` of it would meet."""
         options = parse_options(release.deploy_words, now=now)
-        engine, problems = self.runtime.engine, []
-        pool = CallPool(8)
-        try:
-            check = Preflight(self.runtime.cluster, None, self.runtime.store, pool,
-                              reads=_Unremembered())
-            for app in release.apps:
-                try:
-                    plan, _ = engine.plan(app, release.version, options)
-                    preview = engine.preview(app, release.version, options, plan)
-                    outcome = check.run(preview, self.runtime.apps[app])
-                except RollbotError as err:
-                    problems.append(f"deploy {app}: {err}")
-                    continue
-                if isinstance(outcome, PreflightFailed):
-                    problems += [f"deploy {app}: {p}" for p in outcome.problems]
-        finally:
-            pool.shutdown(wait=True)
+        problems: list[str] = []
+        for app in release.apps:
+            try:
+                plan, _ = self.runtime.engine.plan(app, release.version, options,
+                                                   image_check=False)
+            except RollbotError as err:
+                problems.append(f"deploy {app}: {err}")
+                continue
+            problems += [f"deploy {app}: {p}" for p in plan.problems]
         return problems

@@ -108,13 +108,16 @@ class Engine:
 
     # --- planning and starting --------------------------------------------------------------
 
-    def plan(self, app: str, version: str, options: RolloutOptions) -> tuple[Plan, Estimate]:
+    def plan(
+        self, app: str, version: str, options: RolloutOptions, *, image_check: bool = True
+    ) -> tuple[Plan, Estimate]:
         """The plan a deploy would follow, and how long it should take, after the same
         preflight a deploy runs: `plan.problems` lists every reason the deploy would be
-        refused. Changes nothing, creates no rollout."""
+        refused. Changes nothing, creates no rollout. A release, whose images do not exist
+        yet, plans without `image_check`."""
         spec = app_spec(self._apps, app)
-        checked = check_deploy(self._cluster, self._preflight, spec,
-                               version=version, options=options, now=self._clock.now())
+        checked = check_deploy(self._cluster, self._preflight, spec, version=version,
+                               options=options, now=self._clock.now(), image_check=image_check)
         self._preflight.forget(checked.surveyed_as)
         pace = self.paces.of_app(app)
         return checked.plan, estimate(checked.plan, checked.settings, pace=pace,

@@ -89,9 +89,11 @@ def check_deploy(
     version: str,
     options: RolloutOptions,
     now: datetime,
+    image_check: bool = True,
 ) -> Checked:
     """Preflight, once, over the targets; the bump from what they run; the plan made with
-    the settings it brings (SPEC 12). Raises PlanError for targets that cannot be planned."""
+    the settings it brings (SPEC 12). Raises PlanError for targets that cannot be planned.
+    `image_check` as for :meth:`Preflight.survey`."""
     fleet = [] if spec.strategy is Strategy.BLUE_GREEN else cluster.list_namespaces(
         spec.tenant_selector)
     rough = resolve_settings(spec.settings, options)
@@ -101,7 +103,7 @@ def check_deploy(
     surveyed_as = next(_DRAFT_IDS)
     probe = draft(spec, first, version=version, settings=rough, user="", now=now)
     with retries.counting() as counted:  # handed to the rollout with the survey
-        survey = preflight.survey(replace(probe, id=surveyed_as), spec)
+        survey = preflight.survey(replace(probe, id=surveyed_as), spec, image_check=image_check)
     survey = replace(survey, retried=counted())
     decision = decide(spec, version, options, Fleet.of(survey.running), now=now)
     plan = _planned(spec, fleet, settings=decision.settings, tenants=options.tenants)

@@ -123,9 +123,10 @@ class Preflight:
                 retries.note(kind)
         return handed.outcome
 
-    def survey(self, rollout: Rollout, spec: AppSpec) -> Survey:
-        """Every check, and each target's running version, read once."""
-        problems = self._registry(rollout) + self._active(rollout)
+    def survey(self, rollout: Rollout, spec: AppSpec, *, image_check: bool = True) -> Survey:
+        """Every check, and each target's running version, read once. Without
+        `image_check` the tag is not looked up: a release builds it after this check."""
+        problems = (self._registry(rollout) if image_check else []) + self._active(rollout)
         problems += self._error_rates(rollout, spec)
         running: dict[str, str] = {}
         if rollout.strategy is Strategy.BLUE_GREEN:

@@ -80,6 +80,13 @@ def _push_existing_tag(world: World) -> None:
                headers={"Authorization": f"Basic {token.decode()}"})
 
 
+def _one_tenant_ahead(world: World) -> None:
+    """One tenant already runs v1.4.0, so releasing v1.3.1 would downgrade it."""
+    namespace, image = sorted(world.tenant_images().items())[0]
+    world.runtime.cluster.set_image(namespace, "isp-ops-app", container="frontend",
+                                    image=image.rsplit(":", 1)[0] + ":v1.4.0")
+
+
 # (how the world is made, what is done to it first, the words preflight must say)
 REFUSALS: dict[str, tuple[dict[str, object], Callable[[World], None] | None, list[str]]] = {
     "package.json differs": (
@@ -95,6 +102,9 @@ REFUSALS: dict[str, tuple[dict[str, object], Callable[[World], None] | None, lis
                             "answer"]),
     "release.repo missing": ({"without_repo": True}, None, ["release.repo is not set in "
                                                             "rollbot.yaml"]),
+    "a downgrade": ({}, _one_tenant_ahead, [
+        "deploy isp: v1.3.1 is lower than v1.4.0, the highest version running: a downgrade",
+        "/rollback isp to=v1.3.1"]),
     "every problem at once": (
         {"app_versions": {"admin": "1.0.0"}, "docker_host": "unix:///tmp/rollbot-no.sock"},
         None, ["apps/platform-admin-app/package.json at v1.3.1 has version '1.0.0'",
