@@ -156,7 +156,7 @@ def thread_reason(rollout: Rollout) -> str:
     causes = digest(causes_of(failed)) if failed else ""
     reason = rollout.reason
     if causes and causes in reason:
-        count = f"{len(failed)} tenant{'s' if len(failed) != 1 else ''} failed"
+        count = f"{counted(len(failed), 'tenant')} failed"
         reason = reason.replace(causes, count)
     return mentions(reason)
 
@@ -260,9 +260,15 @@ def _aftermath(counted: Outcomes) -> list[str]:
     return parts
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """`1 pilot`, `3 pilots`, `1 batch`, `2 batches`: a count with its noun, plural
+    unless it is one."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
 def tenants_failed(count: int, batch: int) -> str:
     """`2 tenants failed in pilots`."""
-    return f"{count} tenant{'s' if count != 1 else ''} failed in {batch_name(batch)}"
+    return f"{counted(count, 'tenant')} failed in {batch_name(batch)}"
 
 
 _CALLS: Mapping[str, tuple[str, str]] = {

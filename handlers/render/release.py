@@ -20,7 +20,7 @@ from handlers.render.blocks import (
     context,
     section,
 )
-from handlers.render.phrases import Message, clock, mentions, user_ref
+from handlers.render.phrases import Message, clock, counted, mentions, user_ref
 from rollout.actions import Action
 from rollout.model import from_terminal
 from rollout.options import format_duration
@@ -223,7 +223,7 @@ def step_finished(release: Release, step: Step, *, link: str | None = None) -> M
     thread = f" · <{link}|thread>" if link else ""
     if step.state is StepState.FAILED and step.kind is StepKind.PREFLIGHT:
         problems = [p for p in step.detail.split("\n") if p.strip()]
-        head = (f"❌ *Preflight found {len(problems)} problem{'s' if len(problems) != 1 else ''}*"
+        head = (f"❌ *Preflight found {counted(len(problems), 'problem')}*"
                 f"; {release.label} stops here and nothing was built:")
         lines = [f"• {mentions(escape(p))}" for p in problems]
         blocks = blocks_with_budget([section(head)], lines, [])

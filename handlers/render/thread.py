@@ -24,6 +24,7 @@ from handlers.render.phrases import (
     back_on,
     batch_name,
     clock,
+    counted,
     estimate_phrase,
     reason_rest,
     retries_line,
@@ -69,11 +70,13 @@ def plan_message(
     )
     facts: list[str] = [f"{len(pilots) + sum(len(b) for b in batches)} tenants"]
     if pilots:
-        facts.append(f"{len(pilots)} pilots, monitored {format_duration(s.pilot_monitor_seconds)}")
+        monitored = format_duration(s.pilot_monitor_seconds)
+        facts.append(f"{counted(len(pilots), 'pilot')}, monitored {monitored}")
     if s.approval:
-        who = f"{s.approvals_required} approval" + ("s" if s.approvals_required > 1 else "")
+        who = counted(s.approvals_required, "approval")
         facts.append(who + (" (four-eyes)" if s.four_eyes else ""))
-    facts.append(f"{len(batches)} batches, {format_duration(s.wait_seconds)} apart")
+    apart = format_duration(s.wait_seconds)
+    facts.append(f"{counted(len(batches), 'batch', 'batches')}, {apart} apart")
     if estimate is not None:
         facts.append(estimate_phrase(estimate))
     lines: list[str] = []
@@ -143,7 +146,7 @@ def approval_request(rollout: Rollout, *, gate: int, approvers: Sequence[str]) -
     )
     if rollout.strategy is Strategy.BLUE_GREEN:
         what = f"The new side of {title(rollout)} is healthy. Switch traffic to it?"
-    need = f"{s.approvals_required} approval" + ("s" if s.approvals_required > 1 else "")
+    need = counted(s.approvals_required, "approval")
     shown = [user_ref(a) for a in approvers[:MAX_APPROVERS_SHOWN]]
     if len(approvers) > MAX_APPROVERS_SHOWN:
         shown.append(f"{len(approvers) - MAX_APPROVERS_SHOWN} more")
@@ -272,9 +275,8 @@ def summary(rollout: Rollout) -> Message:
 
 
 def refused(app: str, version: str, problems: Sequence[str], *, user: str) -> Message:
-    head = f"🛑 *{app} {version} was not started*: preflight found {len(problems)} problem" + (
-        "s" if len(problems) != 1 else ""
-    )
+    head = (f"🛑 *{app} {version} was not started*: preflight found "
+            f"{counted(len(problems), 'problem')}")
     lines = [f"• {p}" for p in problems]
     blocks = blocks_with_budget([section(head)], lines, [context("Nothing was changed.")])
     return Message(text="\n".join([head, *lines, "Nothing was changed."]), blocks=tuple(blocks))

@@ -371,3 +371,14 @@ def test_a_helm_roll_back_names_the_revision_each_release_went_back_to() -> None
 def test_a_helm_rollout_watching_its_pilots_says_so() -> None:
     watching = replace(fleet(7), strategy=Strategy.HELM, phase=Phase.MONITORING)
     assert render.phase_line(watching) == "monitoring the pilots"
+
+
+def test_a_plan_of_one_pilot_and_one_batch_says_each_in_the_singular() -> None:
+    # Given a rollout of two tenants: one pilot, then one batch
+    rollout = make_rollout()
+    # When its plan is rendered
+    text = render.plan_message(rollout, pilots=["tenant-a"], batches=[["tenant-b"]],
+                               estimate=AN_HOUR).text
+    # Then one pilot and one batch read as such
+    assert "1 pilot," in text and "1 batch," in text
+    assert "1 pilots" not in text and "1 batches" not in text
