@@ -114,6 +114,15 @@ def format_duration(seconds: float) -> str:
     return "".join(parts) or "0s"
 
 
+def format_elapsed(seconds: float) -> str:
+    """A measured time, as a person reads it: tenths under 10 s (`0.4s`, `3.2s`), where a
+    tenant's patch-to-healthy usually falls and whole seconds would all read 0s or 1s;
+    from 10 s on as :func:`format_duration`."""
+    if seconds < 9.95:
+        return f"{max(0.0, seconds):.1f}s"
+    return format_duration(seconds)
+
+
 @dataclass(frozen=True)
 class BatchSpec:
     """How many tenants a batch holds: a fixed count, or a share of the fleet."""

@@ -19,7 +19,7 @@ from rollout.model import (
     Target,
     TargetStatus,
 )
-from rollout.options import format_duration
+from rollout.options import format_duration, format_elapsed
 from rollout.outcomes import Outcomes, causes_of, digest, outcomes
 from rollout.plan import Estimate
 
@@ -302,7 +302,7 @@ def target_line(
     icon = STATUS_ICON[status or target.status]
     took = ""
     if target.started_at and target.finished_at:
-        took = f" {format_duration(int((target.finished_at - target.started_at).total_seconds()))}"
+        took = f" {format_elapsed((target.finished_at - target.started_at).total_seconds())}"
     reason = f" — {lead_cause(target.reason)[0]}" if target.reason and why else ""
     return f"{icon} {target.namespace}{took}{helm_revisions(target)}{reason}"
 

@@ -46,7 +46,7 @@ from rollout.model import (
     Target,
     TargetStatus,
 )
-from rollout.options import format_duration
+from rollout.options import format_duration, format_elapsed
 from rollout.outcomes import outcomes
 from rollout.plan import Estimate, Plan
 
@@ -132,7 +132,7 @@ def _span(targets: Sequence[Target]) -> str:
     ends = [t.finished_at for t in targets if t.finished_at]
     if not starts or not ends:
         return ""
-    return f" in {format_duration(int((max(ends) - min(starts)).total_seconds()))}"
+    return f" in {format_elapsed((max(ends) - min(starts)).total_seconds())}"
 
 
 def approval_request(rollout: Rollout, *, gate: int, approvers: Sequence[str]) -> Message:
@@ -252,7 +252,7 @@ def summary(rollout: Rollout) -> Message:
         took = _span([t for t in rollout.targets if t.status in _PUT_BACK])
     elif rollout.finished_at is not None:
         elapsed = rollout.finished_at - rollout.created_at
-        took = f" in {format_duration(int(elapsed.total_seconds()))}"
+        took = f" in {format_elapsed(elapsed.total_seconds())}"
     outcome = {
         Phase.COMPLETED: "completed",
         Phase.ROLLED_BACK: "rolled back",

@@ -55,11 +55,11 @@ async def test_a_crash_loop_leads_its_tenant_line_and_is_told_once_per_thread(
 READY = 2.0  # seconds the simulated cluster takes to bring a tenant's new pods up
 
 
-def _seconds(text: str) -> int:
-    """`1m5s` or `3s` as seconds."""
-    found = re.fullmatch(r"(?:(\d+)m)?(?:(\d+)s)?", text)
+def _seconds(text: str) -> float:
+    """`1m5s`, `12s` or `3.2s` as seconds."""
+    found = re.fullmatch(r"(?:(\d+)m)?(?:(\d+(?:\.\d)?)s)?", text)
     assert found is not None and text, text
-    return int(found.group(1) or 0) * 60 + int(found.group(2) or 0)
+    return int(found.group(1) or 0) * 60 + float(found.group(2) or 0)
 
 
 async def test_each_duration_measures_what_its_words_say(tmp_path: Path) -> None:

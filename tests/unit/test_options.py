@@ -18,6 +18,7 @@ from rollout.options import (
     UsageError,
     Waves,
     format_duration,
+    format_elapsed,
     format_options,
     parse_batch,
     parse_duration,
@@ -413,3 +414,12 @@ def rollout_options(draw: st.DrawFn) -> RolloutOptions:
 @FAST
 def test_options_round_trip_through_their_text(options: RolloutOptions) -> None:
     assert parse_options(format_options(options), now=NOW) == options
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [
+    (0.0, "0.0s"), (0.34, "0.3s"), (0.96, "1.0s"), (3.25, "3.2s"), (9.94, "9.9s"),
+    (9.96, "10s"), (12.4, "12s"), (125, "2m5s"), (-0.2, "0.0s"),
+])
+def test_a_measured_time_shows_tenths_below_ten_seconds(seconds: float, shown: str) -> None:
+    # A tenant ready 0.3 s after its patch reads 0.3s, not 0s; longer times as durations
+    assert format_elapsed(seconds) == shown

@@ -355,9 +355,9 @@ def test_a_helm_batch_shows_each_tenants_revisions() -> None:
     lines = render.batch_result_message(rollout, 1).text.splitlines()
 
     # Then each tenant's line says which Helm revision it went from and to
-    assert lines[1] == f"❌ {bad.namespace} 7s · Helm revision 4 → 5 — /api/health answered 500"
-    assert lines[2] == f"✅ {up.namespace} 7s · Helm revision 4 → 5"
-    assert lines[3] == f"✅ {same.namespace} 7s · Helm revision 4"
+    assert lines[1] == f"❌ {bad.namespace} 7.0s · Helm revision 4 → 5 — /api/health answered 500"
+    assert lines[2] == f"✅ {up.namespace} 7.0s · Helm revision 4 → 5"
+    assert lines[3] == f"✅ {same.namespace} 7.0s · Helm revision 4"
 
 
 def test_a_helm_roll_back_names_the_revision_each_release_went_back_to() -> None:
