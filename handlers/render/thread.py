@@ -75,8 +75,8 @@ def plan_message(
     if s.approval:
         who = counted(s.approvals_required, "approval")
         facts.append(who + (" (four-eyes)" if s.four_eyes else ""))
-    apart = format_duration(s.wait_seconds)
-    facts.append(f"{counted(len(batches), 'batch', 'batches')}, {apart} apart")
+    apart = f", {format_duration(s.wait_seconds)} apart" if len(batches) > 1 else ""
+    facts.append(counted(len(batches), "batch", "batches") + apart)
     if estimate is not None:
         facts.append(estimate_phrase(estimate))
     lines: list[str] = []

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from handlers.render.phrases import counted
 from rollout.model import Settings
 from rollout.options import format_duration
 from rollout.plan import Plan
@@ -24,7 +25,10 @@ def bump_line(settings: Settings, version: str) -> str | None:
         running = f"{settings.bump_from} runs now" if settings.bump_from else "nothing known runs"
         return f"version bump unknown ({running}, no semantic version): no versions: rule applies"
     line = f"{settings.bump} {settings.bump_from} → {version}"
-    changed = [_setting(name, settings) for name in settings.bump_changed]
+    names = settings.bump_changed
+    if "batch_percent" in names:  # a share of the fleet sets the size: say the share alone
+        names = tuple(name for name in names if name != "batch_size")
+    changed = [_setting(name, settings) for name in names]
     if settings.window_required:
         changed.append("release window")
     return f"{line}: {', '.join(changed)}" if changed else line
@@ -33,11 +37,11 @@ def bump_line(settings: Settings, version: str) -> str | None:
 def _setting(name: str, s: Settings) -> str:
     """One setting a rule changed, as it now is."""
     if name == "pilot_count":
-        return "no pilots" if s.pilot_count == 0 else _many(s.pilot_count, "pilot")
+        return "no pilots" if s.pilot_count == 0 else counted(s.pilot_count, "pilot")
     if name == "approval":
         return "approval" if s.approval else "no approval"
     if name == "approvals_required":
-        return _many(s.approvals_required, "approval")
+        return counted(s.approvals_required, "approval")
     if name == "batch_percent" and s.batch_percent == 100:
         return "all tenants in one batch"
     if name == "batch_percent":
@@ -56,16 +60,12 @@ def _value(value: object) -> str:
     return str(value)
 
 
-def _many(count: int, word: str) -> str:
-    return f"{count} {word}" + ("" if count == 1 else "s")
-
-
 def other_versions(others: Sequence[tuple[str, Sequence[str]]], *, highest: str) -> list[str]:
     """The tenants running another version than `highest`, grouped by version, capped."""
     if not others:
         return []
     count = sum(len(names) for _, names in others)
-    lines = [f"{_many(count, 'tenant')} run another version than {highest}:"]
+    lines = [f"{counted(count, 'tenant')} run another version than {highest}:"]
     for version, names in others[:MAX_VERSIONS]:
         shown = ", ".join(names[:MAX_NAMES])
         more = f" and {len(names) - MAX_NAMES} more" if len(names) > MAX_NAMES else ""
@@ -73,7 +73,7 @@ def other_versions(others: Sequence[tuple[str, Sequence[str]]], *, highest: str)
     if len(others) > MAX_VERSIONS:
         rest = others[MAX_VERSIONS:]
         lines.append(f"• {len(rest)} more versions on "
-                     f"{_many(sum(len(n) for _, n in rest), 'tenant')}")
+                     f"{counted(sum(len(n) for _, n in rest), 'tenant')}")
     return lines
 
 

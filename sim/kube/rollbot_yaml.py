@@ -54,7 +54,13 @@ apps:
     approval_timeout: 1h
     auto_rollback: false
     deployers: [U0ALICE, U0BOB]
-    approvers: [U0BOB, U0ALICE]
+    approvers: [U0BOB, U0ALICE, U0CAROL]
+    # The guide's versioning strategy: a patch goes out with one pilot and no gate, a
+    # minor as above, a major to every tenant at once, scheduled, with two approvals.
+    versions:
+      patch: {pilot: 1, approval: false}
+      minor: {pilot: 2, approval: true}
+      major: {pilot: 0, batch: 100%, approvals_required: 2, window: required}
 """
 
 

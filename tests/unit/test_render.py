@@ -380,5 +380,7 @@ def test_a_plan_of_one_pilot_and_one_batch_says_each_in_the_singular() -> None:
     text = render.plan_message(rollout, pilots=["tenant-a"], batches=[["tenant-b"]],
                                estimate=AN_HOUR).text
     # Then one pilot and one batch read as such
-    assert "1 pilot," in text and "1 batch," in text
+    assert "1 pilot," in text and "1 batch ·" in text
     assert "1 pilots" not in text and "1 batches" not in text
+    # and a single batch is not said to be some time "apart" from another
+    assert "apart" not in text

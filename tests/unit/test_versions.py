@@ -174,6 +174,18 @@ def test_the_bump_line_says_the_bump_and_what_its_rule_changed() -> None:
     assert bump_line(Settings(), "v1.3.0") is None  # no bump looked for (a roll back)
 
 
+def test_a_major_to_every_tenant_at_once_reads_as_one_batch_only() -> None:
+    # Given the guide's major rule, `batch: 100%`, which also sets the batch size
+    s = Settings(pilot_count=0, batch_size=5, batch_percent=100, approvals_required=2,
+                 bump="major", bump_from="v1.2.3", window_required=True,
+                 bump_changed=("batch_size", "batch_percent", "pilot_count",
+                               "approvals_required"))
+
+    # Then the line says one batch, not also "batches of 5"
+    assert bump_line(s, "v2.0.0") == ("major v1.2.3 → v2.0.0: all tenants in one batch, "
+                                      "no pilots, 2 approvals, release window")
+
+
 def test_an_unknown_bump_says_no_rule_applies() -> None:
     s = Settings(bump="unknown", bump_from="latest")
 
