@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.build.images import Built, DockerEngine, ImageBuild
+from bot.build.images import OCI, Built, DockerEngine, ImageBuild
 from bot.build.stop import Stop
 from bot.registry import RegistryClient
 from sim.monorepo import make_monorepo
@@ -65,6 +65,30 @@ def test_an_image_is_built_with_its_version_and_labels_then_pushed_and_verified(
     digest = client.manifest_digest(repository, "v1.3.1")
     assert digest is not None and digest.startswith("sha256:")
     assert client.manifest_digest(repository, "v0.0.1") is None
+
+
+def test_the_oci_labels_cost_one_build_step(
+    docker_engine: Engine, registry: Registry, tree: Path, tmp_path: Path
+) -> None:
+    """Given an app's image built, then its three OCI labels came in one step on top of the
+    app's Dockerfile (the Engine API's `labels` would add one step, with a container and a
+    commit, per label), and the tag names the labelled image."""
+    engine = DockerEngine({"DOCKER_HOST": docker_engine.host})
+    build = job(tree, registry, docker_engine, "admin", tag="v1.3.3")
+
+    built = engine.build(build, log_path=tmp_path / "image.log", stop=Stop(), timeout=120)
+
+    assert built.ok, (tmp_path / "image.log").read_text()
+    with docker_engine.client() as api:
+        steps = [h["CreatedBy"] for h in api.history(build.tag)]
+        image = api.inspect_image(build.tag)
+    labels = [s for s in steps if "LABEL" in s]
+    assert len(labels) == 1 and all(f"{OCI}.{k}" in labels[0]
+                                    for k in ("version", "revision", "created"))
+    assert "CMD" in steps[1]  # the Dockerfile's last step, right under the labels
+    assert image["Id"] == built.image_id
+    assert image["Config"]["Labels"][f"{OCI}.version"] == "v1.3.3"
+    assert not image["Config"].get("Hostname")
 
 
 def test_the_two_apps_images_share_only_the_base_images_layers(
