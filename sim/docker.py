@@ -73,6 +73,7 @@ def _required(binary: str) -> str:
 class Engine:
     host: str  # DOCKER_HOST
     base_image: str
+    pid: int = 0  # dockerd's, for the release benchmark's CPU count
 
     def client(self) -> docker.APIClient:
         return docker.APIClient(base_url=self.host, version="auto", timeout=60)
@@ -101,7 +102,7 @@ def docker_engine(timings: MutableMapping[str, float] | None = None) -> Iterator
             started = time.monotonic()
             _import_base(host, Path(busybox))
             took["base image import"] = time.monotonic() - started
-            yield Engine(host=host, base_image=BASE_IMAGE)
+            yield Engine(host=host, base_image=BASE_IMAGE, pid=process.pid)
         finally:
             _stop(process)
     finally:

@@ -8,6 +8,7 @@ its digest, a wrong password names the registry, and a stop closes the build wit
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import threading
 import time
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.build.images import Built, DockerEngine, ImageBuild
+from bot.build.images import OCI, Built, DockerEngine, ImageBuild
 from bot.build.stop import Stop
 from bot.registry import RegistryClient
 from sim.monorepo import make_monorepo
@@ -64,6 +65,55 @@ def test_an_image_is_built_with_its_version_and_labels_then_pushed_and_verified(
     digest = client.manifest_digest(repository, "v1.3.1")
     assert digest is not None and digest.startswith("sha256:")
     assert client.manifest_digest(repository, "v0.0.1") is None
+
+
+def test_the_oci_labels_cost_one_build_step(
+    docker_engine: Engine, registry: Registry, tree: Path, tmp_path: Path
+) -> None:
+    """Given an app's image built, then its three OCI labels came in one step on top of the
+    app's Dockerfile (the Engine API's `labels` would add one step, with a container and a
+    commit, per label), and the tag names the labelled image."""
+    engine = DockerEngine({"DOCKER_HOST": docker_engine.host})
+    build = job(tree, registry, docker_engine, "admin", tag="v1.3.3")
+
+    built = engine.build(build, log_path=tmp_path / "image.log", stop=Stop(), timeout=120)
+
+    assert built.ok, (tmp_path / "image.log").read_text()
+    with docker_engine.client() as api:
+        steps = [h["CreatedBy"] for h in api.history(build.tag)]
+        image = api.inspect_image(build.tag)
+    labels = [s for s in steps if "LABEL" in s]
+    assert len(labels) == 1 and all(f"{OCI}.{k}" in labels[0]
+                                    for k in ("version", "revision", "created"))
+    assert "CMD" in steps[1]  # the Dockerfile's last step, right under the labels
+    assert image["Id"] == built.image_id
+    assert image["Config"]["Labels"][f"{OCI}.version"] == "v1.3.3"
+    assert not image["Config"].get("Hostname")
+
+
+def test_the_two_apps_images_share_only_the_base_images_layers(
+    docker_engine: Engine, registry: Registry, tmp_path: Path
+) -> None:
+    """Given the fixture's two apps at one version, when both images are built, then they
+    have only the base image's layers in common: each Dockerfile builds its own app, so
+    neither build can reuse the other's steps (as with two real apps)."""
+    root = make_monorepo(tmp_path / "frontend", version="v1.3.9", git=False).root
+    subprocess.run(["pnpm", "--filter", "./shared/packages/**", "build"], cwd=root, check=True,
+                   capture_output=True, timeout=120)
+    engine = DockerEngine({"DOCKER_HOST": docker_engine.host})
+    layers: dict[str, list[str]] = {}
+    for app in ("admin", "isp"):
+        build = job(root, registry, docker_engine, app, tag="v1.3.9")
+        built = engine.build(build, log_path=tmp_path / f"{app}.log", stop=Stop(), timeout=120)
+        assert built.ok, (tmp_path / f"{app}.log").read_text()
+        with docker_engine.client() as api:
+            layers[app] = api.inspect_image(build.tag)["RootFS"]["Layers"]
+    with docker_engine.client() as api:
+        base = api.inspect_image(docker_engine.base_image)["RootFS"]["Layers"]
+
+    pairs = zip(layers["admin"], layers["isp"], strict=False)
+    shared = [a for a, b in itertools.takewhile(lambda pair: pair[0] == pair[1], pairs)]
+    assert shared == base
 
 
 def test_a_wrong_password_names_the_registry(
