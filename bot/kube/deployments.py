@@ -11,6 +11,7 @@ Objects are the server's JSON (see :mod:`bot.kube.wire`); the accessors below re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from bot.kube.client import Kube
@@ -81,10 +82,13 @@ def list_all(k: Kube, what: str, resource: str, *, query: Query = ()) -> list[Js
 
 
 def list_versioned(
-    k: Kube, what: str, resource: str, *, query: Query = (), page_size: int = PAGE
+    k: Kube, what: str, resource: str, *, query: Query = (), page_size: int = PAGE,
+    keep: Callable[[Json], Json | None] | None = None,
 ) -> tuple[list[Json], str]:
     """Every item of a list call and the resourceVersion the list was read at (the first
-    page's: later pages continue the same snapshot); `page_size` 0 asks for all in one."""
+    page's: later pages continue the same snapshot); `page_size` 0 asks for all in one.
+    `keep` maps each item as its page arrives (None drops it), so a listing of a large
+    fleet never holds more than one page of whole objects."""
     items: list[Json] = []
     token = version = ""
     while True:
@@ -95,7 +99,11 @@ def list_versioned(
             return k.wire.get(resource, query=paged, timeout=k.timeout)
 
         result = k.retry.call(what, page, kind="read")
-        items.extend(items_of(result, "items"))
+        page_items = items_of(result, "items")
+        if keep is None:
+            items.extend(page_items)
+        else:
+            items.extend(kept for item in page_items if (kept := keep(item)) is not None)
         version = version or str(dig(result, "metadata", "resourceVersion") or "")
         token = str(dig(result, "metadata", "continue") or "")
         if not token:

@@ -252,24 +252,36 @@ class Api:
                                   fields=parse_fields(fields_text),
                                   name=name_from_fields(fields_text))
         meta: dict[str, Any] = {"resourceVersion": str(self.store.rv)}
-        start = 0
-        if token := q.get("continue"):
-            try:
-                start = int(json.loads(base64.urlsafe_b64decode(token))["start"])
-            except (ValueError, KeyError, TypeError):
-                raise bad_request("invalid continue token") from None
-        limit = int(q.get("limit") or 0)
-        if limit > 0 and start + limit < len(items):
-            meta["continue"] = base64.urlsafe_b64encode(
-                json.dumps({"start": start + limit}).encode()).decode()
-            meta["remainingItemCount"] = len(items) - start - limit
-            items = items[start:start + limit]
-        else:
-            items = items[start:]
+        items = self._page(q, items, meta)
         if tables.wants_table(request.headers.get("Accept", "")):
             return reply(tables.table(res, items, meta))
         return reply({"kind": f"{res.kind}List", "apiVersion": res.api_version,
                       "metadata": meta, "items": items})
+
+    @staticmethod
+    def _page(q: Any, items: list[dict[str, Any]], meta: dict[str, Any]) -> list[dict[str, Any]]:
+        """`limit` and `continue`, in the API server's key order (namespace, then name). The
+        token names the last key served, not an offset, so an object deleted between two
+        pages shifts nothing: every object that lives through the listing is served once,
+        as the real server's snapshot guarantees. (Changes made meanwhile reach a client
+        through the watch it opens at the first page's resourceVersion.)"""
+        token, limit = q.get("continue"), int(q.get("limit") or 0)
+        if not token and limit <= 0:
+            return items
+        items = sorted(items, key=_key)
+        if token:
+            try:
+                after = tuple(json.loads(base64.urlsafe_b64decode(token))["after"])
+            except (ValueError, KeyError, TypeError):
+                raise bad_request("invalid continue token") from None
+            items = [item for item in items if _key(item) > after]
+        if limit > 0 and limit < len(items):
+            last = _key(items[limit - 1])
+            meta["continue"] = base64.urlsafe_b64encode(
+                json.dumps({"after": list(last)}).encode()).decode()
+            meta["remainingItemCount"] = len(items) - limit
+            items = items[:limit]
+        return items
 
     async def _watch(self, request: web.Request, res: Resource, ns: str | None
                      ) -> web.StreamResponse:
@@ -341,3 +353,8 @@ class Api:
             status.update(denied=True, reason="denied by a rollbot sim access rule")
         return {"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
                 "metadata": {"creationTimestamp": None}, "spec": spec, "status": status}
+
+
+def _key(item: dict[str, Any]) -> tuple[str, str]:
+    md = item.get("metadata") or {}
+    return (str(md.get("namespace") or ""), str(md.get("name") or ""))

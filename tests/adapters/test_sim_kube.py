@@ -207,6 +207,25 @@ def test_lists_page_with_limit_and_continue(core: client.CoreV1Api) -> None:
     assert names[:2] == ["default", "platform-admin"] and len(names) == 4
 
 
+def test_a_deletion_between_pages_skips_no_other_object(
+    sim: SimHandle, core: client.CoreV1Api, apps: client.AppsV1Api
+) -> None:
+    # Given the first page of every deployment across namespaces, in key order
+    first = apps.list_deployment_for_all_namespaces(limit=2)
+    served = [(d.metadata.namespace, d.metadata.name) for d in first.items]
+    assert served == sorted(served)
+    every = {(d["metadata"]["namespace"], d["metadata"]["name"]) for d in sim.list("deployments")}
+    # When one of the served ones is deleted before the next page is asked for
+    apps.delete_namespaced_deployment(served[0][1], served[0][0])
+    rest = apps.list_deployment_for_all_namespaces(limit=2, _continue=first.metadata._continue)
+    more = [(d.metadata.namespace, d.metadata.name) for d in rest.items]
+    while rest.metadata._continue:
+        rest = apps.list_deployment_for_all_namespaces(limit=2, _continue=rest.metadata._continue)
+        more += [(d.metadata.namespace, d.metadata.name) for d in rest.items]
+    # Then every other deployment is served once: the cursor is a key, not an offset
+    assert sorted(served + more) == sorted(every)
+
+
 # --- the controller ------------------------------------------------------------------
 
 
