@@ -7,11 +7,13 @@ what rollbot reported) before the demo claims success.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.demo.printer import Printer
 from bot.demo.script import Outcome
 from bot.demo.world import (
     BOB,
@@ -144,3 +146,23 @@ def final_checks(world: World, outcome: Outcome) -> list[Check]:
     checks += registry_checks(world)
     checks += slack_checks(world)
     return checks
+
+
+async def finish(
+    out: Printer, failure: str, checks: Callable[[], list[Check]], *, against: str,
+    closing: Sequence[str],
+) -> int:
+    """The demo's last words: what went off script, else the end state checked `against`
+    what the script expects (`checks` blocks, so it runs in a thread), then `closing`."""
+    if failure:
+        out.heading("The demo did not go as scripted")
+        out.wrapped([f"✗ {failure}"])
+        return 1
+    found = await asyncio.to_thread(checks)
+    out.heading(f"Checked against {against}")
+    out.wrapped([f"{'✓' if c.ok else '✗'} {c.text}" for c in found])
+    if not all(c.ok for c in found):
+        out.lines(["", "The demo ran, but the end state is not what the script expects (✗)."])
+        return 1
+    out.lines(["", *closing])
+    return 0

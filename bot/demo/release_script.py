@@ -13,9 +13,15 @@ rollbot said.
 
 from __future__ import annotations
 
-import asyncio
-
-from bot.demo.checks import ISP_APP, Check, image_of, settled, slack_checks, tenants
+from bot.demo.checks import (
+    ISP_APP,
+    Check,
+    finish,
+    image_of,
+    settled,
+    slack_checks,
+    tenants,
+)
 from bot.demo.people import People, StepFailed
 from bot.demo.printer import Printer
 from bot.demo.release_world import ReleaseWorld
@@ -93,22 +99,14 @@ async def play_release(world: ReleaseWorld, people: People) -> int:
         failure = f"Step 1 did not go as scripted: {exc}"
     await people.settle()
     await stakeholders(people, step=f"Step 2 of {STEPS}")
-    if failure or release is None:
-        out.heading("The demo did not go as scripted")
-        out.wrapped([f"✗ {failure}"])
-        return 1
-    checks = await asyncio.to_thread(release_checks, world, release)
-    out.heading("Checked against the registry and the simulated cluster")
-    out.wrapped([f"{'✓' if c.ok else '✗'} {c.text}" for c in checks])
-    if not all(c.ok for c in checks):
-        out.lines(["", "The demo ran, but the end state is not what the script expects (✗)."])
-        return 1
-    out.lines([
-        "",
+    if release is None:
+        failure = failure or "the release did not end"
+    done = release
+    return await finish(out, failure, lambda: release_checks(world, done) if done else [],
+                        against="the registry and the simulated cluster", closing=(
         "Demo complete. `rollbot demo` plays the rollouts alone (approvals refused by",
         "four-eyes, a failing tenant, Roll back all); README.md shows how to connect Slack.",
-    ])
-    return 0
+    ))  # fmt: skip
 
 
 def release_checks(world: ReleaseWorld, release: Release) -> list[Check]:

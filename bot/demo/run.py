@@ -4,13 +4,12 @@ script, print the stakeholders' channel and the checks, and say how it went."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import subprocess
 import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from bot.demo.checks import final_checks
+from bot.demo.checks import final_checks, finish
 from bot.demo.people import People, StepFailed
 from bot.demo.printer import Printer
 from bot.demo.script import Outcome, blue_green, rolling, stakeholders
@@ -97,22 +96,11 @@ async def play(world: World, out: Printer, *, tenants: int) -> int:
             break
     await people.settle()  # what rollbot said about a failure is part of the story
     await stakeholders(people)
-    if failure:
-        out.heading("The demo did not go as scripted")
-        out.wrapped([f"✗ {failure}"])
-        return 1
-    checks = await asyncio.to_thread(final_checks, world, outcome)
-    out.heading("Checked against the simulated cluster")
-    out.wrapped([f"{'✓' if c.ok else '✗'} {c.text}" for c in checks])
-    if not all(c.ok for c in checks):
-        out.lines(["", "The demo ran, but the end state is not what the script expects (✗)."])
-        return 1
-    out.lines([
-        "",
+    return await finish(out, failure, lambda: final_checks(world, outcome),
+                        against="the simulated cluster", closing=(
         "Demo complete. Next: `rollbot sim --tenants 12 --kubeconfig ./kubeconfig` gives you",
         "this cluster for kubectl and `rollbot deploy`; README.md shows how to connect Slack.",
-    ])
-    return 0
+    ))  # fmt: skip
 
 
 async def run(args: argparse.Namespace, stream: TextIO) -> int:
