@@ -127,11 +127,12 @@ def slack_checks(world: Stage) -> list[Check]:
     too_fast = [found for channel in (RELEASES, STAKEHOLDERS)
                 for found in slack.rate_violations(channel, min_interval=pace)]
     notes = slack.messages(STAKEHOLDERS)
-    every = "a second" if pace == 1.0 else f"{pace:g}s (--fast; real Slack wants 1s)"
+    every = "a second" if pace == 1.0 else f"every {pace:g}s (--fast; real Slack wants 1s)"
     return [
-        Check(not too_fast, f"slack: never more than one message every {every} in a channel"
+        Check(not too_fast, f"slack: never more than one message {every} in a channel"
               + (f" ({len(too_fast)} too close)" if too_fast else "")),
-        Check(bool(notes), f"slack: {len(notes)} notification(s) in #stakeholders"),
+        Check(bool(notes), f"slack: {len(notes)} notification"
+              f"{'' if len(notes) == 1 else 's'} in #stakeholders"),
     ]
 
 
