@@ -29,6 +29,7 @@ from handlers.render.blocks import (
 from handlers.render.phrases import (
     PHASE_ICON,
     clock,
+    counted,
     counts_line,
     progress_bar,
     rollout_ref,
@@ -123,9 +124,9 @@ def error_view(reason: str, *, at: datetime) -> dict[str, object]:
 def _now_line(rollouts: int, releases: int) -> str:
     if not rollouts and not releases:
         return "*Nothing is rolling out.* `/deploy <app> <version>` starts a rollout."
-    parts = [_count(rollouts, "rollout")]
+    parts = [counted(rollouts, "rollout")]
     if releases:
-        parts.append(_count(releases, "release"))
+        parts.append(counted(releases, "release"))
     return f"*Running now:* {' · '.join(parts)}"
 
 
@@ -137,7 +138,7 @@ def _active_blocks(active: Sequence[ActiveRollout]) -> list[Block]:
             blocks.append(actions(f"{HOME_BLOCK}{row.rollout.id}", _buttons(row)))
     hidden = len(active) - ACTIVE_SHOWN
     if hidden > 0:
-        blocks.append(context(f"… and {_count(hidden, 'more rollout')}: `/deploy list` shows all"))
+        blocks.append(context(f"… and {counted(hidden, 'more rollout')}: `/deploy list` shows all"))
     return blocks
 
 
@@ -171,7 +172,7 @@ def _release_blocks(releases: Sequence[Release]) -> list[Block]:
     blocks = [section(_clip(_release_text(r))) for r in releases[:RELEASES_SHOWN]]
     hidden = len(releases) - RELEASES_SHOWN
     if hidden > 0:
-        blocks.append(context(f"… and {_count(hidden, 'more release')}: `/release list`"))
+        blocks.append(context(f"… and {counted(hidden, 'more release')}: `/release list`"))
     return blocks
 
 
@@ -206,10 +207,6 @@ def _finished_line(finished: Finished) -> str:
         outcome = f"{release_status(item)}{when}"
     link = f" · <{finished.link}|thread>" if finished.link else ""
     return f"{name} · {outcome}{link}"
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _clip(text: str) -> str:
