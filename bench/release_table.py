@@ -7,11 +7,11 @@ Kept apart from the runner so a saved result can be printed again:
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
+
+from bench.report import print_saved
 
 LABEL_WIDTH = 34
 COLUMN_WIDTH = 16
@@ -94,10 +94,7 @@ def table(results: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    path = Path(args[0]) if args else Path(__file__).parent / "results" / "release.json"
-    print(table(json.loads(path.read_text())))
-    return 0
+    return print_saved(table, "release.json", argv)
 
 
 if __name__ == "__main__":

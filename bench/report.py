@@ -124,11 +124,19 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def print_saved(
+    render: Callable[[dict[str, Any]], str], default: str, argv: Sequence[str] | None
+) -> int:
+    """Print a saved results file again (the first argument, else `results/<default>`)
+    with the bench's own `render`: every bench's table module runs as a command this way."""
     args = list(sys.argv[1:] if argv is None else argv)
-    path = Path(args[0]) if args else Path(__file__).parent / "results" / "fleet.json"
-    print(table(json.loads(path.read_text())))
+    path = Path(args[0]) if args else Path(__file__).parent / "results" / default
+    print(render(json.loads(path.read_text())))
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return print_saved(table, "fleet.json", argv)
 
 
 if __name__ == "__main__":
