@@ -99,6 +99,21 @@ def _read_log(k: Kube, namespace: str, pod: Json, *, since_seconds: int) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
+def latency_in(line: str) -> float | None:
+    """The first response time in `line`, as ``LATENCY`` finds it. The search starts at
+    the number before the first "ms" (every match ends in one, so none can start
+    earlier): scanning the timestamp's digits first costs a thousand tenants' logs a
+    noticeable share of a rollout's CPU."""
+    at = line.find("ms")
+    if at < 0:
+        return None
+    start = at
+    while start > 0 and (line[start - 1].isdigit() or line[start - 1] == "."):
+        start -= 1
+    found = LATENCY.search(line, start)
+    return float(found.group(1)) if found else None
+
+
 def count_log(text: str) -> LogStats:
     """HTTP lines, ERROR lines, and the mean of the response times in the HTTP lines."""
     http_lines = error_lines = 0
@@ -108,9 +123,9 @@ def count_log(text: str) -> LogStats:
             error_lines += 1
         if "HTTP" in line:
             http_lines += 1
-            found = LATENCY.search(line)
-            if found:
-                latencies.append(float(found.group(1)))
+            latency = latency_in(line)
+            if latency is not None:
+                latencies.append(latency)
     mean = sum(latencies) / len(latencies) if latencies else None
     return LogStats(http_lines=http_lines, error_lines=error_lines, mean_latency_ms=mean)
 

@@ -60,13 +60,16 @@ class ThrottleStats:
 
 class Throttle:
     """A slot per request in flight, a token bucket for the rate, and a pause that a
-    429 from the server sets for everyone; thread-safe."""
+    429 from the server sets for everyone; thread-safe. A request that finds a slot and
+    a token free takes both under one lock: at thousands of requests a second, every
+    extra lock round costs CPU that every other request waits for."""
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self.stats = ThrottleStats()
-        self._slots = threading.BoundedSemaphore(max(1, limits.max_in_flight))
+        self._slots = max(1, limits.max_in_flight)
         self._lock = threading.Lock()
+        self._slot_freed = threading.Condition(self._lock)
         self._tokens = float(max(1, limits.burst))
         self._refilled = time.monotonic()
         self._paused_until = 0.0
@@ -77,22 +80,28 @@ class Throttle:
             self._paused_until = max(self._paused_until, time.monotonic() + max(0.0, seconds))
             self.stats.paused_by_server += 1
 
+    def _rate_wait(self, now: float) -> float:
+        """Seconds until a request may start, or 0 after taking its token; lock held."""
+        wait = self._paused_until - now
+        if wait > 0:
+            return wait
+        qps = self.limits.qps
+        if qps <= 0:
+            return 0.0
+        burst = float(max(1, self.limits.burst))
+        self._tokens = min(burst, self._tokens + (now - self._refilled) * qps)
+        self._refilled = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return 0.0
+        return (1.0 - self._tokens) / qps
+
     def _wait_for_rate(self) -> None:
         counted = False
         while True:
             with self._lock:
-                now = time.monotonic()
-                wait = self._paused_until - now
-                if wait <= 0 and self.limits.qps > 0:
-                    burst = float(max(1, self.limits.burst))
-                    elapsed = now - self._refilled
-                    self._tokens = min(burst, self._tokens + elapsed * self.limits.qps)
-                    self._refilled = now
-                    if self._tokens >= 1.0:
-                        self._tokens -= 1.0
-                        return
-                    wait = (1.0 - self._tokens) / self.limits.qps
-                elif wait <= 0:
+                wait = self._rate_wait(time.monotonic())
+                if wait <= 0:
                     return
                 if not counted:
                     self.stats.waited_for_rate += 1
@@ -100,21 +109,31 @@ class Throttle:
             time.sleep(wait)
 
     def enter(self, *, long_running: bool = False) -> None:
+        stats = self.stats
+        with self._lock:  # the common case: a token and a slot are free
+            free = not long_running and stats.in_flight < self._slots
+            if free and self._rate_wait(time.monotonic()) <= 0:
+                self._took_slot()
+                return
         self._wait_for_rate()
         if long_running:
             return
-        if not self._slots.acquire(blocking=False):
-            with self._lock:
-                self.stats.waited_for_slot += 1
-            self._slots.acquire()
-        with self._lock:
-            self.stats.in_flight += 1
-            self.stats.peak_in_flight = max(self.stats.peak_in_flight, self.stats.in_flight)
+        with self._slot_freed:
+            if stats.in_flight >= self._slots:
+                stats.waited_for_slot += 1
+                while stats.in_flight >= self._slots:
+                    self._slot_freed.wait()
+            self._took_slot()
+
+    def _took_slot(self) -> None:
+        stats = self.stats
+        stats.in_flight += 1
+        stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
 
     def leave(self) -> None:
-        with self._lock:
+        with self._slot_freed:
             self.stats.in_flight -= 1
-        self._slots.release()
+            self._slot_freed.notify()
 
 
 def path(*parts: str) -> str:
@@ -139,6 +158,8 @@ class Wire:
         self._token_lock = threading.Lock()
         self._token_value: str | None = None
         self._token_read = -math.inf
+        self._route: _Route | None = None
+        self._timeouts: dict[tuple[float, float], urllib3.Timeout] = {}
 
     def _token(self) -> str | None:
         """The bearer token, read again every few seconds and after a 401: reading it
@@ -166,24 +187,18 @@ class Wire:
         accept: str,
         any_status: bool = False,
     ) -> urllib3.BaseHTTPResponse:
-        configuration = self.api.configuration
         headers = {**self.api.default_headers, "Accept": accept}
         if content_type is not None:
             headers["Content-Type"] = content_type
         if token := self._token():
             headers["Authorization"] = token
-        url = configuration.host + resource
+        target = resource
         if query:
-            url += "?" + urlencode([(key, str(value)) for key, value in query])
-        response: urllib3.BaseHTTPResponse = self.api.rest_client.pool_manager.request(
-            method,
-            url,
-            body=None if body is None else json.dumps(body),
-            headers=headers,
-            timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
-            preload_content=False,
-            retries=False,
-        )
+            target += "?" + urlencode([(key, str(value)) for key, value in query])
+        response = self._open(
+            method, target, body=None if body is None else json.dumps(body),
+            headers=headers, timeout=self._timeout(timeout),
+        )  # fmt: skip
         if response.status == UNAUTHORIZED:
             self._token_read = -math.inf  # renewed before the next request
         if response.status >= 400 and not any_status:
@@ -195,6 +210,35 @@ class Wire:
             error.headers = response.headers
             raise error
         return response
+
+    def _timeout(self, seconds: tuple[float, float]) -> urllib3.Timeout:
+        """The urllib3 timeout for (connect, read); a handful are ever used, so each is
+        made once."""
+        found = self._timeouts.get(seconds)
+        if found is None:
+            found = self._timeouts[seconds] = urllib3.Timeout(connect=seconds[0], read=seconds[1])
+        return found
+
+    def _open(
+        self, method: str, target: str, *, body: str | None, headers: dict[str, str],
+        timeout: urllib3.Timeout,
+    ) -> urllib3.BaseHTTPResponse:
+        """One request on the API server's connection pool. The pool is looked up once:
+        finding it by URL for every request (parsing the URL, normalizing the pool key)
+        costs as much CPU as a large share of the request itself. Through a proxy,
+        which needs the whole URL, each request goes by the pool manager."""
+        route = self._route
+        if route is None:
+            route = self._route = _Route.of(self.api)
+        if route.pool is None:
+            return self.api.rest_client.pool_manager.request(
+                method, route.base + target, body=body, headers=headers, timeout=timeout,
+                preload_content=False, retries=False,
+            )  # fmt: skip
+        return route.pool.urlopen(
+            method, route.prefix + target, body=body, headers=headers, timeout=timeout,
+            preload_content=False, retries=False, assert_same_host=False,
+        )  # fmt: skip
 
     def call(
         self,
@@ -282,6 +326,26 @@ class Wire:
                 self.throttle.pause(min(self.max_pause, _server_pause(exc)))
             raise
         return _lines(response)
+
+
+@dataclass(frozen=True)
+class _Route:
+    """Where requests go: the API server's own connection pool and the path its URL
+    carries (a proxying front end may serve the API under one), or no pool when a
+    proxy is in the way and every request must name the whole URL."""
+
+    base: str
+    prefix: str
+    pool: urllib3.HTTPConnectionPool | None
+
+    @classmethod
+    def of(cls, api: ApiClient) -> _Route:
+        base = str(api.configuration.host).rstrip("/")
+        manager = api.rest_client.pool_manager
+        if isinstance(manager, urllib3.ProxyManager):
+            return cls(base, "", None)
+        prefix = urllib3.util.parse_url(base).path or ""
+        return cls(base, prefix.rstrip("/"), manager.connection_from_url(base))
 
 
 def _lines(response: urllib3.BaseHTTPResponse) -> Generator[Json, None, None]:

@@ -107,8 +107,7 @@ class HelmTargetSteps(TargetSteps):
         new revision, then wait for the deployment and judge its health."""
         baseline = None
         if move is not None:
-            baseline = self.measure_baseline(rollout, namespace=namespace,
-                                             deployment=spec.deployment)
+            baseline = self._baseline(rollout, namespace=namespace, deployment=spec.deployment)
             self.check_stop()
             revision = move()
         result = self._check(rollout, namespace, deployment=spec.deployment, wait=True,

@@ -15,9 +15,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass, field, replace
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from rollout.errors import RollbotError
 from rollout.health import MetricReading, Observation, judge, observed_latency
@@ -36,6 +37,9 @@ from rollout.ports import (
 log = logging.getLogger("rollbot.engine")
 
 WAIT_SLICE_SECONDS = 2.0  # a long rollout wait is cut in slices so a shutdown is heard
+# A latency baseline measured ahead (see `look_ahead`) is used when it was asked for at
+# most this long before its tenant's turn; past an approval gate it is measured again.
+LOOK_AHEAD_SECONDS = 60.0
 
 
 class Stopped(Exception):
@@ -43,6 +47,19 @@ class Stopped(Exception):
 
 
 V = TypeVar("V")
+R = TypeVar("R")
+
+
+class Queue(Protocol):
+    def ahead(self, fn: Callable[[str], R], items: Sequence[str]) -> list[Future[R]]: ...
+
+
+@dataclass(frozen=True)
+class Ahead:
+    """A latency baseline being measured ahead of its tenant's turn, and when it was asked."""
+
+    baseline: Future[float | None]
+    asked_at: float
 
 
 @dataclass
@@ -80,15 +97,18 @@ class PerTarget(Generic[V]):
 class PreflightReads:
     """What the engine keeps of a rollout between its steps, in memory only: `reads`, each
     tenant's deployment as preflight read it, and `releases`, a helm app's release status
-    as preflight read it. (Latency baselines are journalled on their targets instead, so
-    they outlive a restart.)"""
+    as preflight read it; `baselines`, the latency baselines of the next batch, measured
+    while the batch before it runs. (Baselines in use are journalled on their targets,
+    so they outlive a restart.)"""
 
     reads: PerTarget[DeploymentInfo] = field(default_factory=PerTarget)
     releases: PerTarget[HelmRevision] = field(default_factory=PerTarget)
+    baselines: PerTarget[Ahead] = field(default_factory=PerTarget)
 
     def forget(self, rollout_id: int) -> None:
         self.reads.forget(rollout_id)
         self.releases.forget(rollout_id)
+        self.baselines.forget(rollout_id)
 
 
 @dataclass
@@ -96,7 +116,8 @@ class TargetSteps:
     """Everything one tenant's work needs, shared by all of them. `fail_fast` says when a
     rollout wait stops early on new pods that will not come up (the tenant then fails as on
     a timeout, sooner). `error_rates`, when set, answers the error rate in place of the
-    pods' logs."""
+    pods' logs. `look_ahead_seconds`: how old a baseline measured ahead may be (see
+    `look_ahead`)."""
 
     cluster: Cluster
     health: HealthSpec
@@ -104,6 +125,7 @@ class TargetSteps:
     stopping: threading.Event
     fail_fast: FailFast = field(default_factory=FailFast)
     error_rates: ErrorRates | None = None
+    look_ahead_seconds: float = LOOK_AHEAD_SECONDS
 
     def check_stop(self) -> None:
         if self.stopping.is_set():
@@ -144,6 +166,36 @@ class TargetSteps:
             return None
         return observed_latency(Observation(logs=stats))
 
+    def look_ahead(
+        self, rollout: Rollout, *, spec: AppSpec, namespaces: Sequence[str], pool: Queue
+    ) -> None:
+        """Start measuring the latency baselines of `namespaces`, the next batch, behind
+        the work of this one. Each tenant still waits a full read of its logs before its
+        patch otherwise, and those reads would lengthen every batch by one round trip;
+        measured now, while this batch waits for its pods, they are ready when it ends."""
+        if rollout.settings.latency_factor is None or not namespaces:
+            return
+        deployment = spec.deployment
+        asked = pool.ahead(
+            lambda ns: self.measure_baseline(rollout, namespace=ns, deployment=deployment),
+            namespaces,
+        )
+        now = time.monotonic()
+        for namespace, baseline in zip(namespaces, asked, strict=False):
+            self.remembered.baselines.put(rollout.id, namespace, Ahead(baseline, now))
+
+    def _baseline(self, rollout: Rollout, *, namespace: str, deployment: str) -> float | None:
+        """The latency before the change: measured ahead if that was recent, else now."""
+        ahead = self.remembered.baselines.take(rollout.id, namespace)
+        if ahead is not None and time.monotonic() - ahead.asked_at <= self.look_ahead_seconds:
+            try:
+                measured = ahead.baseline.result()
+            except CancelledError:  # dropped by a shutdown before it began
+                raise Stopped() from None
+            if measured is not None:
+                return measured
+        return self.measure_baseline(rollout, namespace=namespace, deployment=deployment)
+
     # --- how ------------------------------------------------------------------------------
 
     def _guarded(self, namespace: str, work: Callable[[], TargetResult]) -> TargetResult:
@@ -176,9 +228,7 @@ class TargetSteps:
         generation = info.generation
         baseline = None
         if info.image != want:
-            baseline = self.measure_baseline(
-                rollout, namespace=namespace, deployment=spec.deployment
-            )
+            baseline = self._baseline(rollout, namespace=namespace, deployment=spec.deployment)
             self.check_stop()
             generation = self.cluster.set_image(
                 namespace, spec.deployment, container=spec.container, image=want

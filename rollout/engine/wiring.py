@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from rollout.engine.helm import HelmPreflight, HelmTargetSteps
 from rollout.engine.preflight import Preflight
 from rollout.engine.runner import Runner
-from rollout.engine.tenants import PreflightReads, TargetSteps
+from rollout.engine.tenants import LOOK_AHEAD_SECONDS, PreflightReads, TargetSteps
 from rollout.engine.work import CallPool, ClusterEffects
 from rollout.model import AppSpec, HealthSpec
 from rollout.plan import DEFAULT_PARALLEL
@@ -61,6 +61,8 @@ class Driving:
     claim: Callable[[int], bool] | None = None
     poll_inbox_every: float | None = None
     fail_fast: FailFast | None = None
+    # How old a latency baseline measured ahead of its batch may be and still be used.
+    look_ahead_seconds: float = LOOK_AHEAD_SECONDS
 
 
 @dataclass(frozen=True)
@@ -83,9 +85,12 @@ def assemble(
     reads = PreflightReads()
     pool = CallPool(driving.max_parallel)
     shared = (ports.cluster, health, reads, stopping, driving.fail_fast or FailFast())
-    steps = TargetSteps(*shared, ports.error_rates)
+    ahead = driving.look_ahead_seconds
+    steps = TargetSteps(*shared, ports.error_rates, look_ahead_seconds=ahead)
     releases = dict(ports.helm)
-    helm_steps = HelmTargetSteps(*shared, ports.error_rates, releases=releases)
+    helm_steps = HelmTargetSteps(
+        *shared, ports.error_rates, look_ahead_seconds=ahead, releases=releases
+    )
     preflight = Preflight(
         ports.cluster,
         ports.registry,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from concurrent.futures import CancelledError, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -38,7 +38,7 @@ from rollout.machine import (
     TargetsUpdated,
     UpdateTargets,
 )
-from rollout.model import AppSpec, BlueGreen, Rollout, Strategy
+from rollout.model import AppSpec, BlueGreen, Rollout, Strategy, TargetStatus
 from rollout.ports import NewSide
 
 log = logging.getLogger("rollbot.engine")
@@ -69,12 +69,22 @@ class CallPool:
     def __init__(self, max_parallel: int) -> None:
         self._executor = ThreadPoolExecutor(max(1, max_parallel), thread_name_prefix="rollbot-call")
 
-    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    def map(
+        self,
+        fn: Callable[[T], R],
+        items: Sequence[T],
+        *,
+        meanwhile: Callable[[], None] | None = None,
+    ) -> list[R]:
+        """`meanwhile`, if given, runs once every item is queued: what it queues in turn
+        (see `ahead`) waits behind them."""
         try:
             # Each call counts its retries for the rollout whose work this is.
             futures = [self._executor.submit(retries.carried(fn), item) for item in items]
         except RuntimeError:  # the pool was shut down: the engine is stopping
             raise Stopped() from None
+        if meanwhile is not None:
+            meanwhile()
         results: list[R] = []
         failure: BaseException | None = None
         for future in futures:  # every one, so none is still running when this returns
@@ -87,6 +97,15 @@ class CallPool:
         if failure is not None:
             raise failure
         return results
+
+    def ahead(self, fn: Callable[[T], R], items: Sequence[T]) -> list[Future[R]]:
+        """Queue `fn` over `items` without waiting; nothing if the pool is shut down.
+        Work queued later never starts before these, so a call that waits for one of
+        them cannot wait on work that has no thread to run it."""
+        try:
+            return [self._executor.submit(retries.carried(fn), item) for item in items]
+        except RuntimeError:
+            return []
 
     def shutdown(self, *, wait: bool) -> None:
         self._executor.shutdown(wait=wait, cancel_futures=True)
@@ -130,8 +149,13 @@ class ClusterEffects:
             return self.preflight.run(rollout, spec)
         if isinstance(effect, UpdateTargets):
             updated = self.pool.map(
-                lambda ns: tenants.update(rollout, spec=spec, namespace=ns), effect.namespaces
-            )
+                lambda ns: tenants.update(rollout, spec=spec, namespace=ns),
+                effect.namespaces,
+                meanwhile=lambda: tenants.look_ahead(
+                    rollout, spec=spec, namespaces=next_batch(rollout, after=effect.batch),
+                    pool=self.pool,
+                ),
+            )  # fmt: skip
             return TargetsUpdated(effect.batch, tuple(updated))
         if isinstance(effect, RollBackTargets):
             back = self.pool.map(
@@ -192,6 +216,15 @@ class ClusterEffects:
         )
         self.tenants.cluster.create_side(bg.namespace, side)
         return baseline
+
+
+def next_batch(rollout: Rollout, *, after: int) -> tuple[str, ...]:
+    """The tenants of the first batch after `after` that have not started yet."""
+    waiting = [t for t in rollout.targets if t.batch > after and t.status is TargetStatus.PENDING]
+    if not waiting:
+        return ()
+    first = min(t.batch for t in waiting)
+    return tuple(t.namespace for t in waiting if t.batch == first)
 
 
 def failure(effect: Effect, reason: str) -> Event:

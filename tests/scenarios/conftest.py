@@ -21,6 +21,7 @@ from bot.kube import KubeCluster, RetryPolicy
 from bot.scheduler import ApsTimers
 from bot.store import SqliteStore
 from rollout.engine import Driving, Engine, EnginePorts
+from rollout.engine.tenants import LOOK_AHEAD_SECONDS
 from rollout.model import AppSpec, HealthSpec, InboxItem, Phase, Rollout, Settings, Strategy
 from rollout.options import RolloutOptions
 from rollout.ports import Cluster, ErrorRates, HelmReleases
@@ -90,6 +91,7 @@ class World:
     error_rates: ErrorRates | None = None  # Prometheus; None: error rates from the logs
     more_apps: dict[str, AppSpec] = field(default_factory=dict)  # besides isp and admin
     helm: dict[str, HelmReleases] = field(default_factory=dict)  # of the helm apps
+    look_ahead_seconds: float = LOOK_AHEAD_SECONDS  # see TargetSteps.look_ahead
 
     def __post_init__(self) -> None:
         self.cluster = KubeCluster.from_kubeconfig(str(self.sim.kubeconfig), policy=QUICK)
@@ -123,7 +125,7 @@ class World:
                 helm=self.helm,
             ),
             listeners=[self.listener],
-            driving=Driving(max_parallel=8),
+            driving=Driving(max_parallel=8, look_ahead_seconds=self.look_ahead_seconds),
         )
         self.closers.append(engine.shutdown)
         return engine
