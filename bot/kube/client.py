@@ -8,9 +8,12 @@ counted ones of :mod:`bot.kube.retry`.
 
 from __future__ import annotations
 
+import contextvars
 import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from kubernetes import config
 from kubernetes.client import ApiClient, Configuration
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
 
 # Connections kept open: the requests in flight plus the watches of a large batch.
 MAX_POOL_SIZE = 2048
+T = TypeVar("T")
 
 
 def kubeconfig_configuration(
@@ -83,6 +87,30 @@ class Kube:
     def __post_init__(self) -> None:
         self.wire = Wire(self.api, self.limits, max_pause=self.policy.max_delay)
         self.retry = Retrier(self.policy, self.closed)
+        # Threads for the requests of one step that need not wait for each other; as many
+        # as may be in flight, more would only queue at the throttle.
+        self._fan = ThreadPoolExecutor(
+            max(1, self.limits.max_in_flight), thread_name_prefix="rollbot-fan"
+        )
+
+    def at_once(self, calls: Sequence[Callable[[], T]]) -> list[T]:
+        """Every one of `calls` at the same time, the last on this thread; their results
+        in order. An exception is raised once all have ended, the first in order."""
+        if not calls:
+            return []
+        fanned: list[Future[T]] = []
+        try:
+            # Each in a copy of this thread's context: what a call counts (retries, for
+            # the rollout it serves) is counted where the caller counts.
+            fanned = [self._fan.submit(contextvars.copy_context().run, c) for c in calls[:-1]]
+        except RuntimeError:  # closing: one after another, as the caller asked
+            return [call() for call in calls]
+        last: Future[T] = Future()
+        try:
+            last.set_result(calls[-1]())
+        except BaseException as exc:
+            last.set_exception(exc)
+        return [future.result() for future in [*fanned, last]]
 
     @property
     def timeout(self) -> tuple[float, float]:
@@ -90,6 +118,7 @@ class Kube:
 
     def close(self) -> None:
         self.closed.set()
+        self._fan.shutdown(wait=False, cancel_futures=True)
         if self.pod_views is not None:
             self.pod_views.close()
         self.api.close()  # type: ignore[no-untyped-call]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import quote
 
 from bot.kube.client import Kube
@@ -25,6 +25,7 @@ DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
 # A response time such as "35ms" or "12.5ms", standing alone as a token or after "=".
 LATENCY = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)ms\b")
 UNREADABLE_LOG = (400, 404)  # container not started yet, or pod gone: nothing to count
+Answer = ProbeResult | str | ClusterError  # a probe's result, a log's text, or why it is unread
 
 
 def _json_body(raw: bytes) -> Mapping[str, object] | None:
@@ -141,19 +142,34 @@ def log_stats(k: Kube, namespace: str, deployment: str, *, since_seconds: int) -
 def health_snapshot(
     k: Kube, namespace: str, deployment: str, *, port: int, paths: Sequence[str], since_seconds: int
 ) -> HealthSnapshot:
-    """Pod states, every pod's answer on each path, and the logs, from one pod listing."""
+    """Pod states, every pod's answer on each path, and the logs, from one pod listing.
+    The probes and the log reads go out at once: one after another they would add
+    their round trips to every batch."""
     pods = live_pods(k, namespace, deployment)
-    names = [name_of(pod) for pod in pods]
-    answers = {
-        path: tuple(probe_pod(k, namespace, name, port=port, path=path) for name in names)
-        for path in dict.fromkeys(paths)
-    }
-    try:
-        text = "\n".join(_read_log(k, namespace, pod, since_seconds=since_seconds) for pod in pods)
-    except ClusterError as err:
-        return HealthSnapshot(
-            pods=tuple(pod_state(p) for p in pods), probes=answers, logs=None, log_error=str(err)
-        )
-    return HealthSnapshot(
-        pods=tuple(pod_state(p) for p in pods), probes=answers, logs=count_log(text)
-    )
+    paths = tuple(dict.fromkeys(paths))
+    asked = [(path, name_of(pod)) for path in paths for pod in pods]
+
+    def probing(path: str, pod: str) -> Callable[[], Answer]:
+        return lambda: probe_pod(k, namespace, pod, port=port, path=path)
+
+    def reading(pod: Json) -> Callable[[], Answer]:
+        def read() -> Answer:
+            try:
+                return _read_log(k, namespace, pod, since_seconds=since_seconds)
+            except ClusterError as err:  # the rate goes unjudged; the probes still count
+                return err
+
+        return read
+
+    results = k.at_once([probing(path, pod) for path, pod in asked] + [reading(p) for p in pods])
+    answers: dict[str, list[ProbeResult]] = {path: [] for path in paths}
+    for (path, _), result in zip(asked, results, strict=False):
+        if isinstance(result, ProbeResult):
+            answers[path].append(result)
+    probes = {path: tuple(found) for path, found in answers.items()}
+    states = tuple(pod_state(p) for p in pods)
+    logs = results[len(asked) :]
+    failed = next((r for r in logs if isinstance(r, ClusterError)), None)
+    if failed is not None:
+        return HealthSnapshot(pods=states, probes=probes, logs=None, log_error=str(failed))
+    return HealthSnapshot(pods=states, probes=probes, logs=count_log("\n".join(map(str, logs))))

@@ -98,6 +98,26 @@ def test_health_snapshot_lists_the_pods_once_for_states_probes_and_logs(
     }
 
 
+def test_health_snapshot_asks_its_probes_and_logs_at_once(kube_env: KubeEnv) -> None:
+    # Given pods whose every probe and log read takes a second to answer
+    ns = kube_env.tenants[0]
+    kube_env.cluster.read_deployment(ns, APP, container=CONTAINER)
+    kube_env.sim.add_fault(path=r"/(proxy/.*|log)$", action="latency", latency=1.0)
+
+    # When one snapshot asks two paths and the logs (three seconds one after another)
+    started = time.monotonic()
+    seen = kube_env.cluster.health_snapshot(
+        ns, APP, port=3000, paths=("/api/health", "/api/ready"), since_seconds=60
+    )
+    took = time.monotonic() - started
+
+    # Then it waited about one second, not three, and has every answer
+    assert took < 2.5, f"{took:.1f}s: the requests went out one after another"
+    assert [a.status for a in seen.answers("/api/health")] == [200]
+    assert [a.status for a in seen.answers("/api/ready")] == [200]
+    assert seen.logs is not None and seen.logs.http_lines > 0
+
+
 def test_health_snapshot_without_logs_keeps_pods_and_answers(kube_env: KubeEnv) -> None:
     ns = kube_env.tenants[0]
     kube_env.sim.add_fault(path=r"/log$", status=500)
