@@ -57,6 +57,7 @@ import logging
 import threading
 import time
 from collections import Counter, OrderedDict
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from bot.kube.access import can_i
@@ -181,15 +182,15 @@ class PodViews:
             view = self._views.get(("deployments", name))
         return view if view is not None and view.running else None
 
-    def expect(self, name: str, found: list[Json]) -> None:
+    def expect(self, name: str, namespaces: Collection[str]) -> None:
         """The preflight found deployment `name` in these namespaces: with enough of them,
         start the views of their pods and of the deployments now."""
         selectors: Counter[str] = Counter()
-        for dep in found:
-            shape = self._k.seen.shape(str(meta(dep).get("namespace") or ""), name_of(dep))
+        for namespace in namespaces:
+            shape = self._k.seen.shape(namespace, name)
             if shape is not None and shape.selector:
                 selectors[shape.selector] += 1
-        if len(found) >= self.min_namespaces and self._may_watch("deployments", "apps"):
+        if len(namespaces) >= self.min_namespaces and self._may_watch("deployments", "apps"):
             self._start(("deployments", name))
         for selector, count in selectors.items():
             if count >= self.min_namespaces and self._may_watch("pods", ""):
