@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from bot.kube.client import Kube
+from bot.kube.parts import SHARED, text
 from bot.kube.seen import selector_string
 from bot.kube.wire import Json, Query, namespaced, path
 from rollout.errors import ClusterError, NotFound
@@ -24,10 +25,7 @@ REVISION = "deployment.kubernetes.io/revision"
 STRATEGIC = "application/strategic-merge-patch+json"
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
-# Items a list call asks for at a time. A page of whole objects is the most a listing of
-# the fleet holds at once (a deployment or a pod parses to about 10 KB); pages of 500 left
-# the process some 10 MB larger for good, in memory freed between long-lived objects.
-PAGE = 100
+PAGE = 500  # items a list call asks for at a time: the most whole objects a listing holds
 T = TypeVar("T")
 UNPROCESSABLE = 422  # how the API server refuses a JSON patch whose test fails
 
@@ -163,11 +161,13 @@ def to_info(dep: Json, *, container: str) -> DeploymentInfo:
     wanted = container or next((c.get("name") for c in containers), "")  # "": the first
     image = next((str(c.get("image") or "") for c in containers if c.get("name") == wanted), "")
     replicas = dig(dep, "spec", "replicas")
+    # Kept for each tenant from preflight to its update: the parts tenants have alike
+    # (image, container names, labels) are one copy (see bot/kube/parts.py).
     return DeploymentInfo(
         namespace=str(md.get("namespace") or ""),
-        name=str(md.get("name") or ""),
-        image=image,
-        containers=tuple(str(c.get("name") or "") for c in containers),
+        name=str(text(md.get("name") or "")),
+        image=str(text(image)),
+        containers=SHARED.one(tuple(str(c.get("name") or "") for c in containers)),
         revision=revision_of(dep),
         generation=number(md, "generation"),
         observed_generation=number(dep, "status", "observedGeneration"),
@@ -175,7 +175,7 @@ def to_info(dep: Json, *, container: str) -> DeploymentInfo:
         updated_replicas=number(dep, "status", "updatedReplicas"),
         ready_replicas=number(dep, "status", "readyReplicas"),
         available_replicas=number(dep, "status", "availableReplicas"),
-        labels=labels_of(dep),
+        labels=SHARED.one(labels_of(dep)),
     )
 
 

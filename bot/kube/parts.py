@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from collections.abc import Hashable
 from typing import TypeVar, cast
 
 LIMIT = 4096  # parts kept; past it the table starts afresh (objects keep their copies)
@@ -24,24 +25,24 @@ P = TypeVar("P")
 
 
 class Parts:
-    """A table of parts by their JSON text; safe to use from any thread."""
+    """A table of parts by their value (JSON text for dicts and lists); safe to use from
+    any thread."""
 
     def __init__(self, limit: int = LIMIT) -> None:
         self._limit = max(1, limit)
         self._lock = threading.Lock()
-        self._parts: dict[str, object] = {}
+        self._parts: dict[Hashable, object] = {}
 
     def one(self, part: P) -> P:
-        """The copy of `part` handed out first (`part` itself if none was); a part with
-        no JSON form is handed back as it is."""
-        try:
-            key = json.dumps(part, sort_keys=True, separators=(",", ":"))
-        except (TypeError, ValueError):
+        """The copy of `part` handed out first (`part` itself if none was); a part that
+        can be told equal by neither JSON nor hash is handed back as it is."""
+        key = _key(part)
+        if key is None:
             return part
         with self._lock:
             found = self._parts.get(key)
             if found is not None:
-                return cast(P, found)  # stored under this key as a P
+                return cast(P, found)  # stored under this key, whose type is P's
             if len(self._parts) >= self._limit:
                 self._parts.clear()
             self._parts[key] = part
@@ -50,6 +51,24 @@ class Parts:
     def __len__(self) -> int:
         with self._lock:
             return len(self._parts)
+
+
+def _key(part: object) -> Hashable | None:
+    """What equal parts of one type have alike: the JSON text of a dict or list, the
+    value itself of anything hashable (a tuple, a frozen dataclass)."""
+    if isinstance(part, (dict, list)):
+        try:
+            return type(part).__name__, json.dumps(part, sort_keys=True, separators=(",", ":"))
+        except (TypeError, ValueError):
+            return None
+    try:
+        hash(part)
+    except TypeError:
+        return None
+    return type(part).__name__, part
+
+
+SHARED = Parts()  # what the objects the adapter keeps of a fleet have alike, kept once
 
 
 def text(value: object) -> object:

@@ -62,7 +62,8 @@ from typing import TYPE_CHECKING
 
 from bot.kube.access import can_i
 from bot.kube.deployments import REVISION, annotations_of, dig, items_of, meta, name_of
-from bot.kube.parts import Parts, text
+from bot.kube.parts import SHARED as PARTS
+from bot.kube.parts import text
 from bot.kube.shared_view import SharedView
 from bot.kube.wire import Json, path
 from rollout.errors import RollbotError
@@ -82,9 +83,6 @@ DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
 PODS = path("api", "v1", "pods")
 DEPLOYMENTS = path("apis", "apps", "v1", "deployments")
 ViewKey = tuple[str, str]  # ("pods", selector) or ("deployments", name)
-
-
-PARTS = Parts()  # what the objects of every view have alike, kept once
 
 
 def slim_pod(pod: Json) -> Json:

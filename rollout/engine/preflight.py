@@ -47,7 +47,7 @@ class ConcurrentMap(Protocol):
 Right = tuple[str, str, str]  # verb, resource, API group
 TENANT_RIGHT: Right = ("patch", "deployments", "apps")
 # From this many tenants on, their deployments are read in one listing across namespaces
-# (page by page) rather than one request each; a listing of the whole cluster costs more
+# (pages of 500) rather than one request each; a listing of the whole cluster costs more
 # than a few reads when a rollout touches only some tenants.
 LIST_FROM = 50
 BLUE_GREEN_RIGHTS: tuple[Right, ...] = (

@@ -21,7 +21,15 @@ import pytest
 
 from bot.kube import seen
 from bot.kube.client import Kube, api_client, kubeconfig_configuration
-from bot.kube.deployments import PAGE, REVISION, deployments_named, meta, name_of, pod_state
+from bot.kube.deployments import (
+    PAGE,
+    REVISION,
+    deployments_named,
+    meta,
+    name_of,
+    pod_state,
+    to_info,
+)
 from bot.kube.parts import Parts
 from bot.kube.pod_view import DEFAULT_CONTAINER, slim_deployment, slim_pod
 from bot.kube.rollout_wait import verdict
@@ -117,7 +125,7 @@ def pod(name: str, *, ready: str = "True", restarts: int = 0) -> Json:
 def deployment(namespace: str, *, updated: int = 1) -> Json:
     return json.loads(json.dumps({
         "metadata": {"name": APP, "namespace": namespace, "uid": "u-" + namespace,
-                     "generation": 2, "resourceVersion": "9",
+                     "generation": 2, "resourceVersion": "9", "labels": {"app": APP},
                      "annotations": {REVISION: "2", "other": "x"}},
         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": APP}},
                  "template": {"spec": {"containers": [{"name": CONTAINER, "image": "isp:v2"}]}}},
@@ -167,6 +175,19 @@ def test_deployments_alike_share_their_parts_and_read_as_before() -> None:
     assert seen.shape_of(a) == seen.shape_of(first)
 
 
+def test_what_preflight_keeps_of_each_tenant_shares_what_tenants_have_alike() -> None:
+    # Given the deployments of two tenants, as the preflight's listing parses them
+    first, second = deployment("t1"), deployment("t2")
+    # When each is kept as its DeploymentInfo, and its shape is remembered
+    a, b = to_info(first, container=CONTAINER), to_info(second, container=CONTAINER)
+    # Then each has its own namespace, and one copy of the image, containers and labels
+    assert (a.namespace, b.namespace) == ("t1", "t2")
+    assert a.image is b.image
+    assert a.containers is b.containers
+    assert a.labels is b.labels and a.labels == {"app": APP}
+    assert seen.shape_of(first) is seen.shape_of(second)
+
+
 def test_parts_start_afresh_past_their_limit() -> None:
     # Given a table that keeps two parts
     parts = Parts(limit=2)
@@ -177,3 +198,13 @@ def test_parts_start_afresh_past_their_limit() -> None:
     # Then it starts afresh: it stays bounded, and hands out equal parts as before
     assert len(parts) == 1
     assert parts.one({"n": 1}) == one
+
+
+def test_parts_of_other_types_are_never_taken_for_each_other() -> None:
+    # Given a list shared first
+    parts = Parts()
+    listed = parts.one(["frontend"])
+    # When a tuple of the same names is asked for
+    kept = parts.one(("frontend",))
+    # Then it stays a tuple
+    assert isinstance(listed, list) and kept == ("frontend",)
