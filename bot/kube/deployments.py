@@ -165,8 +165,8 @@ def to_info(dep: Json, *, container: str) -> DeploymentInfo:
     # (image, container names, labels) are one copy (see bot/kube/parts.py).
     return DeploymentInfo(
         namespace=str(md.get("namespace") or ""),
-        name=str(text(md.get("name") or "")),
-        image=str(text(image)),
+        name=text(str(md.get("name") or "")),
+        image=text(image),
         containers=SHARED.one(tuple(str(c.get("name") or "") for c in containers)),
         revision=revision_of(dep),
         generation=number(md, "generation"),

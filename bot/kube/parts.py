@@ -1,11 +1,13 @@
-"""One copy of each part that many objects of a shared view have alike.
+"""One copy of each part that what the adapter keeps of every tenant has alike.
 
 A shared view keeps one object per tenant, and most of each is the same in every tenant:
 a healthy pod's conditions and container statuses, a deployment's selector and template,
 its revision annotation. Parsed from JSON, every object carries its own copy of them, and
 in a view of 10,000 pods those copies are most of its memory. :class:`Parts` hands out
 one copy for equal parts instead (and one string for equal names), so each object holds
-little more than what is its own: its name and resourceVersion.
+little more than what is its own: its name and resourceVersion. What preflight keeps of
+each tenant until its update (its DeploymentInfo) and the shapes :mod:`bot.kube.seen`
+remembers share their parts the same way, through the one table, :data:`SHARED`.
 
 Shared parts must never be changed in place. Nothing does: a view replaces an object
 whole on every event, and its readers only read.
@@ -71,7 +73,7 @@ def _key(part: object) -> Hashable | None:
 SHARED = Parts()  # what the objects the adapter keeps of a fleet have alike, kept once
 
 
-def text(value: object) -> object:
-    """One string object for equal names (a namespace, a container's name); anything
-    other than a string as it is."""
-    return sys.intern(value) if isinstance(value, str) else value
+def text(value: P) -> P:
+    """One string object for equal names (a namespace, an image); anything other than a
+    string as it is."""
+    return cast(P, sys.intern(value)) if isinstance(value, str) else value

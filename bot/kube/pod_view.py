@@ -62,8 +62,7 @@ from typing import TYPE_CHECKING
 
 from bot.kube.access import can_i
 from bot.kube.deployments import REVISION, annotations_of, dig, items_of, meta, name_of
-from bot.kube.parts import SHARED as PARTS
-from bot.kube.parts import text
+from bot.kube.parts import SHARED, text
 from bot.kube.shared_view import SharedView
 from bot.kube.wire import Json, path
 from rollout.errors import RollbotError
@@ -98,21 +97,21 @@ def slim_pod(pod: Json) -> Json:
     }
     default = annotations_of(pod).get(DEFAULT_CONTAINER)
     if default:
-        kept["annotations"] = PARTS.one({DEFAULT_CONTAINER: default})
+        kept["annotations"] = SHARED.one({DEFAULT_CONTAINER: default})
     containers = [{"name": c.get("name")} for c in items_of(pod, "spec", "containers")]
     status: Json = {
         k: text(v) for k, v in (dig(pod, "status") or {}).items() if k in ("phase", "reason")
     }
-    status["conditions"] = PARTS.one([
+    status["conditions"] = SHARED.one([
         {"type": c.get("type"), "status": c.get("status")}
         for c in items_of(pod, "status", "conditions")
     ])  # fmt: skip
     for key in ("initContainerStatuses", "containerStatuses"):
-        status[key] = PARTS.one([_container_status(cs) for cs in items_of(pod, "status", key)])
+        status[key] = SHARED.one([_container_status(cs) for cs in items_of(pod, "status", key)])
     return {
         "metadata": kept,
-        "spec": PARTS.one({"containers": containers}),
-        "status": PARTS.one(status),
+        "spec": SHARED.one({"containers": containers}),
+        "status": SHARED.one(status),
     }
 
 
@@ -141,25 +140,25 @@ def slim_deployment(dep: Json) -> Json:
         if k in md
     }
     if REVISION in annotations_of(dep):
-        kept["annotations"] = PARTS.one({REVISION: annotations_of(dep)[REVISION]})
+        kept["annotations"] = SHARED.one({REVISION: annotations_of(dep)[REVISION]})
     containers = [
         {"name": c.get("name"), "image": c.get("image")}
         for c in items_of(dep, "spec", "template", "spec", "containers")
     ]
     spec: Json = {
-        "selector": PARTS.one(dig(dep, "spec", "selector")),
-        "template": PARTS.one({"spec": {"containers": containers}}),
+        "selector": SHARED.one(dig(dep, "spec", "selector")),
+        "template": SHARED.one({"spec": {"containers": containers}}),
     }
     if "replicas" in (dig(dep, "spec") or {}):
         spec["replicas"] = dig(dep, "spec", "replicas")
     status = dig(dep, "status")
     kept_status: Json = dict(status) if isinstance(status, dict) else {}
     if "conditions" in kept_status:
-        kept_status["conditions"] = PARTS.one([
+        kept_status["conditions"] = SHARED.one([
             {k: c[k] for k in ("type", "status", "reason") if k in c}
             for c in items_of(dep, "status", "conditions")
         ])  # fmt: skip
-    return {"metadata": kept, "spec": spec, "status": PARTS.one(kept_status)}
+    return {"metadata": kept, "spec": spec, "status": SHARED.one(kept_status)}
 
 
 class PodViews:
