@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from bot.allocator import restart_tuned
 from rollout.actions import Action
 
 OPTIONS = "[batch=N|N%] [wait=DUR] [pilot=N|ns1,ns2] [tenants=ns1,ns2] [waves=fixed|double]"
@@ -137,6 +138,8 @@ def _help() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:  # the process's own entry point, not a caller's
+        restart_tuned()  # malloc set for many threads (see bot/allocator.py)
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in {"help", "-h", "--help"}:
         print(_help())

@@ -21,7 +21,7 @@ from bot.kube.client import (
     in_cluster_configuration,
     kubeconfig_configuration,
 )
-from bot.kube.deployments import list_all, name_of
+from bot.kube.deployments import list_versioned, name_of
 from bot.kube.pod_view import MIN_NAMESPACES, PodViews
 from bot.kube.wire import Limits, ThrottleStats, path
 from rollout.errors import Forbidden, NotFound
@@ -112,8 +112,11 @@ class KubeCluster:
 
     def list_namespaces(self, selector: str) -> list[str]:
         query = [("labelSelector", selector)] if selector else []
-        items = list_all(self._k, "list namespaces", path("api", "v1", "namespaces"), query=query)
-        return sorted(name_of(ns) for ns in items)
+        names, _ = list_versioned(
+            self._k, "list namespaces", path("api", "v1", "namespaces"), query=query,
+            keep=name_of,
+        )
+        return sorted(names)
 
     def namespaces_exist(self, names: Sequence[str]) -> dict[str, bool]:
         try:

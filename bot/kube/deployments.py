@@ -12,9 +12,10 @@ Objects are the server's JSON (see :mod:`bot.kube.wire`); the accessors below re
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.kube.client import Kube
+from bot.kube.parts import SHARED, text
 from bot.kube.seen import selector_string
 from bot.kube.wire import Json, Query, namespaced, path
 from rollout.errors import ClusterError, NotFound
@@ -24,7 +25,8 @@ REVISION = "deployment.kubernetes.io/revision"
 STRATEGIC = "application/strategic-merge-patch+json"
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
-PAGE = 500
+PAGE = 500  # items a list call asks for at a time: the most whole objects a listing holds
+T = TypeVar("T")
 UNPROCESSABLE = 422  # how the API server refuses a JSON patch whose test fails
 
 
@@ -77,19 +79,25 @@ def deployment_path(namespace: str, name: str = "") -> str:
 
 
 def list_all(k: Kube, what: str, resource: str, *, query: Query = ()) -> list[Json]:
-    """Every item of a list call, page by page, each page retried on its own."""
-    return list_versioned(k, what, resource, query=query)[0]
+    """Every item of a list call, page by page, each page retried on its own. Whole
+    objects: for lists that stay small (one namespace's pods, one app's ReplicaSets); a
+    list across the fleet keeps only what it reads of each, with :func:`list_versioned`."""
+    return list_versioned(k, what, resource, query=query, keep=_whole)[0]
+
+
+def _whole(item: Json) -> Json:
+    return item
 
 
 def list_versioned(
     k: Kube, what: str, resource: str, *, query: Query = (), page_size: int = PAGE,
-    keep: Callable[[Json], Json | None] | None = None,
-) -> tuple[list[Json], str]:
-    """Every item of a list call and the resourceVersion the list was read at (the first
-    page's: later pages continue the same snapshot); `page_size` 0 asks for all in one.
-    `keep` maps each item as its page arrives (None drops it), so a listing of a large
-    fleet never holds more than one page of whole objects."""
-    items: list[Json] = []
+    keep: Callable[[Json], T | None],
+) -> tuple[list[T], str]:
+    """What `keep` makes of every item of a list call (None drops it), and the
+    resourceVersion the list was read at (the first page's: later pages continue the same
+    snapshot); `page_size` 0 asks for all in one. Each item is kept as its page arrives,
+    so a listing of a large fleet never holds more than one page of whole objects."""
+    items: list[T] = []
     token = version = ""
     while True:
         paged = [*query, *([("limit", page_size)] if page_size > 0 else [])]
@@ -99,11 +107,7 @@ def list_versioned(
             return k.wire.get(resource, query=paged, timeout=k.timeout)
 
         result = k.retry.call(what, page, kind="read")
-        page_items = items_of(result, "items")
-        if keep is None:
-            items.extend(page_items)
-        else:
-            items.extend(kept for item in page_items if (kept := keep(item)) is not None)
+        items.extend(kept for item in items_of(result, "items") if (kept := keep(item)) is not None)
         version = version or str(dig(result, "metadata", "resourceVersion") or "")
         token = str(dig(result, "metadata", "continue") or "")
         if not token:
@@ -125,20 +129,25 @@ def get_deployment(k: Kube, namespace: str, name: str) -> Json:
 
 
 def deployments_named(k: Kube, name: str, *, container: str) -> dict[str, DeploymentInfo]:
-    """Every deployment called `name` in the cluster, by namespace, page by page."""
-    found = list_all(
+    """Every deployment called `name` in the cluster, by namespace, page by page; of
+    each, only its DeploymentInfo is kept (and its shape, in `k.seen`)."""
+
+    def keep(dep: Json) -> DeploymentInfo | None:
+        if name_of(dep) != name:  # a server that ignores the field selector
+            return None
+        k.seen.note(dep)
+        return to_info(dep, container=container)
+
+    found, _ = list_versioned(
         k,
         f"list deployments named {name}",
         path("apis", "apps", "v1", "deployments"),
         query=[("fieldSelector", f"metadata.name={name}")],
+        keep=keep,
     )
-    by_namespace = {}
-    for dep in found:
-        if name_of(dep) == name:  # a server that ignores the field selector
-            k.seen.note(dep)
-            by_namespace[str(meta(dep).get("namespace") or "")] = to_info(dep, container=container)
+    by_namespace = {info.namespace: info for info in found}
     if k.pod_views is not None:  # a rollout of these is coming: views may serve it
-        k.pod_views.expect(name, [dep for dep in found if name_of(dep) == name])
+        k.pod_views.expect(name, list(by_namespace))
     return by_namespace
 
 
@@ -152,11 +161,13 @@ def to_info(dep: Json, *, container: str) -> DeploymentInfo:
     wanted = container or next((c.get("name") for c in containers), "")  # "": the first
     image = next((str(c.get("image") or "") for c in containers if c.get("name") == wanted), "")
     replicas = dig(dep, "spec", "replicas")
+    # Kept for each tenant from preflight to its update: the parts tenants have alike
+    # (image, container names, labels) are one copy (see bot/kube/parts.py).
     return DeploymentInfo(
         namespace=str(md.get("namespace") or ""),
-        name=str(md.get("name") or ""),
-        image=image,
-        containers=tuple(str(c.get("name") or "") for c in containers),
+        name=text(str(md.get("name") or "")),
+        image=text(image),
+        containers=SHARED.one(tuple(str(c.get("name") or "") for c in containers)),
         revision=revision_of(dep),
         generation=number(md, "generation"),
         observed_generation=number(dep, "status", "observedGeneration"),
@@ -164,7 +175,7 @@ def to_info(dep: Json, *, container: str) -> DeploymentInfo:
         updated_replicas=number(dep, "status", "updatedReplicas"),
         ready_replicas=number(dep, "status", "readyReplicas"),
         available_replicas=number(dep, "status", "availableReplicas"),
-        labels=labels_of(dep),
+        labels=SHARED.one(labels_of(dep)),
     )
 
 

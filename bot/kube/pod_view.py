@@ -57,10 +57,12 @@ import logging
 import threading
 import time
 from collections import Counter, OrderedDict
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from bot.kube.access import can_i
 from bot.kube.deployments import REVISION, annotations_of, dig, items_of, meta, name_of
+from bot.kube.parts import SHARED, text
 from bot.kube.shared_view import SharedView
 from bot.kube.wire import Json, path
 from rollout.errors import RollbotError
@@ -85,21 +87,32 @@ ViewKey = tuple[str, str]  # ("pods", selector) or ("deployments", name)
 def slim_pod(pod: Json) -> Json:
     """What the checks read of a pod (name, namespace, the default log container, the
     containers' names, and of its status what :func:`bot.kube.deployments.pod_state`
-    reads), so a view of thousands of pods stays small."""
+    reads), so a view of thousands of pods stays small: the parts most pods have alike
+    are one copy, shared (see :mod:`bot.kube.parts`)."""
     md = meta(pod)
-    kept: Json = {k: md[k] for k in ("name", "namespace", "resourceVersion") if k in md}
+    kept: Json = {
+        k: text(md[k]) if k == "namespace" else md[k]
+        for k in ("name", "namespace", "resourceVersion")
+        if k in md
+    }
     default = annotations_of(pod).get(DEFAULT_CONTAINER)
     if default:
-        kept["annotations"] = {DEFAULT_CONTAINER: default}
+        kept["annotations"] = SHARED.one({DEFAULT_CONTAINER: default})
     containers = [{"name": c.get("name")} for c in items_of(pod, "spec", "containers")]
-    status: Json = {k: v for k, v in (dig(pod, "status") or {}).items() if k in ("phase", "reason")}
-    status["conditions"] = [
+    status: Json = {
+        k: text(v) for k, v in (dig(pod, "status") or {}).items() if k in ("phase", "reason")
+    }
+    status["conditions"] = SHARED.one([
         {"type": c.get("type"), "status": c.get("status")}
         for c in items_of(pod, "status", "conditions")
-    ]
+    ])  # fmt: skip
     for key in ("initContainerStatuses", "containerStatuses"):
-        status[key] = [_container_status(cs) for cs in items_of(pod, "status", key)]
-    return {"metadata": kept, "spec": {"containers": containers}, "status": status}
+        status[key] = SHARED.one([_container_status(cs) for cs in items_of(pod, "status", key)])
+    return {
+        "metadata": kept,
+        "spec": SHARED.one({"containers": containers}),
+        "status": SHARED.one(status),
+    }
 
 
 def _container_status(cs: Json) -> Json:
@@ -118,25 +131,34 @@ def _container_status(cs: Json) -> Json:
 def slim_deployment(dep: Json) -> Json:
     """What a rollout wait reads of a deployment (its verdict, its selector, the shape
     :mod:`bot.kube.seen` keeps, the uid its ReplicaSets name), so a view of a fleet of
-    thousands stays small."""
+    thousands stays small: of its conditions only type, status and reason, which the
+    verdict reads, and the parts most deployments have alike one copy, shared."""
     md = meta(dep)
     kept: Json = {
-        k: md[k] for k in ("name", "namespace", "uid", "generation", "resourceVersion") if k in md
+        k: text(md[k]) if k in ("name", "namespace") else md[k]
+        for k in ("name", "namespace", "uid", "generation", "resourceVersion")
+        if k in md
     }
     if REVISION in annotations_of(dep):
-        kept["annotations"] = {REVISION: annotations_of(dep)[REVISION]}
+        kept["annotations"] = SHARED.one({REVISION: annotations_of(dep)[REVISION]})
     containers = [
         {"name": c.get("name"), "image": c.get("image")}
         for c in items_of(dep, "spec", "template", "spec", "containers")
     ]
     spec: Json = {
-        "selector": dig(dep, "spec", "selector"),
-        "template": {"spec": {"containers": containers}},
+        "selector": SHARED.one(dig(dep, "spec", "selector")),
+        "template": SHARED.one({"spec": {"containers": containers}}),
     }
     if "replicas" in (dig(dep, "spec") or {}):
         spec["replicas"] = dig(dep, "spec", "replicas")
     status = dig(dep, "status")
-    return {"metadata": kept, "spec": spec, "status": status if isinstance(status, dict) else {}}
+    kept_status: Json = dict(status) if isinstance(status, dict) else {}
+    if "conditions" in kept_status:
+        kept_status["conditions"] = SHARED.one([
+            {k: c[k] for k in ("type", "status", "reason") if k in c}
+            for c in items_of(dep, "status", "conditions")
+        ])  # fmt: skip
+    return {"metadata": kept, "spec": spec, "status": SHARED.one(kept_status)}
 
 
 class PodViews:
@@ -181,15 +203,15 @@ class PodViews:
             view = self._views.get(("deployments", name))
         return view if view is not None and view.running else None
 
-    def expect(self, name: str, found: list[Json]) -> None:
+    def expect(self, name: str, namespaces: Collection[str]) -> None:
         """The preflight found deployment `name` in these namespaces: with enough of them,
         start the views of their pods and of the deployments now."""
         selectors: Counter[str] = Counter()
-        for dep in found:
-            shape = self._k.seen.shape(str(meta(dep).get("namespace") or ""), name_of(dep))
+        for namespace in namespaces:
+            shape = self._k.seen.shape(namespace, name)
             if shape is not None and shape.selector:
                 selectors[shape.selector] += 1
-        if len(found) >= self.min_namespaces and self._may_watch("deployments", "apps"):
+        if len(namespaces) >= self.min_namespaces and self._may_watch("deployments", "apps"):
             self._start(("deployments", name))
         for selector, count in selectors.items():
             if count >= self.min_namespaces and self._may_watch("pods", ""):

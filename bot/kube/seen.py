@@ -25,6 +25,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from bot.kube.parts import SHARED
+
 Json = dict[str, Any]
 DEFAULT_LIMIT = 20_000  # deployments remembered; a fleet of thousands fits
 Key = tuple[str, str]
@@ -76,10 +78,12 @@ def version_of(obj: object) -> int:
 
 
 def shape_of(dep: Json) -> Shape:
+    """The deployment's shape; one copy for every deployment of that shape, as a fleet's
+    tenants mostly are (see :mod:`bot.kube.parts`)."""
     spec = dep.get("spec") or {}
     template = (spec.get("template") or {}).get("spec") or {}
     containers = tuple(str(c.get("name") or "") for c in template.get("containers") or [])
-    return Shape(selector=selector_string(spec.get("selector")), containers=containers)
+    return SHARED.one(Shape(selector=selector_string(spec.get("selector")), containers=containers))
 
 
 class Seen:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,8 @@ from sim.kube.store import Store
 
 DEFAULT_WATCH_TIMEOUT = 1800.0
 _TRUE = ("1", "true", "True")
+
+LARGE_BODY = 2**20  # bytes: aiohttp's own limit for a body sent at once
 
 
 @dataclass(frozen=True)
@@ -88,8 +91,11 @@ def verb_of(method: str, t: Target, query: Any) -> str:
 
 
 def reply(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=json.dumps(body, separators=(",", ":")), status=status,
-                        content_type="application/json")
+    data = json.dumps(body, separators=(",", ":")).encode()
+    # A page of hundreds of objects is more than aiohttp sends as bytes without warning
+    # that it might hold up the event loop; a stream of them it sends in chunks.
+    payload = io.BytesIO(data) if len(data) > LARGE_BODY else data
+    return web.Response(body=payload, status=status, content_type="application/json")
 
 
 def error_reply(err: ApiError) -> web.Response:
