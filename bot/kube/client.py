@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 # Connections kept open: the requests in flight plus the watches of a large batch.
 MAX_POOL_SIZE = 2048
+FAN_THREADS = 8  # see Kube.at_once
 T = TypeVar("T")
 
 
@@ -87,11 +88,11 @@ class Kube:
     def __post_init__(self) -> None:
         self.wire = Wire(self.api, self.limits, max_pause=self.policy.max_delay)
         self.retry = Retrier(self.policy, self.closed)
-        # Threads for the requests of one step that need not wait for each other; as many
-        # as may be in flight, more would only queue at the throttle.
-        self._fan = ThreadPoolExecutor(
-            max(1, self.limits.max_in_flight), thread_name_prefix="rollbot-fan"
-        )
+        # Threads for the requests of one step that need not wait for each other. A few
+        # are enough: each request takes milliseconds, and in a large batch the tenants'
+        # own threads keep the throttle busy anyway, where more threads would only cost
+        # memory and turns at the interpreter lock.
+        self._fan = ThreadPoolExecutor(FAN_THREADS, thread_name_prefix="rollbot-fan")
 
     def at_once(self, calls: Sequence[Callable[[], T]]) -> list[T]:
         """Every one of `calls` at the same time, the last on this thread; their results

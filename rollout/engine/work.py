@@ -67,7 +67,8 @@ class CallPool:
     is raised once all have returned (each stops before its next change)."""
 
     def __init__(self, max_parallel: int) -> None:
-        self._executor = ThreadPoolExecutor(max(1, max_parallel), thread_name_prefix="rollbot-call")
+        self.size = max(1, max_parallel)
+        self._executor = ThreadPoolExecutor(self.size, thread_name_prefix="rollbot-call")
 
     def map(
         self,
@@ -151,11 +152,8 @@ class ClusterEffects:
             updated = self.pool.map(
                 lambda ns: tenants.update(rollout, spec=spec, namespace=ns),
                 effect.namespaces,
-                meanwhile=lambda: tenants.look_ahead(
-                    rollout, spec=spec, namespaces=next_batch(rollout, after=effect.batch),
-                    pool=self.pool,
-                ),
-            )  # fmt: skip
+                meanwhile=lambda: self._look_ahead(rollout, spec, tenants, effect),
+            )
             return TargetsUpdated(effect.batch, tuple(updated))
         if isinstance(effect, RollBackTargets):
             back = self.pool.map(
@@ -173,6 +171,17 @@ class ClusterEffects:
             )
             return HealthChecked(tuple(checked))
         return self._side(rollout, spec=spec, effect=effect)
+
+    def _look_ahead(
+        self, rollout: Rollout, spec: AppSpec, tenants: TargetSteps, effect: UpdateTargets
+    ) -> None:
+        """Measure the next batch's baselines during this one (`TargetSteps.look_ahead`)
+        when both fit in the pool at once: then threads wait idle for this batch's pods.
+        A batch that fills the pool leaves none until its tail, and thousands of reads
+        queued behind it would only hold memory."""
+        upcoming = next_batch(rollout, after=effect.batch)
+        if upcoming and len(effect.namespaces) + len(upcoming) <= self.pool.size:
+            tenants.look_ahead(rollout, spec=spec, namespaces=upcoming, pool=self.pool)
 
     def _side(self, rollout: Rollout, *, spec: AppSpec, effect: Effect) -> Event:
         """Blue-green steps; each is idempotent, so a restart may run it again."""

@@ -1,6 +1,8 @@
 """Latency baselines measured a batch ahead: while one batch waits for its pods, the next
 batch's logs are read, so no batch waits a log read before its patches; a baseline asked
-for too long ago (an approval gate came between) is measured again at its turn."""
+for too long ago (an approval gate came between) is measured again at its turn, and
+batches too large to share the pool with the next are not looked ahead of.
+The scenario world works on at most 8 tenants at once."""
 
 from __future__ import annotations
 
@@ -64,8 +66,8 @@ def recording(world: World) -> Recorded:
 
 
 def test_the_next_batch_is_measured_while_this_one_waits(make_world: MakeWorld) -> None:
-    # Given 10 tenants in two batches of 5, judged on latency
-    world = make_world(tenants=10, pilot_count=0, latency_factor=2.0)
+    # Given 8 tenants in two batches of 4, judged on latency
+    world = make_world(tenants=8, batch_size=4, pilot_count=0, latency_factor=2.0)
     recorded = recording(world)
 
     # When they are rolled out
@@ -85,7 +87,7 @@ def test_the_next_batch_is_measured_while_this_one_waits(make_world: MakeWorld) 
 
 def test_a_baseline_asked_for_too_long_ago_is_measured_again(make_world: MakeWorld) -> None:
     # Given baselines that may be no older than nothing at all
-    world = make_world(tenants=10, pilot_count=0, latency_factor=2.0)
+    world = make_world(tenants=8, batch_size=4, pilot_count=0, latency_factor=2.0)
     world.look_ahead_seconds = 0.0
     recorded = recording(world)
 
@@ -97,3 +99,20 @@ def test_a_baseline_asked_for_too_long_ago_is_measured_again(make_world: MakeWor
     second = [t.namespace for t in final.batch(2)]
     assert sorted(m.namespace for m in recorded.of("baseline", second)) == sorted(second * 2)
     assert all(final.target(ns).baseline_latency_ms is not None for ns in second)
+
+
+def test_batches_that_fill_the_pool_are_measured_at_their_turn(make_world: MakeWorld) -> None:
+    # Given two batches of 5, which would need 10 threads at once out of 8
+    world = make_world(tenants=10, pilot_count=0, latency_factor=2.0)
+    recorded = recording(world)
+
+    # When they are rolled out
+    final = world.follow(world.start().id)
+
+    # Then batch 2's baselines were read once each, after batch 1 was judged
+    assert final.phase is Phase.COMPLETED, final.reason
+    first = [t.namespace for t in final.batch(1)]
+    second = [t.namespace for t in final.batch(2)]
+    assert sorted(m.namespace for m in recorded.of("baseline", second)) == sorted(second)
+    first_judged = max(m.at for m in recorded.of("checked", first))
+    assert all(m.at > first_judged for m in recorded.of("baseline", second))
