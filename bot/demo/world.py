@@ -119,8 +119,12 @@ class Changes:
             left = deadline - self._loop.time()
             if left <= 0:
                 raise TimeoutError(f"waited {limit:.0f}s for {what}")
+            # asyncio.timeout, not wait_for: on Python 3.11, wait_for can swallow the
+            # cancellation Ctrl-C sends when the event is set at that same moment, and
+            # the demo would run on to its end instead of stopping.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._event.wait(), left)
+                async with asyncio.timeout(left):
+                    await self._event.wait()
 
 
 class Watch:

@@ -244,3 +244,19 @@ def test_a_step_without_the_expected_outcome_says_what_happened_and_exits_1(
     assert "preflight found 1 problem" in text and "is not in the registry" in text
     assert "✗ Step 1 did not go as scripted: #1 of admin ended refused" in text
     assert "Step 2 of 3" not in text and "Demo complete" not in text
+
+
+async def test_a_wait_on_the_demo_pulse_is_cancelled_even_as_it_is_poked() -> None:
+    # Given the demo script waiting on its pulse for something that never comes
+    changes = world.Changes(asyncio.get_running_loop())
+    waiting = asyncio.create_task(changes.until(lambda: None, limit=10, what="nothing"))
+    await asyncio.sleep(0)
+
+    # When a poke and Ctrl-C's cancellation arrive at the same moment
+    changes.poke()
+    await asyncio.sleep(0)
+    waiting.cancel()
+
+    # Then the wait ends cancelled, as on Python 3.11 asyncio.wait_for would not
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(waiting, 2)
