@@ -137,9 +137,15 @@ def _wait_for_line(process: subprocess.Popen[str], text: str, timeout: float) ->
 
 
 def test_ctrl_c_ends_the_demo_without_a_traceback(tmp_path: Path) -> None:
-    process = subprocess.Popen(demo_command(), cwd=tmp_path, env=clean_env(),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               encoding="utf-8")
+    # The demo started as from a terminal: a shell's background job (`pytest &`, as some
+    # CI runners start it) ignores Ctrl-C, and a child would inherit that.
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(demo_command(), cwd=tmp_path, env=clean_env(),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   encoding="utf-8")
+    finally:
+        signal.signal(signal.SIGINT, before)
     try:
         _wait_for_line(process, "types “/deploy admin v1.3.0”", START_TIMEOUT)
         process.send_signal(signal.SIGINT)
