@@ -80,8 +80,7 @@ class CallPool:
         """`meanwhile`, if given, runs once every item is queued: what it queues in turn
         (see `ahead`) waits behind them."""
         try:
-            # Each call counts its retries for the rollout whose work this is.
-            futures = [self._executor.submit(retries.carried(fn), item) for item in items]
+            futures = self._queue(fn, items)
         except RuntimeError:  # the pool was shut down: the engine is stopping
             raise Stopped() from None
         if meanwhile is not None:
@@ -104,9 +103,13 @@ class CallPool:
         Work queued later never starts before these, so a call that waits for one of
         them cannot wait on work that has no thread to run it."""
         try:
-            return [self._executor.submit(retries.carried(fn), item) for item in items]
+            return self._queue(fn, items)
         except RuntimeError:
             return []
+
+    def _queue(self, fn: Callable[[T], R], items: Sequence[T]) -> list[Future[R]]:
+        # Each call counts its retries for the rollout whose work this is.
+        return [self._executor.submit(retries.carried(fn), item) for item in items]
 
     def shutdown(self, *, wait: bool) -> None:
         self._executor.shutdown(wait=wait, cancel_futures=True)
